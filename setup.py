@@ -1,0 +1,47 @@
+from setuptools import find_packages, setup
+
+DAGSTER = "1.13.27"
+DAGSTER_LIBS = "0.29.27"
+
+setup(
+    name="zensync_pipelines",
+    version="0.1.0",
+    description="Dagster-native two-way sync of business catalogs with Stripe and Salesforce",
+    packages=find_packages(exclude=["zensync_pipelines_tests*", "benchmarks*"]),
+    package_data={"zensync_pipelines": ["store/migrations/*.ini", "store/migrations/*.mako",
+                                        "store/migrations/versions/*.py", "sandbox/**/*.json"]},
+    include_package_data=True,
+    python_requires=">=3.11",
+    install_requires=[
+        # The Dagster family must be pinned together: dagster-postgres 0.29.27 requires dagster 1.13.27.
+        f"dagster=={DAGSTER}",
+        f"dagster-webserver=={DAGSTER}",
+        f"dagster-graphql=={DAGSTER}",
+        f"dagster-postgres=={DAGSTER_LIBS}",
+        "pandas>=2.2",
+        # 2.1 maps postgresql:// to psycopg 3, which breaks Dagster's Postgres storage; stay on psycopg2.
+        "sqlalchemy>=2.0,<2.1",
+        "psycopg2-binary>=2.9",
+        "alembic>=1.13",
+        "stripe>=16,<17",
+        "simple-salesforce>=1.12,<1.13",
+        "requests>=2.31",
+        "click>=8.1",
+        "starlette>=0.40",
+        "uvicorn>=0.30",
+        "cryptography>=42",
+        "defusedxml>=0.7",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
+            "localstripe==1.15.10",
+            "playwright>=1.45",
+            "matplotlib>=3.8",
+        ],
+        "dev": ["ruff", "py-spy", "pyinstrument"],
+    },
+    entry_points={"console_scripts": ["zensync=zensync_pipelines.cli:main"]},
+)

@@ -1,0 +1,46 @@
+"""The `zensync` command line."""
+
+from __future__ import annotations
+
+import click
+
+from . import config
+from .store import migrate
+from .store.db import make_engine, redact
+
+
+@click.group()
+def main() -> None:
+    """zensync: keep billing catalogs in sync with Stripe and Salesforce, on Dagster."""
+
+
+@main.group()
+def db() -> None:
+    """zensync's own tables in the catalog database."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Upgrade zensync's tables to the newest migration."""
+    url = config.database_url()
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    click.echo(f"zensync tables at revision {migrate.current(engine)} in {redact(url)}")
+
+
+@main.command()
+@click.option("--customers", type=click.IntRange(min=0), default=0, help="Demo customers to have (ids 1..N).")
+@click.option("--seed", "rng_seed", type=int, default=42, show_default=True, help="RNG seed for the demo rows.")
+def seed(customers: int, rng_seed: int) -> None:
+    """Write deterministic demo rows into the catalog database (missing ones only)."""
+    from .demo.seed import seed_customers
+
+    url = config.database_url()
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    added = seed_customers(engine, customers, rng_seed)
+    click.echo(f"customers: {added} added ({customers} wanted) in {redact(url)}")
+
+
+if __name__ == "__main__":
+    main()

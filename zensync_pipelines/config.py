@@ -1,0 +1,25 @@
+"""Environment variable names (a public interface: scripts and docs rely on them) and their defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATABASE_URL = "ZENSYNC_DATABASE_URL"
+DATA_DIR = "ZENSYNC_DATA_DIR"
+STRIPE_API_KEY = "STRIPE_API_KEY"
+STRIPE_API_BASE = "STRIPE_API_BASE"
+STRIPE_DEFAULT_BASE = "https://api.stripe.com"
+
+
+def data_dir() -> Path:
+    """Where embedded defaults live (the SQLite catalog, sandbox state): ./.zensync unless configured."""
+    return Path(os.environ.get(DATA_DIR) or Path.cwd() / ".zensync").resolve()
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{data_dir() / 'catalog.db'}"
+
+
+def database_url() -> str:
+    return os.environ.get(DATABASE_URL) or default_database_url()

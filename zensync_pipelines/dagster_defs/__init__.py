@@ -1,0 +1,1 @@
+"""The factory: catalog specs -> Dagster assets, jobs (and later checks, sensors, schedules)."""

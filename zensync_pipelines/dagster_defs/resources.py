@@ -1,0 +1,54 @@
+"""Resources shared by every catalog: the catalog database and one resource per external system."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from dagster import ConfigurableResource, EnvVar
+from pydantic import Field
+from sqlalchemy import Engine
+
+from .. import config
+from ..store import migrate
+from ..store.catalog import CatalogTables
+from ..store.db import make_engine
+from ..store.mappings import MappingStore
+from ..systems.stripe import StripeResource
+
+
+@lru_cache(maxsize=None)
+def _engine(url: str, auto_migrate: bool) -> Engine:
+    engine = make_engine(url)
+    if auto_migrate:
+        migrate.upgrade(engine)
+    return engine
+
+
+class CatalogDatabase(ConfigurableResource):
+    """The billing platform's database: catalog tables (read) and zensync's own tables (read and write)."""
+
+    url: str = Field(description="SQLAlchemy URL; from ZENSYNC_DATABASE_URL, else a local SQLite file")
+    auto_migrate: bool = Field(default=True, description="Upgrade zensync's tables on first use")
+
+    def engine(self) -> Engine:
+        return _engine(self.url, self.auto_migrate)
+
+    def mappings(self) -> MappingStore:
+        return MappingStore(self.engine())
+
+    def catalog(self) -> CatalogTables:
+        return CatalogTables(self.engine())
+
+
+def _env_or(name: str, default: str) -> str | EnvVar:
+    """An EnvVar when the variable is set (masked in the UI, read at launch), else the embedded default."""
+    return EnvVar(name) if os.environ.get(name) else default
+
+
+def default_resources() -> dict[str, ConfigurableResource]:
+    return {
+        "catalog_db": CatalogDatabase(url=_env_or(config.DATABASE_URL, config.default_database_url())),
+        "stripe": StripeResource(api_key=EnvVar(config.STRIPE_API_KEY),
+                                 api_base=_env_or(config.STRIPE_API_BASE, config.STRIPE_DEFAULT_BASE)),
+    }

@@ -1,0 +1,1 @@
+"""The sync engine: plain Python, no Dagster and no HTTP, so it is unit-tested fast."""

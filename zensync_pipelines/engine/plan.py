@@ -1,0 +1,108 @@
+"""Decide, per row and external object, what to do: create, update, delete, skip, or a local verdict."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from .payload import build_payload, fingerprint
+from .spec import CatalogSpec, ExternalObject
+from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, SYNCED, UPDATE, WAITING, MappingState,
+                    Operation, Outcome)
+
+DELETED_FINGERPRINT = "deleted"
+
+
+def idempotency_key(catalog: str, internal_id: str, system: str, object_type: str, action: str,
+                    fingerprint_: str, attempt: int) -> str:
+    """Derived, never random: a rerun after a crash sends the same key and Stripe replays the first answer.
+
+    `attempt` changes the key only after a recorded failure, whose stored answer must not be replayed forever.
+    """
+    material = "|".join((catalog, internal_id, system, object_type, action, fingerprint_, str(attempt)))
+    return "zensync-" + hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
+@dataclass
+class RowPlan:
+    operations: list[Operation] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    skipped: int = 0
+
+
+def _verdict(spec: CatalogSpec, system: str, obj: ExternalObject, internal_id: str, state: Optional[MappingState],
+             status: str, code: str, column: Optional[str], message: str) -> Outcome:
+    return Outcome(spec.name, system, obj.object_type, internal_id, CREATE, status, error_code=code,
+                   error_field=column, error_message=message, attempt=(state.attempts if state else 0) + 1)
+
+
+def plan_row(
+    spec: CatalogSpec,
+    system: str,
+    row: Mapping[str, Any],
+    states: Mapping[str, MappingState],
+    references: Optional[Mapping[str, Mapping[str, Optional[str]]]] = None,
+) -> RowPlan:
+    """Plan one row for every external object of `system`.
+
+    `states` maps object type -> what the mapping table knows; `references` maps object type -> {target field:
+    resolved external id} for fields that point at another catalog.
+    """
+    plan = RowPlan()
+    internal_id = str(row[spec.primary_key])
+    objects = spec.objects(system)
+    if spec.soft_delete_column and row.get(spec.soft_delete_column) is not None:
+        for obj in reversed(objects):  # children first, so no write ever points at a deleted parent
+            state = states.get(obj.object_type)
+            if state is None or state.external_id is None or state.status == DELETED:
+                plan.skipped += 1
+                continue
+            plan.operations.append(Operation(
+                spec.name, system, obj.object_type, internal_id, DELETE, {}, DELETED_FINGERPRINT,
+                state.external_id,
+                idempotency_key(spec.name, internal_id, system, obj.object_type, DELETE, DELETED_FINGERPRINT,
+                                state.attempts),
+                obj.external_id_field, attempt=state.attempts + 1,
+            ))
+        return plan
+
+    blocked: dict[str, str] = {}  # object type -> why it cannot be written in this run
+    for obj in objects:
+        state = states.get(obj.object_type)
+        refs = (references or {}).get(obj.object_type, {})
+
+        def hold(status: str, code: str, column: Optional[str], reason: str) -> None:
+            blocked[obj.object_type] = reason
+            plan.outcomes.append(_verdict(spec, system, obj, internal_id, state, status, code, column, reason))
+
+        if obj.after in blocked:
+            hold(WAITING, "parent_not_synced", None, f"waiting for {obj.after}: {blocked[obj.after]}")
+            continue
+        missing = [f for f in obj.fields
+                   if f.references is not None and row.get(f.column) is not None and not refs.get(f.target)]
+        if missing:
+            f = missing[0]
+            hold(WAITING, "reference_not_synced", f.column,
+                 f"{f.references.catalog} {row[f.column]} not synced to {system} yet")
+            continue
+        payload, errors = build_payload(obj, row, refs)
+        if errors:
+            hold(INVALID, errors[0].code, ", ".join(e.column for e in errors),
+                 "; ".join(f"{e.column}: {e.reason}" for e in errors))
+            continue
+        fp = fingerprint(payload)
+        if state is not None and state.status == SYNCED and state.fingerprint == fp:
+            plan.skipped += 1
+            continue
+        exists = state is not None and state.external_id is not None and state.status != DELETED
+        action = UPDATE if exists else CREATE
+        attempt = state.attempts if state is not None else 0
+        plan.operations.append(Operation(
+            spec.name, system, obj.object_type, internal_id, action, payload, fp,
+            state.external_id if exists else None,
+            idempotency_key(spec.name, internal_id, system, obj.object_type, action, fp, attempt),
+            obj.external_id_field, attempt=attempt + 1,
+            recovering=action == CREATE and state is not None and state.status in (PENDING, FAILED),
+        ))
+    return plan

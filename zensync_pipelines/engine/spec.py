@@ -1,0 +1,115 @@
+"""Declarative catalog specs: what a catalog is and how each external system sees it.
+
+A spec is data. The factory turns it into Dagster definitions and the engine into sync plans; nothing else in
+the code base knows a catalog's name, table or columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+FIELD_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "email", "object")
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class SpecError(ValueError):
+    """A spec that cannot work; the message names the catalog (and file, when loaded from one) and field."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One external field, fed from one catalog column (optionally transformed)."""
+
+    column: str
+    target: str  # dotted for nested payloads: "address.line1"
+    type: str = "string"
+    required: bool = False
+    max_length: Optional[int] = None
+    choices: Optional[Sequence[Any]] = None
+    transform: Optional[Callable[[Any], Any]] = None
+    # The value is another catalog's internal id; the payload gets that row's external id in this system.
+    references: Optional["Reference"] = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    catalog: str
+    object_type: str
+
+
+@dataclass(frozen=True)
+class ExternalObject:
+    """An external object type fed by each catalog row, e.g. a Stripe customer or a Salesforce Account."""
+
+    object_type: str
+    fields: Sequence[Field]
+    # For systems that upsert on an external-id field (Salesforce), the field that carries the internal id.
+    external_id_field: Optional[str] = None
+    # Object type of the same row that must be written first (a Contact after its Account).
+    after: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class CatalogSpec:
+    name: str
+    table: str
+    primary_key: str
+    cursor_column: str
+    created_at_column: str
+    systems: dict[str, Sequence[ExternalObject]]
+    soft_delete_column: Optional[str] = None
+    description: str = ""
+    source: str = field(default="<inline>", compare=False)  # file the spec was loaded from, for error messages
+
+    def __post_init__(self) -> None:
+        validate_spec(self)
+
+    def objects(self, system: str) -> Sequence[ExternalObject]:
+        return self.systems[system]
+
+    @property
+    def columns(self) -> list[str]:
+        """Every catalog column the engine reads: keys, bookkeeping columns and each mapped column."""
+        wanted = [self.primary_key, self.cursor_column, self.created_at_column, self.soft_delete_column]
+        for objects in self.systems.values():
+            wanted += [f.column for obj in objects for f in obj.fields]
+        return list(dict.fromkeys(c for c in wanted if c))
+
+
+def validate_spec(spec: CatalogSpec) -> None:
+    where = f"catalog spec {spec.name!r} ({spec.source})"
+
+    def fail(message: str) -> None:
+        raise SpecError(f"{where}: {message}")
+
+    if not isinstance(spec.name, str) or not NAME.match(spec.name):
+        fail(f"name must be lower_snake_case, got {spec.name!r}")
+    for attr in ("table", "primary_key", "cursor_column", "created_at_column"):
+        if not isinstance(getattr(spec, attr), str) or not getattr(spec, attr):
+            fail(f"field {attr!r} is required and must be a column or table name")
+    if not spec.systems:
+        fail("field 'systems' must name at least one external system")
+    for system, objects in spec.systems.items():
+        if not objects:
+            fail(f"systems[{system!r}] declares no external object")
+        types = [obj.object_type for obj in objects]
+        if len(set(types)) != len(types):
+            fail(f"systems[{system!r}] declares an object type twice: {types}")
+        for position, obj in enumerate(objects):
+            prefix = f"systems[{system!r}][{obj.object_type!r}]"
+            if obj.after is not None and obj.after not in types[:position]:
+                fail(f"{prefix}.after={obj.after!r} must name an object declared before it")
+            if not obj.fields:
+                fail(f"{prefix} maps no field")
+            targets = [f.target for f in obj.fields]
+            if len(set(targets)) != len(targets):
+                fail(f"{prefix} maps a target field twice: {targets}")
+            for f in obj.fields:
+                if f.type not in FIELD_TYPES:
+                    fail(f"{prefix}.{f.target}: type {f.type!r} is not one of {FIELD_TYPES}")
+                if f.max_length is not None and (not isinstance(f.max_length, int) or f.max_length <= 0):
+                    fail(f"{prefix}.{f.target}: max_length must be a positive integer")
+                if f.transform is not None and not callable(f.transform):
+                    fail(f"{prefix}.{f.target}: transform must be callable")

@@ -1,0 +1,171 @@
+"""The sync loop: read rows in chunks, plan, apply through a system adapter in batches, commit per batch.
+
+Bookkeeping order is what makes a crash harmless: intents are committed before the external call, outcomes
+right after each batch. A rerun replans from the mapping table, and derived idempotency keys or external-id
+upserts turn any repeated write into a no-op.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Optional, Protocol, Sequence
+
+from .plan import plan_row
+from .spec import CatalogSpec
+from .types import DELETE, WAITING, MappingState, Operation, Outcome, SyncReport
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which catalog rows a run looks at; all fields None means the whole catalog."""
+
+    # Rows whose cursor column is at or after this value (incremental runs; the overlap is the caller's).
+    changed_since: Any = None
+    # Rows created in [start, end) (backfill partitions).
+    created_from: Any = None
+    created_before: Any = None
+    ids: Optional[Sequence[str]] = None
+
+
+class StopSync(Exception):
+    """Raised by an adapter to end the run cleanly (API budget spent); `outcomes` are the ops it finished."""
+
+    def __init__(self, reason: str, outcomes: Sequence[Outcome] = ()):
+        super().__init__(reason)
+        self.reason = reason
+        self.outcomes = list(outcomes)
+
+
+class CatalogSource(Protocol):
+    def iter_chunks(self, spec: CatalogSpec, selection: Selection, chunk_size: int) -> Iterator[list[dict]]: ...
+
+
+class MappingRepository(Protocol):
+    def load_states(self, catalog: str, system: str,
+                    internal_ids: Sequence[str]) -> dict[tuple[str, str], MappingState]: ...
+
+    def external_ids(self, catalog: str, system: str, object_type: str,
+                     internal_ids: Sequence[str]) -> dict[str, str]: ...
+
+    def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None: ...
+
+    def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None: ...
+
+
+class SystemAdapter(Protocol):
+    name: str
+    batch_size: int
+    api_calls: int
+
+    def apply(self, operations: Sequence[Operation]) -> list[Outcome]: ...
+
+
+def _resolve_references(spec: CatalogSpec, system: str, rows: Sequence[Mapping[str, Any]],
+                        mappings: MappingRepository) -> list[dict[str, dict[str, Optional[str]]]]:
+    """Per row: object type -> {target field: external id of the referenced row}, one query per reference."""
+    resolved: list[dict[str, dict[str, Optional[str]]]] = [{} for _ in rows]
+    for obj in spec.objects(system):
+        for f in obj.fields:
+            if f.references is None:
+                continue
+            wanted = sorted({str(row[f.column]) for row in rows if row.get(f.column) is not None})
+            found = mappings.external_ids(f.references.catalog, system, f.references.object_type, wanted)
+            for index, row in enumerate(rows):
+                value = row.get(f.column)
+                target = resolved[index].setdefault(obj.object_type, {})
+                target[f.target] = found.get(str(value)) if value is not None else None
+    return resolved
+
+
+class SyncRun:
+    def __init__(self, spec: CatalogSpec, system: str, source: CatalogSource, mappings: MappingRepository,
+                 adapter: SystemAdapter, run_id: str, chunk_size: int = 1000):
+        self.spec, self.system, self.source, self.mappings = spec, system, source, mappings
+        self.adapter, self.run_id, self.chunk_size = adapter, run_id, chunk_size
+        self.report = SyncReport()
+        self._order = [obj.object_type for obj in spec.objects(system)]
+
+    def run(self, selection: Selection = Selection()) -> SyncReport:
+        started, calls_before = time.monotonic(), self.adapter.api_calls
+        pending: list[Operation] = []
+        try:
+            for rows in self.source.iter_chunks(self.spec, selection, self.chunk_size):
+                pending += self._plan_chunk(rows)
+                while len(pending) >= self.adapter.batch_size:
+                    batch, pending = pending[: self.adapter.batch_size], pending[self.adapter.batch_size:]
+                    self._apply(batch)
+            if pending:
+                self._apply(pending)
+        except StopSync as stop:
+            self.report.stopped_reason = stop.reason
+        finally:
+            self.report.api_calls = self.adapter.api_calls - calls_before
+            self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _plan_chunk(self, rows: Sequence[Mapping[str, Any]]) -> list[Operation]:
+        ids = [str(row[self.spec.primary_key]) for row in rows]
+        states = self.mappings.load_states(self.spec.name, self.system, ids)
+        references = _resolve_references(self.spec, self.system, rows, self.mappings)
+        operations: list[Operation] = []
+        verdicts: list[Outcome] = []
+        for internal_id, row, refs in zip(ids, rows, references):
+            row_states = {t: states[(internal_id, t)] for t in self._order if (internal_id, t) in states}
+            plan = plan_row(self.spec, self.system, row, row_states, refs)
+            operations += plan.operations
+            verdicts += plan.outcomes
+            self.report.skipped += plan.skipped
+        if verdicts:
+            self._record(verdicts)
+        return operations
+
+    def _apply(self, batch: list[Operation]) -> None:
+        """Apply one batch object type by object type, parents before children and children before deletes."""
+        self.mappings.record_intents(self.run_id, batch)
+        steps = [(t, False) for t in self._order] + [(t, True) for t in reversed(self._order)]
+        failed_parents: dict[tuple[str, str], str] = {}
+        done: list[Outcome] = []
+        try:
+            for object_type, deleting in steps:
+                ops = [op for op in batch if op.object_type == object_type and (op.action == DELETE) == deleting]
+                ready, blocked = self._split_blocked(ops, failed_parents)
+                done += blocked
+                if ready:
+                    outcomes = self.adapter.apply(ready)
+                    assert len(outcomes) == len(ready), "an adapter must answer every operation"
+                    done += outcomes
+                    for outcome in outcomes:
+                        if not outcome.ok:
+                            failed_parents[(outcome.internal_id, object_type)] = outcome.error_message or "failed"
+        except StopSync as stop:
+            done += stop.outcomes
+            finished = {(o.internal_id, o.object_type, o.action) for o in done}
+            self._record(done, [op for op in batch if (op.internal_id, op.object_type, op.action) not in finished])
+            raise
+        self._record(done)
+
+    def _split_blocked(self, ops: list[Operation],
+                       failed_parents: dict[tuple[str, str], str]) -> tuple[list[Operation], list[Outcome]]:
+        parent_of = {obj.object_type: obj.after for obj in self.spec.objects(self.system)}
+        ready, blocked = [], []
+        for op in ops:
+            parent = parent_of.get(op.object_type)
+            reason = failed_parents.get((op.internal_id, parent)) if parent and op.action != DELETE else None
+            if reason is None:
+                ready.append(op)
+            else:
+                blocked.append(Outcome.of(op, WAITING, error_code="parent_failed",
+                                          error_message=f"waiting for {parent}: {reason}"))
+        return ready, blocked
+
+    def _record(self, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
+        self.mappings.record_outcomes(self.run_id, outcomes, deferred)
+        for outcome in outcomes:
+            self.report.count(outcome)
+        self.report.deferred += len(deferred)
+
+
+def sync(spec: CatalogSpec, system: str, source: CatalogSource, mappings: MappingRepository,
+         adapter: SystemAdapter, run_id: str, selection: Selection = Selection(), chunk_size: int = 1000) -> SyncReport:
+    return SyncRun(spec, system, source, mappings, adapter, run_id, chunk_size).run(selection)

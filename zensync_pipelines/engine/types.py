@@ -1,0 +1,103 @@
+"""Values that flow between the engine, the store and the system adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+# Mapping statuses. "pending" is an intent recorded before an external write whose outcome is not known yet.
+PENDING, SYNCED, FAILED, DELETED, INVALID, WAITING = "pending", "synced", "failed", "deleted", "invalid", "waiting"
+CREATE, UPDATE, DELETE = "create", "update", "delete"
+
+
+@dataclass(frozen=True)
+class MappingState:
+    """What zensync last knew of one (row, system, object type)."""
+
+    external_id: Optional[str]
+    fingerprint: Optional[str]
+    status: str
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One planned external write."""
+
+    catalog: str
+    system: str
+    object_type: str
+    internal_id: str
+    action: str  # create | update | delete
+    payload: dict[str, Any]
+    fingerprint: str
+    external_id: Optional[str]
+    idempotency_key: str
+    external_id_field: Optional[str] = None
+    attempt: int = 1  # 1 for a first try; earlier failed attempts of the same row and object add to it
+    # An earlier attempt may have reached the system without its result being recorded: look before creating.
+    recovering: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one (row, object type) in a run: an applied operation or a local verdict."""
+
+    catalog: str
+    system: str
+    object_type: str
+    internal_id: str
+    action: str
+    status: str  # synced | deleted | failed | invalid | waiting
+    external_id: Optional[str] = None
+    fingerprint: Optional[str] = None
+    error_code: Optional[str] = None
+    error_field: Optional[str] = None
+    error_message: Optional[str] = None
+    attempt: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (SYNCED, DELETED)
+
+    @classmethod
+    def of(cls, op: Operation, status: str, **details: Any) -> "Outcome":
+        details.setdefault("external_id", op.external_id)
+        details.setdefault("fingerprint", op.fingerprint if status in (SYNCED, DELETED) else None)
+        details.setdefault("attempt", op.attempt)
+        return cls(op.catalog, op.system, op.object_type, op.internal_id, op.action, status, **details)
+
+
+@dataclass
+class SyncReport:
+    """Counts of one sync run, reported as materialization metadata."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    failed: int = 0
+    waiting: int = 0
+    deferred: int = 0
+    api_calls: int = 0
+    seconds: float = 0.0
+    stopped_reason: Optional[str] = None
+    failures: list[Outcome] = field(default_factory=list)
+
+    MAX_FAILURES_KEPT = 100
+
+    def count(self, outcome: Outcome) -> None:
+        if outcome.ok:
+            attr = {"create": "created", "update": "updated", "delete": "deleted"}[outcome.action]
+            setattr(self, attr, getattr(self, attr) + 1)
+            return
+        if outcome.status == WAITING:
+            self.waiting += 1
+        else:
+            self.failed += 1
+        if len(self.failures) < self.MAX_FAILURES_KEPT:
+            self.failures.append(outcome)
+
+    def counts(self) -> dict[str, Any]:
+        names = ("created", "updated", "deleted", "skipped", "failed", "waiting", "deferred", "api_calls")
+        return {name: getattr(self, name) for name in names} | {"seconds": round(self.seconds, 3)}

@@ -1,0 +1,1 @@
+"""zensync's own tables (mappings, sync events), their migrations, and reading users' catalog tables."""

@@ -1,0 +1,145 @@
+"""The external-id mapping table and the sync event log: the engine's memory between runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterator, Sequence
+
+from sqlalchemy import Engine, and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..engine.types import DELETED, FAILED, PENDING, SYNCED, MappingState, Operation, Outcome
+from .tables import mappings, sync_events
+
+KEY = ("catalog", "internal_id", "system", "object_type")
+CHUNK = 900  # below SQLite's bound-parameter limit, comfortably
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class MappingStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert = dialect.insert
+
+    # -- reads -------------------------------------------------------------------------------------------------
+    def load_states(self, catalog: str, system: str,
+                    internal_ids: Sequence[str]) -> dict[tuple[str, str], MappingState]:
+        states: dict[tuple[str, str], MappingState] = {}
+        c = mappings.c
+        with self.engine.connect() as connection:
+            for ids in _chunks(list(internal_ids)):
+                query = select(c.internal_id, c.object_type, c.external_id, c.fingerprint, c.status, c.attempts) \
+                    .where(c.catalog == catalog, c.system == system, c.internal_id.in_(ids))
+                for row in connection.execute(query):
+                    states[(row.internal_id, row.object_type)] = MappingState(
+                        row.external_id, row.fingerprint, row.status, row.attempts)
+        return states
+
+    def external_ids(self, catalog: str, system: str, object_type: str,
+                     internal_ids: Sequence[str]) -> dict[str, str]:
+        c = mappings.c
+        found: dict[str, str] = {}
+        with self.engine.connect() as connection:
+            for ids in _chunks(list(internal_ids)):
+                query = select(c.internal_id, c.external_id).where(
+                    c.catalog == catalog, c.system == system, c.object_type == object_type,
+                    c.internal_id.in_(ids), c.external_id.is_not(None), c.status != DELETED)
+                found.update({row.internal_id: row.external_id for row in connection.execute(query)})
+        return found
+
+    def rows(self, catalog: str, system: str, **filters: Any) -> list[dict[str, Any]]:
+        """Mapping rows as dicts, for checks, reports and tests."""
+        conditions = [mappings.c.catalog == catalog, mappings.c.system == system]
+        conditions += [mappings.c[name] == value for name, value in filters.items()]
+        with self.engine.connect() as connection:
+            query = select(mappings).where(and_(*conditions)).order_by(mappings.c.internal_id)
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def status_counts(self, catalog: str, system: str) -> dict[str, int]:
+        c = mappings.c
+        with self.engine.connect() as connection:
+            query = select(c.status, func.count()).where(c.catalog == catalog, c.system == system) \
+                .group_by(c.status)
+            return {status: count for status, count in connection.execute(query)}
+
+    # -- writes ------------------------------------------------------------------------------------------------
+    def _upsert(self, connection: Any, values: list[dict[str, Any]], update: dict[str, Any]) -> None:
+        if not values:
+            return
+        statement = self._insert(mappings)
+        excluded = statement.excluded
+        resolved = {name: (value(excluded) if callable(value) else value) for name, value in update.items()}
+        connection.execute(statement.on_conflict_do_update(index_elements=list(KEY), set_=resolved), values)
+
+    @staticmethod
+    def _base(item: Operation | Outcome, run_id: str, now: dt.datetime, **extra: Any) -> dict[str, Any]:
+        return {"catalog": item.catalog, "internal_id": item.internal_id, "system": item.system,
+                "object_type": item.object_type, "external_id": item.external_id, "fingerprint": None,
+                "status": PENDING, "last_error_code": None, "last_error_field": None, "last_error": None,
+                "attempts": 0, "last_run_id": run_id, "created_at": now, "updated_at": now,
+                "synced_at": None} | extra
+
+    def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None:
+        """Mark rows as in flight before any external call, so a crash leaves a trace the next run acts on."""
+        now = _now()
+        values = [self._base(op, run_id, now) for op in operations]
+        with self.engine.begin() as connection:
+            self._upsert(connection, values, {"status": PENDING, "last_run_id": run_id, "updated_at": now})
+
+    def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
+        """One transaction per batch: mapping rows and their events land together or not at all."""
+        now = _now()
+        applied = [o for o in outcomes if o.ok]
+        failed = [o for o in outcomes if o.status == FAILED]
+        verdicts = [o for o in outcomes if not o.ok and o.status != FAILED]
+
+        def errors(o: Outcome) -> dict[str, Any]:
+            return {"last_error_code": o.error_code, "last_error_field": o.error_field, "last_error": o.error_message}
+
+        with self.engine.begin() as connection:
+            self._upsert(connection, [self._base(o, run_id, now, status=o.status, fingerprint=o.fingerprint,
+                                                 synced_at=now) for o in applied], {
+                "status": lambda x: x.status,
+                "external_id": lambda x: func.coalesce(x.external_id, mappings.c.external_id),
+                "fingerprint": lambda x: x.fingerprint, "attempts": 0, "last_error_code": None,
+                "last_error_field": None, "last_error": None, "last_run_id": run_id, "updated_at": now,
+                "synced_at": now,
+            })
+            self._upsert(connection, [self._base(o, run_id, now, status=FAILED, attempts=1, **errors(o))
+                                      for o in failed], {
+                "status": FAILED, "attempts": mappings.c.attempts + 1,
+                "external_id": lambda x: func.coalesce(x.external_id, mappings.c.external_id),
+                "last_error_code": lambda x: x.last_error_code, "last_error_field": lambda x: x.last_error_field,
+                "last_error": lambda x: x.last_error, "last_run_id": run_id, "updated_at": now,
+            })
+            self._upsert(connection, [self._base(o, run_id, now, status=o.status, **errors(o)) for o in verdicts], {
+                "status": lambda x: x.status, "last_error_code": lambda x: x.last_error_code,
+                "last_error_field": lambda x: x.last_error_field, "last_error": lambda x: x.last_error,
+                "last_run_id": run_id, "updated_at": now,
+            })
+            events = [{"run_id": run_id, "catalog": o.catalog, "internal_id": o.internal_id, "system": o.system,
+                       "object_type": o.object_type, "operation": o.action, "outcome": o.status,
+                       "error_code": o.error_code, "error_field": o.error_field, "error_message": o.error_message,
+                       "attempt": o.attempt, "occurred_at": now} for o in outcomes]
+            events += [{"run_id": run_id, "catalog": op.catalog, "internal_id": op.internal_id, "system": op.system,
+                        "object_type": op.object_type, "operation": op.action, "outcome": "deferred",
+                        "error_code": None, "error_field": None, "error_message": None, "attempt": op.attempt,
+                        "occurred_at": now} for op in deferred]
+            if events:
+                connection.execute(sync_events.insert(), events)
+
+    def events(self, catalog: str, system: str, run_id: str | None = None) -> list[dict[str, Any]]:
+        c = sync_events.c
+        conditions = [c.catalog == catalog, c.system == system] + ([c.run_id == run_id] if run_id else [])
+        with self.engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(select(sync_events).where(*conditions)
+                                                                 .order_by(c.id))]

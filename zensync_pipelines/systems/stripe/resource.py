@@ -1,0 +1,24 @@
+"""The Dagster resource for Stripe: configuration from the environment, an adapter per run."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from ...config import STRIPE_DEFAULT_BASE
+from .adapter import StripeAdapter
+
+
+class StripeResource(ConfigurableResource):
+    """Stripe API access. Set `api_key` from `EnvVar("STRIPE_API_KEY")` so the key never shows in the UI."""
+
+    api_key: str = Field(description="Secret key (sk_test_... or sk_live_...)")
+    api_base: str = Field(default=STRIPE_DEFAULT_BASE, description="API base URL; the sandbox's URL locally")
+    rate_limit_per_second: float = Field(default=20.0, description="Client-side limit; test mode allows 25/s")
+    max_concurrency: int = Field(default=8, description="Requests in flight at once")
+    max_network_retries: int = Field(default=2, description="SDK retries on 5xx and connection errors")
+    timeout_seconds: float = 30.0
+
+    def adapter(self) -> StripeAdapter:
+        return StripeAdapter(self.api_key, self.api_base, self.rate_limit_per_second, self.max_concurrency,
+                             self.max_network_retries, self.timeout_seconds)

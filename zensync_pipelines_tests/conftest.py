@@ -59,3 +59,53 @@ def engine(database_url) -> Iterator[Engine]:
     migrate.upgrade(engine)
     yield engine
     engine.dispose()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process=None, timeout: float = 20.0) -> None:  # noqa: ANN001
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def localstripe_server() -> Iterator[str]:
+    """localstripe, an independent Stripe stand-in, bound to 127.0.0.1 (its own CLI binds every interface)."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    code = ("from aiohttp import web; from localstripe.server import app; "
+            f"web.run_app(app, host='127.0.0.1', port={port}, print=None)")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def localstripe_url(localstripe_server) -> str:
+    import requests
+
+    requests.delete(f"{localstripe_server}/_config/data", timeout=10).raise_for_status()
+    return localstripe_server

@@ -65,7 +65,7 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
     def _external(context: AssetExecutionContext) -> MaterializeResult:
         database = context.resources.catalog_db
         adapter = getattr(context.resources, system).adapter()
-        report = sync(spec, system, database.catalog(), database.mappings(), adapter, context.run_id, Selection())
+        report = sync(spec, system, database.catalog(), database.mappings(), adapter, context.run.run_id, Selection())
         context.log.info(f"{spec.name} -> {system}: {report.counts()}")
         return MaterializeResult(metadata=report_metadata(report))
 

@@ -8,13 +8,16 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+VERSION_TABLE = "zensync_alembic_version"
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # configparser would read a %-escape in the URL (e.g. search_path options) as interpolation
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
 
 
@@ -29,5 +32,5 @@ def current(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as connection:
-        return MigrationContext.configure(connection, opts={"version_table": "zensync_alembic_version"}) \
+        return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}) \
             .get_current_revision()

@@ -3,9 +3,8 @@
 from alembic import context
 
 from zensync_pipelines.store.db import make_engine
+from zensync_pipelines.store.migrate import VERSION_TABLE
 from zensync_pipelines.store.tables import metadata
-
-VERSION_TABLE = "zensync_alembic_version"
 config = context.config
 
 

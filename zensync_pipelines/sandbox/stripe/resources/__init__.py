@@ -1,0 +1,5 @@
+"""The API resources the sandbox serves; each module's `register(sandbox)` adds its routes."""
+
+from . import customers, notifications
+
+ALL = [customers, notifications]

@@ -45,10 +45,10 @@ class StripeSandbox(Sandbox):
         self.locks = ObjectLocks()
         self.webhooks = WebhookDispatcher(self.store, self.knobs, random.Random(seed).random, self._delivered)
         self.events = EventLog(self.store, self.webhooks.enqueue)
-        self._file = DebouncedFile(data_file, self._snapshot) if data_file else None
-        if self._file is not None:
-            self.store.on_change.append(self._file.mark_dirty)
-            self.idempotency = IdempotencyLayer(self.clock, self._file.mark_dirty)
+        self.persistence = DebouncedFile(data_file, self._snapshot) if data_file else None
+        if self.persistence is not None:
+            self.store.on_change.append(self.persistence.mark_dirty)
+            self.idempotency = IdempotencyLayer(self.clock, self.persistence.mark_dirty)
         self.router.add("GET", "/_sandbox/webhooks", lambda r: Response(body={"attempts": self.webhooks.attempts}))
         for module in resources.ALL:
             module.register(self)
@@ -177,12 +177,12 @@ class StripeSandbox(Sandbox):
         return {"store": self.store.dump(), "idempotency": self.idempotency.dump()}
 
     def start(self) -> "StripeSandbox":
-        if self._file is not None:
-            state = self._file.read()
+        if self.persistence is not None:
+            state = self.persistence.read()
             if state:
                 self.store.load(state.get("store", {}))
                 self.idempotency.load(state.get("idempotency", {}))
-            self._file.start()
+            self.persistence.start()
         self.webhooks.start()
         super().start()
         return self
@@ -190,8 +190,13 @@ class StripeSandbox(Sandbox):
     def stop(self) -> None:
         super().stop()
         self.webhooks.stop()
-        if self._file is not None:
-            self._file.stop()
+        if self.persistence is not None:
+            self.persistence.stop()
+
+    def wait(self) -> None:
+        """Block the calling thread while serving (the CLI's foreground mode); Ctrl-C raises KeyboardInterrupt."""
+        while self._server is not None:
+            time.sleep(0.2)
 
     def __enter__(self) -> "StripeSandbox":
         return self.start()

@@ -149,9 +149,9 @@ def _encode_page(offset: int) -> str:
 def _decode_page(token: Optional[str]) -> int:
     try:
         return int(json.loads(base64.urlsafe_b64decode((token or "").encode()))["offset"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError) as error:
         raise validation("Invalid page: the token does not come from a previous search.",
-                         "parameter_invalid_string", "page")
+                         "parameter_invalid_string", "page") from error
 
 
 def expand(store: Store, obj: Obj, paths: list[str]) -> Obj:

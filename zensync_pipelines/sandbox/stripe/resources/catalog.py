@@ -102,7 +102,7 @@ def register(sb: "StripeSandbox") -> None:
         name, changes, metadata = p.str("name", required=True), _product_changes(p), p.metadata()
         with store.lock:
             if p.str("id") and store.find(p.str("id") or "") is not None:
-                raise invalid(f"Product already exists.", code="resource_already_exists", param="id")
+                raise invalid("Product already exists.", code="resource_already_exists", param="id")
             product = new_product(sb, name or "", p.str("id"))
             product.update(changes)
             product["metadata"] = merge_metadata({}, metadata)

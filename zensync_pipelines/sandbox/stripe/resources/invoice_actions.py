@@ -112,6 +112,6 @@ def register(sb: "StripeSandbox") -> None:
         events.emit(call, "invoice.marked_uncollectible", invoice)
 
     transition("finalize", finalize, ("auto_advance",))
-    transition("pay", pay, ("paid_out_of_band", "payment_method", "source", "forgive", "off_session"))
+    transition("pay", pay, ("paid_out_of_band", "payment_method", "source"))
     transition("void", void)
     transition("mark_uncollectible", mark_uncollectible)

@@ -43,7 +43,7 @@ def register(sb: "StripeSandbox") -> None:
     store = sb.store
 
     def list_events(call: Call) -> dict[str, Any]:
-        p = call.params(LIST_PARAMS + ("type", "types", "delivery_success"))
+        p = call.params(LIST_PARAMS + ("type", "types"))
         if "type" in p and "types" in p:
             raise validation("You may only specify one of these parameters: type, types.", "parameter_unknown",
                              "types")

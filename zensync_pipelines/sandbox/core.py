@@ -35,6 +35,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # path parameters filled by the router
+    context: dict[str, Any] = field(default_factory=dict)  # per-request state a hook hands on (e.g. a request id)
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -252,6 +253,8 @@ class Sandbox:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in separate writes; with Nagle on, each reply waits ~40 ms for a delayed ACK.
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 split = urlsplit(self.path)
@@ -289,7 +292,9 @@ class Sandbox:
         if self._ssl_context is not None:
             server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name=type(self).__name__, daemon=True)
+        # A short poll interval so stop() (once per test) returns in milliseconds rather than half a second.
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 

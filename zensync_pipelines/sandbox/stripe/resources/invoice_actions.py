@@ -1,0 +1,117 @@
+"""Invoice state transitions: draft -> open (finalize) -> paid / void / uncollectible, as Stripe allows them.
+
+Payments use Stripe's test payment methods instead of real cards: `pm_card_visa` (and other `pm_card_*` brands)
+succeeds, `pm_card_chargeDeclined` / `pm_card_visa_chargeDeclined` is declined with a 402, and
+`paid_out_of_band=true` records a payment made outside Stripe.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..api import Call
+from ..errors import StripeError, invalid, missing, not_editable
+from ..store import Obj
+
+if TYPE_CHECKING:
+    from ..server import StripeSandbox
+
+DECLINED = {"pm_card_chargeDeclined", "pm_card_visa_chargeDeclined"}
+SUCCEEDS = {"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_us"}
+
+
+def register(sb: "StripeSandbox") -> None:
+    store, events = sb.store, sb.events
+
+    def finalize_draft(call: Call, invoice: Obj, auto_advance: Optional[bool]) -> None:
+        now = store.now()
+        customer = store.find(invoice["customer"])
+        prefix = customer["invoice_prefix"] if customer else invoice["id"][3:11].upper()
+        sequence = customer["next_invoice_sequence"] if customer else 1
+        if customer is not None:
+            customer["next_invoice_sequence"] = sequence + 1
+            store.touched(customer)
+        invoice.update(status="open", number=f"{prefix}-{sequence:04d}", effective_at=now, ending_balance=0)
+        invoice["status_transitions"]["finalized_at"] = now
+        if auto_advance is not None:
+            invoice["auto_advance"] = auto_advance
+        store.touched(invoice)
+        events.emit(call, "invoice.finalized", invoice)
+        if store.render(invoice)["amount_due"] == 0:  # Stripe marks a zero-amount invoice paid on finalization
+            mark_paid(call, invoice, charged=False)
+
+    def mark_paid(call: Call, invoice: Obj, charged: bool) -> None:
+        invoice["amount_paid"] = store.render(invoice)["amount_due"]
+        invoice["status"] = "paid"
+        invoice["status_transitions"]["paid_at"] = store.now()
+        if charged:
+            invoice["attempted"], invoice["attempt_count"] = True, invoice["attempt_count"] + 1
+        store.touched(invoice)
+        events.emit(call, "invoice.paid", invoice)
+        if charged:
+            events.emit(call, "invoice.payment_succeeded", invoice)
+
+    def transition(name: str, act: Any, allow: tuple[str, ...] = ()) -> None:
+        def handler(call: Call) -> dict[str, Any]:
+            p = call.params(allow)
+            with store.lock:
+                invoice = store.get(call.id, "invoice")
+                act(call, p, invoice)
+                return sb.reply(invoice, p)
+        sb.api("POST", f"/v1/invoices/{{id}}/{name}", handler)
+
+    def finalize(call: Call, p: Any, invoice: Obj) -> None:
+        auto_advance = p.bool("auto_advance")
+        if invoice["status"] != "draft":
+            raise not_editable(f"This invoice is already finalized, you can't re-finalize a non-draft invoice "
+                               f"({invoice['id']} is {invoice['status']}).")
+        finalize_draft(call, invoice, auto_advance)
+
+    def pay(call: Call, p: Any, invoice: Obj) -> None:
+        out_of_band, method = p.bool("paid_out_of_band", False), p.str("payment_method") or p.str("source")
+        if invoice["status"] == "paid":
+            raise not_editable("Invoice is already paid.")
+        if invoice["status"] == "void":
+            raise not_editable(f"You can only pay open or uncollectible invoices; invoice {invoice['id']} is void.")
+        if out_of_band and method:
+            raise invalid("You cannot pass both paid_out_of_band and a payment method.", param="paid_out_of_band")
+        if not out_of_band and method is None:
+            raise invalid("This customer has no attached payment source or default payment method. Pass "
+                          "`payment_method` (e.g. pm_card_visa) or `paid_out_of_band=true`.", param="payment_method")
+        if method is not None and method not in SUCCEEDS | DECLINED:
+            raise missing(method, "payment_method", "PaymentMethod")
+        if invoice["status"] == "draft":  # paying a draft finalizes it first
+            finalize_draft(call, invoice, None)
+            if invoice["status"] == "paid":
+                return
+        if method in DECLINED:
+            invoice["attempted"], invoice["attempt_count"] = True, invoice["attempt_count"] + 1
+            store.touched(invoice)
+            events.emit(call, "invoice.payment_failed", invoice)
+            raise StripeError(402, "Your card was declined.", type="card_error", code="card_declined",
+                              param="payment_method", extra={"decline_code": "generic_decline"})
+        mark_paid(call, invoice, charged=not out_of_band)
+
+    def void(call: Call, p: Any, invoice: Obj) -> None:
+        if invoice["status"] not in ("open", "uncollectible"):
+            hint = " Delete a draft instead." if invoice["status"] == "draft" else ""
+            raise not_editable(f"You can only void open or uncollectible invoices; invoice {invoice['id']} is "
+                               f"{invoice['status']}.{hint}")
+        invoice["status"] = "void"
+        invoice["status_transitions"]["voided_at"] = store.now()
+        store.touched(invoice)
+        events.emit(call, "invoice.voided", invoice)
+
+    def mark_uncollectible(call: Call, p: Any, invoice: Obj) -> None:
+        if invoice["status"] != "open":
+            raise not_editable(f"You can only mark open invoices as uncollectible; invoice {invoice['id']} is "
+                               f"{invoice['status']}.")
+        invoice["status"] = "uncollectible"
+        invoice["status_transitions"]["marked_uncollectible_at"] = store.now()
+        store.touched(invoice)
+        events.emit(call, "invoice.marked_uncollectible", invoice)
+
+    transition("finalize", finalize, ("auto_advance",))
+    transition("pay", pay, ("paid_out_of_band", "payment_method", "source"))
+    transition("void", void)
+    transition("mark_uncollectible", mark_uncollectible)

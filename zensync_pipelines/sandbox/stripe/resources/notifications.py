@@ -1,0 +1,108 @@
+"""/v1/events (read-only, as in Stripe) and /v1/webhook_endpoints (where events are delivered)."""
+
+from __future__ import annotations
+
+import string
+from typing import TYPE_CHECKING, Any
+
+from ..api import Call
+from ..errors import validation
+from ..events import RETENTION_SECONDS, type_filter
+from ..forms import Params, merge_metadata
+from ..querying import LIST_PARAMS, range_filter
+
+if TYPE_CHECKING:
+    from ..server import StripeSandbox
+
+ENDPOINT_FIELDS = ("url", "enabled_events", "description", "metadata", "api_version")
+SECRET_ALPHABET = string.ascii_letters + string.digits
+
+
+def _endpoint_changes(p: Params, creating: bool) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    url = p.str("url", required=creating)
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            raise validation(f"Invalid URL: {url}. URLs must begin with http:// or https://", "url_invalid", "url")
+        changes["url"] = url
+    events = p.list("enabled_events")
+    if creating and not events:
+        raise validation("Missing required param: enabled_events.", "parameter_missing", "enabled_events")
+    if events is not None:
+        changes["enabled_events"] = events
+    if "description" in p:
+        changes["description"] = p.str("description")
+    if "api_version" in p:
+        changes["api_version"] = p.str("api_version")
+    if "disabled" in p:
+        changes["status"] = "disabled" if p.bool("disabled") else "enabled"
+    return changes
+
+
+def register(sb: "StripeSandbox") -> None:
+    store = sb.store
+
+    def list_events(call: Call) -> dict[str, Any]:
+        p = call.params(LIST_PARAMS + ("type", "types"))
+        if "type" in p and "types" in p:
+            raise validation("You may only specify one of these parameters: type, types.", "parameter_unknown",
+                             "types")
+        matches, in_range = type_filter(p.str("type"), p.list("types")), range_filter(p)
+        oldest = store.now() - RETENTION_SECONDS
+        with store.lock:
+            found = (e for e in store.newest_first("event") if e["created"] >= oldest and matches(e) and in_range(e))
+            return sb.list_reply(p, found, "/v1/events")
+
+    def retrieve_event(call: Call) -> dict[str, Any]:
+        p = call.params()
+        with store.lock:
+            return sb.reply(store.get(call.id, "event"), p)
+
+    def create_endpoint(call: Call) -> dict[str, Any]:
+        p = call.params(ENDPOINT_FIELDS)
+        changes, metadata = _endpoint_changes(p, creating=True), p.metadata()
+        with store.lock:
+            endpoint = {
+                "id": store.new_id("we_", 24), "object": "webhook_endpoint", "api_version": None,
+                "application": None, "created": store.now(), "description": None, "enabled_events": [],
+                "livemode": False, "metadata": {}, "status": "enabled", "url": None,
+                "_secret": "whsec_" + store.new_id("", 32, SECRET_ALPHABET),
+            }
+            endpoint.update(changes)
+            endpoint["metadata"] = merge_metadata({}, metadata)
+            store.insert(endpoint)
+            # Like Stripe, the signing secret is shown once, in the reply to the create call.
+            return {**sb.reply(endpoint, p), "secret": endpoint["_secret"]}
+
+    def retrieve_endpoint(call: Call) -> dict[str, Any]:
+        p = call.params()
+        with store.lock:
+            return sb.reply(store.get(call.id, "webhook_endpoint"), p)
+
+    def update_endpoint(call: Call) -> dict[str, Any]:
+        p = call.params(ENDPOINT_FIELDS[1:] + ("url", "disabled"))
+        changes, metadata = _endpoint_changes(p, creating=False), p.metadata()
+        with store.lock:
+            endpoint = store.get(call.id, "webhook_endpoint")
+            endpoint.update(changes)
+            endpoint["metadata"] = merge_metadata(endpoint["metadata"], metadata)
+            store.touched(endpoint)
+            return sb.reply(endpoint, p)
+
+    def delete_endpoint(call: Call) -> dict[str, Any]:
+        call.params()
+        with store.lock:
+            return store.delete(store.get(call.id, "webhook_endpoint"))
+
+    def list_endpoints(call: Call) -> dict[str, Any]:
+        p = call.params(("limit", "starting_after", "ending_before"))
+        with store.lock:
+            return sb.list_reply(p, store.newest_first("webhook_endpoint"), "/v1/webhook_endpoints")
+
+    sb.api("GET", "/v1/events", list_events)
+    sb.api("GET", "/v1/events/{id}", retrieve_event)
+    sb.api("POST", "/v1/webhook_endpoints", create_endpoint)
+    sb.api("GET", "/v1/webhook_endpoints", list_endpoints)
+    sb.api("GET", "/v1/webhook_endpoints/{id}", retrieve_endpoint)
+    sb.api("POST", "/v1/webhook_endpoints/{id}", update_endpoint)
+    sb.api("DELETE", "/v1/webhook_endpoints/{id}", delete_endpoint)

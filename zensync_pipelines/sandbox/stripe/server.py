@@ -1,0 +1,202 @@
+"""StripeSandbox: the request pipeline in Stripe's order, and the wiring of state, events and webhooks.
+
+A request passes authentication, then the rate limiter (429s are answered here, before idempotency, so they are
+never stored), then the idempotency layer (replay or claim the key), then fault injection, then the object's write
+lock, and only then the endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import re
+import sys
+import time
+import traceback
+from typing import Any, Callable, Iterable, Optional
+
+from ..core import DropConnection, Request, Response, Sandbox
+from . import resources
+from .api import FAULT_KINDS, Call, LockTargets, ObjectLocks, Route, StripeKnobs
+from .errors import StripeError, api_error, rate_limited, unauthenticated
+from .events import API_VERSION, EventLog
+from .forms import Params, decode_body, decode_query
+from .idempotency import IdempotencyLayer, fingerprint
+from .persistence import DebouncedFile
+from .querying import expand, paginate
+from .store import ALPHANUM, Obj, Store
+from .webhooks import WebhookDispatcher
+
+_KEY = re.compile(r"sk_test_[A-Za-z0-9_]+")
+_request_ids = random.SystemRandom()  # request ids need no reproducibility and must not disturb the seeded RNGs
+
+
+class StripeSandbox(Sandbox):
+    knobs: StripeKnobs
+
+    def __init__(self, port: int = 0, latency_ms: float = 0, rate_limit: Optional[float] = 25, fault_rate: float = 0.0,
+                 seed: int = 0, data_file: Optional[str] = None, search_lag_seconds: float = 0,
+                 clock: Optional[Callable[[], float]] = None, **knobs: Any):
+        super().__init__(StripeKnobs(latency_ms=latency_ms, fault_rate=fault_rate, rate_limit=rate_limit or None,
+                                     seed=seed, search_lag_seconds=search_lag_seconds, **knobs), port=port)
+        self.clock = clock or time.time
+        self.store = Store(self.clock, seed, lambda: self.knobs.search_lag_seconds)
+        self.idempotency = IdempotencyLayer(self.clock)
+        self.locks = ObjectLocks()
+        self.webhooks = WebhookDispatcher(self.store, self.knobs, random.Random(seed).random, self._delivered)
+        self.events = EventLog(self.store, self.webhooks.enqueue)
+        self.persistence = DebouncedFile(data_file, self._snapshot) if data_file else None
+        if self.persistence is not None:
+            self.store.on_change.append(self.persistence.mark_dirty)
+            self.idempotency = IdempotencyLayer(self.clock, self.persistence.mark_dirty)
+        self.router.add("GET", "/_sandbox/webhooks", lambda r: Response(body={"attempts": self.webhooks.attempts}))
+        for module in resources.ALL:
+            module.register(self)
+
+    # -- knobs -------------------------------------------------------------------------------------------------
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        if "fault_kinds" in changes:
+            kinds = tuple(changes["fault_kinds"])
+            unknown = set(kinds) - set(FAULT_KINDS)
+            if unknown or not kinds:
+                raise ValueError(f"fault_kinds must be a non-empty subset of {FAULT_KINDS}, got {kinds}")
+            changes["fault_kinds"] = kinds
+        if changes.get("rate_limit") == 0:
+            changes["rate_limit"] = None
+        result = super().configure(**changes)
+        self.webhooks.wake()
+        return result
+
+    # -- registration helpers used by the resource modules ----------------------------------------------------
+    def api(self, method: str, pattern: str, route: Route, lock: Optional[LockTargets] = None) -> None:
+        if lock is None and method in ("POST", "DELETE") and "{id}" in pattern:
+            lock = lambda call: [call.id]  # noqa: E731 - writes to one object serialise on that object
+        self.router.add(method, pattern, lambda request: self._serve(request, route, lock))
+
+    def reply(self, obj: Obj, params: Params) -> Obj:
+        return expand(self.store, self.store.render(obj), params.expand)
+
+    def list_reply(self, params: Params, objects: Iterable[Obj], url: str) -> Obj:
+        with self.store.lock:
+            page = paginate(params, objects, url, self.store.render)
+            return expand(self.store, page, params.expand)
+
+    # -- the request pipeline ----------------------------------------------------------------------------------
+    def before_request(self, request: Request, pattern: str) -> Optional[Response]:
+        request.context["request_id"] = "req_" + "".join(_request_ids.choice(ALPHANUM) for _ in range(14))
+        try:
+            self._authenticate(request)
+        except StripeError as error:
+            return error.response()
+        if self.rate_limited():
+            return rate_limited().response()
+        return None
+
+    def _authenticate(self, request: Request) -> None:
+        header = request.header("authorization") or ""
+        scheme, _, credentials = header.partition(" ")
+        if not header:
+            raise unauthenticated(
+                "You did not provide an API key. You need to provide your API key in the Authorization header, "
+                "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
+                "https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.")
+        key = credentials.strip()
+        if scheme.lower() == "basic":  # curl -u sk_test_...:
+            try:
+                key = base64.b64decode(key).decode().split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                key = ""
+        elif scheme.lower() != "bearer":
+            raise unauthenticated("Invalid authorization header. Use Bearer auth with a secret key (sk_test_...).")
+        if not _KEY.fullmatch(key):
+            masked = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else key
+            raise unauthenticated(f"Invalid API Key provided: {masked}")
+
+    def _serve(self, request: Request, route: Route, lock: Optional[LockTargets]) -> Response:
+        raw = decode_body(request.body) if request.method == "POST" else decode_query(request.query)
+        key = request.header("idempotency-key") if request.method == "POST" else None
+        call = Call(request, raw, request.context["request_id"], key)
+        if key:
+            try:
+                saved = self.idempotency.begin(key, fingerprint(request.method, request.path, raw), call.request_id)
+            except StripeError as error:
+                return error.response()
+            if saved is not None:
+                return Response(saved.status, saved.body, {**saved.headers, "Idempotent-Replayed": "true",
+                                                           "Original-Request": saved.request_id})
+        fault = self.choice(list(self.knobs.fault_kinds)) if self.faulted() else None
+        if fault in ("rate_limit", "drop"):  # the endpoint never ran: nothing to save, a retry runs it
+            if key:
+                self.idempotency.abandon(key)
+            if fault == "drop":
+                raise DropConnection()
+            return rate_limited().response()
+        response, keep = (api_error().response(), True) if fault == "api_error" else self._run(call, route, lock)
+        if key:
+            if keep:
+                self.idempotency.finish(key, response.status, response.body, response.headers)
+            else:
+                self.idempotency.abandon(key)
+        if fault == "drop_after":
+            raise DropConnection()  # the write happened and its result is saved, but the client never hears
+        return response
+
+    def _run(self, call: Call, route: Route, lock: Optional[LockTargets]) -> tuple[Response, bool]:
+        try:
+            targets = lock(call) if lock else []
+            with self.locks.hold(targets, self.knobs.lock_wait_ms / 1000, self.knobs.write_hold_ms / 1000):
+                return Response(200, route(call)), True
+        except StripeError as error:
+            return error.response(), error.saved
+        except Exception:  # a sandbox bug still answers like Stripe's 500, and leaves a trace for its author
+            traceback.print_exc(file=sys.stderr)
+            return api_error().response(), True
+
+    def after_request(self, request: Request, response: Response) -> Response:
+        request_id = request.context.get("request_id") or "req_" + "".join(
+            _request_ids.choice(ALPHANUM) for _ in range(14))
+        response.headers = {**response.headers, "Request-Id": request_id,
+                            "Stripe-Version": request.header("stripe-version") or API_VERSION}
+        if request.header("idempotency-key") and request.method == "POST":
+            response.headers["Idempotency-Key"] = request.header("idempotency-key") or ""
+        return response
+
+    def not_found(self, request: Request, path_known: bool) -> Response:
+        return StripeError(404, f"Unrecognized request URL ({request.method}: {request.path}). Please see "
+                           "https://stripe.com/docs or we can help at https://support.stripe.com/.").response()
+
+    def handle_error(self, request: Request, error: Exception) -> Response:
+        traceback.print_exception(error, file=sys.stderr)
+        return api_error().response()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def _delivered(self, event_id: str) -> None:
+        self.events.delivered(event_id)
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {"store": self.store.dump(), "idempotency": self.idempotency.dump()}
+
+    def start(self) -> "StripeSandbox":
+        if self.persistence is not None:
+            state = self.persistence.read()
+            if state:
+                self.store.load(state.get("store", {}))
+                self.idempotency.load(state.get("idempotency", {}))
+            self.persistence.start()
+        self.webhooks.start()
+        super().start()
+        return self
+
+    def stop(self) -> None:
+        super().stop()
+        self.webhooks.stop()
+        if self.persistence is not None:
+            self.persistence.stop()
+
+    def wait(self) -> None:
+        """Block the calling thread while serving (the CLI's foreground mode); Ctrl-C raises KeyboardInterrupt."""
+        while self._server is not None:
+            time.sleep(0.2)
+
+    def __enter__(self) -> "StripeSandbox":
+        return self.start()

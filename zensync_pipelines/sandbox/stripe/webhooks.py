@@ -1,0 +1,154 @@
+"""Delivers events to webhook endpoints as Stripe does: signed POSTs, retried with backoff, at least once.
+
+One background thread drains a queue ordered by due time. Receivers must cope with what Stripe does to them, so
+knobs can duplicate deliveries and shuffle their order (seeded), and a failing receiver is retried with exponential
+backoff whose base is a knob, so a test waits milliseconds rather than Stripe's hours.
+"""
+
+from __future__ import annotations
+
+import heapq
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Optional
+
+from .api import StripeKnobs
+from .store import Obj, Store
+
+# No proxy: deliveries go to receivers the test or developer runs next to the sandbox.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def sign(payload: str, secret: str, timestamp: int) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+@dataclass(order=True)
+class Delivery:
+    due: float
+    seq: int
+    event_id: str = field(compare=False)
+    endpoint_id: str = field(compare=False)
+    url: str = field(compare=False)
+    secret: str = field(compare=False)
+    payload: str = field(compare=False)
+    attempt: int = field(compare=False, default=1)
+    duplicate: bool = field(compare=False, default=False)
+
+
+class WebhookDispatcher:
+    def __init__(self, store: Store, knobs: StripeKnobs, random: Callable[[], float],
+                 on_delivered: Callable[[str], None]):
+        self._store = store
+        self._knobs = knobs
+        self._random = random
+        self._on_delivered = on_delivered
+        self._queue: list[Delivery] = []
+        self._seq = itertools.count()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread: Optional[threading.Thread] = None
+        self.attempts: list[dict[str, Any]] = []  # every delivery attempt, for tests and `/_sandbox/webhooks`
+
+    def enqueue(self, event: Obj) -> None:
+        """Queue `event` for each enabled endpoint subscribed to its type (called under the store lock)."""
+        endpoints = [we for we in self._store.newest_first("webhook_endpoint") if we["status"] == "enabled"
+                     and ("*" in we["enabled_events"] or event["type"] in we["enabled_events"])]
+        event["pending_webhooks"] = len(endpoints)
+        payload = json.dumps(self._store.render(event), indent=2)  # Stripe sends pretty-printed JSON
+        with self._wake:
+            for endpoint in endpoints:
+                self._push(Delivery(time.monotonic(), 0, event["id"], endpoint["id"], endpoint["url"],
+                                    endpoint["_secret"], payload))
+
+    def _push(self, delivery: Delivery) -> None:
+        delivery.seq = next(self._seq)
+        heapq.heappush(self._queue, delivery)
+        self._wake.notify_all()
+
+    def wake(self) -> None:
+        """Re-examine the queue now (after a knob such as `webhook_paused` changed)."""
+        with self._wake:
+            self._wake.notify_all()
+
+    def pending(self) -> int:
+        with self._wake:
+            return len(self._queue)
+
+    # -- the delivery thread -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="stripe-sandbox-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            # A POST in flight cannot be interrupted; the thread ends after it and sends nothing more, so do not
+            # make every stop() wait out a slow receiver's timeout.
+            self._thread.join(timeout=0.5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            delivery = self._next()
+            if delivery is None:
+                return
+            self._send(delivery)
+
+    def _next(self) -> Optional[Delivery]:
+        with self._wake:
+            while not self._stopping:
+                now = time.monotonic()
+                due = [d for d in self._queue if d.due <= now]
+                if due and not self._knobs.webhook_paused:
+                    if self._knobs.webhook_out_of_order and len(due) > 1:
+                        chosen = due[int(self._random() * len(due))]
+                    else:
+                        chosen = self._queue[0]
+                    self._queue.remove(chosen)
+                    heapq.heapify(self._queue)
+                    return chosen
+                wait = None if not self._queue or self._knobs.webhook_paused else self._queue[0].due - now
+                self._wake.wait(timeout=wait if wait is None else max(wait, 0.001))
+            return None
+
+    def _send(self, delivery: Delivery) -> None:
+        timestamp = int(self._store.clock())
+        request = urllib.request.Request(delivery.url, data=delivery.payload.encode(), method="POST", headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": sign(delivery.payload, delivery.secret, timestamp),
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        })
+        status, error = None, None
+        try:
+            with _OPENER.open(request, timeout=self._knobs.webhook_timeout) as reply:
+                status = reply.status
+        except urllib.error.HTTPError as failure:
+            status = failure.code
+        except (OSError, ValueError) as failure:  # refused, reset, timed out, bad URL
+            error = f"{type(failure).__name__}: {failure}"
+        ok = status is not None and 200 <= status < 300
+        self.attempts.append({"event": delivery.event_id, "endpoint": delivery.endpoint_id,
+                              "attempt": delivery.attempt, "status": status, "error": error,
+                              "duplicate": delivery.duplicate, "ok": ok})
+        if ok and not delivery.duplicate:
+            self._on_delivered(delivery.event_id)  # outside the queue lock: enqueue() takes them in the other order
+        with self._wake:
+            if ok:
+                duplicate_rate = self._knobs.webhook_duplicate_rate
+                if not delivery.duplicate and duplicate_rate and self._random() < duplicate_rate:
+                    self._push(replace(delivery, due=time.monotonic(), duplicate=True))
+            elif delivery.attempt < self._knobs.webhook_max_attempts:
+                backoff = self._knobs.webhook_retry_base * 2 ** (delivery.attempt - 1)
+                self._push(replace(delivery, due=time.monotonic() + backoff, attempt=delivery.attempt + 1))

@@ -156,6 +156,10 @@ class Sandbox:
     `zensync dev`) read counters, reset them and change knobs.
     """
 
+    # How often the serving thread checks for `stop()`; stop() waits up to this long, which adds up over a test
+    # suite that starts a sandbox per test.
+    poll_interval: float = 0.5
+
     def __init__(self, knobs: Optional[Knobs] = None, port: int = 0, ssl_context: Optional[ssl.SSLContext] = None):
         self.knobs = knobs or Knobs()
         self.counters = Counters()
@@ -289,7 +293,8 @@ class Sandbox:
         if self._ssl_context is not None:
             server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": self.poll_interval},
+                                        name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 

@@ -17,6 +17,8 @@ from typing import Callable, Optional
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+import defusedxml.ElementTree as SafeElementTree
+
 from zensync_pipelines.sandbox.core import Request, Response
 
 ORG_ID = "00D5g000000ZSBXEA4"
@@ -85,8 +87,9 @@ class Sessions:
     # -- SOAP login --------------------------------------------------------------------------------------------
     def soap_login(self, request: Request) -> Response:
         try:
-            root = ElementTree.fromstring(request.body)
-        except ElementTree.ParseError:
+            # the body is untrusted XML: defusedxml refuses entity expansion and external entities
+            root = SafeElementTree.fromstring(request.body)
+        except (ElementTree.ParseError, ValueError):
             return _soap_fault("INVALID_LOGIN", "Invalid request body")
         username = _text(root, "username")
         password = _text(root, "password")

@@ -40,6 +40,7 @@ class SalesforceKnobs(Knobs):
 
 class SalesforceSandbox(Sandbox):
     knobs: SalesforceKnobs
+    poll_interval = 0.05  # tests start one sandbox each; a 0.5 s stop would dominate the suite
 
     def __init__(self, port: int = 0, ca_file: Optional[str] = None, latency_ms: float = 0, fault_rate: float = 0.0,
                  daily_api_limit: int = 15000, seed: int = 0, data_file: Optional[str] = None,

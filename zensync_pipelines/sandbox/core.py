@@ -157,6 +157,10 @@ class Sandbox:
     `zensync dev`) read counters, reset them and change knobs.
     """
 
+    # How often the serving thread checks for `stop()`; stop() waits up to this long, which adds up over a test
+    # suite that starts a sandbox per test.
+    poll_interval: float = 0.05
+
     def __init__(self, knobs: Optional[Knobs] = None, port: int = 0, ssl_context: Optional[ssl.SSLContext] = None):
         self.knobs = knobs or Knobs()
         self.counters = Counters()
@@ -292,8 +296,7 @@ class Sandbox:
         if self._ssl_context is not None:
             server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
         self._server = server
-        # A short poll interval so stop() (once per test) returns in milliseconds rather than half a second.
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": self.poll_interval},
                                         name=type(self).__name__, daemon=True)
         self._thread.start()
         return self

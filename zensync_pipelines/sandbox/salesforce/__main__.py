@@ -1,0 +1,4 @@
+from .cli import command
+
+if __name__ == "__main__":
+    command()  # pylint: disable=no-value-for-parameter

@@ -1,0 +1,55 @@
+"""`zensync sandbox salesforce`: serve the Salesforce stand-in in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from typing import Any, Optional
+
+import click
+
+from .server import SalesforceSandbox
+
+
+@click.command("salesforce")
+@click.option("--port", type=int, default=0, show_default=True, help="TCP port on 127.0.0.1 (0 picks a free one).")
+@click.option("--latency-ms", type=float, default=0.0, show_default=True, help="Delay added to every API call.")
+@click.option("--fault-rate", type=float, default=0.0, show_default=True,
+              help="Probability that an API call (or a record in Collections/Bulk) fails with an injected fault.")
+@click.option("--daily-api-limit", type=int, default=15000, show_default=True,
+              help="API calls allowed per rolling 24 h before REQUEST_LIMIT_EXCEEDED.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed that makes injected faults reproducible.")
+@click.option("--data", "data_file", type=click.Path(dir_okay=False), default=None,
+              help="JSON file that keeps the org's records across restarts (in memory when omitted).")
+@click.option("--ca-file", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the CA certificate clients must trust (a temp file when omitted).")
+@click.option("--schema", "schema_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="sObject schema JSON (defaults to the packaged Account/Contact/Invoice__c schema).")
+@click.option("--bulk-processing-seconds", type=float, default=0.0, show_default=True,
+              help="How long a closed Bulk 2.0 job stays InProgress before it is processed.")
+def command(port: int, latency_ms: float, fault_rate: float, daily_api_limit: int, seed: int,
+            data_file: Optional[str], ca_file: Optional[str], schema_file: Optional[str],
+            bulk_processing_seconds: float) -> None:
+    """Run a local HTTPS stand-in for Salesforce (REST, SOQL, Collections, Composite, Bulk 2.0)."""
+    sandbox = SalesforceSandbox(port=port, ca_file=ca_file, latency_ms=latency_ms, fault_rate=fault_rate,
+                                daily_api_limit=daily_api_limit, seed=seed, data_file=data_file,
+                                schema_file=schema_file, bulk_processing_seconds=bulk_processing_seconds)
+    # SIGTERM (docker stop, a supervisor) must flush --data like Ctrl-C does, not kill the process mid-write.
+    signal.signal(signal.SIGTERM, _interrupt)
+    sandbox.start()
+    try:
+        click.echo(f"Salesforce sandbox listening on {sandbox.url}")
+        click.echo(f"CA certificate: {sandbox.ca_file} (set session.verify or REQUESTS_CA_BUNDLE to it)")
+        click.echo("Get a session: POST {0}/services/oauth2/token or {0}/_sandbox/session".format(sandbox.url))
+        sys.stdout.flush()  # a parent process reads these lines through a pipe to learn the port
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        sandbox.stop()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

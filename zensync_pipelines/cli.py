@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import config
+from .sandbox.cli import sandbox
 from .store import migrate
 from .store.db import make_engine, redact
 
@@ -41,6 +42,8 @@ def seed(customers: int, rng_seed: int) -> None:
     added = seed_customers(engine, customers, rng_seed)
     click.echo(f"customers: {added} added ({customers} wanted) in {redact(url)}")
 
+
+main.add_command(sandbox)
 
 if __name__ == "__main__":
     main()

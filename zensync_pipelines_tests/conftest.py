@@ -109,3 +109,17 @@ def localstripe_url(localstripe_server) -> str:
 
     requests.delete(f"{localstripe_server}/_config/data", timeout=10).raise_for_status()
     return localstripe_server
+
+
+@pytest.fixture
+def stripe_sandbox():
+    """The project's own Stripe sandbox, in process on a free port, without a rate limit unless a test sets one."""
+    from zensync_pipelines.sandbox.stripe import StripeSandbox
+
+    with StripeSandbox(rate_limit=None) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def stripe_sandbox_url(stripe_sandbox) -> str:
+    return stripe_sandbox.url

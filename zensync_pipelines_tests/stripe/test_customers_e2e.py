@@ -24,7 +24,7 @@ def sync_customers(database_url, stripe_url):
     assets = build_catalog_definitions(SPEC).assets
     result = materialize(assets, instance=DagsterInstance.ephemeral(), resources={
         "catalog_db": CatalogDatabase(url=database_url),
-        "stripe": StripeResource(api_key=API_KEY, api_base=stripe_url),
+        "stripe": StripeResource(api_key=API_KEY, api_base=stripe_url, rate_limit_per_second=200),
     })
     assert result.success
     [event] = [e for e in result.get_asset_materialization_events()
@@ -47,8 +47,9 @@ def is_valid(row):
             and row["deleted_at"] is None)
 
 
-@pytest.fixture(params=["localstripe"])
+@pytest.fixture(params=["stripe_sandbox", "localstripe"])
 def stripe_url(request):
+    """Both the project's sandbox and localstripe, an independent implementation of the calls used here."""
     return request.getfixturevalue(f"{request.param}_url")
 
 

@@ -1,0 +1,15 @@
+"""`zensync sandbox ...`: the local stand-ins for Stripe and Salesforce."""
+
+import click
+
+from .salesforce.cli import command as salesforce_command
+from .stripe.cli import command as stripe_command
+
+
+@click.group()
+def sandbox() -> None:
+    """Serve a local, stateful stand-in for an external system on 127.0.0.1."""
+
+
+sandbox.add_command(stripe_command)
+sandbox.add_command(salesforce_command)

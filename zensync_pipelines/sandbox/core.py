@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, urlsplit
 
+from ..engine.ratelimit import TokenBucket  # the same bucket the adapters wait on
+
 HOST = "127.0.0.1"
 
 
@@ -91,28 +93,6 @@ class Router:
                 if route_method == method:
                     return handler, pattern, found.groupdict(), True
         return None, "", {}, path_known
-
-
-class TokenBucket:
-    """Admits `rate` requests per second on average with bursts up to `burst`; clock injectable for tests."""
-
-    def __init__(self, rate: float, burst: Optional[float] = None, clock: Callable[[], float] = time.monotonic):
-        self.rate = rate
-        self.capacity = burst if burst is not None else max(1.0, rate)
-        self._tokens = self.capacity
-        self._clock = clock
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def try_acquire(self) -> bool:
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return True
-            return False
 
 
 @dataclass

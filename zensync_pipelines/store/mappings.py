@@ -8,7 +8,7 @@ from typing import Any, Iterator, Sequence
 from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..engine.types import DELETED, FAILED, PENDING, SYNCED, MappingState, Operation, Outcome
+from ..engine.types import DELETED, FAILED, PENDING, MappingState, Operation, Outcome
 from .tables import mappings, sync_events
 
 KEY = ("catalog", "internal_id", "system", "object_type")

@@ -43,6 +43,19 @@ def seed(customers: int, rng_seed: int) -> None:
     click.echo(f"customers: {added} added ({customers} wanted) in {redact(url)}")
 
 
+@main.command()
+@click.option("--port", type=int, default=3000, show_default=True, help="Port of the Dagster UI on 127.0.0.1.")
+@click.option("--stripe-port", type=int, default=12111, show_default=True, help="Port of the Stripe sandbox.")
+@click.option("--salesforce-port", type=int, default=12112, show_default=True, help="Port of the Salesforce sandbox.")
+@click.option("--customers", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Demo customers to seed when the catalog is empty.")
+def dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -> None:
+    """Run everything locally: catalog, Stripe and Salesforce sandboxes, and the Dagster UI with sensors on."""
+    from .dev import run_dev
+
+    raise SystemExit(run_dev(port, stripe_port, salesforce_port, customers))
+
+
 main.add_command(sandbox)
 
 if __name__ == "__main__":

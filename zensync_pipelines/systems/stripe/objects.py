@@ -52,7 +52,7 @@ class CustomerHandler:
         email = payload.get("email")
         if email:
             for customer in self.service.list(params={"email": email, "limit": 100}).auto_paging_iter():
-                if (customer.metadata or {}).get(ZENSKAR_ID) == internal_id:
+                if customer.metadata and customer.metadata.to_dict().get(ZENSKAR_ID) == internal_id:
                     return customer.id
         found = self.service.search(params={"query": f"metadata['{ZENSKAR_ID}']:'{internal_id}'"})
         return found.data[0].id if found.data else None

@@ -1,0 +1,97 @@
+"""The Stripe adapter under the failures that matter: lost replies, 500s, rate limits, concurrent runs.
+
+Each test ends with the invariant of the brief: one Stripe customer per valid row, never two.
+"""
+
+from collections import Counter
+
+import pytest
+import stripe
+
+from zensync_pipelines.catalogs import load_specs
+from zensync_pipelines.demo.seed import seed_customers
+from zensync_pipelines.engine.sync import Selection, sync
+from zensync_pipelines.store import migrate
+from zensync_pipelines.store.catalog import CatalogTables
+from zensync_pipelines.store.db import make_engine
+from zensync_pipelines.store.mappings import MappingStore
+from zensync_pipelines.systems.stripe import StripeAdapter
+
+SPEC = {spec.name: spec for spec in load_specs()}["customers"]
+KEY = "sk_test_reliability"
+
+
+@pytest.fixture
+def catalog(sqlite_url):
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    seed_customers(engine, 60)
+    return engine
+
+
+def run(engine, url, run_id, **adapter_options):
+    options = {"rate_limit_per_second": 500, "max_network_retries": 0} | adapter_options
+    adapter = StripeAdapter(KEY, url, **options)
+    return sync(SPEC, "stripe", CatalogTables(engine), MappingStore(engine), adapter, run_id, Selection())
+
+
+def customers_per_row(url):
+    client = stripe.StripeClient(KEY, base_addresses={"api": url})
+    found = client.v1.customers.list(params={"limit": 100}).auto_paging_iter()
+    return Counter(c.metadata["zenskar_id"] for c in found)
+
+
+def valid_rows(engine):
+    return {m["internal_id"] for m in MappingStore(engine).rows("customers", "stripe")
+            if m["status"] != "invalid"}
+
+
+def test_lost_replies_are_healed_without_duplicates(catalog, stripe_sandbox):
+    # "drop_after": Stripe performed the write, the reply never arrived.
+    stripe_sandbox.configure(fault_rate=0.3, fault_kinds=["drop_after"], seed=7)
+    first = run(catalog, stripe_sandbox.url, "r1")
+    assert first.failed > 4  # beyond the seed's 4 invalid rows (7, 23, 41, 57): the lost replies
+    stripe_sandbox.configure(fault_rate=0.0)
+    second = run(catalog, stripe_sandbox.url, "r2")
+    assert second.failed == 4 and first.created + second.created == 56
+    counts = customers_per_row(stripe_sandbox.url)
+    assert set(counts) == valid_rows(catalog) and max(counts.values()) == 1
+
+
+def test_sdk_retries_reuse_the_derived_key_so_replays_are_not_duplicates(catalog, stripe_sandbox):
+    stripe_sandbox.configure(fault_rate=0.3, fault_kinds=["drop_after"], seed=3)
+    report = run(catalog, stripe_sandbox.url, "r1", max_network_retries=4)
+    assert report.failed == 4 and report.created == 56  # only the seed's invalid rows fail
+    counts = customers_per_row(stripe_sandbox.url)
+    assert len(counts) == 56 and max(counts.values()) == 1
+    assert report.api_calls > 56  # the retries happened and were counted
+
+
+def test_a_replayed_500_is_retried_under_a_new_key_after_a_lookup(catalog, stripe_sandbox):
+    stripe_sandbox.configure(fault_rate=0.25, fault_kinds=["api_error"], seed=11)
+    first = run(catalog, stripe_sandbox.url, "r1", max_network_retries=2)
+    failed = {m["internal_id"] for m in MappingStore(catalog).rows("customers", "stripe", status="failed")}
+    assert failed, "the seed must produce some 500s"
+    assert all(m["attempts"] == 1 for m in MappingStore(catalog).rows("customers", "stripe", status="failed"))
+    stripe_sandbox.configure(fault_rate=0.0)
+    second = run(catalog, stripe_sandbox.url, "r2")
+    assert second.created == len(failed) and second.failed == 4  # the invalid rows only
+    assert second.api_calls == 3 * len(failed)  # per retried row: list by email, search, then create
+    counts = customers_per_row(stripe_sandbox.url)
+    assert len(counts) == first.created + second.created == 56 and max(counts.values()) == 1
+
+
+def test_rate_limited_requests_are_retried_until_everything_is_written(catalog, stripe_sandbox):
+    stripe_sandbox.configure(rate_limit=25)
+    report = run(catalog, stripe_sandbox.url, "r1", rate_limit_per_second=200, rate_limit_retries=8)
+    assert report.failed == 4 and report.created == 56
+    assert sum(customers_per_row(stripe_sandbox.url).values()) == 56
+
+
+def test_an_invalid_key_stops_the_run_without_leaking_it(catalog, stripe_sandbox):
+    with pytest.raises(stripe.AuthenticationError) as error:
+        sync(SPEC, "stripe", CatalogTables(catalog), MappingStore(catalog),
+             StripeAdapter("not-a-key-SECRET123", stripe_sandbox.url, max_network_retries=0), "r1", Selection())
+    assert "SECRET123" not in str(error.value)
+    pending = MappingStore(catalog).rows("customers", "stripe", status="pending")
+    assert pending, "intents stay on record so the next run checks before creating"

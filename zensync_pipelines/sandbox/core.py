@@ -141,13 +141,15 @@ class Sandbox:
     # suite that starts a sandbox per test.
     poll_interval: float = 0.05
 
-    def __init__(self, knobs: Optional[Knobs] = None, port: int = 0, ssl_context: Optional[ssl.SSLContext] = None):
+    def __init__(self, knobs: Optional[Knobs] = None, port: int = 0, ssl_context: Optional[ssl.SSLContext] = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.knobs = knobs or Knobs()
+        self._bucket_clock = clock  # a test's manual clock makes rate limiting exact
         self.counters = Counters()
         self.router = Router()
         self._rng = random.Random(self.knobs.seed)
         self._rng_lock = threading.Lock()
-        self._bucket = TokenBucket(self.knobs.rate_limit) if self.knobs.rate_limit else None
+        self._bucket = TokenBucket(self.knobs.rate_limit, clock=self._bucket_clock) if self.knobs.rate_limit else None
         self._port = port
         self._ssl_context = ssl_context
         self._server: Optional[ThreadingHTTPServer] = None
@@ -166,7 +168,7 @@ class Sandbox:
             with self._rng_lock:
                 self._rng = random.Random(self.knobs.seed)
         if "rate_limit" in changes:
-            self._bucket = TokenBucket(self.knobs.rate_limit) if self.knobs.rate_limit else None
+            self._bucket = TokenBucket(self.knobs.rate_limit, clock=self._bucket_clock) if self.knobs.rate_limit else None
         return vars(self.knobs).copy()
 
     def random(self) -> float:

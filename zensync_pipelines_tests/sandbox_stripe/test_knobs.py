@@ -9,12 +9,12 @@ import pytest
 import requests
 import stripe
 
-from zensync_pipelines.sandbox.stripe import StripeSandbox
+from zensync_pipelines.sandbox.stripe import ManualClock, StripeSandbox
 
 from .conftest import KEY, client_for
 
 
-def test_token_bucket_answers_429_rate_limit(sandbox: StripeSandbox) -> None:
+def test_token_bucket_answers_429_rate_limit(sandbox: StripeSandbox, clock: ManualClock) -> None:
     sandbox.configure(rate_limit=5)
     client = client_for(sandbox)
     outcomes = []
@@ -25,17 +25,20 @@ def test_token_bucket_answers_429_rate_limit(sandbox: StripeSandbox) -> None:
         except stripe.RateLimitError as error:
             outcomes.append(error.error.code)  # RateLimitError leaves .code empty; the body has it
     assert outcomes == ["ok"] * 5 + ["rate_limit"] * 3  # a burst of 5, then the bucket is empty
-    time.sleep(0.25)  # a 5/s bucket refills one token per 200 ms
+    clock.advance(0.25)  # a 5/s bucket refills one token per 200 ms
     assert client.v1.customers.list().object == "list"
 
 
 def test_default_rate_limit_is_stripes_test_mode_25_per_second() -> None:
-    with StripeSandbox() as sb:
+    clock = ManualClock()
+    with StripeSandbox(clock=clock) as sb:
         assert sb.knobs.rate_limit == 25
         session = requests.Session()
-        replies = [session.get(f"{sb.url}/v1/customers", auth=(KEY, "")).status_code for _ in range(40)]
-    # The burst of 25 passes; the next 15 arrive faster than the bucket refills (25 tokens/s).
-    assert replies[:25] == [200] * 25 and replies.count(429) >= 5
+        replies = [session.get(f"{sb.url}/v1/customers", auth=(KEY, "")).status_code for _ in range(30)]
+        clock.advance(0.2)  # refills 5 tokens
+        later = [session.get(f"{sb.url}/v1/customers", auth=(KEY, "")).status_code for _ in range(6)]
+    assert replies == [200] * 25 + [429] * 5
+    assert later == [200] * 5 + [429]
 
 
 def test_concurrent_writes_to_one_object_get_lock_timeout(client: stripe.StripeClient,

@@ -38,7 +38,8 @@ class StripeSandbox(Sandbox):
                  seed: int = 0, data_file: Optional[str] = None, search_lag_seconds: float = 0,
                  clock: Optional[Callable[[], float]] = None, **knobs: Any):
         super().__init__(StripeKnobs(latency_ms=latency_ms, fault_rate=fault_rate, rate_limit=rate_limit or None,
-                                     seed=seed, search_lag_seconds=search_lag_seconds, **knobs), port=port)
+                                     seed=seed, search_lag_seconds=search_lag_seconds, **knobs), port=port,
+                         clock=clock or time.monotonic)
         self.clock = clock or time.time
         self.store = Store(self.clock, seed, lambda: self.knobs.search_lag_seconds)
         self.idempotency = IdempotencyLayer(self.clock)

@@ -78,6 +78,15 @@ def _resolve_references(spec: CatalogSpec, system: str, rows: Sequence[Mapping[s
     return resolved
 
 
+def _row_boundary(operations: Sequence[Operation], size: int) -> int:
+    """Cut after `size` operations, or a little later, so that a row's objects always share a batch: a child is
+    held back when its parent fails, which only works when both are in the same batch."""
+    cut = size
+    while cut < len(operations) and operations[cut].internal_id == operations[cut - 1].internal_id:
+        cut += 1
+    return cut
+
+
 class SyncRun:
     def __init__(self, spec: CatalogSpec, system: str, source: CatalogSource, mappings: MappingRepository,
                  adapter: SystemAdapter, run_id: str, chunk_size: int = 1000):
@@ -93,7 +102,8 @@ class SyncRun:
             for rows in self.source.iter_chunks(self.spec, selection, self.chunk_size):
                 pending += self._plan_chunk(rows)
                 while len(pending) >= self.adapter.batch_size:
-                    batch, pending = pending[: self.adapter.batch_size], pending[self.adapter.batch_size:]
+                    cut = _row_boundary(pending, self.adapter.batch_size)
+                    batch, pending = pending[:cut], pending[cut:]
                     self._apply(batch)
             if pending:
                 self._apply(pending)

@@ -118,3 +118,13 @@ def test_every_attempt_is_an_event_with_run_and_attempt(store):
     events = store.events("people", "memory")
     account = [(e["run_id"], e["outcome"], e["attempt"]) for e in events if e["object_type"] == "account"]
     assert account == [("a", FAILED, 1), ("b", FAILED, 2)]
+
+
+def test_a_rows_objects_stay_in_one_batch_so_a_failed_parent_holds_its_child(store):
+    system = MemorySystem(batch_size=3)  # odd, so a naive cut would split row 2's account from its contact
+    system.reject["2"] = ("UNABLE_TO_CREATE", "parent refused", None)
+    report = run(store, system, rows(3))
+    assert report.waiting == 1 and report.failed == 1
+    assert ("create", "contact", "2") not in system.writes
+    contact = store.rows("people", "memory", internal_id="2", object_type="contact")[0]
+    assert contact["status"] == WAITING and "parent refused" in contact["last_error"]

@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import update
 
 from zensync_pipelines.demo.tables import customers
-from zensync_pipelines.engine.spec import Field
 from zensync_pipelines.store.mappings import MappingStore
 
 from .conftest import (SPEC, account_ids, catalog_rows, contacts_by_row, resource_for, run_engine, seeded, valid_ids,

@@ -26,13 +26,13 @@ class SalesforceAdapter(SystemAdapter):
 
     def __init__(self, credentials: Credentials, api_version: str = "59.0", ca_bundle: Optional[str] = None,
                  bulk_threshold: int = 2000, batch_size: int = 10_000, budget_share: float = 0.9,
-                 backoff: Backoff = Backoff(), bulk_poll_seconds: float = 2.0, timeout_seconds: float = 120.0):
+                 backoff: Optional[Backoff] = None, bulk_poll_seconds: float = 2.0, timeout_seconds: float = 120.0):
         super().__init__()
         credentials.check()
-        self.bulk_threshold, self.batch_size, self.backoff = bulk_threshold, batch_size, backoff
+        self.bulk_threshold, self.batch_size, self.backoff = bulk_threshold, batch_size, backoff or Backoff()
         self.bulk_poll_seconds = bulk_poll_seconds
         self.budget = ApiBudget(budget_share)
-        self.connection = SalesforceConnection(credentials, api_version, backoff, self.budget, self.count_call,
+        self.connection = SalesforceConnection(credentials, api_version, self.backoff, self.budget, self.count_call,
                                                ca_bundle, timeout_seconds)
 
     def limits(self) -> SystemLimits:
@@ -52,39 +52,48 @@ class SalesforceAdapter(SystemAdapter):
             for index, op in enumerate(operations):
                 groups[(op.object_type, op.action == DELETE, op.external_id_field)].append(index)
             for (object_type, deleting, external_field), indexes in groups.items():
-                ops = [operations[i] for i in indexes]
+                pending = [(i, operations[i]) for i in indexes]
                 if deleting:
-                    self._settle(ops, indexes, done, lambda batch: collections.delete(self.connection, batch))
+                    self._settle(pending, done, self._delete_path)
                 elif external_field is None:
-                    for i, op in zip(indexes, ops):
+                    for i, op in pending:
                         done[i] = self.failure(op, "no_external_id_field", f"the spec gives {object_type} no "
                                                "external-id field; Salesforce writes are upserts on one")
                 else:
-                    self._settle(ops, indexes, done, self._upserter(object_type, external_field))
+                    self._settle(pending, done, self._upsert_path(object_type, external_field))
         except BudgetSpent as spent:
             raise StopSync(str(spent), [done[i] for i in sorted(done)]) from None
         return [done[i] for i in range(len(operations))]
 
-    def _upserter(self, object_type: str, external_field: str) -> Send:
-        def send(batch: Sequence[Operation]) -> list[RecordResult]:
-            if len(batch) > self.bulk_threshold:
-                return bulk.upsert(self.connection, object_type, external_field, batch, self.bulk_poll_seconds)
-            return collections.upsert(self.connection, object_type, external_field, batch)
+    def _delete_path(self, count: int) -> tuple[Send, int]:
+        return (lambda chunk: collections.delete(self.connection, chunk)), collections.MAX_RECORDS
 
-        return send
+    def _upsert_path(self, object_type: str, external_field: str) -> Callable[[int], tuple[Send, int]]:
+        """Collections in 200-record calls up to the threshold, one Bulk 2.0 job above it (fewer calls)."""
+        def choose(count: int) -> tuple[Send, int]:
+            if count > self.bulk_threshold:
+                return (lambda ops: bulk.upsert(self.connection, object_type, external_field, ops,
+                                                self.bulk_poll_seconds)), count
+            return (lambda ops: collections.upsert(self.connection, object_type, external_field, ops)), \
+                collections.MAX_RECORDS
 
-    def _settle(self, ops: list[Operation], indexes: list[int], done: dict[int, Outcome], send: Send) -> None:
-        """Send, then send again only the records Salesforce could not lock, with backoff, a bounded number of
-        times; every other result is final for this run."""
-        pending = list(zip(indexes, ops))
+        return choose
+
+    def _settle(self, pending: list[tuple[int, Operation]], done: dict[int, Outcome],
+                path: Callable[[int], tuple[Send, int]]) -> None:
+        """Send chunk by chunk, recording each chunk's outcomes at once (a budget stop keeps them); then send
+        again only the records Salesforce could not lock, with backoff, a bounded number of times. Every other
+        result is final for this run."""
         for attempt in range(self.backoff.retries + 1):
-            results = send([op for _, op in pending])
+            send, size = path(len(pending))
             retry = []
-            for (index, op), result in zip(pending, results):
-                if result.locked and attempt < self.backoff.retries:
-                    retry.append((index, op))
-                else:
-                    done[index] = self._outcome(op, result)
+            for start in range(0, len(pending), size):
+                chunk = pending[start:start + size]
+                for (index, op), result in zip(chunk, send([op for _, op in chunk]), strict=True):
+                    if result.locked and attempt < self.backoff.retries:
+                        retry.append((index, op))
+                    else:
+                        done[index] = self._outcome(op, result)
             if not retry:
                 return
             time.sleep(self.backoff.delay(attempt))

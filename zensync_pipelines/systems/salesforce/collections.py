@@ -1,4 +1,6 @@
-"""sObject Collections: up to 200 upserts or deletes of one type per API call, each record answered on its own."""
+"""sObject Collections: up to 200 upserts or deletes of one type per API call, each record answered on its own.
+
+Each function sends one call, so the adapter can record what finished before the budget guard stops a run."""
 
 from __future__ import annotations
 
@@ -11,10 +13,6 @@ from .connection import SalesforceConnection
 from .records import RecordResult, upsert_record
 
 MAX_RECORDS = 200
-
-
-def _chunks(items: Sequence[Operation], size: int = MAX_RECORDS) -> list[Sequence[Operation]]:
-    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 def _send(connection: SalesforceConnection, chunk: Sequence[Operation], request: Any) -> list[RecordResult]:
@@ -34,20 +32,17 @@ def _send(connection: SalesforceConnection, chunk: Sequence[Operation], request:
 
 
 def upsert(connection: SalesforceConnection, object_type: str, external_field: str,
-           ops: Sequence[Operation]) -> list[RecordResult]:
-    """Upsert on the external id, so a retry or a rerun after a crash updates instead of duplicating."""
-    results: list[RecordResult] = []
+           chunk: Sequence[Operation]) -> list[RecordResult]:
+    """Upsert up to 200 records on the external id, so a retry or a rerun after a crash updates, never duplicates.
+
+    allOrNone stays false: one bad record must not hold back the 199 others."""
+    assert len(chunk) <= MAX_RECORDS
     path = f"composite/sobjects/{object_type}/{external_field}"
-    for chunk in _chunks(ops):
-        body = {"allOrNone": False, "records": [upsert_record(op, object_type, external_field) for op in chunk]}
-        results += _send(connection, chunk, lambda sf, body=body: sf.restful(path, method="PATCH", json=body))
-    return results
+    body = {"allOrNone": False, "records": [upsert_record(op, object_type, external_field) for op in chunk]}
+    return _send(connection, chunk, lambda sf: sf.restful(path, method="PATCH", json=body))
 
 
-def delete(connection: SalesforceConnection, ops: Sequence[Operation]) -> list[RecordResult]:
-    results: list[RecordResult] = []
-    for chunk in _chunks(ops):
-        params = {"ids": ",".join(str(op.external_id) for op in chunk), "allOrNone": "false"}
-        results += _send(connection, chunk,
-                         lambda sf, params=params: sf.restful("composite/sobjects", method="DELETE", params=params))
-    return results
+def delete(connection: SalesforceConnection, chunk: Sequence[Operation]) -> list[RecordResult]:
+    assert len(chunk) <= MAX_RECORDS
+    params = {"ids": ",".join(str(op.external_id) for op in chunk), "allOrNone": "false"}
+    return _send(connection, chunk, lambda sf: sf.restful("composite/sobjects", method="DELETE", params=params))

@@ -1,6 +1,23 @@
-"""Customers: the billing platform's customer accounts, as Stripe Customers."""
+"""Customers: the billing platform's customer accounts, as Stripe Customers and Salesforce Accounts + Contacts."""
 
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field
+
+ZENSKAR_ID = "Zenskar_Id__c"  # the external-id field on Salesforce objects: upserts on it never duplicate
+
+
+def last_name(name: str) -> str:
+    """Salesforce requires a Contact's LastName: the name's last word."""
+    return name.split()[-1] if name.split() else name
+
+
+def first_name(name: str) -> str:
+    return " ".join(name.split()[:-1])
+
+
+def account_lookup(customer_id: object) -> dict[str, str]:
+    """Link a Contact to its row's Account by the Account's external id, so no Salesforce Id is needed."""
+    return {ZENSKAR_ID: str(customer_id)}
+
 
 CURRENCIES = ("usd", "eur", "gbp", "inr", "cad", "aud", "jpy", "chf", "sgd")
 
@@ -27,6 +44,25 @@ SPEC = CatalogSpec(
                 Field("country", "address.country", max_length=2),
                 # A Stripe customer's currency is set by its first invoice; keep the catalog's in metadata.
                 Field("currency", "metadata.currency", choices=CURRENCIES, transform=str.lower),
+            ]),
+        ],
+        "salesforce": [
+            # Lengths are Salesforce's: Account.Name 255; Contact LastName 80, FirstName 40, Email 80.
+            ExternalObject("Account", external_id_field=ZENSKAR_ID, fields=[
+                Field("name", "Name", required=True, max_length=255),
+                Field("phone", "Phone", max_length=40),
+                Field("address_line1", "BillingStreet", max_length=255),
+                Field("city", "BillingCity", max_length=40),
+                Field("state", "BillingState", max_length=80),
+                Field("postal_code", "BillingPostalCode", max_length=20),
+                Field("country", "BillingCountry", max_length=80),
+            ]),
+            ExternalObject("Contact", external_id_field=ZENSKAR_ID, after="Account", fields=[
+                Field("name", "LastName", required=True, max_length=80, transform=last_name),
+                Field("name", "FirstName", max_length=40, transform=first_name),
+                Field("email", "Email", type="email", max_length=80),
+                Field("phone", "Phone", max_length=40),
+                Field("id", "Account", type="object", required=True, transform=account_lookup),
             ]),
         ],
     },

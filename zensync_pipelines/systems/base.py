@@ -1,11 +1,13 @@
-"""What every system adapter shares: call counting, limits, and turning errors into per-row outcomes."""
+"""What every system adapter shares: call counting, limits, retries, and turning errors into per-row outcomes."""
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Optional, Sequence
+from typing import Callable, ClassVar, Optional, Sequence, TypeVar
 
 from ..engine.types import FAILED, Operation, Outcome
 
@@ -15,6 +17,38 @@ class SystemLimits:
     requests_per_second: Optional[float]
     max_records_per_call: int
     daily_api_limit: Optional[int] = None
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Bounded exponential backoff with jitter, for faults that a later attempt may not meet (5xx, locks, drops).
+
+    Jitter spreads retries of parallel workers so they do not hit a locked row or a recovering server together;
+    the bound keeps a broken system from holding a run forever.
+    """
+
+    retries: int = 4
+    base_seconds: float = 0.5
+    max_seconds: float = 8.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt + 1` (attempt counts from 0)."""
+        return min(self.max_seconds, self.base_seconds * 2 ** attempt) * (0.5 + random.random() / 2)
+
+    def run(self, fn: Callable[[], T], retryable: Callable[[Exception], bool],
+            sleep: Callable[[float], None] = time.sleep) -> T:
+        """Call `fn` until it returns, a non-retryable error escapes, or the retries are spent (then re-raise)."""
+        for attempt in range(self.retries + 1):
+            try:
+                return fn()
+            except Exception as error:
+                if attempt == self.retries or not retryable(error):
+                    raise
+                sleep(self.delay(attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 class SystemAdapter(ABC):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 
@@ -11,7 +9,7 @@ import stripe
 
 from ...engine.ratelimit import TokenBucket
 from ...engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
-from ..base import SystemAdapter, SystemLimits
+from ..base import Backoff, SystemAdapter, SystemLimits
 from .objects import HANDLERS
 
 
@@ -49,6 +47,8 @@ class StripeAdapter(SystemAdapter):
         self.rate_limit_per_second = rate_limit_per_second
         self.max_concurrency = max_concurrency
         self.rate_limit_retries = rate_limit_retries
+        # Stripe's SDK retries 5xx itself; only 429s (rate limit, lock_timeout) are left to this backoff.
+        self.backoff = Backoff(retries=rate_limit_retries, base_seconds=0.25, max_seconds=5.0)
         self.batch_size = batch_size
         self.handlers = {name: handler(self.client) for name, handler in HANDLERS.items()}
 
@@ -61,14 +61,11 @@ class StripeAdapter(SystemAdapter):
 
     def _call(self, fn: Any, *args: Any) -> Any:
         """Every request waits for the limiter; a 429 (rate limit or lock timeout) is retried with the same key."""
-        for attempt in range(self.rate_limit_retries + 1):
+        def attempt() -> Any:
             self.bucket.acquire()
-            try:
-                return fn(*args)
-            except stripe.RateLimitError:
-                if attempt == self.rate_limit_retries:
-                    raise
-                time.sleep(min(5.0, 0.25 * 2 ** attempt) * (0.5 + random.random() / 2))
+            return fn(*args)
+
+        return self.backoff.run(attempt, lambda error: isinstance(error, stripe.RateLimitError))
 
     def _apply_one(self, op: Operation) -> Outcome:
         handler = self.handlers.get(op.object_type)

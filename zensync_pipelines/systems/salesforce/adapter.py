@@ -1,0 +1,108 @@
+"""Salesforce adapter: upserts on an external-id field (Collections or Bulk 2.0 by batch size), deletes by Id.
+
+Creates and updates are both upserts on the spec's external-id field (`Zenskar_Id__c`), so a retry or a rerun
+after a crash finds the record it wrote before instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any, Callable, Optional, Sequence
+
+from ...engine.sync import StopSync
+from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
+from ..base import Backoff, SystemAdapter, SystemLimits
+from . import bulk, collections
+from .auth import Credentials
+from .connection import ApiBudget, BudgetSpent, SalesforceConnection
+from .records import GONE, RecordResult
+
+Send = Callable[[Sequence[Operation]], list[RecordResult]]
+
+
+class SalesforceAdapter(SystemAdapter):
+    name = "salesforce"
+
+    def __init__(self, credentials: Credentials, api_version: str = "59.0", ca_bundle: Optional[str] = None,
+                 bulk_threshold: int = 2000, batch_size: int = 10_000, budget_share: float = 0.9,
+                 backoff: Optional[Backoff] = None, bulk_poll_seconds: float = 2.0, timeout_seconds: float = 120.0):
+        super().__init__()
+        credentials.check()
+        self.bulk_threshold, self.batch_size, self.backoff = bulk_threshold, batch_size, backoff or Backoff()
+        self.bulk_poll_seconds = bulk_poll_seconds
+        self.budget = ApiBudget(budget_share)
+        self.connection = SalesforceConnection(credentials, api_version, self.backoff, self.budget, self.count_call,
+                                               ca_bundle, timeout_seconds)
+
+    def limits(self) -> SystemLimits:
+        return SystemLimits(requests_per_second=None, max_records_per_call=collections.MAX_RECORDS,
+                            daily_api_limit=self.budget.limit)
+
+    def usage(self) -> dict[str, Any]:
+        """API usage for run metadata: this run's HTTP requests and the org's daily allocation as last reported."""
+        return {"api_calls": self.api_calls, "daily_api_used": self.budget.used,
+                "daily_api_limit": self.budget.limit, "budget_share": self.budget.share}
+
+    def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
+        done: dict[int, Outcome] = {}
+        try:
+            self.connection.learn_budget()
+            groups: dict[tuple[str, bool, Optional[str]], list[int]] = defaultdict(list)
+            for index, op in enumerate(operations):
+                groups[(op.object_type, op.action == DELETE, op.external_id_field)].append(index)
+            for (object_type, deleting, external_field), indexes in groups.items():
+                pending = [(i, operations[i]) for i in indexes]
+                if deleting:
+                    self._settle(pending, done, self._delete_path)
+                elif external_field is None:
+                    for i, op in pending:
+                        done[i] = self.failure(op, "no_external_id_field", f"the spec gives {object_type} no "
+                                               "external-id field; Salesforce writes are upserts on one")
+                else:
+                    self._settle(pending, done, self._upsert_path(object_type, external_field))
+        except BudgetSpent as spent:
+            raise StopSync(str(spent), [done[i] for i in sorted(done)]) from None
+        return [done[i] for i in range(len(operations))]
+
+    def _delete_path(self, count: int) -> tuple[Send, int]:
+        return (lambda chunk: collections.delete(self.connection, chunk)), collections.MAX_RECORDS
+
+    def _upsert_path(self, object_type: str, external_field: str) -> Callable[[int], tuple[Send, int]]:
+        """Collections in 200-record calls up to the threshold, one Bulk 2.0 job above it (fewer calls)."""
+        def choose(count: int) -> tuple[Send, int]:
+            if count > self.bulk_threshold:
+                return (lambda ops: bulk.upsert(self.connection, object_type, external_field, ops,
+                                                self.bulk_poll_seconds)), count
+            return (lambda ops: collections.upsert(self.connection, object_type, external_field, ops)), \
+                collections.MAX_RECORDS
+
+        return choose
+
+    def _settle(self, pending: list[tuple[int, Operation]], done: dict[int, Outcome],
+                path: Callable[[int], tuple[Send, int]]) -> None:
+        """Send chunk by chunk, recording each chunk's outcomes at once (a budget stop keeps them); then send
+        again only the records Salesforce could not lock, with backoff, a bounded number of times. Every other
+        result is final for this run."""
+        for attempt in range(self.backoff.retries + 1):
+            send, size = path(len(pending))
+            retry = []
+            for start in range(0, len(pending), size):
+                chunk = pending[start:start + size]
+                for (index, op), result in zip(chunk, send([op for _, op in chunk]), strict=True):
+                    if result.locked and attempt < self.backoff.retries:
+                        retry.append((index, op))
+                    else:
+                        done[index] = self._outcome(op, result)
+            if not retry:
+                return
+            time.sleep(self.backoff.delay(attempt))
+            pending = retry
+
+    def _outcome(self, op: Operation, result: RecordResult) -> Outcome:
+        if op.action == DELETE:
+            if result.ok or result.code in GONE:
+                return Outcome.of(op, DELETED)
+        elif result.ok:
+            return Outcome.of(op, SYNCED, external_id=result.record_id or op.external_id)
+        return self.failure(op, result.code, result.message, result.field)

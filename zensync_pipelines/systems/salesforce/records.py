@@ -1,0 +1,84 @@
+"""Per-record results, whichever API produced them: Collections JSON, Bulk 2.0 CSV, or a failed request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from simple_salesforce.exceptions import SalesforceError
+
+from ...engine.types import Operation
+
+LOCKED = "UNABLE_TO_LOCK_ROW"
+# Deleting what is already gone is the outcome a delete wants.
+GONE = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    ok: bool
+    record_id: Optional[str] = None
+    code: Optional[str] = None
+    message: str = ""
+    field: Optional[str] = None
+
+    @property
+    def locked(self) -> bool:
+        return self.code == LOCKED
+
+    @classmethod
+    def from_collection(cls, item: dict[str, Any]) -> "RecordResult":
+        if item.get("success"):
+            return cls(True, item.get("id"))
+        errors = item.get("errors") or [{}]
+        first = errors[0]
+        return cls(False, item.get("id"), first.get("statusCode") or "error",
+                   "; ".join(e.get("message", "") for e in errors) or "rejected by Salesforce",
+                   ", ".join(first.get("fields") or []) or None)
+
+    @classmethod
+    def from_bulk_error(cls, record_id: Optional[str], text: str) -> "RecordResult":
+        """Bulk 2.0 writes `CODE:message:field1,field2 --` (several errors separated by spaces)."""
+        first = text.split(" --")[0].strip()
+        code, _, rest = first.partition(":")
+        message, _, fields = rest.rpartition(":")
+        if not message:  # no field part: the message itself had no colon
+            message, fields = rest, ""
+        return cls(False, record_id or None, code or "error", message or text, fields or None)
+
+    @classmethod
+    def request_failed(cls, error: Exception) -> "RecordResult":
+        """A whole request failed for good (after retries): each of its records fails with the same reason."""
+        if isinstance(error, SalesforceError):
+            content = error.content
+            item = content[0] if isinstance(content, list) and content and isinstance(content[0], dict) else {}
+            return cls(False, None, item.get("errorCode") or f"http_{error.status}",
+                       item.get("message") or str(content)[:500])
+        return cls(False, None, type(error).__name__, str(error)[:500] or type(error).__name__)
+
+
+def upsert_record(op: Operation, object_type: str, external_field: str) -> dict[str, Any]:
+    """The payload as a Collections record: typed, and carrying the row's id in the external-id field."""
+    return {"attributes": {"type": object_type}, **op.payload, external_field: op.internal_id}
+
+
+def flat_record(op: Operation, external_field: str) -> dict[str, str]:
+    """The payload as one Bulk 2.0 CSV row: lookups become `Relation.Field` columns, None becomes `#N/A`
+    (an empty cell would leave the field as it was, not clear it)."""
+    row: dict[str, str] = {external_field: op.internal_id}
+
+    def put(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                put(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            row[prefix] = "#N/A" if value is None else _text(value)
+
+    put("", op.payload)
+    return row
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

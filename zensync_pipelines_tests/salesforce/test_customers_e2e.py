@@ -1,0 +1,68 @@
+"""customers -> Salesforce Accounts + Contacts through Dagster, the real simple-salesforce over HTTPS to the sandbox."""
+
+from zensync_pipelines.store.mappings import MappingStore
+
+from .conftest import (account_ids, catalog_rows, contacts_by_row, materialize_salesforce, metadata_of, resource_for,
+                       seeded, valid_ids, writes)
+
+COLLECTIONS_UPSERT = "PATCH /services/data/{version}/composite/sobjects/{sobject}/{field}"
+BULK_CREATE = "POST /services/data/{version}/jobs/ingest"
+
+
+def test_customers_sync_to_salesforce_end_to_end(database_url, sb):
+    engine = seeded(database_url, 1000)
+    rows = catalog_rows(engine)
+    accounts, contacts = valid_ids(rows)
+    assert (len(accounts), len(contacts)) == (960, 940)  # the seed breaks names and emails on purpose
+
+    first = metadata_of(materialize_salesforce(database_url, resource_for(sb)))
+    counters = sb.counters.snapshot()
+    # 960 Accounts + 940 Contacts in 200-record Collections calls: 5 + 5, nothing else writes.
+    assert writes(counters) == {COLLECTIONS_UPSERT: 10}
+    assert first["api_calls"] == sb.counters.total()  # every HTTP request counted, login and budget probe too
+    assert (first["created"], first["failed"], first["waiting"]) == (1900, 60, 40)
+
+    remote_accounts = account_ids(sb)
+    assert sorted(remote_accounts) == sorted(accounts)  # exactly one per valid row
+    linked = contacts_by_row(sb)
+    assert set(linked) == contacts and all(parents == [i] for i, parents in linked.items())
+
+    store = MappingStore(engine)
+    mapped = {(m["internal_id"], m["object_type"]): m for m in store.rows("customers", "salesforce")}
+    for internal_id in accounts:
+        assert mapped[(internal_id, "Account")]["external_id"].startswith("001")
+    for internal_id in contacts:
+        assert mapped[(internal_id, "Contact")]["external_id"].startswith("003")
+    for internal_id in set(rows) - accounts:
+        account = mapped[(internal_id, "Account")]
+        assert (account["status"], account["last_error_field"]) == ("invalid", "name")
+        assert "required" in account["last_error"] or "longer than the maximum 255" in account["last_error"]
+        assert mapped[(internal_id, "Contact")]["status"] == "waiting"
+    bad_email = mapped[("41", "Contact")]
+    assert (bad_email["status"], bad_email["last_error_field"]) == ("invalid", "email")
+    assert "not an email address" in bad_email["last_error"]
+
+    sb.counters.reset()
+    again = metadata_of(materialize_salesforce(database_url, resource_for(sb)))
+    assert sb.counters.total() == 0 and again["api_calls"] == 0
+    assert (again["created"], again["updated"], again["skipped"]) == (0, 0, 1900)
+    engine.dispose()
+
+
+def test_five_thousand_rows_take_the_bulk_path(sqlite_url, sb):
+    engine = seeded(sqlite_url, 5000)
+    accounts, contacts = valid_ids(catalog_rows(engine))
+
+    result = metadata_of(materialize_salesforce(sqlite_url, resource_for(sb)))
+    counters = sb.counters.snapshot()
+    assert counters[BULK_CREATE] == 2  # one job per object type
+    assert COLLECTIONS_UPSERT not in counters
+    assert result["created"] == len(accounts) + len(contacts)
+    assert result["api_calls"] == sb.counters.total() <= 20
+
+    assert sorted(account_ids(sb)) == sorted(accounts)
+    linked = contacts_by_row(sb)
+    assert set(linked) == contacts and all(parents == [i] for i, parents in linked.items())
+    mapped = MappingStore(engine).rows("customers", "salesforce", status="synced")
+    assert len(mapped) == len(accounts) + len(contacts) and all(m["external_id"] for m in mapped)
+    engine.dispose()

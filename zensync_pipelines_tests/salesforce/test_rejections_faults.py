@@ -1,0 +1,74 @@
+"""Salesforce's per-record rejections become row failures; transient faults are retried until the run is synced."""
+
+import dataclasses
+
+import pytest
+from sqlalchemy import update
+
+from zensync_pipelines.demo.tables import customers
+from zensync_pipelines.store.mappings import MappingStore
+
+from .conftest import (SPEC, account_ids, catalog_rows, contacts_by_row, resource_for, run_engine, seeded, valid_ids,
+                       writes)
+from .test_customers_e2e import BULK_CREATE, COLLECTIONS_UPSERT
+
+LONG_EMAIL = "a" * 80 + "@example.com"  # 92 characters: Salesforce's Contact.Email holds 80
+
+
+def lenient_spec():
+    """The customers spec with a longer Email than Salesforce allows, so only Salesforce can reject it."""
+    account, contact = SPEC.systems["salesforce"]
+    fields = [dataclasses.replace(f, max_length=200) if f.target == "Email" else f for f in contact.fields]
+    systems = dict(SPEC.systems, salesforce=[account, dataclasses.replace(contact, fields=fields)])
+    return dataclasses.replace(SPEC, systems=systems)
+
+
+@pytest.mark.parametrize("bulk_threshold", [2000, 10], ids=["collections", "bulk"])
+def test_a_record_salesforce_rejects_fails_alone_with_salesforces_code(sqlite_url, sb, bulk_threshold):
+    engine = seeded(sqlite_url, 20)
+    with engine.begin() as connection:
+        connection.execute(update(customers).where(customers.c.id == 5).values(email=LONG_EMAIL))
+    adapter = resource_for(sb, bulk_threshold=bulk_threshold).adapter()
+
+    report = run_engine(engine, adapter, lenient_spec())
+
+    mapped = {(m["internal_id"], m["object_type"]): m for m in MappingStore(engine).rows("customers", "salesforce")}
+    rejected = mapped[("5", "Contact")]
+    assert (rejected["status"], rejected["last_error_code"], rejected["last_error_field"]) == \
+        ("failed", "STRING_TOO_LONG", "Email")
+    assert "Email" in rejected["last_error"]
+    assert mapped[("5", "Account")]["status"] == "synced"  # its Account is fine
+    accounts, contacts = valid_ids(catalog_rows(engine))
+    assert report.created == len(accounts) + len(contacts) - 1
+    assert "5" not in contacts_by_row(sb)
+    # A validation error is final: no call was repeated for it.
+    counters = sb.counters.snapshot()
+    assert counters.get(COLLECTIONS_UPSERT, 0) + counters.get(BULK_CREATE, 0) == 2
+    engine.dispose()
+
+
+ALL_FAULTS = ["lock_row", "server_error", "drop"]
+
+
+@pytest.mark.parametrize("fault_kinds, bulk_threshold", [
+    (["lock_row"], 2000), (["server_error"], 2000), (["drop"], 2000), (ALL_FAULTS, 2000), (ALL_FAULTS, 50),
+], ids=["lock_row", "server_error", "drop", "all-collections", "all-bulk"])
+def test_locked_rows_server_errors_and_dropped_connections_are_retried(sqlite_url, sb, fault_kinds, bulk_threshold):
+    engine = seeded(sqlite_url, 300)
+    accounts, contacts = valid_ids(catalog_rows(engine))
+    sb.configure(fault_rate=0.15, fault_kinds=fault_kinds, seed=7)
+    adapter = resource_for(sb, bulk_threshold=bulk_threshold, max_retries=6).adapter()
+
+    report = run_engine(engine, adapter)
+
+    assert (report.created, report.stopped_reason) == (len(accounts) + len(contacts), None)
+    sb.configure(fault_rate=0.0)
+    assert sorted(account_ids(sb)) == sorted(accounts)  # one Account per row: retries never duplicated
+    linked = contacts_by_row(sb)
+    assert set(linked) == contacts and all(parents == [i] for i, parents in linked.items())
+    statuses = MappingStore(engine).status_counts("customers", "salesforce")
+    assert statuses["synced"] == len(accounts) + len(contacts) and "failed" not in statuses  # only local verdicts
+    # Faults did happen: more write calls than a clean run needs (2 Collections calls per type, or per type one
+    # Bulk job of create + upload + close).
+    assert sum(writes(sb.counters.snapshot()).values()) > (4 if bulk_threshold == 2000 else 6)
+    engine.dispose()

@@ -83,15 +83,19 @@ def sensor_run_in_flight(instance: DagsterInstance, name: str) -> bool:
     return bool(records)
 
 
-def build_change_sensor(spec: CatalogSpec, system: str, job_name: str, settings: AutomationSettings) -> SensorDefinition:
+def build_change_sensor(spec: CatalogSpec, system: str, job_name: str,
+                        settings: AutomationSettings) -> SensorDefinition:
     name = sensor_name(spec, system)
+    # Kept across ticks (the code server lives on), so a tick never pays for reflecting the table again.
+    feeds: dict[str, ChangeFeed] = {}
 
     @sensor(name=name, job_name=job_name, minimum_interval_seconds=settings.sensor_interval_seconds,
             default_status=settings.sensor_status, required_resource_keys={"catalog_db"},
             description=f"Syncs {spec.name} rows to {system} when their {spec.cursor_column} changes.")
     def _changes(context: SensorEvaluationContext) -> RunRequest | SkipReason:
         previous = ChangeCursor.loads(context.cursor) if context.cursor else None
-        feed = ChangeFeed(context.resources.catalog_db.catalog())
+        database = context.resources.catalog_db
+        feed = feeds.get(database.url) or feeds.setdefault(database.url, ChangeFeed(database.catalog()))
         changes = detect_changes(feed, spec, previous, settings.sensor_overlap_seconds)
         if changes is None:
             return SkipReason(f"no {spec.name} row changed")

@@ -106,7 +106,7 @@ def build_checks(spec: CatalogSpec, system: str, job_name: str,
                 "last_sync": MetadataValue.text("never"), "catalog_rows": MetadataValue.bool(newest is not None)})
         oldest = feed.oldest_change_since(spec, last_sync)
         metadata: dict[str, Any] = {"last_sync": MetadataValue.timestamp(last_sync),
-                                    "max_lag_minutes": MetadataValue.float(settings.freshness_max_lag_minutes)}
+                                    "max_lag_minutes": MetadataValue.float(float(settings.freshness_max_lag_minutes))}
         if oldest is None:
             return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata=metadata)
         if not isinstance(oldest, dt.datetime):
@@ -114,7 +114,7 @@ def build_checks(spec: CatalogSpec, system: str, job_name: str,
             return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN, metadata=metadata)
         lag = dt.datetime.now(dt.timezone.utc) - _utc(oldest)
         metadata["oldest_unsynced_change"] = MetadataValue.timestamp(_utc(oldest))
-        metadata["lag_minutes"] = MetadataValue.float(round(lag.total_seconds() / 60, 2))
+        metadata["lag_minutes"] = MetadataValue.float(round(lag.total_seconds() / 60, 2) + 0.0)
         return AssetCheckResult(passed=lag <= max_lag, severity=AssetCheckSeverity.WARN, metadata=metadata)
 
     return [_parity, _failed_rows, _freshness]

@@ -55,7 +55,7 @@ def run_scope(context: AssetExecutionContext, spec: CatalogSpec) -> RunScope:
         return RunScope(Selection(), "every row, and rows deleted from the catalog", delete_missing=True)
     if scope is not None:
         raise ValueError(f"run tag {SCOPE_TAG}={scope!r} is not one of {CHANGES!r}, {RECONCILE!r}")
-    if not context.has_partition_key_range:
+    if not (context.has_partition_key or context.has_partition_key_range):
         return RunScope(Selection(), "every row")  # an unpartitioned run, e.g. materialize() from Python
     partitions = partitions_def(spec)
     keys = context.partition_key_range

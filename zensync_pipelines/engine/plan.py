@@ -42,8 +42,14 @@ def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mappin
     plan = RowPlan()
     for obj in reversed(spec.objects(system)):  # children first, so no write ever points at a deleted parent
         state = states.get(obj.object_type)
-        if state is None or state.external_id is None or state.status == DELETED:
+        if state is None or state.status == DELETED:
             plan.skipped += 1
+            continue
+        if state.external_id is None:
+            # Never written (invalid, waiting, failed before creation): nothing to delete outside, but the row
+            # must leave the failed list, or it would be reported as failing forever.
+            plan.outcomes.append(Outcome(spec.name, system, obj.object_type, internal_id, DELETE, DELETED,
+                                         fingerprint=DELETED_FINGERPRINT, attempt=state.attempts + 1))
             continue
         plan.operations.append(Operation(
             spec.name, system, obj.object_type, internal_id, DELETE, {}, DELETED_FINGERPRINT, state.external_id,

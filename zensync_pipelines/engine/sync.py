@@ -128,11 +128,15 @@ class SyncRun:
     def _plan_deletes(self, ids: Sequence[str]) -> list[Operation]:
         states = self.mappings.load_states(self.spec.name, self.system, ids)
         operations: list[Operation] = []
+        verdicts: list[Outcome] = []
         for internal_id in ids:
             row_states = {t: states[(internal_id, t)] for t in self._order if (internal_id, t) in states}
             plan = plan_delete(self.spec, self.system, internal_id, row_states)
             operations += plan.operations
+            verdicts += plan.outcomes
             self.report.skipped += plan.skipped
+        if verdicts:
+            self._record(verdicts)
         return operations
 
     def _plan_chunk(self, rows: Sequence[Mapping[str, Any]]) -> list[Operation]:

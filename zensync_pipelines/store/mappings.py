@@ -88,13 +88,13 @@ class MappingStore:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def mapped_ids(self, catalog: str, system: str, chunk_size: int = CHUNK) -> Iterator[list[str]]:
-        """Internal ids that still have a live external object, in keyset-paginated chunks."""
+        """Internal ids with a mapping not yet deleted (an external object, or a failure to retire), in chunks."""
         c = mappings.c
         last = None
         with self.engine.connect() as connection:
             while True:
                 query = select(c.internal_id).distinct().where(
-                    c.catalog == catalog, c.system == system, c.external_id.is_not(None), c.status != DELETED) \
+                    c.catalog == catalog, c.system == system, c.status != DELETED) \
                     .order_by(c.internal_id).limit(chunk_size)
                 if last is not None:
                     query = query.where(c.internal_id > last)

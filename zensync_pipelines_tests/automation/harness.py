@@ -1,6 +1,7 @@
 """A customers catalog with its Dagster definitions wired to a Stripe sandbox, for automation tests."""
 
 import datetime as dt
+from pathlib import Path
 
 import stripe
 from dagster import DagsterInstance, Definitions, build_sensor_context
@@ -21,14 +22,16 @@ JOB = job_name(SPEC, "stripe")
 
 
 class Harness:
-    def __init__(self, database_url: str, stripe_url: str, rows: int, settings: AutomationSettings):
+    def __init__(self, database_url: str, stripe_url: str, rows: int, settings: AutomationSettings, home: str):
         self.engine = make_engine(database_url)
         seed_customers(self.engine, rows)
         self.stripe_url = stripe_url
         self.resources = {"catalog_db": CatalogDatabase(url=database_url),
                           "stripe": StripeResource(api_key=API_KEY, api_base=stripe_url, rate_limit_per_second=500)}
         self.defs = Definitions.merge(build_catalog_definitions(SPEC, settings), Definitions(resources=self.resources))
-        self.instance = DagsterInstance.local_temp()
+        # A persistent instance in the test's own folder: sensors read run records, which ephemeral() does not keep.
+        Path(home).mkdir(parents=True, exist_ok=True)
+        self.instance = DagsterInstance.local_temp(tempdir=home)
 
     def tick(self, sensor_name: str, cursor=None):
         sensor = self.defs.resolve_sensor_def(sensor_name)

@@ -21,8 +21,8 @@ ROWS = 30
 
 
 @pytest.fixture
-def harness(postgres_url, stripe_sandbox_url):
-    harness = Harness(postgres_url, stripe_sandbox_url, ROWS, SETTINGS)
+def harness(postgres_url, stripe_sandbox_url, tmp_path):
+    harness = Harness(postgres_url, stripe_sandbox_url, ROWS, SETTINGS, str(tmp_path / "dagster"))
     yield harness
     harness.engine.dispose()
 

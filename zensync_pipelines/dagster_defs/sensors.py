@@ -16,7 +16,7 @@ from dagster import (DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter, 
                      SensorEvaluationContext, SkipReason, sensor)
 
 from ..engine.spec import CatalogSpec
-from ..store.changes import ChangeFeed, Position, decode, encode, minus
+from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_after_now
 from .scope import CHANGES, whole_catalog_tags
 from .settings import AutomationSettings
 
@@ -37,15 +37,17 @@ def window_digest(positions: Sequence[Position]) -> str:
 class ChangeCursor:
     value: Any
     key: Any
+    floor: Any  # fixed until the next change, so an idle window never slides and its digest stays put
     window: str
 
     def dumps(self) -> str:
-        return json.dumps({"value": encode(self.value), "key": encode(self.key), "window": self.window})
+        return json.dumps({"value": encode(self.value), "key": encode(self.key), "floor": encode(self.floor),
+                           "window": self.window})
 
     @classmethod
     def loads(cls, text: str) -> "ChangeCursor":
         data = json.loads(text)
-        return cls(decode(data["value"]), decode(data["key"]), data["window"])
+        return cls(decode(data["value"]), decode(data["key"]), decode(data["floor"]), data["window"])
 
 
 @dataclass(frozen=True)
@@ -66,16 +68,16 @@ def detect_changes(feed: ChangeFeed, spec: CatalogSpec, previous: Optional[Chang
         newest = feed.newest(spec)
         if newest is None:
             return None
-        window = feed.window(spec, minus(newest[0], overlap_seconds))
-        return Changes(ChangeCursor(newest[0], newest[1], window_digest(window)), None)
-    floor = minus(previous.value, overlap_seconds)
-    positions = feed.window(spec, floor)
+        floor = minus(not_after_now(newest[0]), overlap_seconds)
+        window = feed.window(spec, floor)
+        return Changes(ChangeCursor(newest[0], newest[1], floor, window_digest(window)), None)
+    positions = feed.window(spec, previous.floor)
     if window_digest(positions) == previous.window:
         return None
-    newest = positions[-1] if positions else (previous.value, previous.key)
-    new_floor = minus(newest[0], overlap_seconds)
-    window = [p for p in positions if p[0] >= new_floor]
-    return Changes(ChangeCursor(newest[0], newest[1], window_digest(window)), floor)
+    newest = max(positions[-1], (previous.value, previous.key)) if positions else (previous.value, previous.key)
+    floor = max(previous.floor, minus(not_after_now(newest[0]), overlap_seconds))
+    window = [p for p in positions if p[0] >= floor]
+    return Changes(ChangeCursor(newest[0], newest[1], floor, window_digest(window)), previous.floor)
 
 
 def sensor_run_in_flight(instance: DagsterInstance, name: str) -> bool:

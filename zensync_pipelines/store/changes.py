@@ -44,6 +44,17 @@ def minus(value: Any, seconds: float) -> Any:
     return value
 
 
+def not_after_now(value: Any) -> Any:
+    """A timestamp from a writer whose clock runs ahead must not push the window past rows written now: capped
+    at the present, the window keeps future-dated rows in view until their time has come, and sees today's."""
+    if not isinstance(value, dt.datetime):
+        return value
+    now = dt.datetime.now(dt.timezone.utc)
+    if value.tzinfo is None:  # SQLite hands back naive values; zensync and the demo write UTC
+        now = now.replace(tzinfo=None)
+    return min(value, now)
+
+
 class ChangeFeed:
     """Reads positions from the (cursor column, primary key) index; never the rows themselves."""
 

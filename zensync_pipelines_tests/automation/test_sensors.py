@@ -119,6 +119,20 @@ def test_a_change_storm_waits_for_the_running_sensor_run_and_run_keys_repeat(har
 
 
 def test_cursor_survives_a_round_trip_through_text():
-    cursor = ChangeCursor(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), 42, "abc")
+    stamp = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    cursor = ChangeCursor(stamp, 42, stamp - dt.timedelta(minutes=5), "abc")
     assert ChangeCursor.loads(cursor.dumps()) == cursor
     assert json.loads(cursor.dumps())["key"] == "42"
+
+
+def test_rows_stamped_in_the_future_do_not_hide_changes_made_now(harness):
+    now = dt.datetime.now(dt.timezone.utc)
+    harness.spread_updates(now - dt.timedelta(hours=1), ROWS)
+    harness.set_row(3, updated_at=now + dt.timedelta(days=30))  # a writer whose clock runs a month ahead
+    first = harness.tick(SENSOR)
+    assert ChangeCursor.loads(first.cursor).value == now + dt.timedelta(days=30)
+    assert not harness.tick(SENSOR, first.cursor).run_requests  # idle stays idle: the window does not slide
+
+    harness.set_row(4, phone="+15550000004", updated_at=dt.datetime.now(dt.timezone.utc))
+    [request] = harness.tick(SENSOR, first.cursor).run_requests
+    assert decode(request.tags[CHANGED_SINCE_TAG]) <= now

@@ -29,6 +29,7 @@ SPEC = CatalogSpec(
     cursor_column="updated_at",
     created_at_column="created_at",
     soft_delete_column="deleted_at",
+    partition_start="2025-01-01",  # the demo data starts here; older rows still sync, they have no month
     systems={
         "stripe": [
             ExternalObject("customer", fields=[

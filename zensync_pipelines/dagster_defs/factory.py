@@ -1,46 +1,23 @@
-"""Turn one catalog spec into its Dagster definitions: a catalog asset, an external copy per system, jobs."""
+"""Turn one catalog spec into its Dagster definitions: per system an external copy, its checks, a job, a change
+sensor and a reconcile schedule; plus the catalog asset they all depend on."""
 
-from typing import Any
+from typing import Optional
 
-from dagster import (AssetExecutionContext, AssetKey, AssetsDefinition, Definitions, MaterializeResult,
-                     MetadataValue, asset, define_asset_job)
+from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, MaterializeResult, MetadataValue, asset,
+                     define_asset_job)
 
 from ..engine.spec import CatalogSpec
-from ..engine.sync import Selection, sync
-from ..engine.types import SyncReport
+from .checks import build_checks
+from .external import build_external_asset, catalog_key, external_key
+from .schedules import build_reconcile_schedule
+from .sensors import build_change_sensor
+from .settings import AutomationSettings
 
-
-def catalog_key(spec: CatalogSpec) -> AssetKey:
-    return AssetKey(["catalog", spec.name])
-
-
-def external_key(spec: CatalogSpec, system: str) -> AssetKey:
-    return AssetKey([system, spec.name])
+__all__ = ["build_catalog_definitions", "catalog_key", "external_key", "job_name"]
 
 
 def job_name(spec: CatalogSpec, system: str) -> str:
     return f"sync_{spec.name}_{system}"
-
-
-def failures_markdown(report: SyncReport) -> str:
-    if not report.failures:
-        return "No failed rows."
-    lines = ["| row | object | status | field | reason |", "|---|---|---|---|---|"]
-    for o in report.failures:
-        reason = (o.error_message or "").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {o.internal_id} | {o.object_type} | {o.status} | {o.error_field or ''} | {reason} |")
-    if report.failed + report.waiting > len(report.failures):
-        lines.append(f"\n{report.failed + report.waiting - len(report.failures)} more not shown.")
-    return "\n".join(lines)
-
-
-def report_metadata(report: SyncReport) -> dict[str, Any]:
-    metadata: dict[str, Any] = {name: MetadataValue.float(value) if name == "seconds" else MetadataValue.int(value)
-                                for name, value in report.counts().items()}
-    metadata["failures"] = MetadataValue.md(failures_markdown(report))
-    if report.stopped_reason:
-        metadata["stopped_reason"] = MetadataValue.text(report.stopped_reason)
-    return metadata
 
 
 def build_catalog_asset(spec: CatalogSpec) -> AssetsDefinition:
@@ -56,24 +33,16 @@ def build_catalog_asset(spec: CatalogSpec) -> AssetsDefinition:
     return _catalog
 
 
-def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
-    objects = ", ".join(obj.object_type for obj in spec.objects(system))
-
-    @asset(key=external_key(spec, system), group_name=spec.name, deps=[catalog_key(spec)], kinds={system},
-           pool=f"{system}_api", required_resource_keys={"catalog_db", system},
-           description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync.")
-    def _external(context: AssetExecutionContext) -> MaterializeResult:
-        database = context.resources.catalog_db
-        adapter = getattr(context.resources, system).adapter()
-        report = sync(spec, system, database.catalog(), database.mappings(), adapter, context.run.run_id, Selection())
-        context.log.info(f"{spec.name} -> {system}: {report.counts()}")
-        return MaterializeResult(metadata=report_metadata(report))
-
-    return _external
-
-
-def build_catalog_definitions(spec: CatalogSpec) -> Definitions:
-    assets = [build_catalog_asset(spec)] + [build_external_asset(spec, system) for system in spec.systems]
-    jobs = [define_asset_job(job_name(spec, system), selection=[external_key(spec, system)],
-                             description=f"Sync {spec.name} to {system}.") for system in spec.systems]
-    return Definitions(assets=assets, jobs=jobs)
+def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSettings] = None) -> Definitions:
+    settings = settings or AutomationSettings.from_env()
+    assets, checks, jobs, sensors, schedules = [build_catalog_asset(spec)], [], [], [], []
+    for system in spec.systems:
+        name = job_name(spec, system)
+        assets.append(build_external_asset(spec, system))
+        checks += build_checks(spec, system, name, settings)
+        # The job selects the external copy only; its checks come with it and run after every sync.
+        jobs.append(define_asset_job(name, selection=[external_key(spec, system)],
+                                     description=f"Sync {spec.name} to {system}."))
+        sensors.append(build_change_sensor(spec, system, name, settings))
+        schedules.append(build_reconcile_schedule(spec, system, name, settings))
+    return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules)

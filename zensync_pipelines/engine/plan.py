@@ -37,6 +37,29 @@ def _verdict(spec: CatalogSpec, system: str, obj: ExternalObject, internal_id: s
                    error_field=column, error_message=message, attempt=(state.attempts if state else 0) + 1)
 
 
+def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mapping[str, MappingState]) -> RowPlan:
+    """Delete every live external object of a row that is soft-deleted, or gone from the catalog altogether."""
+    plan = RowPlan()
+    for obj in reversed(spec.objects(system)):  # children first, so no write ever points at a deleted parent
+        state = states.get(obj.object_type)
+        if state is None or state.status == DELETED:
+            plan.skipped += 1
+            continue
+        if state.external_id is None:
+            # Never written (invalid, waiting, failed before creation): nothing to delete outside, but the row
+            # must leave the failed list, or it would be reported as failing forever.
+            plan.outcomes.append(Outcome(spec.name, system, obj.object_type, internal_id, DELETE, DELETED,
+                                         fingerprint=DELETED_FINGERPRINT, attempt=state.attempts + 1))
+            continue
+        plan.operations.append(Operation(
+            spec.name, system, obj.object_type, internal_id, DELETE, {}, DELETED_FINGERPRINT, state.external_id,
+            idempotency_key(spec.name, internal_id, system, obj.object_type, DELETE, DELETED_FINGERPRINT,
+                            state.attempts),
+            obj.external_id_field, attempt=state.attempts + 1,
+        ))
+    return plan
+
+
 def plan_row(
     spec: CatalogSpec,
     system: str,
@@ -49,24 +72,12 @@ def plan_row(
     `states` maps object type -> what the mapping table knows; `references` maps object type -> {target field:
     resolved external id} for fields that point at another catalog.
     """
-    plan = RowPlan()
     internal_id = str(row[spec.primary_key])
     objects = spec.objects(system)
     if spec.soft_delete_column and row.get(spec.soft_delete_column) is not None:
-        for obj in reversed(objects):  # children first, so no write ever points at a deleted parent
-            state = states.get(obj.object_type)
-            if state is None or state.external_id is None or state.status == DELETED:
-                plan.skipped += 1
-                continue
-            plan.operations.append(Operation(
-                spec.name, system, obj.object_type, internal_id, DELETE, {}, DELETED_FINGERPRINT,
-                state.external_id,
-                idempotency_key(spec.name, internal_id, system, obj.object_type, DELETE, DELETED_FINGERPRINT,
-                                state.attempts),
-                obj.external_id_field, attempt=state.attempts + 1,
-            ))
-        return plan
+        return plan_delete(spec, system, internal_id, states)
 
+    plan = RowPlan()
     blocked: dict[str, str] = {}  # object type -> why it cannot be written in this run
     for obj in objects:
         state = states.get(obj.object_type)

@@ -6,6 +6,7 @@ the code base knows a catalog's name, table or columns.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
@@ -61,6 +62,9 @@ class CatalogSpec:
     systems: dict[str, Sequence[ExternalObject]]
     soft_delete_column: Optional[str] = None
     description: str = ""
+    # First day of the monthly backfill partitions on created_at_column (ISO date); older rows are still synced
+    # by whole-catalog runs (sensor, reconcile), they only have no partition of their own.
+    partition_start: str = "2020-01-01"
     source: str = field(default="<inline>", compare=False)  # file the spec was loaded from, for error messages
 
     def __post_init__(self) -> None:
@@ -89,6 +93,10 @@ def validate_spec(spec: CatalogSpec) -> None:
     for attr in ("table", "primary_key", "cursor_column", "created_at_column"):
         if not isinstance(getattr(spec, attr), str) or not getattr(spec, attr):
             fail(f"field {attr!r} is required and must be a column or table name")
+    try:
+        dt.date.fromisoformat(spec.partition_start)
+    except (TypeError, ValueError):
+        fail(f"field 'partition_start' must be an ISO date like '2024-01-01', got {spec.partition_start!r}")
     if not spec.systems:
         fail("field 'systems' must name at least one external system")
     for system, objects in spec.systems.items():

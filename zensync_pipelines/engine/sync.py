@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Optional, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
 
-from .plan import plan_row
+from .plan import plan_delete, plan_row
 from .spec import CatalogSpec
 from .types import DELETE, WAITING, MappingState, Operation, Outcome, SyncReport
 
@@ -96,11 +96,22 @@ class SyncRun:
         self._order = [obj.object_type for obj in spec.objects(system)]
 
     def run(self, selection: Selection = Selection()) -> SyncReport:
+        return self._drive(self._plan_chunk(rows)
+                           for rows in self.source.iter_chunks(self.spec, selection, self.chunk_size))
+
+    def delete_missing(self, internal_ids: Sequence[str]) -> SyncReport:
+        """Delete the external objects of rows gone from the catalog (hard deletes, which no cursor can see)."""
+        ids = list(internal_ids)
+        return self._drive(self._plan_deletes(ids[start:start + self.chunk_size])
+                           for start in range(0, len(ids), self.chunk_size))
+
+    def _drive(self, planned: Iterable[list[Operation]]) -> SyncReport:
+        """Apply planned operations in batches; counts add up when one SyncRun drives several passes."""
         started, calls_before = time.monotonic(), self.adapter.api_calls
         pending: list[Operation] = []
         try:
-            for rows in self.source.iter_chunks(self.spec, selection, self.chunk_size):
-                pending += self._plan_chunk(rows)
+            for operations in planned:
+                pending += operations
                 while len(pending) >= self.adapter.batch_size:
                     cut = _row_boundary(pending, self.adapter.batch_size)
                     batch, pending = pending[:cut], pending[cut:]
@@ -110,9 +121,23 @@ class SyncRun:
         except StopSync as stop:
             self.report.stopped_reason = stop.reason
         finally:
-            self.report.api_calls = self.adapter.api_calls - calls_before
-            self.report.seconds = time.monotonic() - started
+            self.report.api_calls += self.adapter.api_calls - calls_before
+            self.report.seconds += time.monotonic() - started
         return self.report
+
+    def _plan_deletes(self, ids: Sequence[str]) -> list[Operation]:
+        states = self.mappings.load_states(self.spec.name, self.system, ids)
+        operations: list[Operation] = []
+        verdicts: list[Outcome] = []
+        for internal_id in ids:
+            row_states = {t: states[(internal_id, t)] for t in self._order if (internal_id, t) in states}
+            plan = plan_delete(self.spec, self.system, internal_id, row_states)
+            operations += plan.operations
+            verdicts += plan.outcomes
+            self.report.skipped += plan.skipped
+        if verdicts:
+            self._record(verdicts)
+        return operations
 
     def _plan_chunk(self, rows: Sequence[Mapping[str, Any]]) -> list[Operation]:
         ids = [str(row[self.spec.primary_key]) for row in rows]

@@ -87,6 +87,9 @@ class SyncReport:
     MAX_FAILURES_KEPT = 100
 
     def count(self, outcome: Outcome) -> None:
+        if outcome.ok and outcome.action == DELETE and outcome.external_id is None:
+            self.skipped += 1  # a row retired locally: no external object existed, no API call was made
+            return
         if outcome.ok:
             attr = {"create": "created", "update": "updated", "delete": "deleted"}[outcome.action]
             setattr(self, attr, getattr(self, attr) + 1)

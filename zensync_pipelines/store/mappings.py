@@ -71,6 +71,39 @@ class MappingStore:
                 .group_by(c.status)
             return {status: count for status, count in connection.execute(query)}
 
+    def object_status_counts(self, catalog: str, system: str) -> dict[tuple[str, str], int]:
+        """(object type, status) -> rows, for the parity check."""
+        c = mappings.c
+        with self.engine.connect() as connection:
+            query = select(c.object_type, c.status, func.count()).where(c.catalog == catalog, c.system == system) \
+                .group_by(c.object_type, c.status)
+            return {(object_type, status): count for object_type, status, count in connection.execute(query)}
+
+    def problem_rows(self, catalog: str, system: str, statuses: Sequence[str], limit: int) -> list[dict[str, Any]]:
+        """The first `limit` rows in one of `statuses`, oldest problem first, for the failed-rows check."""
+        c = mappings.c
+        query = select(mappings).where(c.catalog == catalog, c.system == system, c.status.in_(list(statuses))) \
+            .order_by(c.updated_at, c.internal_id).limit(limit)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def mapped_ids(self, catalog: str, system: str, chunk_size: int = CHUNK) -> Iterator[list[str]]:
+        """Internal ids with a mapping not yet deleted (an external object, or a failure to retire), in chunks."""
+        c = mappings.c
+        last = None
+        with self.engine.connect() as connection:
+            while True:
+                query = select(c.internal_id).distinct().where(
+                    c.catalog == catalog, c.system == system, c.status != DELETED) \
+                    .order_by(c.internal_id).limit(chunk_size)
+                if last is not None:
+                    query = query.where(c.internal_id > last)
+                ids = list(connection.execute(query).scalars())
+                if not ids:
+                    return
+                yield ids
+                last = ids[-1]
+
     # -- writes ------------------------------------------------------------------------------------------------
     def _upsert(self, connection: Any, values: list[dict[str, Any]], update: dict[str, Any]) -> None:
         if not values:

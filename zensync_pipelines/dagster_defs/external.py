@@ -1,0 +1,74 @@
+"""The external copy of a catalog in one system: the asset whose materialization is a sync run."""
+
+from typing import Any, Iterator
+
+from dagster import (AssetExecutionContext, AssetKey, AssetsDefinition, BackfillPolicy, MaterializeResult,
+                     MetadataValue, asset)
+
+from ..engine.spec import CatalogSpec
+from ..engine.sync import Selection, SyncRun
+from ..engine.types import SyncReport
+from ..store.catalog import CatalogTables
+from ..store.mappings import MappingStore
+from .scope import partitions_def, run_scope
+
+
+def catalog_key(spec: CatalogSpec) -> AssetKey:
+    return AssetKey(["catalog", spec.name])
+
+
+def external_key(spec: CatalogSpec, system: str) -> AssetKey:
+    return AssetKey([system, spec.name])
+
+
+def failures_markdown(report: SyncReport) -> str:
+    if not report.failures:
+        return "No failed rows."
+    lines = ["| row | object | status | field | reason |", "|---|---|---|---|---|"]
+    for o in report.failures:
+        reason = (o.error_message or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {o.internal_id} | {o.object_type} | {o.status} | {o.error_field or ''} | {reason} |")
+    if report.failed + report.waiting > len(report.failures):
+        lines.append(f"\n{report.failed + report.waiting - len(report.failures)} more not shown.")
+    return "\n".join(lines)
+
+
+def report_metadata(report: SyncReport) -> dict[str, Any]:
+    metadata: dict[str, Any] = {name: MetadataValue.float(value) if name == "seconds" else MetadataValue.int(value)
+                                for name, value in report.counts().items()}
+    metadata["failures"] = MetadataValue.md(failures_markdown(report))
+    if report.stopped_reason:
+        metadata["stopped_reason"] = MetadataValue.text(report.stopped_reason)
+    return metadata
+
+
+def missing_ids(spec: CatalogSpec, system: str, catalog: CatalogTables, mappings: MappingStore) -> Iterator[str]:
+    """Mapped rows whose catalog row is gone: hard deletes, which leave no cursor value behind to notice."""
+    for chunk in mappings.mapped_ids(spec.name, system):
+        present = {str(row[spec.primary_key])
+                   for rows in catalog.iter_chunks(spec, Selection(ids=chunk), len(chunk)) for row in rows}
+        yield from (internal_id for internal_id in chunk if internal_id not in present)
+
+
+def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
+    objects = ", ".join(obj.object_type for obj in spec.objects(system))
+
+    # One run for any range of months: a backfill is one idempotent sync, not a run (and its start-up) per month.
+    @asset(key=external_key(spec, system), group_name=spec.name, deps=[catalog_key(spec)], kinds={system},
+           pool=f"{system}_api", required_resource_keys={"catalog_db", system},
+           partitions_def=partitions_def(spec), backfill_policy=BackfillPolicy.single_run(),
+           description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync.")
+    def _external(context: AssetExecutionContext) -> MaterializeResult:
+        database = context.resources.catalog_db
+        adapter = getattr(context.resources, system).adapter()
+        scope = run_scope(context, spec)
+        context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
+        catalog, mappings = database.catalog(), database.mappings()
+        run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id)
+        report = run.run(scope.selection)
+        if scope.delete_missing and not report.stopped_reason:
+            report = run.delete_missing(list(missing_ids(spec, system, catalog, mappings)))
+        context.log.info(f"{spec.name} -> {system}: {report.counts()}")
+        return MaterializeResult(metadata=report_metadata(report) | {"scope": MetadataValue.text(scope.description)})
+
+    return _external

@@ -1,0 +1,67 @@
+"""Which rows a run of an external copy reads: one month, a range of months, the changes, or everything.
+
+External copies are partitioned by month of the catalog's created-at column, so a backfill of history is a
+partition range. Whole-catalog runs (sensor, reconcile) target the full partition range too, since every run of
+a partitioned asset targets partitions, and say with a tag which rows they really read: the changed ones, or all
+of them. Asset keys stay `[system, catalog]`, and the UI shows every month as synced after such a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import AssetExecutionContext, MonthlyPartitionsDefinition
+
+from ..engine.spec import CatalogSpec
+from ..engine.sync import Selection
+from ..store.changes import decode, encode
+
+SCOPE_TAG = "zensync/scope"
+CHANGED_SINCE_TAG = "zensync/changed_since"
+CHANGES, RECONCILE = "changes", "reconcile"
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def partitions_def(spec: CatalogSpec) -> MonthlyPartitionsDefinition:
+    # end_offset=1 adds the current month, so rows created today already belong to a partition.
+    return MonthlyPartitionsDefinition(start_date=spec.partition_start, end_offset=1)
+
+
+def whole_catalog_tags(spec: CatalogSpec, scope: str, changed_since: Any = None) -> dict[str, str]:
+    """Run tags for a run over every partition that reads the changes since `changed_since`, or every row."""
+    partitions = partitions_def(spec)
+    tags = {RANGE_START: partitions.get_first_partition_key(), RANGE_END: partitions.get_last_partition_key(),
+            SCOPE_TAG: scope}
+    if changed_since is not None:
+        tags[CHANGED_SINCE_TAG] = encode(changed_since)
+    return tags
+
+
+@dataclass(frozen=True)
+class RunScope:
+    selection: Selection
+    description: str
+    delete_missing: bool = False  # only a reconcile looks for rows hard-deleted from the catalog
+
+
+def run_scope(context: AssetExecutionContext, spec: CatalogSpec) -> RunScope:
+    tags = context.run.tags
+    scope = tags.get(SCOPE_TAG)
+    if scope == CHANGES:
+        since = decode(tags[CHANGED_SINCE_TAG]) if CHANGED_SINCE_TAG in tags else None
+        return RunScope(Selection(changed_since=since), f"rows changed since {since}" if since else "every row")
+    if scope == RECONCILE:
+        return RunScope(Selection(), "every row, and rows deleted from the catalog", delete_missing=True)
+    if scope is not None:
+        raise ValueError(f"run tag {SCOPE_TAG}={scope!r} is not one of {CHANGES!r}, {RECONCILE!r}")
+    if not (context.has_partition_key or context.has_partition_key_range):
+        return RunScope(Selection(), "every row")  # an unpartitioned run, e.g. materialize() from Python
+    partitions = partitions_def(spec)
+    keys = context.partition_key_range
+    if (keys.start, keys.end) == (partitions.get_first_partition_key(), partitions.get_last_partition_key()):
+        # Every month selected: also take rows created before partition_start, or the run would skip them.
+        return RunScope(Selection(), "every row (all partitions)")
+    window = context.partition_time_window
+    return RunScope(Selection(created_from=window.start, created_before=window.end),
+                    f"rows created in [{window.start:%Y-%m-%d}, {window.end:%Y-%m-%d})")

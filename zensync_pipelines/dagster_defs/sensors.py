@@ -1,0 +1,112 @@
+"""One sensor per catalog and system: a run whenever catalog rows changed, reading only the changed rows.
+
+The cursor is the newest (cursor column value, primary key) seen, plus a digest of every position inside the
+overlap window below it. An idle tick lists that window (one index range scan) and finds the same digest. A row
+committed late with an older value inside the window, or a row re-stamped inside it, changes the digest even
+though the newest position did not move, so it is picked up; the run re-reads the whole window, and the
+fingerprint turns rows it already synced into skips without an API call.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from dagster import (DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter, SensorDefinition,
+                     SensorEvaluationContext, SkipReason, sensor)
+
+from ..engine.spec import CatalogSpec
+from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_after_now
+from .scope import CHANGES, whole_catalog_tags
+from .settings import AutomationSettings
+
+IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+             DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+
+
+def sensor_name(spec: CatalogSpec, system: str) -> str:
+    return f"{spec.name}_{system}_changes"
+
+
+def window_digest(positions: Sequence[Position]) -> str:
+    material = "\n".join(f"{encode(value)} {encode(key)}" for value, key in positions)
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ChangeCursor:
+    value: Any
+    key: Any
+    floor: Any  # fixed until the next change, so an idle window never slides and its digest stays put
+    window: str
+
+    def dumps(self) -> str:
+        return json.dumps({"value": encode(self.value), "key": encode(self.key), "floor": encode(self.floor),
+                           "window": self.window})
+
+    @classmethod
+    def loads(cls, text: str) -> "ChangeCursor":
+        data = json.loads(text)
+        return cls(decode(data["value"]), decode(data["key"]), decode(data["floor"]), data["window"])
+
+
+@dataclass(frozen=True)
+class Changes:
+    cursor: ChangeCursor
+    changed_since: Any  # None: every row (the first tick knows of no earlier sync)
+
+    def run_key(self, previous: Optional[ChangeCursor]) -> str:
+        # One key per cursor transition: a tick retried after a crash asks for the same run, which Dagster drops.
+        material = (previous.dumps() if previous else "") + "->" + self.cursor.dumps()
+        return "changes-" + hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def detect_changes(feed: ChangeFeed, spec: CatalogSpec, previous: Optional[ChangeCursor],
+                   overlap_seconds: float) -> Optional[Changes]:
+    """The tick's decision: None when nothing changed (one query), else the new cursor and the run's floor."""
+    if previous is None:
+        newest = feed.newest(spec)
+        if newest is None:
+            return None
+        floor = minus(not_after_now(newest[0]), overlap_seconds)
+        window = feed.window(spec, floor)
+        return Changes(ChangeCursor(newest[0], newest[1], floor, window_digest(window)), None)
+    positions = feed.window(spec, previous.floor)
+    if window_digest(positions) == previous.window:
+        return None
+    newest = max(positions[-1], (previous.value, previous.key)) if positions else (previous.value, previous.key)
+    floor = max(previous.floor, minus(not_after_now(newest[0]), overlap_seconds))
+    window = [p for p in positions if p[0] >= floor]
+    return Changes(ChangeCursor(newest[0], newest[1], floor, window_digest(window)), previous.floor)
+
+
+def sensor_run_in_flight(instance: DagsterInstance, name: str) -> bool:
+    records = instance.get_run_records(RunsFilter(tags={"dagster/sensor_name": name}, statuses=IN_FLIGHT), limit=1)
+    return bool(records)
+
+
+def build_change_sensor(spec: CatalogSpec, system: str, job_name: str,
+                        settings: AutomationSettings) -> SensorDefinition:
+    name = sensor_name(spec, system)
+    # Kept across ticks (the code server lives on), so a tick never pays for reflecting the table again.
+    feeds: dict[str, ChangeFeed] = {}
+
+    @sensor(name=name, job_name=job_name, minimum_interval_seconds=settings.sensor_interval_seconds,
+            default_status=settings.sensor_status, required_resource_keys={"catalog_db"},
+            description=f"Syncs {spec.name} rows to {system} when their {spec.cursor_column} changes.")
+    def _changes(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+        previous = ChangeCursor.loads(context.cursor) if context.cursor else None
+        database = context.resources.catalog_db
+        feed = feeds.get(database.url) or feeds.setdefault(database.url, ChangeFeed(database.catalog()))
+        changes = detect_changes(feed, spec, previous, settings.sensor_overlap_seconds)
+        if changes is None:
+            return SkipReason(f"no {spec.name} row changed")
+        # The cursor stays put, so the next tick after that run finishes asks for all these changes at once:
+        # a change storm becomes one run at a time, never a queue of overlapping runs.
+        if sensor_run_in_flight(context.instance, name):
+            return SkipReason("the previous run of this sensor is still queued or running")
+        context.update_cursor(changes.cursor.dumps())
+        return RunRequest(run_key=changes.run_key(previous),
+                          tags=whole_catalog_tags(spec, CHANGES, changes.changed_since))
+
+    return _changes

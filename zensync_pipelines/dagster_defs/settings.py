@@ -1,0 +1,68 @@
+"""Automation settings read from the environment when the code location loads (docs/operations.md lists them).
+
+They are deployment choices, not catalog facts, so they live here rather than on the catalog spec.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+SENSORS_DEFAULT = "ZENSYNC_SENSORS_DEFAULT"
+SENSOR_INTERVAL = "ZENSYNC_SENSOR_INTERVAL_SECONDS"
+SENSOR_OVERLAP = "ZENSYNC_SENSOR_OVERLAP_SECONDS"
+RECONCILE_CRON = "ZENSYNC_RECONCILE_CRON"
+SCHEDULES_DEFAULT = "ZENSYNC_SCHEDULES_DEFAULT"
+FRESHNESS_MAX_LAG = "ZENSYNC_FRESHNESS_MAX_LAG_MINUTES"
+
+
+def _status(name: str) -> bool:
+    """True for `running`; a typo must not silently leave automation off (or on), so anything else fails."""
+    value = (os.environ.get(name) or "stopped").strip().lower()
+    if value not in ("running", "stopped"):
+        raise ValueError(f"{name} must be 'running' or 'stopped', got {value!r}")
+    return value == "running"
+
+
+def _number(name: str, default: float, minimum: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class AutomationSettings:
+    sensors_running: bool = False  # production default: nothing syncs until someone turns a sensor on
+    sensor_interval_seconds: int = 30
+    # Rows committed late with an older cursor value are caught if they land within this window; the
+    # fingerprint makes re-reading the window free of API calls. Later stragglers wait for the reconcile.
+    sensor_overlap_seconds: float = 300.0
+    reconcile_cron: str = "0 3 * * *"
+    schedules_running: bool = False
+    freshness_max_lag_minutes: float = 60.0
+
+    @property
+    def sensor_status(self) -> DefaultSensorStatus:
+        return DefaultSensorStatus.RUNNING if self.sensors_running else DefaultSensorStatus.STOPPED
+
+    @property
+    def schedule_status(self) -> DefaultScheduleStatus:
+        return DefaultScheduleStatus.RUNNING if self.schedules_running else DefaultScheduleStatus.STOPPED
+
+    @classmethod
+    def from_env(cls) -> "AutomationSettings":
+        return cls(
+            sensors_running=_status(SENSORS_DEFAULT),
+            sensor_interval_seconds=int(_number(SENSOR_INTERVAL, 30, 1)),
+            sensor_overlap_seconds=_number(SENSOR_OVERLAP, 300, 0),
+            reconcile_cron=os.environ.get(RECONCILE_CRON) or cls.reconcile_cron,
+            schedules_running=_status(SCHEDULES_DEFAULT),
+            freshness_max_lag_minutes=_number(FRESHNESS_MAX_LAG, 60, 0),
+        )

@@ -1,0 +1,115 @@
+"""Backfills over created-at months, the reconcile schedule, and the checks on an external copy."""
+
+import datetime as dt
+
+import pytest
+from dagster import AssetKey, AssetSelection, Definitions, build_schedule_context, define_asset_job
+from sqlalchemy import delete, func, select
+
+from zensync_pipelines.dagster_defs.scope import RANGE_END, RANGE_START, SCOPE_TAG
+from zensync_pipelines.dagster_defs.settings import AutomationSettings
+from zensync_pipelines.demo.tables import customers
+from zensync_pipelines.store.mappings import MappingStore
+
+from .harness import Harness
+
+ROWS = 60
+INVALID = {"7", "23", "41", "57"}  # the seed breaks these rows on purpose
+KEY = AssetKey(["stripe", "customers"])
+
+
+@pytest.fixture
+def harness(database_url, stripe_sandbox_url, tmp_path):
+    harness = Harness(database_url, stripe_sandbox_url, ROWS, AutomationSettings(freshness_max_lag_minutes=0),
+                      str(tmp_path / "dagster"))
+    yield harness
+    harness.engine.dispose()
+
+
+def created_in(harness, start, end):
+    with harness.engine.connect() as connection:
+        query = select(customers.c.id).where(customers.c.created_at >= start, customers.c.created_at < end)
+        return {str(i) for i in connection.execute(query).scalars()}
+
+
+def test_a_partition_range_is_one_run_over_the_rows_created_in_those_months(harness):
+    harness.set_row(2, created_at=dt.datetime(2019, 6, 1, tzinfo=dt.timezone.utc))  # before partition_start
+    utc = dt.timezone.utc
+    march = created_in(harness, dt.datetime(2025, 3, 1, tzinfo=utc), dt.datetime(2025, 4, 1, tzinfo=utc))
+    spring = created_in(harness, dt.datetime(2025, 3, 1, tzinfo=utc), dt.datetime(2025, 6, 1, tzinfo=utc))
+    assert march and len(spring) > len(march)
+
+    _, one = harness.run(partition_key="2025-03-01")
+    assert one["created"] == len(march - INVALID) and one["failed"] == len(march & INVALID)
+
+    result, months = harness.run({RANGE_START: "2025-03-01", RANGE_END: "2025-05-01"})
+    assert len(result.get_asset_materialization_events()) == 3  # one run, a materialization per month
+    assert months["created"] == len(spring - march - INVALID) and months["skipped"] == len(march - INVALID)
+    assert set(harness.remote()) == spring - INVALID
+
+    first, last = "2025-01-01", harness.defs.resolve_job_def("sync_customers_stripe").partitions_def \
+        .get_last_partition_key()
+    _, everything = harness.run({RANGE_START: first, RANGE_END: last})
+    assert "2" in harness.remote()  # all months selected: rows older than partition_start come too
+    assert everything["created"] == ROWS - len(INVALID) - len(spring - INVALID)
+
+
+def test_reconcile_retries_failed_rows_finds_drift_and_deletes_rows_gone_from_the_catalog(harness):
+    _, first = harness.run({SCOPE_TAG: "changes"})
+    assert first["created"] == ROWS - len(INVALID)
+    with harness.engine.begin() as connection:
+        connection.execute(delete(customers).where(customers.c.id == 3))  # a hard delete: no cursor sees it
+        stamp = connection.execute(select(customers.c.updated_at).where(customers.c.id == 7)).scalar()
+    harness.set_row(7, name="Fixed Without Touching The Cursor", updated_at=stamp)  # drift the sensor cannot see
+
+    schedule = harness.defs.resolve_schedule_def("customers_stripe_reconcile")
+    context = build_schedule_context(instance=harness.instance, resources=harness.resources,
+                                     scheduled_execution_time=dt.datetime(2026, 1, 1, 3, tzinfo=dt.timezone.utc))
+    [request] = schedule.evaluate_tick(context).run_requests
+    assert request.tags[SCOPE_TAG] == "reconcile" and request.run_key == "reconcile-20260101T0300"
+    _, metadata = harness.run(request.tags)
+    assert (metadata["created"], metadata["deleted"], metadata["failed"]) == (1, 1, len(INVALID) - 1)
+    remote = harness.remote()
+    assert "3" not in remote and remote["7"].name == "Fixed Without Touching The Cursor"
+    assert MappingStore(harness.engine).rows("customers", "stripe", internal_id="3")[0]["status"] == "deleted"
+
+    _, again = harness.run(request.tags)
+    assert (again["created"], again["deleted"], again["api_calls"]) == (0, 0, 0)  # idempotent
+
+
+def check_results(harness):
+    job = define_asset_job("checks_only", selection=AssetSelection.checks_for_assets(KEY))
+    defs = Definitions.merge(harness.defs, Definitions(jobs=[job]))
+    result = defs.resolve_job_def("checks_only").execute_in_process(instance=harness.instance)
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_checks_report_parity_failed_rows_and_freshness(harness):
+    result, metadata = harness.run({SCOPE_TAG: "changes"})
+    after_sync = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(after_sync) == {"parity", "failed_rows", "freshness"}  # the checks run with every sync
+    assert after_sync["freshness"].passed
+    assert metadata["failures"].startswith("| row | object | status | field | reason |")
+
+    checks = check_results(harness)
+    parity = checks["parity"]
+    assert not parity.passed and parity.metadata["rows_in_scope"].value == ROWS
+    assert parity.metadata["customer_missing"].value == len(INVALID)
+    failed = checks["failed_rows"]
+    assert not failed.passed and failed.metadata["invalid"].value == len(INVALID)
+    assert set(failed.metadata["row_ids"].value.split(", ")) == INVALID
+    assert "| 7 | customer | invalid |" in failed.metadata["rows"].value
+    assert checks["freshness"].passed  # nothing changed since the sync
+
+    with harness.engine.begin() as connection:
+        newest = connection.execute(select(func.max(customers.c.updated_at))).scalar()
+    harness.set_row(1, updated_at=dt.datetime.now(dt.timezone.utc))  # unsynced, and the allowed lag is zero
+    freshness = check_results(harness)["freshness"]
+    assert not freshness.passed and freshness.metadata["lag_minutes"].value >= 0
+    assert newest is not None
+
+    for row_id in (7, 23, 41, 57):
+        harness.set_row(row_id, deleted_at=dt.datetime.now(dt.timezone.utc))
+    harness.run({SCOPE_TAG: "reconcile"})
+    checks = check_results(harness)
+    assert checks["parity"].passed and checks["failed_rows"].passed and checks["freshness"].passed

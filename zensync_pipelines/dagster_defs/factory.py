@@ -59,7 +59,10 @@ def build_catalog_asset(spec: CatalogSpec) -> AssetsDefinition:
 def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
     objects = ", ".join(obj.object_type for obj in spec.objects(system))
 
-    @asset(key=external_key(spec, system), group_name=spec.name, deps=[catalog_key(spec)], kinds={system},
+    # A referenced catalog's copy in the same system goes first: its external ids fill this one's references.
+    deps = [catalog_key(spec)] + [AssetKey([system, ref.catalog]) for ref in spec.references(system)]
+
+    @asset(key=external_key(spec, system), group_name=spec.name, deps=deps, kinds={system},
            pool=f"{system}_api", required_resource_keys={"catalog_db", system},
            description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync.")
     def _external(context: AssetExecutionContext) -> MaterializeResult:

@@ -12,7 +12,7 @@ import stripe
 from ...engine.ratelimit import TokenBucket
 from ...engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
 from ..base import SystemAdapter, SystemLimits
-from .objects import HANDLERS
+from .objects import Conflict, handler_for
 
 
 class CountingRequestsClient(stripe.RequestsClient):
@@ -50,7 +50,7 @@ class StripeAdapter(SystemAdapter):
         self.max_concurrency = max_concurrency
         self.rate_limit_retries = rate_limit_retries
         self.batch_size = batch_size
-        self.handlers = {name: handler(self.client) for name, handler in HANDLERS.items()}
+        self._handlers: dict[str, Any] = {}
 
     def limits(self) -> SystemLimits:
         return SystemLimits(requests_per_second=self.rate_limit_per_second, max_records_per_call=1)
@@ -59,40 +59,47 @@ class StripeAdapter(SystemAdapter):
         with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="stripe") as pool:
             return list(pool.map(self._apply_one, operations))
 
-    def _call(self, fn: Any, *args: Any) -> Any:
+    def handler(self, object_type: str) -> Any:
+        if object_type not in self._handlers:
+            self._handlers[object_type] = handler_for(self.client, self._call, object_type)
+        return self._handlers[object_type]
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Every request waits for the limiter; a 429 (rate limit or lock timeout) is retried with the same key."""
         for attempt in range(self.rate_limit_retries + 1):
             self.bucket.acquire()
             try:
-                return fn(*args)
+                return fn(*args, **kwargs)
             except stripe.RateLimitError:
                 if attempt == self.rate_limit_retries:
                     raise
                 time.sleep(min(5.0, 0.25 * 2 ** attempt) * (0.5 + random.random() / 2))
 
     def _apply_one(self, op: Operation) -> Outcome:
-        handler = self.handlers.get(op.object_type)
+        handler = self.handler(op.object_type)
         if handler is None:
-            return self.failure(op, "unsupported_object", f"Stripe adapter has no handler for {op.object_type!r}")
+            return self.failure(op, "unsupported_object", f"Stripe has no resource for {op.object_type!r}")
         try:
             if op.action == DELETE:
                 try:
-                    self._call(handler.delete, op.external_id)
+                    handler.delete(op.external_id, op.idempotency_key)
                 except stripe.InvalidRequestError as error:
                     if error.code != "resource_missing":
                         raise  # already gone is the outcome we wanted
                 return Outcome.of(op, DELETED)
             if op.action == CREATE:
-                found = self._call(handler.find, op.internal_id, op.payload) if op.recovering else None
+                found = handler.find(op.internal_id, op.payload) if op.recovering else None
                 if found is None:
-                    external_id = self._call(handler.create, op.internal_id, op.payload, op.idempotency_key)
-                    return Outcome.of(op, SYNCED, external_id=external_id)
-                self._call(handler.update, found, op.internal_id, op.payload, op.idempotency_key + "-recovered")
+                    return Outcome.of(op, SYNCED, external_id=handler.create(op.internal_id, op.payload,
+                                                                             op.idempotency_key))
+                handler.update(found, op.internal_id, op.payload, op.idempotency_key + "-recovered")
                 return Outcome.of(op, SYNCED, external_id=found)
-            external_id = self._call(handler.update, op.external_id, op.internal_id, op.payload, op.idempotency_key)
+            external_id = handler.update(op.external_id, op.internal_id, op.payload, op.idempotency_key)
             return Outcome.of(op, SYNCED, external_id=external_id)
         except stripe.AuthenticationError:
             raise  # a bad key fails every row: stop the run, the intents stay pending for the next one
+        except Conflict as conflict:
+            return self.failure(op, conflict.code, conflict.message, conflict.field)
         except stripe.StripeError as error:
             code, field, message = _describe(error)
             return self.failure(op, code, message, field)

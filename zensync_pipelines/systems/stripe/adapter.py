@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,8 +12,8 @@ import stripe
 
 from ...engine.ratelimit import TokenBucket
 from ...engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
-from ..base import SystemAdapter, SystemLimits
-from .objects import Conflict, handler_for
+from ..base import ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
+from .objects import ZENSKAR_ID, Conflict, handler_for
 
 
 class CountingRequestsClient(stripe.RequestsClient):
@@ -34,7 +35,7 @@ def _describe(error: stripe.StripeError) -> tuple[str, Optional[str], str]:
     return code, field, message
 
 
-class StripeAdapter(SystemAdapter):
+class StripeAdapter(SystemAdapter, ReadsChanges):
     name = "stripe"
 
     def __init__(self, api_key: str, api_base: str, rate_limit_per_second: float = 20.0, max_concurrency: int = 8,
@@ -54,6 +55,22 @@ class StripeAdapter(SystemAdapter):
 
     def limits(self) -> SystemLimits:
         return SystemLimits(requests_per_second=self.rate_limit_per_second, max_records_per_call=1)
+
+    def read_changes(self, object_type: str, since: dt.datetime) -> list[ExternalChange]:
+        """From the Events API (30 days kept): `customer.updated` and the like, for objects of `object_type`."""
+        params = {"type": f"{object_type}.*", "created": {"gte": int(since.timestamp())}, "limit": 100}
+        changes = []
+        for event in self._call(self.client.v1.events.list, params=params).auto_paging_iter():
+            obj = event.data.object.to_dict()
+            if obj.get("object") != object_type:  # `customer.*` also matches customer.discount.* and the like
+                continue
+            metadata = obj.get("metadata") or {}
+            action = event.type.rsplit(".", 1)[1]
+            changes.append(ExternalChange(
+                object_type, obj["id"], action if action in ("created", "deleted") else "updated",
+                dt.datetime.fromtimestamp(event.created, dt.timezone.utc), metadata.get(ZENSKAR_ID),
+                {k: v for k, v in obj.items() if k != "metadata"}))
+        return changes[::-1]  # Stripe lists newest first
 
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
         with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="stripe") as pool:

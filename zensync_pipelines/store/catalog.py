@@ -51,8 +51,9 @@ class CatalogTables:
         conditions = []
         if selection.changed_since is not None:
             key = table.c[spec.primary_key]
+            via_children = self._children_changed_since(spec, selection.changed_since)
             conditions.append(or_(table.c[spec.cursor_column] >= selection.changed_since,
-                                  *(key.in_(sub) for sub in self._children_changed_since(spec, selection.changed_since))))
+                                  *(key.in_(subquery) for subquery in via_children)))
         if selection.created_from is not None:
             conditions.append(table.c[spec.created_at_column] >= selection.created_from)
         if selection.created_before is not None:

@@ -31,16 +31,23 @@ def upgrade() -> None:
 
 @main.command()
 @click.option("--customers", type=click.IntRange(min=0), default=0, help="Demo customers to have (ids 1..N).")
+@click.option("--invoices", type=click.IntRange(min=0), default=0,
+              help="Demo invoices to have (ids 1..N), with their lines; seeds 50 customers when --customers is 0.")
 @click.option("--seed", "rng_seed", type=int, default=42, show_default=True, help="RNG seed for the demo rows.")
-def seed(customers: int, rng_seed: int) -> None:
+def seed(customers: int, invoices: int, rng_seed: int) -> None:
     """Write deterministic demo rows into the catalog database (missing ones only)."""
+    from .demo.invoices import seed_invoices
     from .demo.seed import seed_customers
 
     url = config.database_url()
     engine = make_engine(url)
     migrate.upgrade(engine)
+    customers = customers or (50 if invoices else 0)  # invoices need customers to belong to
     added = seed_customers(engine, customers, rng_seed)
     click.echo(f"customers: {added} added ({customers} wanted) in {redact(url)}")
+    if invoices:
+        added_invoices, added_lines = seed_invoices(engine, invoices, customers, rng_seed)
+        click.echo(f"invoices: {added_invoices} added ({invoices} wanted), {added_lines} lines")
 
 
 @main.command()

@@ -27,6 +27,9 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+concurrency:
+  pools:
+    default_limit: 1  # one sync per system at a time, as in production
 """
 SANDBOX_STRIPE_KEY = "sk_test_zensync_dev_sandbox"
 

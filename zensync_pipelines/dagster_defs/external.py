@@ -13,6 +13,11 @@ from ..store.mappings import MappingStore
 from .scope import partitions_def, run_scope
 
 
+def upstream_keys(spec: CatalogSpec, system: str) -> list[AssetKey]:
+    """The catalog table, and the copies in the same system of every catalog this one references."""
+    return [catalog_key(spec)] + [AssetKey([system, ref.catalog]) for ref in spec.references(system)]
+
+
 def catalog_key(spec: CatalogSpec) -> AssetKey:
     return AssetKey(["catalog", spec.name])
 
@@ -54,7 +59,7 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
     objects = ", ".join(obj.object_type for obj in spec.objects(system))
 
     # One run for any range of months: a backfill is one idempotent sync, not a run (and its start-up) per month.
-    @asset(key=external_key(spec, system), group_name=spec.name, deps=[catalog_key(spec)], kinds={system},
+    @asset(key=external_key(spec, system), group_name=spec.name, deps=upstream_keys(spec, system), kinds={system},
            pool=f"{system}_api", required_resource_keys={"catalog_db", system},
            partitions_def=partitions_def(spec), backfill_policy=BackfillPolicy.single_run(),
            description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync.")

@@ -14,6 +14,7 @@ from ..store import migrate
 from ..store.catalog import CatalogTables
 from ..store.db import make_engine
 from ..store.mappings import MappingStore
+from ..systems.salesforce import salesforce_resource_from_env
 from ..systems.stripe import StripeResource
 
 
@@ -51,4 +52,5 @@ def default_resources() -> dict[str, ConfigurableResource]:
         "catalog_db": CatalogDatabase(url=_env_or(config.DATABASE_URL, config.default_database_url())),
         "stripe": StripeResource(api_key=EnvVar(config.STRIPE_API_KEY),
                                  api_base=_env_or(config.STRIPE_API_BASE, config.STRIPE_DEFAULT_BASE)),
+        "salesforce": salesforce_resource_from_env(),
     }

@@ -1,6 +1,6 @@
 """The demo catalog's tables. In production these belong to the billing platform, not to zensync."""
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -24,4 +24,39 @@ customers = Table(
     # The change sensor's one query per tick walks this index.
     Index("ix_customers_updated_at_id", "updated_at", "id"),
     Index("ix_customers_created_at", "created_at"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    # No foreign key on purpose: the demo keeps a few invoices whose customer is missing, as real imports do.
+    Column("customer_id", Integer),
+    Column("number", String(40)),
+    Column("currency", String(3)),
+    Column("status", String(10), nullable=False),  # draft | issued | paid | void
+    Column("issued_at", DateTime(timezone=True)),
+    Column("due_date", Date),
+    Column("memo", String(500)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("ix_invoices_updated_at_id", "updated_at", "id"),
+    Index("ix_invoices_created_at", "created_at"),
+    Index("ix_invoices_customer_id", "customer_id"),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("invoice_id", Integer, nullable=False),
+    Column("description", String(500)),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_amount", BigInteger, nullable=False),  # minor units of the invoice's currency
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Reading an invoice's lines, and finding invoices whose lines changed, both walk these.
+    Index("ix_invoice_lines_invoice_id", "invoice_id"),
+    Index("ix_invoice_lines_updated_at", "updated_at"),
 )

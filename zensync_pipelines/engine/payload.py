@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from .spec import ExternalObject, Field
+from .spec import ExternalObject, Field, InvalidValue
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -23,10 +23,7 @@ class FieldError:
     code: str = "invalid_value"
 
 
-class _Invalid(Exception):
-    def __init__(self, reason: str, code: str = "invalid_value"):
-        super().__init__(reason)
-        self.reason, self.code = reason, code
+_Invalid = InvalidValue
 
 
 def _parse_datetime(value: Any) -> dt.datetime:
@@ -107,7 +104,7 @@ def build_payload(
             if field.references is not None and value is not None:
                 value = (references or {}).get(field.target)
             if field.transform is not None and value is not None:
-                value = field.transform(value)
+                value = field.transform(value, *(row.get(column) for column in field.extra_columns))
             if isinstance(value, str) and not value.strip():
                 value = None
             if value is None:

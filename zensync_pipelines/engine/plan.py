@@ -95,7 +95,8 @@ def plan_row(
         if missing:
             f = missing[0]
             hold(WAITING, "reference_not_synced", f.column,
-                 f"{f.references.catalog} {row[f.column]} not synced to {system} yet")
+                 f"{f.references.noun} not synced to {system} yet ({f.references.catalog} row {row[f.column]} "
+                 f"has no {f.references.object_type} there)")
             continue
         payload, errors = build_payload(obj, row, refs)
         if errors:

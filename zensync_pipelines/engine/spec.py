@@ -19,6 +19,14 @@ class SpecError(ValueError):
     """A spec that cannot work; the message names the catalog (and file, when loaded from one) and field."""
 
 
+class InvalidValue(ValueError):
+    """Raised by a transform to reject a row's value: the row is marked invalid with this reason and `code`."""
+
+    def __init__(self, reason: str, code: str = "invalid_value"):
+        super().__init__(reason)
+        self.reason, self.code = reason, code
+
+
 @dataclass(frozen=True)
 class Field:
     """One external field, fed from one catalog column (optionally transformed)."""
@@ -32,12 +40,44 @@ class Field:
     transform: Optional[Callable[[Any], Any]] = None
     # The value is another catalog's internal id; the payload gets that row's external id in this system.
     references: Optional["Reference"] = None
+    # More columns the transform needs: it is called as transform(value, *those columns' values).
+    extra_columns: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
 class Reference:
+    """Points at a row of another catalog; a row waits until that row has an external id in the same system."""
+
     catalog: str
     object_type: str
+    # What the waiting reason calls the referenced row ("customer not synced ..."); defaults to the object type.
+    label: Optional[str] = None
+
+    @property
+    def noun(self) -> str:
+        return self.label or self.object_type
+
+
+@dataclass(frozen=True)
+class Children:
+    """Rows of another table that belong to each catalog row, e.g. an invoice's lines.
+
+    The reader attaches them to their parent as a list under `name` (dicts of `columns`, ordered by
+    `primary_key`), so a field can map the list and the fingerprint covers it: a changed child is a changed
+    parent. A child whose `cursor_column` moved counts as a change of its parent in incremental runs. A child
+    deleted outright leaves no cursor behind: the application must touch the parent's cursor when it does so.
+    """
+
+    name: str
+    table: str
+    foreign_key: str
+    cursor_column: str
+    columns: Sequence[str]
+    primary_key: str = "id"
+
+    @property
+    def read_columns(self) -> list[str]:
+        return list(dict.fromkeys([self.primary_key, self.foreign_key, *self.columns]))
 
 
 @dataclass(frozen=True)
@@ -65,6 +105,7 @@ class CatalogSpec:
     # First day of the monthly backfill partitions on created_at_column (ISO date); older rows are still synced
     # by whole-catalog runs (sensor, reconcile), they only have no partition of their own.
     partition_start: str = "2020-01-01"
+    children: Sequence[Children] = ()
     source: str = field(default="<inline>", compare=False)  # file the spec was loaded from, for error messages
 
     def __post_init__(self) -> None:
@@ -78,8 +119,14 @@ class CatalogSpec:
         """Every catalog column the engine reads: keys, bookkeeping columns and each mapped column."""
         wanted = [self.primary_key, self.cursor_column, self.created_at_column, self.soft_delete_column]
         for objects in self.systems.values():
-            wanted += [f.column for obj in objects for f in obj.fields]
-        return list(dict.fromkeys(c for c in wanted if c))
+            wanted += [c for obj in objects for f in obj.fields for c in (f.column, *f.extra_columns)]
+        attached = {child.name for child in self.children}
+        return list(dict.fromkeys(c for c in wanted if c and c not in attached))
+
+    def references(self, system: str) -> list[Reference]:
+        """Every other catalog this one points at in `system`: its external copy must be synced first."""
+        found = [f.references for obj in self.objects(system) for f in obj.fields if f.references is not None]
+        return list(dict.fromkeys(found))
 
 
 def validate_spec(spec: CatalogSpec) -> None:
@@ -99,6 +146,15 @@ def validate_spec(spec: CatalogSpec) -> None:
         fail(f"field 'partition_start' must be an ISO date like '2024-01-01', got {spec.partition_start!r}")
     if not spec.systems:
         fail("field 'systems' must name at least one external system")
+    names = [child.name for child in spec.children]
+    if len(set(names)) != len(names):
+        fail(f"children declares a name twice: {names}")
+    for child in spec.children:
+        for attr in ("name", "table", "foreign_key", "cursor_column", "primary_key"):
+            if not isinstance(getattr(child, attr), str) or not getattr(child, attr):
+                fail(f"children[{child.name!r}].{attr} is required and must be a column or table name")
+        if not child.columns:
+            fail(f"children[{child.name!r}].columns must name the child columns to read")
     for system, objects in spec.systems.items():
         if not objects:
             fail(f"systems[{system!r}] declares no external object")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Optional
 
-from sqlalchemy import Engine, MetaData, Table, func, select
+from sqlalchemy import Engine, MetaData, Table, func, or_, select
 from sqlalchemy.exc import NoSuchTableError
 
-from ..engine.spec import CatalogSpec, SpecError
+from ..engine.spec import CatalogSpec, Children, SpecError
 from ..engine.sync import Selection
 
 
@@ -18,25 +18,42 @@ class CatalogTables:
         self.engine = engine
         self._tables: dict[str, Table] = {}
 
-    def table(self, spec: CatalogSpec) -> Table:
-        if spec.table not in self._tables:
+    def _reflect(self, spec: CatalogSpec, name: str, columns: list[str]) -> Table:
+        if name not in self._tables:
             try:
-                table = Table(spec.table, MetaData(), autoload_with=self.engine)
+                table = Table(name, MetaData(), autoload_with=self.engine)
             except NoSuchTableError:
-                raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): table {spec.table!r} does not exist "
+                raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): table {name!r} does not exist "
                                 f"in the catalog database") from None
-            missing = [c for c in spec.columns if c not in table.c]
-            if missing:
-                raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): table {spec.table!r} has no column "
-                                f"{', '.join(repr(m) for m in missing)}")
-            self._tables[spec.table] = table
-        return self._tables[spec.table]
+            self._tables[name] = table
+        missing = [c for c in columns if c not in self._tables[name].c]
+        if missing:
+            raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): table {name!r} has no column "
+                            f"{', '.join(repr(m) for m in missing)}")
+        return self._tables[name]
+
+    def table(self, spec: CatalogSpec) -> Table:
+        return self._reflect(spec, spec.table, spec.columns)
+
+    def child_table(self, spec: CatalogSpec, child: Children) -> Table:
+        return self._reflect(spec, child.table, child.read_columns + [child.cursor_column])
+
+    def _children_changed_since(self, spec: CatalogSpec, since: Any) -> list[Any]:
+        """One subquery per child table: the parent keys of children whose cursor is at or after `since`."""
+        subqueries = []
+        for child in spec.children:
+            table = self.child_table(spec, child)
+            subqueries.append(select(table.c[child.foreign_key]).where(table.c[child.cursor_column] >= since))
+        return subqueries
 
     def _where(self, spec: CatalogSpec, selection: Selection) -> list[Any]:
         table = self.table(spec)
         conditions = []
         if selection.changed_since is not None:
-            conditions.append(table.c[spec.cursor_column] >= selection.changed_since)
+            key = table.c[spec.primary_key]
+            via_children = self._children_changed_since(spec, selection.changed_since)
+            conditions.append(or_(table.c[spec.cursor_column] >= selection.changed_since,
+                                  *(key.in_(subquery) for subquery in via_children)))
         if selection.created_from is not None:
             conditions.append(table.c[spec.created_at_column] >= selection.created_from)
         if selection.created_before is not None:
@@ -61,8 +78,44 @@ class CatalogTables:
                 rows = [dict(row._mapping) for row in connection.execute(query)]
                 if not rows:
                     return
+                self._attach_children(connection, spec, rows)
                 yield rows
                 last = rows[-1][spec.primary_key]
+
+    def _attach_children(self, connection: Any, spec: CatalogSpec, rows: list[dict]) -> None:
+        """One query per child table and chunk; each parent gets its children, in primary-key order."""
+        for child in spec.children:
+            table = self.child_table(spec, child)
+            by_parent: dict[Any, list[dict]] = {row[spec.primary_key]: [] for row in rows}
+            query = select(*(table.c[c] for c in child.read_columns)) \
+                .where(table.c[child.foreign_key].in_(list(by_parent))).order_by(table.c[child.primary_key])
+            for found in connection.execute(query):
+                values = dict(found._mapping)
+                by_parent[values[child.foreign_key]].append(values)
+            for row in rows:
+                row[child.name] = by_parent[row[spec.primary_key]]
+
+    def changed_parent_ids(self, spec: CatalogSpec, since: Any) -> list[Any]:
+        """Keys of rows whose children changed at or after `since`, for change sensors watching the parent's
+        cursor: a child edit that did not touch the parent still needs its parent synced."""
+        subqueries = self._children_changed_since(spec, since)
+        if not subqueries:
+            return []
+        found: set[Any] = set()
+        with self.engine.connect() as connection:
+            for subquery in subqueries:
+                found.update(connection.execute(subquery.distinct()).scalars())
+        return sorted(found)
+
+    def children_newest(self, spec: CatalogSpec) -> Optional[Any]:
+        """The newest cursor value across every child table; None without children (or child rows)."""
+        newest = []
+        with self.engine.connect() as connection:
+            for child in spec.children:
+                table = self.child_table(spec, child)
+                newest.append(connection.execute(select(func.max(table.c[child.cursor_column]))).scalar())
+        values = [value for value in newest if value is not None]
+        return max(values) if values else None
 
     def stats(self, spec: CatalogSpec) -> dict[str, Any]:
         """Row count, live rows and the latest change, for the catalog asset's metadata."""

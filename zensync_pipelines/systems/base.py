@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Callable, ClassVar, Optional, Sequence, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Optional, Sequence, TypeVar
 
 from ..engine.types import FAILED, Operation, Outcome
 
@@ -82,3 +83,27 @@ class SystemAdapter(ABC):
     @staticmethod
     def failure(op: Operation, code: Optional[str], message: str, field: Optional[str] = None) -> Outcome:
         return Outcome.of(op, FAILED, error_code=code or "error", error_field=field, error_message=message)
+
+
+@dataclass(frozen=True)
+class ExternalChange:
+    """One change the system reports for one of its objects, oldest first in a list of them."""
+
+    object_type: str
+    external_id: str
+    kind: str  # created | updated | deleted
+    occurred_at: dt.datetime
+    internal_id: Optional[str] = None  # the catalog row, when the object carries zensync's tag
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class ReadsChanges(ABC):
+    """A system whose changes zensync can read back (for inbound sync and drift checks).
+
+    Not part of `SystemAdapter` yet: the Salesforce adapter does not implement it (its /updated and /deleted
+    endpoints would), and an interface method a system only pretends to implement is worse than none.
+    """
+
+    @abstractmethod
+    def read_changes(self, object_type: str, since: dt.datetime) -> list[ExternalChange]:
+        """Changes to `object_type` objects at or after `since`, oldest first, every one of them (paged)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 
@@ -9,8 +10,8 @@ import stripe
 
 from ...engine.ratelimit import TokenBucket
 from ...engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
-from ..base import Backoff, SystemAdapter, SystemLimits
-from .objects import HANDLERS
+from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
+from .objects import ZENSKAR_ID, Conflict, handler_for
 
 
 class CountingRequestsClient(stripe.RequestsClient):
@@ -32,7 +33,7 @@ def _describe(error: stripe.StripeError) -> tuple[str, Optional[str], str]:
     return code, field, message
 
 
-class StripeAdapter(SystemAdapter):
+class StripeAdapter(SystemAdapter, ReadsChanges):
     name = "stripe"
 
     def __init__(self, api_key: str, api_base: str, rate_limit_per_second: float = 20.0, max_concurrency: int = 8,
@@ -50,46 +51,69 @@ class StripeAdapter(SystemAdapter):
         # Stripe's SDK retries 5xx itself; only 429s (rate limit, lock_timeout) are left to this backoff.
         self.backoff = Backoff(retries=rate_limit_retries, base_seconds=0.25, max_seconds=5.0)
         self.batch_size = batch_size
-        self.handlers = {name: handler(self.client) for name, handler in HANDLERS.items()}
+        self._handlers: dict[str, Any] = {}
 
     def limits(self) -> SystemLimits:
         return SystemLimits(requests_per_second=self.rate_limit_per_second, max_records_per_call=1)
+
+    def read_changes(self, object_type: str, since: dt.datetime) -> list[ExternalChange]:
+        """From the Events API (30 days kept): `customer.updated` and the like, for objects of `object_type`."""
+        params = {"type": f"{object_type}.*", "created": {"gte": int(since.timestamp())}, "limit": 100}
+        changes = []
+        for event in self._call(self.client.v1.events.list, params=params).auto_paging_iter():
+            obj = event.data.object.to_dict()
+            if obj.get("object") != object_type:  # `customer.*` also matches customer.discount.* and the like
+                continue
+            metadata = obj.get("metadata") or {}
+            action = event.type.rsplit(".", 1)[1]
+            changes.append(ExternalChange(
+                object_type, obj["id"], action if action in ("created", "deleted") else "updated",
+                dt.datetime.fromtimestamp(event.created, dt.timezone.utc), metadata.get(ZENSKAR_ID),
+                {k: v for k, v in obj.items() if k != "metadata"}))
+        return changes[::-1]  # Stripe lists newest first
 
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
         with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="stripe") as pool:
             return list(pool.map(self._apply_one, operations))
 
-    def _call(self, fn: Any, *args: Any) -> Any:
+    def handler(self, object_type: str) -> Any:
+        if object_type not in self._handlers:
+            self._handlers[object_type] = handler_for(self.client, self._call, object_type)
+        return self._handlers[object_type]
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Every request waits for the limiter; a 429 (rate limit or lock timeout) is retried with the same key."""
         def attempt() -> Any:
             self.bucket.acquire()
-            return fn(*args)
+            return fn(*args, **kwargs)
 
         return self.backoff.run(attempt, lambda error: isinstance(error, stripe.RateLimitError))
 
     def _apply_one(self, op: Operation) -> Outcome:
-        handler = self.handlers.get(op.object_type)
+        handler = self.handler(op.object_type)
         if handler is None:
-            return self.failure(op, "unsupported_object", f"Stripe adapter has no handler for {op.object_type!r}")
+            return self.failure(op, "unsupported_object", f"Stripe has no resource for {op.object_type!r}")
         try:
             if op.action == DELETE:
                 try:
-                    self._call(handler.delete, op.external_id)
+                    handler.delete(op.external_id, op.idempotency_key)
                 except stripe.InvalidRequestError as error:
                     if error.code != "resource_missing":
                         raise  # already gone is the outcome we wanted
                 return Outcome.of(op, DELETED)
             if op.action == CREATE:
-                found = self._call(handler.find, op.internal_id, op.payload) if op.recovering else None
+                found = handler.find(op.internal_id, op.payload) if op.recovering else None
                 if found is None:
-                    external_id = self._call(handler.create, op.internal_id, op.payload, op.idempotency_key)
-                    return Outcome.of(op, SYNCED, external_id=external_id)
-                self._call(handler.update, found, op.internal_id, op.payload, op.idempotency_key + "-recovered")
+                    return Outcome.of(op, SYNCED, external_id=handler.create(op.internal_id, op.payload,
+                                                                             op.idempotency_key))
+                handler.update(found, op.internal_id, op.payload, op.idempotency_key + "-recovered")
                 return Outcome.of(op, SYNCED, external_id=found)
-            external_id = self._call(handler.update, op.external_id, op.internal_id, op.payload, op.idempotency_key)
+            external_id = handler.update(op.external_id, op.internal_id, op.payload, op.idempotency_key)
             return Outcome.of(op, SYNCED, external_id=external_id)
         except stripe.AuthenticationError:
             raise  # a bad key fails every row: stop the run, the intents stay pending for the next one
+        except Conflict as conflict:
+            return self.failure(op, conflict.code, conflict.message, conflict.field)
         except stripe.StripeError as error:
             code, field, message = _describe(error)
             return self.failure(op, code, message, field)

@@ -1,12 +1,27 @@
-"""How each zensync object type maps onto Stripe's API. A new Stripe object type is one more handler here."""
+"""How zensync object types map onto Stripe resources: one declarative table, one generic handler.
+
+Most Stripe objects are plain create/update/delete resources; a new one needs no code here at all: the object
+type names the resource by convention (`product` -> `client.v1.products`). An entry in `OBJECTS` only says how
+a resource differs: how to find an object an unrecorded attempt created, and how to retire it. Objects with a
+lifecycle of their own (invoices) have a handler class in `HANDLERS`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 import stripe
 
 ZENSKAR_ID = "zenskar_id"  # metadata key that ties a Stripe object to its catalog row
+
+
+class Conflict(Exception):
+    """Stripe cannot take the change (e.g. a finalized invoice's lines): a per-row failure with a clear reason."""
+
+    def __init__(self, code: str, message: str, field: Optional[str] = None):
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
 
 
 def _drop_none(value: Any) -> Any:
@@ -26,36 +41,80 @@ def with_zenskar_id(payload: dict[str, Any], internal_id: str) -> dict[str, Any]
     return payload | {"metadata": dict(payload.get("metadata") or {}) | {ZENSKAR_ID: internal_id}}
 
 
-class CustomerHandler:
-    object_type = "customer"
+def tagged(obj: Any, key: str, value: str) -> bool:
+    return bool(obj.metadata) and obj.metadata.to_dict().get(key) == value
 
-    def __init__(self, client: stripe.StripeClient):
-        self.service = client.v1.customers
+
+@dataclass(frozen=True)
+class StripeObject:
+    resource: str  # the service on `client.v1`, e.g. "customers"
+    # Recovery lookup: list filtered by this payload field (strongly consistent), else list everything.
+    list_filter: Optional[str] = None
+    # Then try search by metadata (lags writes by up to a minute, fine for an attempt a run ago).
+    searchable: bool = False
+    # "archive" sets active=false: Stripe refuses to delete objects others point at (a product with prices).
+    retire: str = "delete"
+
+
+OBJECTS = {
+    "customer": StripeObject("customers", list_filter="email", searchable=True),
+    "product": StripeObject("products", retire="archive"),
+}
+
+
+def describe(object_type: str) -> StripeObject:
+    return OBJECTS.get(object_type) or StripeObject(object_type + "s")
+
+
+class ResourceHandler:
+    """Create, update, retire and recover one kind of plain Stripe object, keyed by `metadata.zenskar_id`."""
+
+    def __init__(self, client: stripe.StripeClient, call: Callable[..., Any], spec: StripeObject):
+        self.spec, self.call = spec, call
+        self.service = getattr(client.v1, spec.resource)
 
     def create(self, internal_id: str, payload: dict[str, Any], key: str) -> str:
         params = _drop_none(with_zenskar_id(payload, internal_id))
-        return self.service.create(params=params, options={"idempotency_key": key}).id
+        return self.call(self.service.create, params=params, options={"idempotency_key": key}).id
 
     def update(self, external_id: str, internal_id: str, payload: dict[str, Any], key: str) -> str:
         params = _clear_none(with_zenskar_id(payload, internal_id))
-        return self.service.update(external_id, params=params, options={"idempotency_key": key}).id
+        return self.call(self.service.update, external_id, params=params, options={"idempotency_key": key}).id
 
-    def delete(self, external_id: str) -> None:
-        self.service.delete(external_id)
+    def delete(self, external_id: str, key: str) -> None:
+        if self.spec.retire == "archive":
+            self.call(self.service.update, external_id, params={"active": False}, options={"idempotency_key": key})
+        else:
+            self.call(self.service.delete, external_id)
 
     def find(self, internal_id: str, payload: dict[str, Any]) -> Optional[str]:
-        """Look for a customer an unrecorded earlier attempt may have created.
+        """Look for an object an unrecorded earlier attempt may have created: list first, then search."""
+        value = payload.get(self.spec.list_filter) if self.spec.list_filter else None
+        if value or not self.spec.list_filter:
+            params = {"limit": 100} | ({self.spec.list_filter: value} if value else {})
+            for obj in self.call(self.service.list, params=params).auto_paging_iter():
+                if tagged(obj, ZENSKAR_ID, internal_id):
+                    return obj.id
+        if self.spec.searchable:
+            found = self.call(self.service.search, params={"query": f"metadata['{ZENSKAR_ID}']:'{internal_id}'"})
+            return found.data[0].id if found.data else None
+        return None
 
-        Listing by email is strongly consistent, so it goes first; search lags writes by up to a minute, which
-        suits its role here: finding an attempt made a run ago, whatever email it carried then.
-        """
-        email = payload.get("email")
-        if email:
-            for customer in self.service.list(params={"email": email, "limit": 100}).auto_paging_iter():
-                if customer.metadata and customer.metadata.to_dict().get(ZENSKAR_ID) == internal_id:
-                    return customer.id
-        found = self.service.search(params={"query": f"metadata['{ZENSKAR_ID}']:'{internal_id}'"})
-        return found.data[0].id if found.data else None
+
+def _invoice_handler(client: stripe.StripeClient, call: Callable[..., Any]) -> Any:
+    from .invoices import InvoiceHandler  # that module imports this one for the shared helpers
+
+    return InvoiceHandler(client, call)
 
 
-HANDLERS = {handler.object_type: handler for handler in (CustomerHandler,)}
+HANDLERS: dict[str, Callable[[stripe.StripeClient, Callable[..., Any]], Any]] = {"invoice": _invoice_handler}
+
+
+def handler_for(client: stripe.StripeClient, call: Callable[..., Any], object_type: str) -> Optional[Any]:
+    """The handler for `object_type`; `call` wraps every request (rate limit, retries). None: no such resource."""
+    if object_type in HANDLERS:
+        return HANDLERS[object_type](client, call)
+    spec = describe(object_type)
+    if not hasattr(client.v1, spec.resource):
+        return None
+    return ResourceHandler(client, call, spec)

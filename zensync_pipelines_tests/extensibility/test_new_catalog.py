@@ -1,0 +1,93 @@
+"""A catalog added the way docs/adding-a-catalog.md says: one spec (here in this module) and its table.
+
+Nothing in the engine, the factory or the adapters knows `products`; the factory gives it an asset group and a
+job per system, and those jobs write to the Stripe sandbox (through the SDK) and to the JSON-lines test system.
+"""
+
+import datetime as dt
+
+import stripe
+from dagster import AssetKey, DagsterInstance, Definitions
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, update
+
+from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
+from zensync_pipelines.dagster_defs.resources import CatalogDatabase
+from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field
+from zensync_pipelines.store.db import make_engine
+from zensync_pipelines.systems.stripe import StripeResource
+
+from ..jsonl_system import JsonlResource, JsonlSystem
+
+SPEC = CatalogSpec(
+    name="products",
+    description="Products the billing platform sells (table `products`).",
+    table="products", primary_key="id", cursor_column="updated_at", created_at_column="created_at",
+    soft_delete_column="deleted_at",
+    systems={
+        "stripe": [ExternalObject("product", fields=[
+            Field("name", "name", required=True, max_length=250),
+            Field("description", "description"),
+            Field("sku", "metadata.sku", required=True, max_length=500),
+        ])],
+        "jsonl": [ExternalObject("product", fields=[
+            Field("name", "name", required=True),
+            Field("sku", "sku", required=True),
+            Field("active", "active", type="boolean"),
+        ])],
+    },
+)
+
+metadata = MetaData()
+products = Table("products", metadata, Column("id", Integer, primary_key=True, autoincrement=False),
+                 Column("sku", String(40)), Column("name", String(300)), Column("description", String(500)),
+                 Column("active", Boolean, nullable=False),
+                 Column("created_at", DateTime(timezone=True), nullable=False),
+                 Column("updated_at", DateTime(timezone=True), nullable=False),
+                 Column("deleted_at", DateTime(timezone=True)))
+T0 = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+KEY = "sk_test_products"
+
+
+def run_job(definitions, name, instance):
+    result = definitions.resolve_job_def(name).execute_in_process(instance=instance)
+    assert result.success
+    [event] = result.get_asset_materialization_events()
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_a_catalog_declared_in_a_test_module_syncs_to_both_systems(sqlite_url, stripe_sandbox_url, tmp_path):
+    engine = make_engine(sqlite_url)
+    metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(products.insert(), [
+            {"id": i, "sku": f"SKU-{i:03d}", "name": f"Plan {i}", "description": None, "active": i % 2 == 1,
+             "created_at": T0, "updated_at": T0, "deleted_at": None} for i in range(1, 7)])
+    journal = tmp_path / "products.jsonl"
+    definitions = Definitions.merge(build_catalog_definitions(SPEC), Definitions(resources={
+        "catalog_db": CatalogDatabase(url=sqlite_url),
+        "stripe": StripeResource(api_key=KEY, api_base=stripe_sandbox_url, rate_limit_per_second=200),
+        "jsonl": JsonlResource(path=str(journal)),
+    }))
+    graph = definitions.resolve_asset_graph()
+    assert {AssetKey(["catalog", "products"]), AssetKey(["stripe", "products"]), AssetKey(["jsonl", "products"])} \
+        <= set(graph.get_all_asset_keys())
+    assert graph.get(AssetKey(["stripe", "products"])).group_name == "products"
+
+    instance = DagsterInstance.ephemeral()
+    assert run_job(definitions, "sync_products_stripe", instance)["created"] == 6
+    assert run_job(definitions, "sync_products_jsonl", instance)["created"] == 6
+
+    client = stripe.StripeClient(KEY, base_addresses={"api": stripe_sandbox_url})
+    remote = {p.metadata["sku"]: p for p in client.v1.products.list(params={"limit": 100}).auto_paging_iter()}
+    assert sorted(remote) == [f"SKU-{i:03d}" for i in range(1, 7)] and remote["SKU-004"].name == "Plan 4"
+    mirrored = JsonlSystem(journal).objects("product")
+    assert sorted(o["sku"] for o in mirrored.values()) == sorted(remote)
+    assert {o["sku"]: o["active"] for o in mirrored.values()}["SKU-002"] is False
+
+    with engine.begin() as connection:  # a retired product is archived in Stripe: others may still point at it
+        connection.execute(update(products).where(products.c.id == 2).values(deleted_at=T0, updated_at=T0))
+    assert run_job(definitions, "sync_products_stripe", instance)["deleted"] == 1
+    assert client.v1.products.retrieve(remote["SKU-002"].id).active is False
+    assert run_job(definitions, "sync_products_jsonl", instance)["deleted"] == 1
+    assert len(JsonlSystem(journal).objects("product")) == 5
+    engine.dispose()

@@ -1,11 +1,12 @@
-"""Invoices: the billing platform's invoices with their lines, as Stripe Invoices with one item per line."""
+"""Invoices: the billing platform's invoices with their lines, as Stripe Invoices with one item per line and as
+Salesforce `Invoice__c` records carrying the total."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Optional
 
-from zensync_pipelines.catalogs.customers import CURRENCIES
+from zensync_pipelines.catalogs.customers import CURRENCIES, ZENSKAR_ID
 from zensync_pipelines.engine.spec import CatalogSpec, Children, ExternalObject, Field, InvalidValue, Reference
 
 STATUSES = ("draft", "issued", "paid", "void")
@@ -39,6 +40,16 @@ def invoice_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return mapped
 
 
+# Stripe's zero-decimal currencies among the catalog's: their minor unit is the unit itself.
+ZERO_DECIMAL = {"jpy"}
+
+
+def invoice_total(lines: list[dict[str, Any]], currency: Any) -> float:
+    """The invoice's total in major units, as Salesforce currency fields hold it (123.45, not 12345)."""
+    minor = sum(line["amount"] for line in invoice_lines(lines))
+    return minor if str(currency).lower() in ZERO_DECIMAL else minor / 100
+
+
 CUSTOMER = Field("customer_id", "customer", required=True, references=Reference("customers", "customer"))
 CURRENCY = Field("currency", "currency", required=True, choices=CURRENCIES, transform=str.lower)
 STATUS = Field("status", "status", required=True, choices=STATUSES)
@@ -51,6 +62,7 @@ SPEC = CatalogSpec(
     cursor_column="updated_at",
     created_at_column="created_at",
     soft_delete_column="deleted_at",
+    partition_start="2025-01-01",  # as the customers': the demo data starts here
     children=[Children("lines", table="invoice_lines", foreign_key="invoice_id", cursor_column="updated_at",
                        columns=["description", "quantity", "unit_amount"])],
     systems={
@@ -63,6 +75,21 @@ SPEC = CatalogSpec(
                 Field("number", "metadata.number", max_length=500),
                 Field("memo", "description", max_length=1500),
                 Field("lines", "lines", type="object", required=True, transform=invoice_lines),
+            ]),
+        ],
+        "salesforce": [
+            # The Account's Salesforce Id comes from the customers' mapping, so an invoice waits for its customer.
+            ExternalObject("Invoice__c", external_id_field=ZENSKAR_ID, fields=[
+                Field("number", "Name", required=True, max_length=80),
+                Field("customer_id", "Account__c", required=True,
+                      references=Reference("customers", "Account", label="customer")),
+                Field("lines", "Amount__c", type="decimal", required=True, extra_columns=("currency",),
+                      transform=invoice_total),
+                Field("currency", "Currency__c", required=True, choices=[c.upper() for c in CURRENCIES],
+                      transform=str.upper),
+                Field("status", "Status__c", required=True, choices=STATUSES),
+                Field("issued_at", "Issued_Date__c", type="date"),
+                Field("due_date", "Due_Date__c", type="date", required=True),
             ]),
         ],
     },

@@ -1,5 +1,5 @@
-"""What the invoices' Salesforce mapping will rely on: Invoice__c upserted with its Account set by the customer's
-external id, through the relationship name (`Account__r`), in the Salesforce sandbox with simple-salesforce."""
+"""The other way Salesforce links an Invoice__c to its Account: by the customer's external id through the
+relationship name (`Account__r`), which a spec may use instead of the mapped Account Id the shipped one sets."""
 
 import pytest
 from simple_salesforce import Salesforce

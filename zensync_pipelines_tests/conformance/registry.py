@@ -12,9 +12,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import pytest
+import requests
 import stripe
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceResourceNotFound
 
+from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.systems.base import SystemAdapter
+from zensync_pipelines.systems.salesforce import SalesforceResource
 from zensync_pipelines.systems.stripe import StripeAdapter
 
 from ..jsonl_system import JsonlSystem, SimulatedCrash
@@ -33,6 +38,9 @@ class Harness:
     rejected: dict[str, Any]  # catalog values the system itself refuses, though the spec lets them through
     crash_error: tuple[type[BaseException], ...] = ()  # what a lost write raises out of the run, if anything
     reads_changes: bool = False
+    # The test catalog's columns -> the object's fields, and the field a system that upserts matches on.
+    targets: dict[str, str] = field(default_factory=lambda: {"name": "name", "email": "email"})
+    external_id_field: Optional[str] = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,6 +70,33 @@ def stripe_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[H
         rejected={"email": "not-an-email"}, reads_changes=True)
 
 
+def salesforce_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    with SalesforceSandbox() as sb:
+        sf = Salesforce(instance_url=sb.instance_url, session_id=sb.new_session(), session=sb.requests_session())
+        resource = SalesforceResource(login_url=sb.login_url, client_id="zensync-app", client_secret="app-secret",
+                                      ca_bundle=sb.ca_file, retry_base_seconds=0.002, retry_max_seconds=0.02)
+
+        def read(external_id: str) -> Optional[dict[str, Any]]:
+            try:
+                contact = sf.Contact.get(external_id)
+            except SalesforceResourceNotFound:
+                return None
+            return {"name": contact["LastName"], "email": contact["Email"], "zenskar_id": contact["Zenskar_Id__c"]}
+
+        def tagged() -> Counter:
+            return Counter(r["Zenskar_Id__c"] for r in sf.query_all("SELECT Zenskar_Id__c FROM Contact")["records"])
+
+        # Salesforce has no per-second limit: it refuses what it cannot take now record by record (a row lock
+        # held elsewhere), and calls over the daily allocation, which the budget tests cover.
+        yield Harness(
+            system="salesforce", object_type="Contact", new_adapter=resource.adapter, read=read, tagged=tagged,
+            lose_next_write=lambda: sb.configure(fault_rate=1.0, fault_kinds=["drop_after"], seed=1),
+            heal=lambda: sb.configure(fault_rate=0.0),
+            throttle=lambda: sb.configure(fault_rate=0.4, fault_kinds=["lock_row"], seed=2),
+            rejected={"email": "not-an-email"}, crash_error=(requests.ConnectionError,),
+            targets={"name": "LastName", "email": "Email"}, external_id_field="Zenskar_Id__c")
+
+
 def jsonl_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     journal = JsonlSystem(tmp_path / "journal.jsonl")
 
@@ -80,5 +115,6 @@ def jsonl_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ha
 
 REGISTRY: dict[str, Callable[[pytest.FixtureRequest, Path], Iterator[Harness]]] = {
     "stripe": stripe_harness,
+    "salesforce": salesforce_harness,
     "jsonl": jsonl_harness,
 }

@@ -26,7 +26,8 @@ from .store import Store
 from .writes import Writer
 
 MIN_VERSION = 46.0  # sObject Collections upsert needs 46.0; older paths answer 404 like an unknown version
-REQUEST_FAULTS = ("server_error", "drop")
+REQUEST_FAULTS = ("server_error", "drop", "drop_after")
+WRITES = ("POST", "PATCH", "PUT", "DELETE")
 
 
 @dataclass
@@ -34,7 +35,8 @@ class SalesforceKnobs(Knobs):
     daily_api_limit: int = 15000
     bulk_processing_seconds: float = 0.0
     # Which faults `fault_rate` may pick: a whole request fails (500 / dropped socket) or one record inside a
-    # Collections or Bulk request fails with UNABLE_TO_LOCK_ROW.
+    # Collections or Bulk request fails with UNABLE_TO_LOCK_ROW. `drop_after` (opt-in) lets a write land and then
+    # closes the socket: the lost-reply case a client must heal by upserting again, not creating twice.
     fault_kinds: tuple[str, ...] = ("server_error", "drop", "lock_row")
 
 
@@ -135,9 +137,15 @@ class SalesforceSandbox(Sandbox):
         if not self.allocation.try_spend():
             return ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").response()
         kinds = [k for k in self.knobs.fault_kinds if k in REQUEST_FAULTS]
+        if request.method not in WRITES:
+            kinds = [k for k in kinds if k != "drop_after"]  # a lost reply to a read loses nothing
         if kinds and self.faulted():
-            if self.choice(kinds) == "drop":
+            fault = self.choice(kinds)
+            if fault == "drop":
                 raise DropConnection()
+            if fault == "drop_after":
+                request.context["drop_after"] = True
+                return None
             return ApiError(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId "
                             "if you contact support: 1712963961-180415 (-1524474911)").response()
         return None
@@ -147,6 +155,8 @@ class SalesforceSandbox(Sandbox):
         return "lock_row" in self.knobs.fault_kinds and self.faulted()
 
     def after_request(self, request: Request, response: Response) -> Response:
+        if request.context.get("drop_after"):
+            raise DropConnection()  # the write is done; the client never hears of it
         if request.path.startswith("/services/data"):
             response.headers["Sforce-Limit-Info"] = self.allocation.header()
         return response

@@ -1,19 +1,24 @@
 """A catalog added the way docs/adding-a-catalog.md says: one spec (here in this module) and its table.
 
 Nothing in the engine, the factory or the adapters knows `products`; the factory gives it an asset group and a
-job per system, and those jobs write to the Stripe sandbox (through the SDK) and to the JSON-lines test system.
+job per system, and those jobs write to the Stripe sandbox (through the stripe SDK), the Salesforce sandbox
+(Product2, through simple-salesforce's session) and the JSON-lines test system.
 """
 
 import datetime as dt
 
+import pytest
 import stripe
 from dagster import AssetKey, DagsterInstance, Definitions
+from simple_salesforce import Salesforce
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, update
 
 from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
 from zensync_pipelines.dagster_defs.resources import CatalogDatabase
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field
+from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.store.db import make_engine
+from zensync_pipelines.systems.salesforce import SalesforceResource
 from zensync_pipelines.systems.stripe import StripeResource
 
 from ..jsonl_system import JsonlResource, JsonlSystem
@@ -28,6 +33,11 @@ SPEC = CatalogSpec(
             Field("name", "name", required=True, max_length=250),
             Field("description", "description"),
             Field("sku", "metadata.sku", required=True, max_length=500),
+        ])],
+        "salesforce": [ExternalObject("Product2", external_id_field="Zenskar_Id__c", fields=[
+            Field("name", "Name", required=True, max_length=255),
+            Field("sku", "ProductCode", max_length=255),
+            Field("active", "IsActive", type="boolean"),
         ])],
         "jsonl": [ExternalObject("product", fields=[
             Field("name", "name", required=True),
@@ -55,7 +65,19 @@ def run_job(definitions, name, instance):
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
-def test_a_catalog_declared_in_a_test_module_syncs_to_both_systems(sqlite_url, stripe_sandbox_url, tmp_path):
+@pytest.fixture
+def sb():
+    with SalesforceSandbox() as sandbox:
+        yield sandbox
+
+
+def salesforce_products(sb):
+    sf = Salesforce(instance_url=sb.instance_url, session_id=sb.new_session(), session=sb.requests_session())
+    query = "SELECT Zenskar_Id__c, Name, ProductCode, IsActive FROM Product2"
+    return {r["ProductCode"]: r for r in sf.query_all(query)["records"]}
+
+
+def test_a_catalog_declared_in_a_test_module_syncs_to_every_system(sqlite_url, stripe_sandbox_url, sb, tmp_path):
     engine = make_engine(sqlite_url)
     metadata.create_all(engine)
     with engine.begin() as connection:
@@ -66,15 +88,19 @@ def test_a_catalog_declared_in_a_test_module_syncs_to_both_systems(sqlite_url, s
     definitions = Definitions.merge(build_catalog_definitions(SPEC), Definitions(resources={
         "catalog_db": CatalogDatabase(url=sqlite_url),
         "stripe": StripeResource(api_key=KEY, api_base=stripe_sandbox_url, rate_limit_per_second=200),
+        "salesforce": SalesforceResource(login_url=sb.login_url, client_id="zensync-app",
+                                         client_secret="app-secret", ca_bundle=sb.ca_file),
         "jsonl": JsonlResource(path=str(journal)),
     }))
     graph = definitions.resolve_asset_graph()
     assert {AssetKey(["catalog", "products"]), AssetKey(["stripe", "products"]), AssetKey(["jsonl", "products"])} \
         <= set(graph.get_all_asset_keys())
+    assert AssetKey(["salesforce", "products"]) in graph.get_all_asset_keys()
     assert graph.get(AssetKey(["stripe", "products"])).group_name == "products"
 
     instance = DagsterInstance.ephemeral()
     assert run_job(definitions, "sync_products_stripe", instance)["created"] == 6
+    assert run_job(definitions, "sync_products_salesforce", instance)["created"] == 6
     assert run_job(definitions, "sync_products_jsonl", instance)["created"] == 6
 
     client = stripe.StripeClient(KEY, base_addresses={"api": stripe_sandbox_url})
@@ -83,11 +109,16 @@ def test_a_catalog_declared_in_a_test_module_syncs_to_both_systems(sqlite_url, s
     mirrored = JsonlSystem(journal).objects("product")
     assert sorted(o["sku"] for o in mirrored.values()) == sorted(remote)
     assert {o["sku"]: o["active"] for o in mirrored.values()}["SKU-002"] is False
+    in_salesforce = salesforce_products(sb)
+    assert sorted(in_salesforce) == sorted(remote) and in_salesforce["SKU-004"]["Name"] == "Plan 4"
+    assert (in_salesforce["SKU-001"]["IsActive"], in_salesforce["SKU-002"]["IsActive"]) == (True, False)
 
     with engine.begin() as connection:  # a retired product is archived in Stripe: others may still point at it
         connection.execute(update(products).where(products.c.id == 2).values(deleted_at=T0, updated_at=T0))
     assert run_job(definitions, "sync_products_stripe", instance)["deleted"] == 1
     assert client.v1.products.retrieve(remote["SKU-002"].id).active is False
+    assert run_job(definitions, "sync_products_salesforce", instance)["deleted"] == 1
+    assert "SKU-002" not in salesforce_products(sb)
     assert run_job(definitions, "sync_products_jsonl", instance)["deleted"] == 1
     assert len(JsonlSystem(journal).objects("product")) == 5
     engine.dispose()

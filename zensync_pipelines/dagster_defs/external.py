@@ -74,6 +74,9 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
         if scope.delete_missing and not report.stopped_reason:
             report = run.delete_missing(list(missing_ids(spec, system, catalog, mappings)))
         context.log.info(f"{spec.name} -> {system}: {report.counts()}")
-        return MaterializeResult(metadata=report_metadata(report) | {"scope": MetadataValue.text(scope.description)})
+        metadata = report_metadata(report) | {"scope": MetadataValue.text(scope.description)}
+        if hasattr(adapter, "usage"):  # e.g. Salesforce: the org's daily API allocation, as last reported
+            metadata["api_usage"] = MetadataValue.json(adapter.usage())
+        return MaterializeResult(metadata=metadata)
 
     return _external

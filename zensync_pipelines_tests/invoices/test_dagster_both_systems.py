@@ -88,6 +88,8 @@ def test_invoices_sync_to_both_systems_after_their_customers(world):
     for report in (to_salesforce, to_stripe):
         assert (report["created"], report["failed"], report["waiting"]) == (len(valid), len(INVALID), 0)
     assert to_salesforce["api_calls"] < to_stripe["api_calls"] / 10  # Collections: up to 200 records a call
+    usage = to_salesforce["api_usage"]  # the org's daily allocation as Salesforce last reported it
+    assert usage["daily_api_limit"] == 15000 and 0 < usage["daily_api_used"] <= sum(sb.counters.snapshot().values())
 
     remote = salesforce_invoices(sb)
     assert set(remote) == valid

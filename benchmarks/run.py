@@ -1,0 +1,75 @@
+"""Run every benchmark scenario against the sandboxes and write results.json, report.md and PNG plots.
+
+    python benchmarks/run.py [--smoke] [--only NAME ...] --out DIR
+
+--smoke runs each scenario at a small size (minutes in all, for CI); the figures then show that the harness
+works, not how fast zensync is. docs/performance.md holds the latest full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/run.py` from the repo root
+
+from benchmarks.common import Context, Result, dump  # noqa: E402
+from benchmarks.report import markdown  # noqa: E402
+
+SCENARIOS = ["salesforce", "stripe", "detection", "reconcile", "latency"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="small sizes: checks the harness, not the speed")
+    parser.add_argument("--out", required=True, type=Path, help="folder for results.json, report.md, *.png")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run these scenarios only")
+    args = parser.parse_args(argv)
+
+    ctx = Context(args.smoke, args.out, args.out / "work")
+    started = time.time()
+    results, crashed = [], []
+    for name in args.only or SCENARIOS:
+        module = importlib.import_module(f"benchmarks.scenarios.{name}")
+        ctx.log(f"== {module.TITLE}")
+        began = time.perf_counter()
+        try:
+            result: Result = module.run(ctx)
+        except Exception:  # one broken scenario must not hide the others' figures
+            crashed.append(name)
+            result = Result(name, module.TITLE, notes=["crashed:\n" + traceback.format_exc()])
+            print(traceback.format_exc(), file=sys.stderr)
+        result.seconds = round(time.perf_counter() - began, 1)
+        results.append(result)
+        print_result(result)
+
+    meta = {"smoke": args.smoke, "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+            "seconds": round(time.time() - started, 1), "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {_cpus()} CPUs", "crashed": crashed}
+    dump(args.out / "results.json", {"meta": meta, "scenarios": [r.to_json() for r in results]})
+    (args.out / "report.md").write_text(markdown(meta, results))
+    ctx.log(f"wrote {args.out / 'results.json'} and {args.out / 'report.md'} in {meta['seconds']} s")
+    return 1 if crashed else 0
+
+
+def print_result(result: Result) -> None:
+    for f in result.figures:
+        ratio = f"  = {f.ratio:.3g}x {f.reference}" if f.ratio is not None else ""
+        print(f"   {f.name}: {f.value:,.4g} {f.unit}{ratio}")
+    for t in result.targets:
+        print(f"   target {t.name}: {t.value:,.4g} {t.unit} ({t.goal}) {'MET' if t.met else 'MISSED'}")
+    print(f"   ({result.seconds} s)")
+
+
+def _cpus() -> int:
+    import os
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,6 +27,11 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1  # a sensor's run starts within a second, not up to five
 concurrency:
   pools:
     default_limit: 1  # one sync per system at a time, as in production

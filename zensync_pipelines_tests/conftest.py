@@ -28,6 +28,19 @@ def _postgres_schema_url(schema: str) -> str:
     return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_dagster_state_storage() -> Iterator[None]:
+    """Dagster keeps the current instance's defs-state storage in a context variable; a context built without an
+    instance (e.g. resources initialised for a sensor context) enters an ephemeral one and never leaves it, so
+    a later test could meet a storage whose instance was garbage-collected ("undefined DagsterInstance
+    weakref"). Each test starts without one and leaves none behind."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    token = _current_storage.set(None)
+    yield
+    _current_storage.reset(token)
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     schema = f"zs_{uuid.uuid4().hex[:12]}"

@@ -16,7 +16,7 @@ from dagster import (DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter, 
                      SensorEvaluationContext, SkipReason, sensor)
 
 from ..engine.spec import CatalogSpec
-from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_after_now
+from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_after_now, order
 from .scope import CHANGES, whole_catalog_tags
 from .settings import AutomationSettings
 
@@ -74,7 +74,8 @@ def detect_changes(feed: ChangeFeed, spec: CatalogSpec, previous: Optional[Chang
     positions = feed.window(spec, previous.floor)
     if window_digest(positions) == previous.window:
         return None
-    newest = max(positions[-1], (previous.value, previous.key)) if positions else (previous.value, previous.key)
+    newest = max(positions[-1], (previous.value, previous.key), key=order) if positions else \
+        (previous.value, previous.key)
     floor = max(previous.floor, minus(not_after_now(newest[0]), overlap_seconds))
     window = [p for p in positions if p[0] >= floor]
     return Changes(ChangeCursor(newest[0], newest[1], floor, window_digest(window)), previous.floor)

@@ -55,8 +55,18 @@ def not_after_now(value: Any) -> Any:
     return min(value, now)
 
 
+def order(position: Position) -> tuple[Any, str]:
+    """Positions of a parent and its child tables side by side: child keys are text (`lines/12`)."""
+    return position[0], str(position[1])
+
+
 class ChangeFeed:
-    """Reads positions from the (cursor column, primary key) index; never the rows themselves."""
+    """Reads positions from the (cursor column, primary key) index; never the rows themselves.
+
+    A catalog with children (an invoice's lines) has positions in each child table too, keyed `name/id`: a line
+    edited without touching its invoice moves the window, and the run's changed-since selection finds the
+    invoice through the line.
+    """
 
     def __init__(self, tables: CatalogTables):
         self.tables = tables
@@ -68,17 +78,38 @@ class ChangeFeed:
         cursor, key = table.c[spec.cursor_column], table.c[spec.primary_key]
         return select(cursor, key).where(cursor >= floor).order_by(cursor, key)
 
+    def child_window_queries(self, spec: CatalogSpec, floor: Any) -> list[tuple[str, Select]]:
+        queries = []
+        for child in spec.children:
+            table = self.tables.child_table(spec, child)
+            cursor, key = table.c[child.cursor_column], table.c[child.primary_key]
+            queries.append((child.name, select(cursor, key).where(cursor >= floor)))
+        return queries
+
     def window(self, spec: CatalogSpec, floor: Any) -> list[Position]:
         with self.tables.engine.connect() as connection:
-            return [(row[0], row[1]) for row in connection.execute(self.window_query(spec, floor))]
+            positions = [(row[0], row[1]) for row in connection.execute(self.window_query(spec, floor))]
+            if not spec.children:
+                return positions
+            for name, query in self.child_window_queries(spec, floor):
+                positions += [(row[0], f"{name}/{row[1]}") for row in connection.execute(query)]
+        return sorted(positions, key=order)
 
     def newest(self, spec: CatalogSpec) -> Optional[Position]:
         table = self.tables.table(spec)
         cursor, key = table.c[spec.cursor_column], table.c[spec.primary_key]
-        query = select(cursor, key).order_by(cursor.desc(), key.desc()).limit(1)
+        found = []
         with self.tables.engine.connect() as connection:
-            row = connection.execute(query).first()
-        return (row[0], row[1]) if row is not None else None
+            row = connection.execute(select(cursor, key).order_by(cursor.desc(), key.desc()).limit(1)).first()
+            if row is not None:
+                found.append((row[0], row[1]))
+            for child in spec.children:
+                table = self.tables.child_table(spec, child)
+                cursor, key = table.c[child.cursor_column], table.c[child.primary_key]
+                row = connection.execute(select(cursor, key).order_by(cursor.desc(), key.desc()).limit(1)).first()
+                if row is not None:
+                    found.append((row[0], f"{child.name}/{row[1]}"))
+        return max(found, key=order) if found else None
 
     def oldest_change_since(self, spec: CatalogSpec, since: Any) -> Optional[Any]:
         """The earliest cursor value after `since`: how long the oldest change not yet synced has waited."""

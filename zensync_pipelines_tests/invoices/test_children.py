@@ -3,13 +3,17 @@
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
 from zensync_pipelines.catalogs import load_specs
+from zensync_pipelines.dagster_defs.sensors import detect_changes
+from zensync_pipelines.demo.tables import invoice_lines
 from zensync_pipelines.demo.invoices import seed_invoices
 from zensync_pipelines.engine.payload import build_payload, fingerprint
 from zensync_pipelines.engine.spec import CatalogSpec, Children, ExternalObject, Field, SpecError
 from zensync_pipelines.engine.sync import Selection
 from zensync_pipelines.store.catalog import CatalogTables
+from zensync_pipelines.store.changes import ChangeFeed
 from zensync_pipelines.store.db import make_engine
 
 from .helpers import set_line, touch
@@ -71,3 +75,20 @@ def test_children_are_validated_with_the_spec_and_against_the_table(catalog):
                          children=[Children("lines", "invoice_lines", "invoice_id", "updated_at", ["price"])])
     with pytest.raises(SpecError, match="table 'invoice_lines' has no column 'price'"):
         list(CatalogTables(catalog).iter_chunks(broken, Selection(), 10))
+
+
+def test_the_change_sensor_sees_a_line_edited_without_touching_its_invoice(catalog):
+    feed = ChangeFeed(CatalogTables(catalog))
+    first = detect_changes(feed, SPEC, None, overlap_seconds=300)
+    assert detect_changes(feed, SPEC, first.cursor, overlap_seconds=300) is None  # idle
+
+    with catalog.connect() as connection:
+        line_id, invoice_id = connection.execute(select(invoice_lines.c.id, invoice_lines.c.invoice_id)
+                                                 .order_by(invoice_lines.c.id).limit(1)).one()
+    set_line(catalog, line_id, description="Edited line")  # the invoice's own updated_at stays put
+    found = detect_changes(feed, SPEC, first.cursor, overlap_seconds=300)
+    assert found is not None and found.cursor.key == f"lines/{line_id}"
+    selected = read(catalog, Selection(changed_since=found.changed_since))
+    assert str(invoice_id) in selected
+    assert [line["description"] for line in selected[str(invoice_id)]["lines"]][0] == "Edited line"
+    assert detect_changes(feed, SPEC, found.cursor, overlap_seconds=300) is None  # and idle again

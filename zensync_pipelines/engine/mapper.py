@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
@@ -110,13 +111,14 @@ def _general(field: Field) -> Step:
     return step
 
 
-def _plain(field: Field) -> Optional[tuple[Optional[Callable[[str], Any]], Optional[int]]]:
+def _plain(field: Field) -> Optional[tuple[Optional[Callable[[str], Any]], int]]:
     """(email matcher, length limit) of a text or email field with no transform, reference or choices: for a
     non-blank str that passes both, the general path returns the value itself, so `Mapper.build` accepts it
     inline and sends anything else (blank, too long, not a str) the general way."""
     if field.references is None and field.transform is None and field.choices is None \
             and field.type in ("string", "email"):
-        return (EMAIL.match if field.type == "email" else None), field.max_length
+        limit = field.max_length if field.max_length is not None else sys.maxsize
+        return (EMAIL.match if field.type == "email" else None), limit
     return None
 
 
@@ -125,20 +127,26 @@ class Mapper:
 
     def __init__(self, obj: ExternalObject):
         self.reference_fields = tuple(f for f in obj.fields if f.references is not None)
-        self._steps = []
+        self._steps: list[tuple[Any, ...]] = []
         for f in obj.fields:
             *parents, leaf = f.target.split(".")
-            self._steps.append((f.column, f.target, _plain(f), _general(f), tuple(parents), leaf))
+            plain = _plain(f)
+            match, limit = plain if plain is not None else (None, 0)
+            self._steps.append((f.column, f.target, plain is not None, match, limit, _general(f), tuple(parents),
+                                leaf))
 
     def build(self, row: Mapping[str, Any], references: References = None) -> tuple[dict[str, Any], list[FieldError]]:
         payload: dict[str, Any] = {}
         errors: list[FieldError] = []
-        for column, target, plain, general, parents, leaf in self._steps:
+        get = row.get
+        for column, target, plain, match, limit, general, parents, leaf in self._steps:
             try:
-                value = row.get(column) if plain is not None else None
-                if plain is None or value.__class__ is not str or not value.strip() \
-                        or (plain[0] is not None and not plain[0](value)) \
-                        or (plain[1] is not None and len(value) > plain[1]):
+                if plain:
+                    value = get(column)
+                    if value.__class__ is not str or len(value) > limit or not value.strip() \
+                            or (match is not None and not match(value)):
+                        value = general(row, references)
+                else:
                     value = general(row, references)
             except InvalidValue as bad:
                 errors.append(FieldError(column, target, bad.reason, bad.code))

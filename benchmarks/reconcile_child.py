@@ -73,6 +73,32 @@ class TimedStore:
         return self._timed("write", "record_outcomes", *args, **kwargs)
 
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def memory_mark() -> int:
+    """Resident KiB now, with the peak counter reset, so `memory_peak` is the run's own high-water mark.
+
+    ru_maxrss would not do: Linux carries it across exec, so a child forked from a big parent starts with the
+    parent's peak. VmHWM belongs to the new address space, and writing 5 to clear_refs resets it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return _status_kib("VmRSS")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def memory_peak() -> int:
+    try:
+        return _status_kib("VmHWM")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -89,11 +115,11 @@ def main() -> None:
             from pyinstrument import Profiler
             profiler = Profiler()
             profiler.start()
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_before = memory_mark()
         began, cpu_began = time.perf_counter(), time.process_time()
         report = run.run(Selection())
         seconds, cpu = time.perf_counter() - began, time.process_time() - cpu_began
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_after = memory_peak()
         if profiler is not None:
             profiler.stop()
             Path(args.profile).write_text(profiler.output_html())

@@ -82,9 +82,9 @@ def _copy_postgres(engine: Engine, chunks: Iterator[list[tuple]]) -> None:
         raw.commit()
         # Statistics and a visibility map, as autovacuum would leave a table that is not being bulk loaded: the
         # sensor's index-only scan then reads no heap pages.
-        raw.autocommit = True
+        raw.driver_connection.autocommit = True
         cursor.execute("VACUUM ANALYZE customers")
-        raw.autocommit = False
+        raw.driver_connection.autocommit = False
     finally:
         raw.close()
 

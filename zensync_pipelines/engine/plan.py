@@ -13,6 +13,7 @@ from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, SYNCED, U
                     Operation, Outcome)
 
 DELETED_FINGERPRINT = "deleted"
+_NO_REFERENCES: Mapping[str, Optional[str]] = {}  # shared, never written: most rows reference nothing
 
 
 def idempotency_key(catalog: str, internal_id: str, system: str, object_type: str, action: str,
@@ -82,7 +83,7 @@ def plan_row(
     blocked: dict[str, str] = {}  # object type -> why it cannot be written in this run
     for obj in objects:
         state = states.get(obj.object_type)
-        refs = (references or {}).get(obj.object_type, {})
+        refs = references.get(obj.object_type, _NO_REFERENCES) if references else _NO_REFERENCES
 
         def hold(status: str, code: str, column: Optional[str], reason: str) -> None:
             blocked[obj.object_type] = reason
@@ -92,7 +93,8 @@ def plan_row(
             hold(WAITING, "parent_not_synced", None, f"waiting for {obj.after}: {blocked[obj.after]}")
             continue
         mapper = mapper_for(obj)
-        missing = [f for f in mapper.reference_fields if row.get(f.column) is not None and not refs.get(f.target)]
+        missing = [f for f in mapper.reference_fields
+                   if row.get(f.column) is not None and not refs.get(f.target)] if mapper.reference_fields else ()
         if missing:
             f = missing[0]
             hold(WAITING, "reference_not_synced", f.column,

@@ -2,91 +2,42 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import hashlib
 import json
-import re
-from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
-from .spec import ExternalObject, Field, InvalidValue
+from .mapper import EMAIL, FieldError, coerce, mapper_for
+from .spec import ExternalObject
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+__all__ = ["EMAIL", "FieldError", "build_payload", "coerce", "fingerprint"]
 
-
-@dataclass(frozen=True)
-class FieldError:
-    column: str
-    target: str
-    reason: str
-    code: str = "invalid_value"
+# json.dumps with options builds a new encoder per call. The C encoder behind it, made once without the
+# circular-reference bookkeeping (a payload built from a row has no cycles), writes the very same text in half the
+# time; where the C accelerator is missing the shared Python encoder does.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_SAMPLE = {"b": [1, 2.5, None, True], "a": {"é": "x"}}
 
 
-_Invalid = InvalidValue
+def _c_encoder() -> Optional[Callable[[Any, int], Any]]:
+    try:
+        encode = json.encoder.c_make_encoder(None, str, json.encoder.encode_basestring_ascii, None, ":", ",",
+                                             True, False, True)
+        same = "".join(encode(_SAMPLE, 0)) == _CANONICAL.encode(_SAMPLE)
+    except (AttributeError, TypeError):  # no accelerator, or a Python whose encoder takes other arguments
+        return None
+    return encode if same else None
 
 
-def _parse_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        parsed = value
-    elif isinstance(value, str):
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    else:
-        raise _Invalid(f"expected a datetime, got {type(value).__name__}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+_C_ENCODE = _c_encoder()
 
 
-def coerce(field: Field, value: Any) -> Any:
-    """Normalise a value to the field's type so equal data always fingerprints equally."""
-    kind = field.type
-    if kind in ("string", "email"):
-        text = value if isinstance(value, str) else str(value)
-        if kind == "email" and not EMAIL.match(text):
-            raise _Invalid(f"{text!r} is not an email address", "invalid_email")
-        if field.max_length is not None and len(text) > field.max_length:
-            raise _Invalid(f"{len(text)} characters, longer than the maximum {field.max_length}", "too_long")
-        return text
-    if kind == "integer":
-        if isinstance(value, bool) or not isinstance(value, (int, str, decimal.Decimal, float)):
-            raise _Invalid(f"expected an integer, got {type(value).__name__}")
+def _canonical(payload: Mapping[str, Any]) -> str:
+    if _C_ENCODE is not None:
         try:
-            number = decimal.Decimal(str(value))
-        except decimal.InvalidOperation:
-            raise _Invalid(f"{value!r} is not an integer") from None
-        if number != number.to_integral_value():
-            raise _Invalid(f"{value!r} is not an integer")
-        return int(number)
-    if kind == "decimal":
-        try:
-            return float(decimal.Decimal(str(value)))
-        except decimal.InvalidOperation:
-            raise _Invalid(f"{value!r} is not a number") from None
-    if kind == "boolean":
-        if isinstance(value, bool) or value in (0, 1):
-            return bool(value)
-        raise _Invalid(f"expected true or false, got {value!r}")
-    if kind == "date":
-        if isinstance(value, dt.datetime):
-            return value.date().isoformat()
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        try:
-            return dt.date.fromisoformat(str(value)[:10]).isoformat()
-        except ValueError:
-            raise _Invalid(f"{value!r} is not a date") from None
-    if kind == "datetime":
-        try:
-            return _parse_datetime(value).astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-        except ValueError:
-            raise _Invalid(f"{value!r} is not a datetime") from None
-    return value  # "object": passed through as the transform built it
-
-
-def _put(payload: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        payload = payload.setdefault(key, {})
-    payload[leaf] = value
+            return "".join(_C_ENCODE(payload, 0))
+        except RecursionError:
+            pass  # a cyclic value: the checking encoder below reports it as json.dumps always did
+    return _CANONICAL.encode(payload)
 
 
 def build_payload(
@@ -96,35 +47,13 @@ def build_payload(
 
     `references` holds the already resolved external id for each referencing field's target.
     """
-    payload: dict[str, Any] = {}
-    errors: list[FieldError] = []
-    for field in obj.fields:
-        value = row.get(field.column)
-        try:
-            if field.references is not None and value is not None:
-                value = (references or {}).get(field.target)
-            if field.transform is not None and value is not None:
-                value = field.transform(value, *(row.get(column) for column in field.extra_columns))
-            if isinstance(value, str) and not value.strip():
-                value = None
-            if value is None:
-                if field.required:
-                    raise _Invalid("is required but empty", "required")
-            else:
-                value = coerce(field, value)
-                if field.choices is not None and value not in field.choices:
-                    raise _Invalid(f"{value!r} is not one of {list(field.choices)}", "invalid_choice")
-        except _Invalid as bad:
-            errors.append(FieldError(field.column, field.target, bad.reason, bad.code))
-            continue
-        except Exception as bad:  # a user's transform must not stop the batch
-            errors.append(FieldError(field.column, field.target, f"transform failed: {bad}", "transform_error"))
-            continue
-        _put(payload, field.target, value)
-    return payload, errors
+    return mapper_for(obj).build(row, references)
 
 
 def fingerprint(payload: Mapping[str, Any]) -> str:
-    """Stable hash of the mapped payload: equal payloads, equal fingerprints, whatever the key order."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """Stable hash of the mapped payload: equal payloads, equal fingerprints, whatever the key order.
+
+    Mapping tables in users' databases hold these: the canonical text must never change, or every row of every
+    catalog would look changed and be rewritten once.
+    """
+    return hashlib.sha256(_canonical(payload).encode()).hexdigest()

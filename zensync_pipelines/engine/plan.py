@@ -6,12 +6,14 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from .payload import build_payload, fingerprint
+from .mapper import mapper_for
+from .payload import fingerprint
 from .spec import CatalogSpec, ExternalObject
 from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, SYNCED, UPDATE, WAITING, MappingState,
                     Operation, Outcome)
 
 DELETED_FINGERPRINT = "deleted"
+_NO_REFERENCES: Mapping[str, Optional[str]] = {}  # shared, never written: most rows reference nothing
 
 
 def idempotency_key(catalog: str, internal_id: str, system: str, object_type: str, action: str,
@@ -81,7 +83,7 @@ def plan_row(
     blocked: dict[str, str] = {}  # object type -> why it cannot be written in this run
     for obj in objects:
         state = states.get(obj.object_type)
-        refs = (references or {}).get(obj.object_type, {})
+        refs = references.get(obj.object_type, _NO_REFERENCES) if references else _NO_REFERENCES
 
         def hold(status: str, code: str, column: Optional[str], reason: str) -> None:
             blocked[obj.object_type] = reason
@@ -90,15 +92,16 @@ def plan_row(
         if obj.after in blocked:
             hold(WAITING, "parent_not_synced", None, f"waiting for {obj.after}: {blocked[obj.after]}")
             continue
-        missing = [f for f in obj.fields
-                   if f.references is not None and row.get(f.column) is not None and not refs.get(f.target)]
+        mapper = mapper_for(obj)
+        missing = [f for f in mapper.reference_fields
+                   if row.get(f.column) is not None and not refs.get(f.target)] if mapper.reference_fields else ()
         if missing:
             f = missing[0]
             hold(WAITING, "reference_not_synced", f.column,
                  f"{f.references.noun} not synced to {system} yet ({f.references.catalog} row {row[f.column]} "
                  f"has no {f.references.object_type} there)")
             continue
-        payload, errors = build_payload(obj, row, refs)
+        payload, errors = mapper.build(row, refs)
         if errors:
             hold(INVALID, errors[0].code, ", ".join(e.column for e in errors),
                  "; ".join(f"{e.column}: {e.reason}" for e in errors))

@@ -65,6 +65,8 @@ def _resolve_references(spec: CatalogSpec, system: str, rows: Sequence[Mapping[s
                         mappings: MappingRepository) -> list[dict[str, dict[str, Optional[str]]]]:
     """Per row: object type -> {target field: external id of the referenced row}, one query per reference."""
     resolved: list[dict[str, dict[str, Optional[str]]]] = [{} for _ in rows]
+    if not spec.references(system):
+        return resolved
     for obj in spec.objects(system):
         for f in obj.fields:
             if f.references is None:

@@ -75,7 +75,10 @@ class CatalogTables:
                 query = select(*columns).where(*conditions).order_by(key).limit(chunk_size)
                 if last is not None:
                     query = query.where(key > last)
-                rows = [dict(row._mapping) for row in connection.execute(query)]
+                result = connection.execute(query)
+                names = list(result.keys())
+                # One fetch per chunk and plain dicts: per-row fetches and Row mappings cost more than the query.
+                rows = [dict(zip(names, row)) for row in result.all()]
                 if not rows:
                     return
                 self._attach_children(connection, spec, rows)

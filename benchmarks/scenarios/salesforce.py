@@ -181,40 +181,40 @@ def run(ctx: Context) -> Result:
 
     report = col["report"]
     result.notes += [
-        f"Sizes: {rows:,} catalog customers (seed_customers) -> {col['accounts']:,} Accounts and "
-        f"{col['contacts']:,} Contacts written; the seed's invalid rows are refused by the planner before any call "
-        f"({report['failed']} invalid records, {report['waiting']} Contacts waiting for their invalid Account). "
-        f"Latency "
-        f"{LATENCY_MS} ms on every sandbox request, real HTTPS, simple-salesforce.",
-        f"Method: the engine's sync() of the shipped customers spec into a fresh SalesforceSandbox per path, "
-        f"catalog on SQLite; calls are the sandbox's counters for /services/data/ routes (what Salesforce bills). "
-        f"OAuth client-credentials logins ({col['logins']} per run) are not API calls and are not counted.",
-        f"Collections path: bulk_threshold above any batch, so every upsert goes through sObject Collections "
-        f"(200 records/call). Protocol minimum = ceil(Accounts/200) + ceil(Contacts/200) = {col_min} for the "
-        f"records actually written. Overhead: {col['overhead']} /limits probe(s) (the budget guard reads the daily "
-        f"usage before the first write). Extra record calls come from the engine's batches (batch_size 10,000 "
-        f"operations): each batch rounds its own last Collections call up. Took {col['seconds']:.1f} s; bounded by "
-        f"latency x calls ({col['calls']} x {LATENCY_MS} ms = {col['calls'] * LATENCY_MS / 1000:.1f} s), since the "
-        f"calls are sequential, plus the sandbox's per-record validation and the catalog's bookkeeping.",
-        f"Bulk 2.0 path: bulk_threshold 0 and resource batch_size {2 * rows:,} (2 x rows: every row has at most "
-        f"two operations), so a run is one job per object ({jobs} jobs). Protocol minimum per job = 6: create "
-        f"job, upload CSV, close, >= 1 status poll, successfulResults, failedResults. (5 would do when the poll "
-        f"reports 0 failed records; the adapter always downloads both.) The adapter, through simple-salesforce's "
-        f"bulk2 upsert, also makes one more GET of the job after the poll reported it complete "
-        f"(simple-salesforce's _upload_data re-reads the job for its counts), so it makes 7 per job. "
-        f"bulk_poll_seconds {SETTINGS['bulk_poll_seconds']} and the sandbox completes a job on close, so one poll "
-        f"suffices. Took {blk['seconds']:.1f} s, of which latency x calls is {blk['calls']} x {LATENCY_MS} ms = "
-        f"{blk['calls'] * LATENCY_MS / 1000:.1f} s and the first-poll wait {jobs} x "
-        f"{SETTINGS['bulk_poll_seconds']} s; the rest is the sandbox parsing and validating the CSV rows and the "
-        f"catalog's bookkeeping, which grow with rows where the calls do not.",
-        f"Per-row worker: sf.<Object>.upsert('Zenskar_Id__c/<id>', payload) for Account then Contact, one at a "
-        f"time, on a fresh sandbox with the same latency, for the first {sample} rows ({baseline['records']} "
-        f"records, {baseline['calls']} calls, {baseline['failed']} refused, {baseline['seconds']:.1f} s); calls "
-        f"and time are extrapolated linearly to {rows:,} rows (x{scale:g}): the seed's invalid rows recur every 50 "
-        f"ids, so a sample of whole 50s has the full set's mix. Bounded by latency x 2 calls per row.",
-        f"Rerun (second sync, nothing changed): Collections {col['rerun_writes']} write calls "
-        f"({col['rerun_calls']} API calls in all, {col['rerun_seconds']:.2f} s), Bulk {blk['rerun_writes']} "
-        f"write calls ({blk['rerun_calls']} in all, {blk['rerun_seconds']:.2f} s): the planner's fingerprints skip "
-        "every unchanged record, and the adapter logs in only when it has something to send.",
+        (f"Sizes: {rows:,} catalog customers (seed_customers) -> {col['accounts']:,} Accounts and "
+         f"{col['contacts']:,} Contacts written; the seed's invalid rows are refused by the planner before any call "
+         f"({report['failed']} invalid records, {report['waiting']} Contacts waiting for their invalid Account). "
+         f"Latency {LATENCY_MS} ms on every sandbox request, real HTTPS, simple-salesforce."),
+        (f"Method: the engine's sync() of the shipped customers spec into a fresh SalesforceSandbox per path, "
+         f"catalog on SQLite; calls are the sandbox's counters for /services/data/ routes (what Salesforce bills). "
+         f"OAuth client-credentials logins ({col['logins']} per run) are not API calls and are not counted."),
+        (f"Collections path: bulk_threshold above any batch, so every upsert goes through sObject Collections "
+         f"(200 records/call). Protocol minimum = ceil(Accounts/200) + ceil(Contacts/200) = {col_min} for the "
+         f"records actually written. Overhead: {col['overhead']} /limits probe(s) (the budget guard reads the daily "
+         f"usage before the first write). {col_record_calls - col_min} record-carrying calls above the minimum: "
+         f"the engine sends in batches (batch_size 10,000 operations, ~5,000 rows), and each batch rounds its own "
+         f"last Collections call per object up. Took {col['seconds']:.1f} s; bounded by "
+         f"latency x calls ({col['calls']} x {LATENCY_MS} ms = {col['calls'] * LATENCY_MS / 1000:.1f} s), since the "
+         f"calls are sequential, plus the sandbox's per-record validation and the catalog's bookkeeping."),
+        (f"Bulk 2.0 path: bulk_threshold 0 and resource batch_size {2 * rows:,} (2 x rows: every row has at most "
+         f"two operations), so a run is one job per object ({jobs} jobs). Protocol minimum per job = 6: create "
+         f"job, upload CSV, close, >= 1 status poll, successfulResults, failedResults. (5 would do when the poll "
+         f"reports 0 failed records; the adapter always downloads both.) The adapter, through simple-salesforce's "
+         f"bulk2 upsert, also makes one more GET of the job after the poll reported it complete "
+         f"(simple-salesforce's _upload_data re-reads the job for its counts), so it makes 7 per job. "
+         f"bulk_poll_seconds {SETTINGS['bulk_poll_seconds']} and the sandbox completes a job on close, so one poll "
+         f"suffices. Took {blk['seconds']:.1f} s, of which latency x calls is {blk['calls']} x {LATENCY_MS} ms = "
+         f"{blk['calls'] * LATENCY_MS / 1000:.1f} s and the first-poll wait {jobs} x "
+         f"{SETTINGS['bulk_poll_seconds']} s; the rest is the sandbox parsing and validating the CSV rows and the "
+         f"catalog's bookkeeping, which grow with rows where the calls do not."),
+        (f"Per-row worker: sf.<Object>.upsert('Zenskar_Id__c/<id>', payload) for Account then Contact, one at a "
+         f"time, on a fresh sandbox with the same latency, for the first {sample} rows ({baseline['records']} "
+         f"records, {baseline['calls']} calls, {baseline['failed']} refused, {baseline['seconds']:.1f} s); calls "
+         f"and time are extrapolated linearly to {rows:,} rows (x{scale:g}): the seed's invalid rows recur every 50 "
+         f"ids, so a sample of whole 50s has the full set's mix. Bounded by latency x 2 calls per row."),
+        (f"Rerun (second sync, nothing changed): Collections {col['rerun_writes']} write calls "
+         f"({col['rerun_calls']} API calls in all, {col['rerun_seconds']:.2f} s), Bulk {blk['rerun_writes']} "
+         f"write calls ({blk['rerun_calls']} in all, {blk['rerun_seconds']:.2f} s): the planner's fingerprints skip "
+         "every unchanged record, and the adapter logs in only when it has something to send."),
     ]
     return result

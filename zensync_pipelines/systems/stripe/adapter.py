@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 
@@ -12,6 +13,15 @@ from ...engine.ratelimit import TokenBucket
 from ...engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
 from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
 from .objects import ZENSKAR_ID, Conflict, handler_for
+
+# Using the whole rate limit takes rate x latency requests in flight. Stripe answers writes in roughly 0.2-0.4 s,
+# so the default covers 0.4 s a request: with fewer threads the latency, not the limit, bounds a run (8 threads
+# at 100 ms reach ~70 req/s against a 100/s limit); extra threads only wait on the token bucket.
+LATENCY_ALLOWANCE_SECONDS = 0.4
+
+
+def default_concurrency(rate_limit_per_second: float) -> int:
+    return max(4, math.ceil(rate_limit_per_second * LATENCY_ALLOWANCE_SECONDS))
 
 
 class CountingRequestsClient(stripe.RequestsClient):
@@ -36,7 +46,8 @@ def _describe(error: stripe.StripeError) -> tuple[str, Optional[str], str]:
 class StripeAdapter(SystemAdapter, ReadsChanges):
     name = "stripe"
 
-    def __init__(self, api_key: str, api_base: str, rate_limit_per_second: float = 20.0, max_concurrency: int = 8,
+    def __init__(self, api_key: str, api_base: str, rate_limit_per_second: float = 20.0,
+                 max_concurrency: Optional[int] = None,
                  max_network_retries: int = 2, timeout_seconds: float = 30.0, rate_limit_retries: int = 5,
                  batch_size: int = 100):
         super().__init__()
@@ -46,12 +57,13 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
                                           max_network_retries=max_network_retries)
         self.bucket = TokenBucket(rate_limit_per_second)
         self.rate_limit_per_second = rate_limit_per_second
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = max_concurrency or default_concurrency(rate_limit_per_second)
         self.rate_limit_retries = rate_limit_retries
         # Stripe's SDK retries 5xx itself; only 429s (rate limit, lock_timeout) are left to this backoff.
         self.backoff = Backoff(retries=rate_limit_retries, base_seconds=0.25, max_seconds=5.0)
         self.batch_size = batch_size
         self._handlers: dict[str, Any] = {}
+        self._pool: Optional[ThreadPoolExecutor] = None
 
     def limits(self) -> SystemLimits:
         return SystemLimits(requests_per_second=self.rate_limit_per_second, max_records_per_call=1)
@@ -73,8 +85,15 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         return changes[::-1]  # Stripe lists newest first
 
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
-        with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="stripe") as pool:
-            return list(pool.map(self._apply_one, operations))
+        return list(self._workers().map(self._apply_one, operations))
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """One pool for the adapter's life, not one per batch: the SDK keeps an HTTP session per thread, so fresh
+        threads would open new connections (with real Stripe, new TLS handshakes) for every batch. Idle workers
+        exit when the adapter is collected."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="stripe")
+        return self._pool
 
     def handler(self, object_type: str) -> Any:
         if object_type not in self._handlers:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from dagster import ConfigurableResource
 from pydantic import Field
 
@@ -15,7 +17,8 @@ class StripeResource(ConfigurableResource):
     api_key: str = Field(description="Secret key (sk_test_... or sk_live_...)")
     api_base: str = Field(default=STRIPE_DEFAULT_BASE, description="API base URL; the sandbox's URL locally")
     rate_limit_per_second: float = Field(default=20.0, description="Client-side limit; test mode allows 25/s")
-    max_concurrency: int = Field(default=8, description="Requests in flight at once")
+    max_concurrency: Optional[int] = Field(default=None, description="Requests in flight at once; by default "
+                                           "enough to reach the rate limit at 0.4 s a request")
     max_network_retries: int = Field(default=2, description="SDK retries on 5xx and connection errors")
     timeout_seconds: float = 30.0
 

@@ -1,6 +1,10 @@
 """customers -> Salesforce Accounts + Contacts through Dagster, the real simple-salesforce over HTTPS to the sandbox."""
 
+import csv
+import io
+
 from zensync_pipelines.store.mappings import MappingStore
+from zensync_pipelines.systems.salesforce import bulk
 
 from .conftest import (account_ids, catalog_rows, contacts_by_row, materialize_salesforce, metadata_of, resource_for,
                        seeded, valid_ids, writes)
@@ -59,6 +63,10 @@ def test_five_thousand_rows_take_the_bulk_path(sqlite_url, sb):
     assert COLLECTIONS_UPSERT not in counters
     assert result["created"] == len(accounts) + len(contacts)
     assert result["api_calls"] == sb.counters.total() <= 20
+    # Per job: create, upload, close, the poll that saw it complete, successful results; no failure, no
+    # failed-results download. Plus the /limits probe and the login.
+    job_calls = {route: n for route, n in counters.items() if "/jobs/ingest" in route}
+    assert sum(job_calls.values()) == 2 * 5, job_calls
 
     assert sorted(account_ids(sb)) == sorted(accounts)
     linked = contacts_by_row(sb)
@@ -66,3 +74,12 @@ def test_five_thousand_rows_take_the_bulk_path(sqlite_url, sb):
     mapped = MappingStore(engine).rows("customers", "salesforce", status="synced")
     assert len(mapped) == len(accounts) + len(contacts) and all(m["external_id"] for m in mapped)
     engine.dispose()
+
+
+def test_a_csv_past_the_upload_limit_is_split_into_jobs_with_a_header_each(monkeypatch):
+    monkeypatch.setattr(bulk, "MAX_UPLOAD_BYTES", 200)
+    records = [{"Name": f"Account {i:03d}", "Zenskar_Id__c": str(i)} for i in range(40)]
+    uploads = bulk._csv_uploads(records)
+    assert len(uploads) > 1 and all(len(u.encode()) <= 200 for u in uploads)
+    parsed = [row for upload in uploads for row in csv.DictReader(io.StringIO(upload))]
+    assert parsed == records

@@ -1,23 +1,30 @@
 """Bulk API 2.0 upserts for large batches: one CSV job per call, results matched back by external id.
 
-Salesforce advises Bulk above ~2,000 records: a job costs a handful of calls (create, upload, close, polls, two
-result downloads) whatever its size, where Collections costs one call per 200 records.
+Salesforce advises Bulk above ~2,000 records: a job costs a handful of calls (create, upload, close, polls, the
+successful results, and the failed ones only when the job reports failures) whatever its size, where
+Collections costs one call per 200 records.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import time
 from typing import Any, Sequence
 
+from simple_salesforce import bulk2
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceOperationError
 
 from ...engine.types import Operation
 from .connection import SalesforceConnection
 from .records import RecordResult, flat_record
 
-# create + upload + close + first poll + a few more polls + successful + failed results.
+# create + upload + close + first poll + a few more polls + successful (+ failed) results.
 CALLS_PER_JOB = 8
+MAX_UPLOAD_BYTES = 100_000_000  # Bulk 2.0 takes 150 MB of CSV per job (base64-encoded); stay well below
+MAX_POLL_SECONDS, MAX_WAIT_SECONDS = 10.0, 6 * 3600.0
+TERMINAL = ("JobComplete", "Failed", "Aborted")
 
 
 def _rows(text: str) -> list[dict[str, str]]:
@@ -25,33 +32,82 @@ def _rows(text: str) -> list[dict[str, str]]:
 
 
 def _csv_records(ops: Sequence[Operation], external_field: str) -> list[dict[str, str]]:
-    """Every row gets every column: simple-salesforce writes the header from the union of keys, and a missing
-    key would be an empty cell, which Bulk reads as "leave unchanged"."""
+    """Every row gets every column: a missing key would be an empty cell, which Bulk reads as "leave
+    unchanged"; `#N/A` is Bulk's explicit null."""
     rows = [flat_record(op, external_field) for op in ops]
     columns = sorted({column for row in rows for column in row})
     return [{column: row.get(column, "#N/A") for column in columns} for row in rows]
 
 
+def _csv_uploads(records: list[dict[str, str]]) -> list[str]:
+    """The records as CSV texts of at most MAX_UPLOAD_BYTES each, one per job, every one with the header."""
+    uploads: list[str] = []
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    header = buffer.getvalue()
+    size = len(header.encode())
+    for record in records:
+        mark = buffer.tell()
+        writer.writerow(record)
+        line = buffer.getvalue()[mark:]
+        if size + len(line.encode()) > MAX_UPLOAD_BYTES and size > len(header.encode()):
+            uploads.append(buffer.getvalue()[:mark])
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
+            buffer.write(header)
+            buffer.write(line)
+            size = len(header.encode())
+        size += len(line.encode())
+    uploads.append(buffer.getvalue())
+    return uploads
+
+
+def _run_job(client: Any, external_field: str, data: str, poll_seconds: float) -> dict[str, Any]:
+    """One job, step by step, so it costs the protocol's calls and no more: simple-salesforce's own upsert reads
+    the job once more after the poll that saw it complete. A job that fails midway is aborted and raised; the
+    caller runs it again whole, and upserts on the external id make the repeat harmless."""
+    job = client.create_job(bulk2.Operation.upsert, external_id_field=external_field)
+    try:
+        client.upload_job_data(job["id"], data)
+        client.close_job(job["id"])
+        delay, waited = poll_seconds, 0.0
+        while True:
+            time.sleep(delay)
+            waited += delay
+            info = client.get_job(job["id"], False)
+            if info["state"] in TERMINAL:
+                break
+            if waited > MAX_WAIT_SECONDS:
+                raise SalesforceOperationError(f"Bulk job {job['id']} still {info['state']} after {waited:.0f} s")
+            delay = min(delay * 2, MAX_POLL_SECONDS)
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.abort_job(job["id"], False)
+        raise
+    if info["state"] != "JobComplete":
+        raise SalesforceOperationError(f"Bulk job {job['id']} {info['state']}: {info.get('errorMessage')}")
+    return info
+
+
 def upsert(connection: SalesforceConnection, object_type: str, external_field: str, ops: Sequence[Operation],
            poll_seconds: float) -> list[RecordResult]:
-    connection.budget.ensure(CALLS_PER_JOB)
     records = _csv_records(ops, external_field)
-
-    def run_jobs(sf: Any) -> list[str]:
-        # A job that fails midway is aborted by simple-salesforce and run again whole: upserts on the external
-        # id make the repeat harmless. simple-salesforce splits past 100 MB, hence a list of jobs.
-        jobs = getattr(sf.bulk2, object_type).upsert(records=records, external_id_field=external_field,
-                                                     wait=poll_seconds)
-        return [job["job_id"] for job in jobs]
-
-    def results(kind: str, job_id: str) -> str:
-        return connection.call(lambda sf: getattr(getattr(sf.bulk2, object_type), kind)(job_id))
-
     successful, failed = [], []
     try:
-        for job_id in connection.call(run_jobs):
-            successful += _rows(results("get_successful_records", job_id))
-            failed += _rows(results("get_failed_records", job_id))
+        for data in _csv_uploads(records):
+            connection.budget.ensure(CALLS_PER_JOB)
+            # simple-salesforce's per-object Bulk 2.0 client: its steps are public methods, its attribute is not.
+            info = connection.call(lambda sf: _run_job(getattr(sf.bulk2, object_type)._client, external_field,
+                                                       data, poll_seconds))
+
+            def results(kind: str, job_id: str = info["id"]) -> str:
+                return connection.call(lambda sf: getattr(sf.bulk2, object_type)._client.get_ingest_results(
+                    job_id, kind))
+
+            successful += _rows(results("successfulResults"))
+            if int(info.get("numberRecordsFailed") or 0):  # no failure reported: nothing to download
+                failed += _rows(results("failedResults"))
     except SalesforceExpiredSession:
         raise
     except (SalesforceError, SalesforceOperationError, OSError) as error:

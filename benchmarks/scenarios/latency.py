@@ -102,7 +102,7 @@ class Dev:
 
 def run(ctx: Context) -> Result:
     result = Result(NAME, TITLE)
-    changes = ctx.size(20, 3)
+    changes = ctx.size(20, 2)
     data = ctx.work / "latency"
     if data.exists():
         subprocess.run(["rm", "-rf", str(data)], check=True)

@@ -76,6 +76,11 @@ class Result:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Result":
+        return cls(**{**data, "figures": [Figure(**f) for f in data["figures"]],
+                      "targets": [Target(**t) for t in data["targets"]]})
+
 
 class Context:
     def __init__(self, smoke: bool, out: Path, work: Path):

@@ -3,13 +3,15 @@
     python benchmarks/run.py [--smoke] [--only NAME ...] --out DIR
 
 --smoke runs each scenario at a small size (minutes in all, for CI); the figures then show that the harness
-works, not how fast zensync is. docs/performance.md holds the latest full run.
+works, not how fast zensync is. With --only, the other scenarios of an earlier run in DIR stay in its report.
+docs/performance.md holds the latest full run.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import platform
 import sys
 import time
@@ -30,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="folder for results.json, report.md, *.png")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run these scenarios only")
     args = parser.parse_args(argv)
+    out = args.out.resolve()  # `zensync dev` (latency) runs in a folder of its own: no relative paths
 
-    ctx = Context(args.smoke, args.out, args.out / "work")
+    ctx = Context(args.smoke, out, out / "work")
     started = time.time()
     results, crashed = [], []
     for name in args.only or SCENARIOS:
@@ -48,13 +51,28 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         print_result(result)
 
+    results = kept_results(out / "results.json", args.smoke, results) if args.only else results
     meta = {"smoke": args.smoke, "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
             "seconds": round(time.time() - started, 1), "python": platform.python_version(),
             "machine": f"{platform.machine()}, {_cpus()} CPUs", "crashed": crashed}
-    dump(args.out / "results.json", {"meta": meta, "scenarios": [r.to_json() for r in results]})
-    (args.out / "report.md").write_text(markdown(meta, results))
-    ctx.log(f"wrote {args.out / 'results.json'} and {args.out / 'report.md'} in {meta['seconds']} s")
+    dump(out / "results.json", {"meta": meta, "scenarios": [r.to_json() for r in results]})
+    (out / "report.md").write_text(markdown(meta, results))
+    ctx.log(f"wrote {out / 'results.json'} and {out / 'report.md'} in {meta['seconds']} s")
     return 1 if crashed else 0
+
+
+def kept_results(path: Path, smoke: bool, fresh: list[Result]) -> list[Result]:
+    """With --only, the other scenarios of an earlier run of the same kind in DIR stay in the report."""
+    if not path.exists():
+        return fresh
+    earlier = json.loads(path.read_text())
+    if earlier["meta"]["smoke"] != smoke:
+        return fresh
+    by_name = {r.scenario: r for r in fresh}
+    for scenario in earlier["scenarios"]:
+        if scenario["scenario"] not in by_name:
+            by_name[scenario["scenario"]] = Result.from_json(scenario)
+    return [by_name[name] for name in SCENARIOS if name in by_name]
 
 
 def print_result(result: Result) -> None:

@@ -35,6 +35,9 @@ run_coordinator:
 concurrency:
   pools:
     default_limit: 1  # one sync per system at a time, as in production
+sensors:
+  use_threads: true  # as in production: sensors tick side by side
+  num_workers: 4
 """
 SANDBOX_STRIPE_KEY = "sk_test_zensync_dev_sandbox"
 

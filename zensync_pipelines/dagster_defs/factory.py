@@ -4,7 +4,7 @@ sensor and a reconcile schedule; plus the catalog asset they all depend on."""
 from typing import Optional
 
 from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, MaterializeResult, MetadataValue, asset,
-                     define_asset_job)
+                     define_asset_job, in_process_executor)
 
 from ..engine.spec import CatalogSpec
 from .checks import build_checks
@@ -40,8 +40,10 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         name = job_name(spec, system)
         assets.append(build_external_asset(spec, system))
         checks += build_checks(spec, system, name, settings)
-        # The job selects the external copy only; its checks come with it and run after every sync.
-        jobs.append(define_asset_job(name, selection=[external_key(spec, system)],
+        # The job selects the external copy only; its checks come with it and run after every sync. One sync
+        # step and three light checks gain nothing from a process each, and each process costs seconds of
+        # imports between a change and its sync; pools still limit the step across runs.
+        jobs.append(define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
                                      description=f"Sync {spec.name} to {system}."))
         sensors.append(build_change_sensor(spec, system, name, settings))
         schedules.append(build_reconcile_schedule(spec, system, name, settings))

@@ -40,7 +40,7 @@ def _number(name: str, default: float, minimum: float) -> float:
 @dataclass(frozen=True)
 class AutomationSettings:
     sensors_running: bool = False  # production default: nothing syncs until someone turns a sensor on
-    sensor_interval_seconds: int = 10
+    sensor_interval_seconds: int = 5
     # Rows committed late with an older cursor value are caught if they land within this window; the
     # fingerprint makes re-reading the window free of API calls. Later stragglers wait for the reconcile.
     sensor_overlap_seconds: float = 300.0
@@ -60,7 +60,7 @@ class AutomationSettings:
     def from_env(cls) -> "AutomationSettings":
         return cls(
             sensors_running=_status(SENSORS_DEFAULT),
-            sensor_interval_seconds=int(_number(SENSOR_INTERVAL, 10, 1)),
+            sensor_interval_seconds=int(_number(SENSOR_INTERVAL, 5, 1)),
             sensor_overlap_seconds=_number(SENSOR_OVERLAP, 300, 0),
             reconcile_cron=os.environ.get(RECONCILE_CRON) or cls.reconcile_cron,
             schedules_running=_status(SCHEDULES_DEFAULT),

@@ -19,6 +19,7 @@ def test_production_instance_queues_runs_and_limits_each_system_pool_to_one(post
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
         assert instance.run_coordinator.dequeue_interval_seconds == 1
+        assert instance.get_settings("sensors") == {"use_threads": True, "num_workers": 4}
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
 
     graph = defs.resolve_asset_graph()

@@ -11,7 +11,7 @@ import contextlib
 import csv
 import io
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from simple_salesforce import bulk2
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceOperationError
@@ -41,25 +41,26 @@ def _csv_records(ops: Sequence[Operation], external_field: str) -> list[dict[str
 
 def _csv_uploads(records: list[dict[str, str]]) -> list[str]:
     """The records as CSV texts of at most MAX_UPLOAD_BYTES each, one per job, every one with the header."""
-    uploads: list[str] = []
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
-    writer.writeheader()
-    header = buffer.getvalue()
-    size = len(header.encode())
+    scratch = io.StringIO()
+    writer = csv.DictWriter(scratch, fieldnames=list(records[0]), lineterminator="\n")
+
+    def render(write: Callable[[], Any]) -> str:  # one CSV line, quoted the csv module's way
+        scratch.seek(0)
+        scratch.truncate()
+        write()
+        return scratch.getvalue()
+
+    header = render(writer.writeheader)
+    room = MAX_UPLOAD_BYTES - len(header.encode())
+    uploads, lines, size = [], [], 0
     for record in records:
-        mark = buffer.tell()
-        writer.writerow(record)
-        line = buffer.getvalue()[mark:]
-        if size + len(line.encode()) > MAX_UPLOAD_BYTES and size > len(header.encode()):
-            uploads.append(buffer.getvalue()[:mark])
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
-            buffer.write(header)
-            buffer.write(line)
-            size = len(header.encode())
+        line = render(lambda: writer.writerow(record))
+        if lines and size + len(line.encode()) > room:
+            uploads.append(header + "".join(lines))
+            lines, size = [], 0
+        lines.append(line)
         size += len(line.encode())
-    uploads.append(buffer.getvalue())
+    uploads.append(header + "".join(lines))
     return uploads
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import random
-from typing import Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, text
 
@@ -68,17 +68,22 @@ def grow(engine: Engine, rows: int) -> int:
     return rows - have
 
 
+def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL's COPY in text format: the fastest way in, an order of magnitude ahead of INSERTs."""
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_pg_text(v) for v in row))
+        buffer.write("\n")
+    buffer.seek(0)
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+
+
 def _copy_postgres(engine: Engine, chunks: Iterator[list[tuple]]) -> None:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         for chunk in chunks:
-            buffer = io.StringIO()
-            for row in chunk:
-                buffer.write("\t".join(_pg_text(v) for v in row))
-                buffer.write("\n")
-            buffer.seek(0)
-            cursor.copy_expert(f"COPY customers ({', '.join(COLUMNS)}) FROM STDIN", buffer)
+            _copy(cursor, "customers", COLUMNS, chunk)
         raw.commit()
         # Statistics and a visibility map, as autovacuum would leave a table that is not being bulk loaded: the
         # sensor's index-only scan then reads no heap pages.
@@ -168,12 +173,7 @@ def prime_mappings(engine: Engine, spec: CatalogSpec, system: str, after: int = 
 
 def _write_mappings(cursor: object, values: Sequence[tuple], postgres: bool) -> None:
     if postgres:
-        buffer = io.StringIO()
-        for row in values:
-            buffer.write("\t".join(_pg_text(v) for v in row))
-            buffer.write("\n")
-        buffer.seek(0)
-        cursor.copy_expert(f"COPY zensync_external_mappings ({', '.join(MAPPING_COLUMNS)}) FROM STDIN", buffer)
+        _copy(cursor, "zensync_external_mappings", MAPPING_COLUMNS, values)
     else:
         statement = (f"INSERT INTO zensync_external_mappings ({', '.join(MAPPING_COLUMNS)}) "
                      f"VALUES ({', '.join('?' * len(MAPPING_COLUMNS))})")

@@ -15,7 +15,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import matplotlib
 
@@ -114,6 +114,13 @@ class Context:
             with admin.begin() as connection:
                 connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+
+    def each_backend(self, name: str, measure: Callable[[str, str], Any]) -> dict[str, Any]:
+        """measure(backend, url) on a fresh SQLite file, then on a fresh PostgreSQL schema."""
+        found = {"SQLite": measure("SQLite", self.sqlite_url(name))}
+        with self.postgres_url() as url:
+            found["PostgreSQL"] = measure("PostgreSQL", url)
+        return found
 
     # -- plots -------------------------------------------------------------------------------------------------
     def bar_plot(self, file: str, title: str, labels: Sequence[str], values: Sequence[float], ylabel: str,

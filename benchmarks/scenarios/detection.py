@@ -42,13 +42,7 @@ TARGET_MS = 20.0
 def run(ctx: Context) -> Result:
     result = Result(NAME, TITLE)
     sizes = [10_000, 100_000, 1_000_000] if not ctx.smoke else [1_000, 10_000]
-    series: dict[str, dict[str, list[float]]] = {}
-    for backend in ("SQLite", "PostgreSQL"):
-        if backend == "SQLite":
-            series[backend] = _backend(ctx, result, backend, ctx.sqlite_url("detection"), sizes)
-        else:
-            with ctx.postgres_url() as url:
-                series[backend] = _backend(ctx, result, backend, url, sizes)
+    series = ctx.each_backend("detection", lambda backend, url: _backend(ctx, result, backend, url, sizes))
     result.data["series"] = series
 
     pg = series["PostgreSQL"]
@@ -237,7 +231,7 @@ READ_SQL = (f"SELECT {', '.join(SPEC.columns)} FROM customers WHERE updated_at >
 
 def _explain(engine: Engine, floor: dt.datetime,
              sql: str = "SELECT updated_at, id FROM customers WHERE updated_at >= :floor ORDER BY updated_at, id") -> str:
-    """The plan of the tick's query (ChangeFeed.window_query) with the idle tick's own floor; with READ_SQL, of
+    """The plan of the tick's query (ChangeFeed.window) with the idle tick's own floor; with READ_SQL, of
     the run's first read of changed rows (CatalogTables.iter_chunks with Selection(changed_since=floor))."""
     if floor.tzinfo is None:
         floor = floor.replace(tzinfo=dt.timezone.utc)

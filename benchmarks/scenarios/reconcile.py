@@ -34,13 +34,7 @@ PARTS = ("read rows", "load states", "plan", "write")
 def run(ctx: Context) -> Result:
     result = Result(NAME, TITLE)
     sizes = [100_000, 1_000_000] if not ctx.smoke else [2_000, 20_000]
-    measured: dict[str, list[dict[str, Any]]] = {}
-    for backend in ("SQLite", "PostgreSQL"):
-        if backend == "SQLite":
-            measured[backend] = _backend(ctx, result, backend, ctx.sqlite_url("reconcile"), sizes)
-        else:
-            with ctx.postgres_url() as url:
-                measured[backend] = _backend(ctx, result, backend, url, sizes)
+    measured = ctx.each_backend("reconcile", lambda backend, url: _backend(ctx, result, backend, url, sizes))
     result.data["runs"] = measured
 
     sqlite_largest = measured["SQLite"][-1]

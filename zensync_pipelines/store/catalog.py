@@ -98,28 +98,6 @@ class CatalogTables:
             for row in rows:
                 row[child.name] = by_parent[row[spec.primary_key]]
 
-    def changed_parent_ids(self, spec: CatalogSpec, since: Any) -> list[Any]:
-        """Keys of rows whose children changed at or after `since`, for change sensors watching the parent's
-        cursor: a child edit that did not touch the parent still needs its parent synced."""
-        subqueries = self._children_changed_since(spec, since)
-        if not subqueries:
-            return []
-        found: set[Any] = set()
-        with self.engine.connect() as connection:
-            for subquery in subqueries:
-                found.update(connection.execute(subquery.distinct()).scalars())
-        return sorted(found)
-
-    def children_newest(self, spec: CatalogSpec) -> Optional[Any]:
-        """The newest cursor value across every child table; None without children (or child rows)."""
-        newest = []
-        with self.engine.connect() as connection:
-            for child in spec.children:
-                table = self.child_table(spec, child)
-                newest.append(connection.execute(select(func.max(table.c[child.cursor_column]))).scalar())
-        values = [value for value in newest if value is not None]
-        return max(values) if values else None
-
     def stats(self, spec: CatalogSpec) -> dict[str, Any]:
         """Row count, live rows and the latest change, for the catalog asset's metadata."""
         table = self.table(spec)

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from typing import Any, Optional
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 
 from ..engine.spec import CatalogSpec
 from .catalog import CatalogTables
@@ -71,44 +71,37 @@ class ChangeFeed:
     def __init__(self, tables: CatalogTables):
         self.tables = tables
 
-    def window_query(self, spec: CatalogSpec, floor: Any) -> Select:
-        """Every position at or after `floor`: an idle sensor tick runs exactly this, one index range scan whose
-        cost follows the rows changed inside the overlap window, not the catalog's size."""
+    def _sources(self, spec: CatalogSpec) -> list[tuple[Optional[str], Any, Any]]:
+        """(child name or None for the catalog table, cursor column, key column) of every table watched."""
         table = self.tables.table(spec)
-        cursor, key = table.c[spec.cursor_column], table.c[spec.primary_key]
-        return select(cursor, key).where(cursor >= floor).order_by(cursor, key)
-
-    def child_window_queries(self, spec: CatalogSpec, floor: Any) -> list[tuple[str, Select]]:
-        queries = []
+        sources = [(None, table.c[spec.cursor_column], table.c[spec.primary_key])]
         for child in spec.children:
-            table = self.tables.child_table(spec, child)
-            cursor, key = table.c[child.cursor_column], table.c[child.primary_key]
-            queries.append((child.name, select(cursor, key).where(cursor >= floor)))
-        return queries
+            child_table = self.tables.child_table(spec, child)
+            sources.append((child.name, child_table.c[child.cursor_column], child_table.c[child.primary_key]))
+        return sources
+
+    @staticmethod
+    def _position(name: Optional[str], row: Any) -> Position:
+        return (row[0], row[1]) if name is None else (row[0], f"{name}/{row[1]}")
 
     def window(self, spec: CatalogSpec, floor: Any) -> list[Position]:
+        """Every position at or after `floor`: an idle sensor tick runs exactly this, one index range scan per
+        table whose cost follows the rows changed inside the overlap window, not the catalog's size."""
+        positions: list[Position] = []
         with self.tables.engine.connect() as connection:
-            positions = [(row[0], row[1]) for row in connection.execute(self.window_query(spec, floor))]
-            if not spec.children:
-                return positions
-            for name, query in self.child_window_queries(spec, floor):
-                positions += [(row[0], f"{name}/{row[1]}") for row in connection.execute(query)]
-        return sorted(positions, key=order)
+            for name, cursor, key in self._sources(spec):
+                query = select(cursor, key).where(cursor >= floor).order_by(cursor, key)
+                positions += [self._position(name, row) for row in connection.execute(query)]
+        # Each table's positions arrive in order; only children need merging in.
+        return sorted(positions, key=order) if spec.children else positions
 
     def newest(self, spec: CatalogSpec) -> Optional[Position]:
-        table = self.tables.table(spec)
-        cursor, key = table.c[spec.cursor_column], table.c[spec.primary_key]
         found = []
         with self.tables.engine.connect() as connection:
-            row = connection.execute(select(cursor, key).order_by(cursor.desc(), key.desc()).limit(1)).first()
-            if row is not None:
-                found.append((row[0], row[1]))
-            for child in spec.children:
-                table = self.tables.child_table(spec, child)
-                cursor, key = table.c[child.cursor_column], table.c[child.primary_key]
+            for name, cursor, key in self._sources(spec):
                 row = connection.execute(select(cursor, key).order_by(cursor.desc(), key.desc()).limit(1)).first()
                 if row is not None:
-                    found.append((row[0], f"{child.name}/{row[1]}"))
+                    found.append(self._position(name, row))
         return max(found, key=order) if found else None
 
     def oldest_change_since(self, spec: CatalogSpec, since: Any) -> Optional[Any]:

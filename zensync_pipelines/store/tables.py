@@ -1,7 +1,7 @@
 """Tables owned by zensync. Their schema changes only through the Alembic migrations beside this module."""
 
-from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
-                        UniqueConstraint)
+from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table,
+                        Text, UniqueConstraint)
 
 metadata = MetaData()
 
@@ -51,4 +51,46 @@ sync_events = Table(
     Index("ix_zensync_events_row", "catalog", "system", "internal_id"),
     Index("ix_zensync_events_time", "catalog", "system", "occurred_at"),
     Index("ix_zensync_events_run", "run_id"),
+)
+
+# The durable inbox of inbound changes (webhooks, outbound messages, polling): one row per event a system reported,
+# unique per tenant, system and the system's own event id, so a redelivery stores nothing new. It replaces the
+# original plan's `*.sync.inbound` Kafka topics: applying an event and marking it applied share one transaction
+# with the catalog write, and there is no broker to run.
+inbound_events = Table(
+    "zensync_inbound_events",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column("tenant", String(100), nullable=False, server_default="default"),
+    Column("system", String(50), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("event_type", String(100), nullable=False),  # the system's own name, e.g. "invoice.paid"
+    Column("catalog", String(100), nullable=False),  # routed at receipt from the specs
+    Column("object_type", String(100), nullable=False),  # the spec's object type, e.g. "invoice", "Account"
+    Column("external_id", String(255), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),  # the system's time of the change
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(20), nullable=False),  # webhook | poll | readback
+    Column("payload", Text, nullable=False),  # the event as received (JSON text)
+    Column("status", String(20), nullable=False),  # pending | applied | ignored | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True)),  # failed events wait until then
+    Column("outcome", String(30)),  # applied | echo | stale | conflict_lost | unlinked | ...
+    Column("last_error", Text),
+    Column("applied_at", DateTime(timezone=True)),
+    UniqueConstraint("tenant", "system", "event_id", name="uq_zensync_inbound_event"),
+    Index("ix_zensync_inbound_queue", "tenant", "catalog", "system", "status", "id"),
+    Index("ix_zensync_inbound_object", "tenant", "system", "object_type", "external_id"),
+)
+
+# Small named values zensync keeps between runs: poll cursors, a system's last reported API usage.
+state = Table(
+    "zensync_state",
+    metadata,
+    Column("tenant", String(100), nullable=False, server_default="default"),
+    Column("scope", String(100), nullable=False),  # e.g. "stripe", "salesforce", "inbound:stripe"
+    Column("key", String(255), nullable=False),
+    Column("value", Text, nullable=False),  # JSON text
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant", "scope", "key", name="pk_zensync_state"),
 )

@@ -1,0 +1,123 @@
+"""The inbound inbox: events that systems reported (webhooks, outbound messages, polling), durable before they
+are acknowledged and applied to the catalog in batches.
+
+Receivers call `add` and acknowledge only after it returns: the unique key (tenant, system, event id) makes a
+redelivery a no-op. The inbound job reads `due` events, writes the catalog and calls `mark` in the same
+transaction, so an event is applied exactly once even when the job is killed mid-batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from sqlalchemy import Engine, and_, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .state import DEFAULT_TENANT
+from .tables import inbound_events
+
+PENDING, APPLIED, IGNORED, FAILED = "pending", "applied", "ignored", "failed"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class NewInboundEvent:
+    """One event as a receiver or poller stores it; `payload` is the event's JSON text as received."""
+
+    system: str
+    event_id: str
+    event_type: str
+    catalog: str
+    object_type: str
+    external_id: str
+    occurred_at: dt.datetime
+    payload: str
+    source: str = "webhook"  # webhook | poll | readback
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """What the inbound job made of one stored event."""
+
+    id: int
+    status: str  # applied | ignored | failed
+    outcome: str  # applied | echo | stale | conflict_lost | unlinked | error code ...
+    error: Optional[str] = None
+    next_attempt_at: Optional[dt.datetime] = None  # failed events only
+
+
+class InboxStore:
+    def __init__(self, engine: Engine, tenant: str = DEFAULT_TENANT):
+        self.engine, self.tenant = engine, tenant
+        self._insert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert
+
+    def add(self, events: Sequence[NewInboundEvent]) -> int:
+        """Store the events not stored yet, in one transaction; returns how many were new. Raises when the
+        database cannot take them: the caller must then answer so that the system delivers again."""
+        if not events:
+            return 0
+        now = _now()
+        rows = [{"tenant": self.tenant, "system": e.system, "event_id": e.event_id, "event_type": e.event_type,
+                 "catalog": e.catalog, "object_type": e.object_type, "external_id": e.external_id,
+                 "occurred_at": e.occurred_at, "received_at": now, "source": e.source, "payload": e.payload,
+                 "status": PENDING, "attempts": 0} for e in events]
+        statement = self._insert(inbound_events).on_conflict_do_nothing(
+            index_elements=["tenant", "system", "event_id"]).returning(inbound_events.c.id)
+        with self.engine.begin() as connection:
+            # One multi-row INSERT; RETURNING yields only the rows that were new.
+            return len(connection.execute(statement, rows).all())
+
+    def _due(self, catalog: str, system: str, now: dt.datetime) -> Any:
+        c = inbound_events.c
+        return and_(c.tenant == self.tenant, c.catalog == catalog, c.system == system,
+                    or_(c.status == PENDING, and_(c.status == FAILED, c.next_attempt_at <= now)))
+
+    def due(self, catalog: str, system: str, limit: int = 500, after_id: int = 0,
+            now: Optional[dt.datetime] = None) -> list[dict[str, Any]]:
+        """Events to apply now (pending, or failed and due again), oldest stored first."""
+        c = inbound_events.c
+        query = select(inbound_events).where(self._due(catalog, system, now or _now()), c.id > after_id) \
+            .order_by(c.id).limit(limit)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def newest_due_id(self, catalog: str, system: str, now: Optional[dt.datetime] = None) -> Optional[int]:
+        """The sensor's idle tick: one indexed query."""
+        c = inbound_events.c
+        query = select(func.max(c.id)).where(self._due(catalog, system, now or _now()))
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar()
+
+    def mark(self, connection: Any, results: Sequence[EventResult]) -> None:
+        """Record results inside the caller's transaction (the one that wrote the catalog)."""
+        c = inbound_events.c
+        now = _now()
+        for result in results:
+            values: dict[str, Any] = {"status": result.status, "outcome": result.outcome,
+                                      "last_error": result.error, "attempts": c.attempts + 1}
+            values.update({"applied_at": now} if result.status != FAILED else
+                          {"next_attempt_at": result.next_attempt_at})
+            connection.execute(update(inbound_events).where(c.id == result.id).values(**values))
+
+    def backlog(self, catalog: str, system: str) -> dict[str, Any]:
+        """Unapplied events (pending or failed) and the received time of the oldest, for the backlog checks."""
+        c = inbound_events.c
+        query = select(func.count(), func.min(c.received_at), func.sum(case((c.status == FAILED, 1), else_=0))) \
+            .where(c.tenant == self.tenant, c.catalog == catalog, c.system == system,
+                   c.status.in_([PENDING, FAILED]))
+        with self.engine.connect() as connection:
+            count, oldest, failed = connection.execute(query).one()
+        return {"unapplied": int(count or 0), "failed": int(failed or 0), "oldest_received_at": oldest}
+
+    def rows(self, **filters: Any) -> list[dict[str, Any]]:
+        """Stored events as dicts, for checks, reports and tests."""
+        c = inbound_events.c
+        conditions = [c.tenant == self.tenant] + [c[name] == value for name, value in filters.items()]
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(
+                select(inbound_events).where(*conditions).order_by(c.id))]

@@ -1,0 +1,52 @@
+"""Stripe events as inbox rows: which event types zensync reads per object type, and one event -> one row.
+
+Used by the webhook receiver and by polling `/v1/events` alike, so both store the same row for the same event and
+the inbox's unique key (system, event id) deduplicates across the two paths.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Mapping, Optional, Sequence
+
+from ...store.inbox import NewInboundEvent
+from .objects import ZENSKAR_ID
+
+SYSTEM = "stripe"
+
+# The events a Stripe object reports its changes with (the API reference's names). `*.updated` carries
+# `data.previous_attributes`; invoice state changes also emit their own types in the same second.
+OBJECT_EVENTS: dict[str, tuple[str, ...]] = {
+    "customer": ("customer.created", "customer.updated", "customer.deleted"),
+    "invoice": ("invoice.created", "invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
+                "invoice.voided", "invoice.marked_uncollectible", "invoice.updated", "invoice.deleted"),
+}
+
+
+def event_types(object_types: Sequence[str]) -> list[str]:
+    """Every event type to subscribe to (webhook endpoint, `/v1/events?types[]=`) for these object types."""
+    return [name for object_type in object_types for name in OBJECT_EVENTS.get(object_type, ())]
+
+
+def to_inbox_event(event: Mapping[str, Any], routes: Mapping[str, str],
+                   source: str = "webhook") -> Optional[NewInboundEvent]:
+    """The inbox row for `event`, or None when no catalog reads its object type (`routes`: object type ->
+    catalog). The payload is the whole event as JSON: the inbound engine needs `request` (echo detection),
+    `created` (ordering) and `data` (the object's state after the change)."""
+    obj = (event.get("data") or {}).get("object") or {}
+    object_type = obj.get("object")
+    if object_type not in routes or event.get("type") not in OBJECT_EVENTS.get(object_type, ()):
+        return None
+    return NewInboundEvent(
+        system=SYSTEM, event_id=str(event["id"]), event_type=str(event["type"]), catalog=routes[object_type],
+        object_type=object_type, external_id=str(obj["id"]),
+        occurred_at=dt.datetime.fromtimestamp(int(event["created"]), dt.timezone.utc),
+        payload=json.dumps(event, separators=(",", ":"), sort_keys=True), source=source)
+
+
+def internal_id(event: Mapping[str, Any]) -> Optional[str]:
+    """The catalog row an event's object belongs to, from zensync's metadata tag (None: not created by zensync)."""
+    obj = (event.get("data") or {}).get("object") or {}
+    value = (obj.get("metadata") or {}).get(ZENSKAR_ID)
+    return str(value) if value not in (None, "") else None

@@ -9,8 +9,8 @@ from typing import Any, Mapping, Optional
 from .mapper import mapper_for
 from .payload import fingerprint
 from .spec import CatalogSpec, ExternalObject
-from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, SYNCED, UPDATE, WAITING, MappingState,
-                    Operation, Outcome)
+from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, SYNCED, UNLINKED, UPDATE, WAITING,
+                    MappingState, Operation, Outcome)
 
 DELETED_FINGERPRINT = "deleted"
 _NO_REFERENCES: Mapping[str, Optional[str]] = {}  # shared, never written: most rows reference nothing
@@ -44,7 +44,7 @@ def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mappin
     plan = RowPlan()
     for obj in reversed(spec.objects(system)):  # children first, so no write ever points at a deleted parent
         state = states.get(obj.object_type)
-        if state is None or state.status == DELETED:
+        if state is None or state.status in (DELETED, UNLINKED):  # unlinked: already deleted on the other side
             plan.skipped += 1
             continue
         if state.external_id is None:
@@ -89,6 +89,9 @@ def plan_row(
             blocked[obj.object_type] = reason
             plan.outcomes.append(_verdict(spec, system, obj, internal_id, state, status, code, column, reason))
 
+        if state is not None and state.status == UNLINKED:
+            plan.skipped += 1  # deleted on the system's side, and its inbound policy says not to re-create it
+            continue
         if obj.after in blocked:
             hold(WAITING, "parent_not_synced", None, f"waiting for {obj.after}: {blocked[obj.after]}")
             continue

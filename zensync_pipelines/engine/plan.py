@@ -13,6 +13,9 @@ from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, SYNCED, U
                     MappingState, Operation, Outcome)
 
 DELETED_FINGERPRINT = "deleted"
+# Every Idempotency-Key zensync sends starts so: a system that reports the key with the change it caused (Stripe's
+# event `request.idempotency_key`) lets the inbound side recognise its own writes' echoes.
+IDEMPOTENCY_PREFIX = "zensync-"
 _NO_REFERENCES: Mapping[str, Optional[str]] = {}  # shared, never written: most rows reference nothing
 
 
@@ -23,7 +26,7 @@ def idempotency_key(catalog: str, internal_id: str, system: str, object_type: st
     `attempt` changes the key only after a recorded failure, whose stored answer must not be replayed forever.
     """
     material = "|".join((catalog, internal_id, system, object_type, action, fingerprint_, str(attempt)))
-    return "zensync-" + hashlib.sha256(material.encode()).hexdigest()[:40]
+    return IDEMPOTENCY_PREFIX + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 @dataclass

@@ -10,6 +10,8 @@ import datetime as dt
 import json
 from typing import Any, Mapping, Optional, Sequence
 
+from ...engine.inbound_types import REMOVE, UPSERT, Change
+from ...engine.plan import IDEMPOTENCY_PREFIX
 from ...store.inbox import NewInboundEvent
 from .objects import ZENSKAR_ID
 
@@ -50,3 +52,25 @@ def internal_id(event: Mapping[str, Any]) -> Optional[str]:
     obj = (event.get("data") or {}).get("object") or {}
     value = (obj.get("metadata") or {}).get(ZENSKAR_ID)
     return str(value) if value not in (None, "") else None
+
+
+# Stripe reports a deletion with these; the object in such an event is the object as it was (or a stub).
+DELETE_TYPES = frozenset({"customer.deleted", "invoice.deleted"})
+
+
+class StripeEvents:
+    """The inbound engine's view of a stored Stripe event (engine.inbound_types.EventDecoder)."""
+
+    delete_types = DELETE_TYPES
+
+    def decode(self, row: Mapping[str, Any]) -> Change:
+        event = json.loads(row["payload"])
+        key = (event.get("request") or {}).get("idempotency_key") or ""
+        occurred = row["occurred_at"]
+        return Change(
+            event=row["id"], event_id=row["event_id"], object_type=row["object_type"],
+            external_id=row["external_id"], kind=REMOVE if row["event_type"] in DELETE_TYPES else UPSERT,
+            occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.timezone.utc),
+            state=(event.get("data") or {}).get("object") or {},
+            # Every key zensync sends is derived and carries its prefix: the event of its own write is an echo.
+            echo=key.startswith(IDEMPOTENCY_PREFIX), tag=internal_id(event), attempts=row["attempts"])

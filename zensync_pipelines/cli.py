@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import config
+from .inbound.cli import webhooks
 from .sandbox.cli import sandbox
 from .store import migrate
 from .store.db import make_engine, redact
@@ -64,6 +65,7 @@ def dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -> No
 
 
 main.add_command(sandbox)
+main.add_command(webhooks)
 
 if __name__ == "__main__":
     main()

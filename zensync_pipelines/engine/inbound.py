@@ -107,7 +107,10 @@ class InboundRun:
                 results[change.event] = applier.apply(self.objects[change.object_type], change)
             final = [result for event, result in results.items() if event in claimed]
             writer.mark(final)
+        stored = {row["id"]: row for row in rows}
         for result in final:  # counted once committed
-            self.report.count(result.outcome, failed=result.status == FAILED, event=result.id,
-                              code=result.outcome, reason=result.error)
+            row = stored[result.id]
+            self.report.count(result.outcome, failed=result.status == FAILED, event=row["event_id"],
+                              object=f"{row['object_type']} {row['external_id']}", code=result.outcome,
+                              reason=result.error, attempts=row["attempts"] + 1)
         self.report.conflicts_lost += applier.partly_lost

@@ -152,6 +152,16 @@ class InboundTables:
                     found[external_id] = (newest, bool(was_deleted))
         return found
 
+    def failed_events(self, catalog: str, system: str, limit: int) -> list[dict[str, Any]]:
+        """The oldest failed events with their reasons, for the backlog check's table."""
+        c = inbound_events.c
+        query = select(c.event_id, c.object_type, c.external_id, c.outcome, c.last_error, c.attempts).where(
+            c.tenant == self.tenant, c.catalog == catalog, c.system == system, c.status == FAILED) \
+            .order_by(c.id).limit(limit)
+        with self.engine.connect() as connection:
+            return [{"event": r.event_id, "object": f"{r.object_type} {r.external_id}", "code": r.outcome,
+                     "reason": r.last_error, "attempts": r.attempts} for r in connection.execute(query)]
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[InboundWriter]:
         with self.engine.begin() as connection:

@@ -1,0 +1,43 @@
+"""What the inbound side needs of each system: how to read its stored events, how to fetch an object's current
+state, and how to poll its change feed. A system that reports changes joins by adding an entry here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..engine.inbound_types import EventDecoder, StateFetcher
+from ..store.inbox import InboxStore
+from ..store.state import StateStore
+
+
+@dataclass(frozen=True)
+class InboundSystem:
+    decoder: Callable[[], EventDecoder]
+    fetcher: Callable[[Any], StateFetcher]  # from the system's Dagster resource
+    # poll(resource, inbox, state, routes) -> a result whose fields become run metadata
+    poll: Callable[[Any, InboxStore, StateStore, Mapping[str, str]], Any]
+
+
+def _stripe_decoder() -> EventDecoder:
+    from ..systems.stripe.inbound import StripeEvents
+
+    return StripeEvents()
+
+
+def _stripe_fetcher(resource: Any) -> StateFetcher:
+    from ..systems.stripe.current import StripeCurrentState
+
+    return StripeCurrentState(resource.adapter())
+
+
+def _stripe_poll(resource: Any, inbox: InboxStore, state: StateStore, routes: Mapping[str, str]) -> Any:
+    # /v1/events from a stored cursor into the inbox: systems/stripe/polling.py (built beside the receiver).
+    from ..systems.stripe.polling import poll_events
+
+    return poll_events(resource.adapter(), inbox, state, routes)
+
+
+INBOUND_SYSTEMS: dict[str, InboundSystem] = {
+    "stripe": InboundSystem(_stripe_decoder, _stripe_fetcher, _stripe_poll),
+}

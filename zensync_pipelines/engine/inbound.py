@@ -101,7 +101,7 @@ class InboundRun:
         with self.tables.transaction() as writer:
             claimed = writer.claim([row["id"] for row in rows])
             mine = [c for c in effective if c.event in claimed]
-            applier = RowApplier(self.spec, self.system, writer, self.run_id)
+            applier = RowApplier(self.spec, self.system, writer, self.run_id, self.fetcher)
             applier.load(mine)
             for change in mine:
                 results[change.event] = applier.apply(self.objects[change.object_type], change)

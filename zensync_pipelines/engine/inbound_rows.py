@@ -12,11 +12,12 @@ unsent changes, the fingerprint stays and the outbound run sends them, with the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any, Optional, Sequence
 
 from .inbound_types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE,
-                            UNCHANGED, UNLINK, UNLINKED_OBJECT, UNTRACKED, Change, RowRefused, Verdict)
+                            UNCHANGED, UNLINK, UNLINKED_OBJECT, UPSERT, UNTRACKED, Change, RowRefused, StateFetcher, Verdict)
 from .inbound_values import as_utc, comparable, external_value, inbound_value
 from .mapper import mapper_for
 from .payload import fingerprint
@@ -25,6 +26,7 @@ from .sync import _resolve_references
 from .types import DELETED, SYNCED, UNLINKED, MappingState
 
 IGNORED, FAILED = "ignored", "failed"
+TIE: Any = Verdict(-1, "", "tie")  # apply() settles it by reading the object
 BACKOFF_SECONDS, BACKOFF_MAX_SECONDS = 30, 3600
 
 
@@ -35,8 +37,8 @@ def retry_at(attempts: int) -> dt.datetime:
 
 
 class RowApplier:
-    def __init__(self, spec: CatalogSpec, system: str, writer: Any, run_id: str):
-        self.spec, self.system, self.writer, self.run_id = spec, system, writer, run_id
+    def __init__(self, spec: CatalogSpec, system: str, writer: Any, run_id: str, fetcher: StateFetcher):
+        self.spec, self.system, self.writer, self.run_id, self.fetcher = spec, system, writer, run_id, fetcher
         self.by_external: dict[str, dict[str, tuple[str, MappingState]]] = {}
         self.by_internal: dict[str, dict[str, MappingState]] = {}
         self.rows: dict[str, dict[str, Any]] = {}
@@ -56,6 +58,17 @@ class RowApplier:
 
     # -- one change ----------------------------------------------------------------------------------------------
     def apply(self, obj: ExternalObject, change: Change) -> Verdict:
+        verdict = self._apply(obj, change)
+        if verdict is TIE:
+            # Stripe stamps whole seconds: a change in the very second of the row's last (already sent) catalog
+            # change cannot be ordered against it. The object's current state is newer than both: apply that.
+            current = self.fetcher.fetch(change.object_type, change.external_id)
+            settled = dataclasses.replace(change, kind=UPSERT if current is not None else REMOVE,
+                                          state=current or {}, occurred_at=change.occurred_at + dt.timedelta(seconds=1))
+            verdict = self._apply(obj, settled)
+        return verdict
+
+    def _apply(self, obj: ExternalObject, change: Change) -> Verdict:
         link = self._link(obj, change)
         if isinstance(link, Verdict):
             return link
@@ -84,8 +97,10 @@ class RowApplier:
                        if f.column in changed and f.direction != BOTH}
             if not changed:
                 return Verdict(change.event, IGNORED, ECHO)
-        winners = {column: value for column, value in changed.items()
-                   if self._wins(obj, column, change, row, in_sync)}
+        wins = {column: self._wins(obj, column, change, row, in_sync) for column in changed}
+        if TIE in wins.values():
+            return TIE
+        winners = {column: value for column, value in changed.items() if wins[column]}
         if not winners:
             return Verdict(change.event, IGNORED, CONFLICT_LOST,
                            f"the catalog's newer {', '.join(changed)} kept")
@@ -124,7 +139,7 @@ class RowApplier:
                 errors.append(("transform_error", f.column, f"inbound transform failed: {bad}"))
         return values, errors
 
-    def _wins(self, obj: ExternalObject, column: str, change: Change, row: dict[str, Any], in_sync: bool) -> bool:
+    def _wins(self, obj: ExternalObject, column: str, change: Change, row: dict[str, Any], in_sync: bool) -> Any:
         rule = next(f.conflict for f in obj.inbound_fields if f.column == column)
         if rule == CATALOG_WINS:
             return in_sync  # the catalog changed too (unsent): it wins
@@ -132,7 +147,10 @@ class RowApplier:
             cursor = row.get(self.spec.cursor_column)
             if not isinstance(cursor, dt.datetime):
                 return in_sync  # no time to compare: a catalog change not sent yet keeps its value
-            return change.occurred_at > as_utc(cursor)
+            cursor = as_utc(cursor)
+            if in_sync and change.occurred_at == cursor.replace(microsecond=0):
+                return TIE  # the same second as the catalog's last change, which was sent: order unknown
+            return change.occurred_at > cursor
         return True  # system_wins, and direction "in": the system owns the value
 
     def _fingerprint(self, obj: ExternalObject, row: dict[str, Any]) -> Optional[str]:

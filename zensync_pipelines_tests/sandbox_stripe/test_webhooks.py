@@ -170,3 +170,35 @@ def test_events_list_filters(client: stripe.StripeClient, clock) -> None:
     event = client.v1.events.list({"type": "invoice.created"}).data[0]
     assert client.v1.events.retrieve(event.id).data.object.id == invoice.id
     assert event.request.id.startswith("req_")
+
+
+def test_signature_header_is_stripes_test_mode_header(client: stripe.StripeClient, receiver: Receiver,
+                                                      endpoint: stripe.WebhookEndpoint) -> None:
+    client.v1.customers.create({"email": "sig@example.com"})
+    receiver.wait_for(lambda: len(receiver.verified) == 1)
+    _, header = receiver.raw[0]
+    schemes = [part.split("=", 1)[0] for part in header.split(",")]
+    assert schemes == ["t", "v1", "v0"]  # test mode adds a v0 from an unrelated key, which verifiers ignore
+    v0 = header.split("v0=")[1]
+    assert v0 != header.split("v1=")[1].split(",")[0]
+
+
+def test_delay_knob_holds_each_first_delivery(client: stripe.StripeClient, sandbox: StripeSandbox,
+                                              receiver: Receiver, endpoint: stripe.WebhookEndpoint) -> None:
+    sandbox.configure(webhook_delay=0.2)
+    client.v1.customers.create({"email": "late@example.com"})
+    receiver.wait_for(lambda: len(receiver.verified) == 1)
+    wait_until(lambda: len(sandbox.webhooks.attempts) == 1)
+    assert sandbox.webhooks.attempts[0]["waited"] >= 0.2
+
+
+def test_lost_deliveries_are_retried_until_every_event_arrives_once(
+        client: stripe.StripeClient, sandbox: StripeSandbox, receiver: Receiver,
+        endpoint: stripe.WebhookEndpoint) -> None:
+    sandbox.configure(webhook_failure_rate=0.5, webhook_max_attempts=30, webhook_retry_base=0.001)
+    created = [client.v1.customers.create({"email": f"lost{i}@example.com"}).id for i in range(8)]
+    receiver.wait_for(lambda: len(receiver.verified) == 8)
+    assert sorted(e.data.object.id for e in receiver.verified) == sorted(created)
+    lost = [a for a in sandbox.webhooks.attempts if not a["ok"]]
+    assert lost and all(a["error"].startswith("injected") and a["status"] is None for a in lost)
+    assert len(receiver.raw) == 8  # a lost attempt never reached the receiver

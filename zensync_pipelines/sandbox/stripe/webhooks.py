@@ -26,9 +26,15 @@ from .store import Obj, Store
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def sign(payload: str, secret: str, timestamp: int) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+def _hmac(secret: str, timestamp: int, payload: str) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign(payload: str, secret: str, timestamp: int, livemode: bool = False) -> str:
+    """Stripe's header: `t=<unix>,v1=<hmac>`; test-mode events also carry a `v0` made with an unrelated key,
+    which receivers must ignore (only v1 is a real scheme)."""
+    header = f"t={timestamp},v1={_hmac(secret, timestamp, payload)}"
+    return header if livemode else f"{header},v0={_hmac('whsec_test_mode_v0', timestamp, payload)}"
 
 
 @dataclass(order=True)
@@ -42,6 +48,7 @@ class Delivery:
     payload: str = field(compare=False)
     attempt: int = field(compare=False, default=1)
     duplicate: bool = field(compare=False, default=False)
+    queued: float = field(compare=False, default_factory=time.monotonic)  # when the event was emitted
 
 
 class WebhookDispatcher:
@@ -66,8 +73,8 @@ class WebhookDispatcher:
         payload = json.dumps(self._store.render(event), indent=2)  # Stripe sends pretty-printed JSON
         with self._wake:
             for endpoint in endpoints:
-                self._push(Delivery(time.monotonic(), 0, event["id"], endpoint["id"], endpoint["url"],
-                                    endpoint["_secret"], payload))
+                self._push(Delivery(time.monotonic() + self._knobs.webhook_delay, 0, event["id"], endpoint["id"],
+                                    endpoint["url"], endpoint["_secret"], payload))
 
     def _push(self, delivery: Delivery) -> None:
         delivery.seq = next(self._seq)
@@ -131,17 +138,22 @@ class WebhookDispatcher:
             "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
         })
         status, error = None, None
-        try:
-            with _OPENER.open(request, timeout=self._knobs.webhook_timeout) as reply:
-                status = reply.status
-        except urllib.error.HTTPError as failure:
-            status = failure.code
-        except (OSError, ValueError) as failure:  # refused, reset, timed out, bad URL
-            error = f"{type(failure).__name__}: {failure}"
+        failure_rate = self._knobs.webhook_failure_rate
+        if failure_rate and self._random() < failure_rate:
+            error = "injected: delivery lost before reaching the endpoint"
+        else:
+            try:
+                with _OPENER.open(request, timeout=self._knobs.webhook_timeout) as reply:
+                    status = reply.status
+            except urllib.error.HTTPError as failure:
+                status = failure.code
+            except (OSError, ValueError) as failure:  # refused, reset, timed out, bad URL
+                error = f"{type(failure).__name__}: {failure}"
         ok = status is not None and 200 <= status < 300
         self.attempts.append({"event": delivery.event_id, "endpoint": delivery.endpoint_id,
                               "attempt": delivery.attempt, "status": status, "error": error,
-                              "duplicate": delivery.duplicate, "ok": ok})
+                              "duplicate": delivery.duplicate, "ok": ok,
+                              "waited": time.monotonic() - delivery.queued})
         if ok and not delivery.duplicate:
             self._on_delivered(delivery.event_id)  # outside the queue lock: enqueue() takes them in the other order
         with self._wake:

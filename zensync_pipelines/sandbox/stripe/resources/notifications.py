@@ -6,7 +6,7 @@ import string
 from typing import TYPE_CHECKING, Any
 
 from ..api import Call
-from ..errors import validation
+from ..errors import invalid, validation
 from ..events import RETENTION_SECONDS, type_filter
 from ..forms import Params, merge_metadata
 from ..querying import LIST_PARAMS, range_filter
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 ENDPOINT_FIELDS = ("url", "enabled_events", "description", "metadata", "api_version")
 SECRET_ALPHABET = string.ascii_letters + string.digits
+MAX_TYPES = 20  # the Events API's limit on `types[]`
 
 
 def _endpoint_changes(p: Params, creating: bool) -> dict[str, Any]:
@@ -47,6 +48,9 @@ def register(sb: "StripeSandbox") -> None:
         if "type" in p and "types" in p:
             raise validation("You may only specify one of these parameters: type, types.", "parameter_unknown",
                              "types")
+        if len(p.list("types") or []) > MAX_TYPES:
+            raise invalid(f"Invalid array: `types` takes at most {MAX_TYPES} event types.", param="types",
+                          saved=False)
         matches, in_range = type_filter(p.str("type"), p.list("types")), range_filter(p)
         oldest = store.now() - RETENTION_SECONDS
         with store.lock:

@@ -53,7 +53,7 @@ def listed_ids(client: stripe.StripeClient, object_types: list[str]) -> set[str]
     return {event.id for event in client.v1.events.list(params).auto_paging_iter()}
 
 
-def poll(sb: StripeSandbox, engine: Engine, routes=ROUTES, **options):  # noqa: ANN001, ANN201
+def poll(sb: StripeSandbox, engine: Engine, routes=ROUTES, **options):
     return poll_events(adapter_for(sb), InboxStore(engine), StateStore(engine), routes, **options)
 
 
@@ -109,7 +109,7 @@ def test_a_crash_between_pages_rereads_the_window(sandbox: StripeSandbox, lite: 
         client.v1.customers.create({"email": f"c{i}@example.com"})
 
     class CrashingInbox(InboxStore):
-        def add(self, events):  # noqa: ANN001, ANN201
+        def add(self, events):
             super().add(events)
             raise RuntimeError("worker killed after the first page")
 

@@ -156,3 +156,22 @@ def test_events_page_both_ways_and_filter_by_type_and_time(client: stripe.Stripe
     with pytest.raises(stripe.InvalidRequestError) as error:
         client.v1.events.list({"starting_after": "evt_missing"})
     assert error.value.code == "resource_missing"
+
+
+def test_one_request_stamps_all_its_events_with_one_second() -> None:
+    """Even when the clock moves on while the request runs (here: 0.7 s per clock read)."""
+    now = [1_800_000_000.0]
+
+    def ticking() -> float:
+        now[0] += 0.7
+        return now[0]
+
+    with StripeSandbox(rate_limit=None, clock=ticking) as sb:
+        client = stripe.StripeClient("sk_test_tick", base_addresses={"api": sb.url}, max_network_retries=0)
+        invoice = open_invoice(client)
+        mark = newest_event_id(client)
+        client.v1.invoices.pay(invoice.id, {"payment_method": "pm_card_visa"})
+        events = events_since(client, mark)
+        assert len(events) == 3 and len({e.created for e in events}) == 1
+        customer = client.v1.customers.retrieve(invoice.customer)
+        assert customer.created < events[0].created  # while separate requests still get their own times

@@ -14,6 +14,7 @@ import stripe
 from zensync_pipelines.sandbox.stripe import StripeSandbox
 
 from .conftest import KEY, client_for
+from .test_webhooks import Receiver
 
 WORKTREE = Path(__file__).resolve().parents[2]
 
@@ -92,3 +93,21 @@ def test_sigterm_saves_every_confirmed_write(tmp_path: Path) -> None:
 
 def client_for_url(url: str) -> stripe.StripeClient:
     return stripe.StripeClient(KEY, base_addresses={"api": url}, max_network_retries=0)
+
+
+def test_queued_webhook_deliveries_survive_a_restart(tmp_path: Path) -> None:
+    data = str(tmp_path / "state.json")
+    receiver = Receiver()
+    try:
+        with StripeSandbox(rate_limit=None, data_file=data, webhook_paused=True) as first:
+            client = client_for(first)
+            receiver.secret = client.v1.webhook_endpoints.create(
+                {"url": receiver.url, "enabled_events": ["customer.created"]}).secret
+            customer = client.v1.customers.create({"email": "queued@example.com"})
+        assert receiver.raw == []  # paused until the sandbox stopped
+        with StripeSandbox(rate_limit=None, data_file=data):
+            receiver.wait_for(lambda: len(receiver.verified) == 1)
+        assert receiver.verified[0].data.object.id == customer.id
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()

@@ -76,6 +76,23 @@ class WebhookDispatcher:
                 self._push(Delivery(time.monotonic() + self._knobs.webhook_delay, 0, event["id"], endpoint["id"],
                                     endpoint["url"], endpoint["_secret"], payload))
 
+    def dump(self) -> list[dict[str, Any]]:
+        """The queued deliveries, for the data file: like Stripe, a restart goes on retrying them."""
+        with self._wake:
+            return [{"event": d.event_id, "endpoint": d.endpoint_id, "attempt": d.attempt, "duplicate": d.duplicate}
+                    for d in self._queue]
+
+    def load(self, queued: list[dict[str, Any]]) -> None:
+        with self._store.lock, self._wake:
+            for entry in queued:
+                event, endpoint = self._store.find(entry["event"]), self._store.find(entry["endpoint"])
+                if event is None or endpoint is None:
+                    continue  # the endpoint was deleted since
+                payload = json.dumps(self._store.render(event), indent=2)
+                self._push(Delivery(time.monotonic(), 0, event["id"], endpoint["id"], endpoint["url"],
+                                    endpoint["_secret"], payload, attempt=entry["attempt"],
+                                    duplicate=entry["duplicate"]))
+
     def _push(self, delivery: Delivery) -> None:
         delivery.seq = next(self._seq)
         heapq.heappush(self._queue, delivery)

@@ -36,6 +36,7 @@ class StripeKnobs(Knobs):
     webhook_delay: float = 0.0  # seconds between an event and its first delivery attempt
     # Probability that an attempt is lost on the way (the receiver never sees it) and retried with backoff.
     webhook_failure_rate: float = 0.0
+    webhook_concurrency: int = 1  # delivery threads, fixed when the sandbox starts; 1 keeps the seeded order
 
 
 @dataclass

@@ -30,11 +30,16 @@ def _hmac(secret: str, timestamp: int, payload: str) -> str:
     return hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
 
 
-def sign(payload: str, secret: str, timestamp: int, livemode: bool = False) -> str:
-    """Stripe's header: `t=<unix>,v1=<hmac>`; test-mode events also carry a `v0` made with an unrelated key,
-    which receivers must ignore (only v1 is a real scheme)."""
-    header = f"t={timestamp},v1={_hmac(secret, timestamp, payload)}"
+def sign(payload: str, secrets: list[str], timestamp: int, livemode: bool = False) -> str:
+    """Stripe's header: `t=<unix>,v1=<hmac>`, one v1 per secret while a rolled secret has not expired; test-mode
+    events also carry a `v0` made with an unrelated key, which receivers must ignore (only v1 is a real scheme)."""
+    header = ",".join([f"t={timestamp}"] + [f"v1={_hmac(secret, timestamp, payload)}" for secret in secrets])
     return header if livemode else f"{header},v0={_hmac('whsec_test_mode_v0', timestamp, payload)}"
+
+
+def endpoint_secrets(endpoint: Obj, now: float) -> list[str]:
+    """The current signing secret, then the rolled ones still valid (`/_sandbox/webhook_endpoints/roll_secret`)."""
+    return [endpoint["_secret"]] + [secret for secret, expires in endpoint.get("_previous_secrets", []) if expires > now]
 
 
 @dataclass(order=True)
@@ -43,8 +48,6 @@ class Delivery:
     seq: int
     event_id: str = field(compare=False)
     endpoint_id: str = field(compare=False)
-    url: str = field(compare=False)
-    secret: str = field(compare=False)
     payload: str = field(compare=False)
     attempt: int = field(compare=False, default=1)
     duplicate: bool = field(compare=False, default=False)
@@ -62,7 +65,7 @@ class WebhookDispatcher:
         self._seq = itertools.count()
         self._wake = threading.Condition()
         self._stopping = False
-        self._thread: Optional[threading.Thread] = None
+        self._threads: list[threading.Thread] = []
         self.attempts: list[dict[str, Any]] = []  # every delivery attempt, for tests and `/_sandbox/webhooks`
 
     def enqueue(self, event: Obj) -> None:
@@ -74,7 +77,7 @@ class WebhookDispatcher:
         with self._wake:
             for endpoint in endpoints:
                 self._push(Delivery(time.monotonic() + self._knobs.webhook_delay, 0, event["id"], endpoint["id"],
-                                    endpoint["url"], endpoint["_secret"], payload))
+                                    payload))
 
     def dump(self) -> list[dict[str, Any]]:
         """The queued deliveries, for the data file: like Stripe, a restart goes on retrying them."""
@@ -89,9 +92,8 @@ class WebhookDispatcher:
                 if event is None or endpoint is None:
                     continue  # the endpoint was deleted since
                 payload = json.dumps(self._store.render(event), indent=2)
-                self._push(Delivery(time.monotonic(), 0, event["id"], endpoint["id"], endpoint["url"],
-                                    endpoint["_secret"], payload, attempt=entry["attempt"],
-                                    duplicate=entry["duplicate"]))
+                self._push(Delivery(time.monotonic(), 0, event["id"], endpoint["id"], payload,
+                                    attempt=entry["attempt"], duplicate=entry["duplicate"]))
 
     def _push(self, delivery: Delivery) -> None:
         delivery.seq = next(self._seq)
@@ -107,21 +109,24 @@ class WebhookDispatcher:
         with self._wake:
             return len(self._queue)
 
-    # -- the delivery thread -----------------------------------------------------------------------------------
+    # -- the delivery threads ----------------------------------------------------------------------------------
     def start(self) -> None:
+        """`webhook_concurrency` threads deliver (Stripe sends many at once; one thread keeps the seeded order)."""
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="stripe-sandbox-webhooks", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"stripe-sandbox-webhooks-{n}", daemon=True)
+                         for n in range(max(1, int(self._knobs.webhook_concurrency)))]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         with self._wake:
             self._stopping = True
             self._wake.notify_all()
-        if self._thread is not None:
+        for thread in self._threads:
             # A POST in flight cannot be interrupted; the thread ends after it and sends nothing more, so do not
             # make every stop() wait out a slow receiver's timeout.
-            self._thread.join(timeout=0.5)
-            self._thread = None
+            thread.join(timeout=0.5)
+        self._threads = []
 
     def _run(self) -> None:
         while True:
@@ -134,12 +139,11 @@ class WebhookDispatcher:
         with self._wake:
             while not self._stopping:
                 now = time.monotonic()
-                due = [d for d in self._queue if d.due <= now]
-                if due and not self._knobs.webhook_paused:
-                    if self._knobs.webhook_out_of_order and len(due) > 1:
-                        chosen = due[int(self._random() * len(due))]
-                    else:
-                        chosen = self._queue[0]
+                if self._queue and self._queue[0].due <= now and not self._knobs.webhook_paused:
+                    if not self._knobs.webhook_out_of_order:
+                        return heapq.heappop(self._queue)  # oldest due first, without scanning a long queue
+                    due = [d for d in self._queue if d.due <= now]
+                    chosen = due[int(self._random() * len(due))]
                     self._queue.remove(chosen)
                     heapq.heapify(self._queue)
                     return chosen
@@ -148,17 +152,22 @@ class WebhookDispatcher:
             return None
 
     def _send(self, delivery: Delivery) -> None:
-        timestamp = int(self._store.clock())
-        request = urllib.request.Request(delivery.url, data=delivery.payload.encode(), method="POST", headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "Stripe-Signature": sign(delivery.payload, delivery.secret, timestamp),
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-        })
+        now = self._store.clock()
+        with self._store.lock:  # the endpoint as it is now: its URL or secrets may have changed since the event
+            endpoint = self._store.find(delivery.endpoint_id)
+            url, secrets = (endpoint["url"], endpoint_secrets(endpoint, now)) if endpoint else (None, [])
         status, error = None, None
         failure_rate = self._knobs.webhook_failure_rate
-        if failure_rate and self._random() < failure_rate:
+        if url is None:
+            error = "endpoint deleted"
+        elif failure_rate and self._random() < failure_rate:
             error = "injected: delivery lost before reaching the endpoint"
         else:
+            request = urllib.request.Request(url, data=delivery.payload.encode(), method="POST", headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Stripe-Signature": sign(delivery.payload, secrets, int(now)),
+                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            })
             try:
                 with _OPENER.open(request, timeout=self._knobs.webhook_timeout) as reply:
                     status = reply.status
@@ -178,6 +187,6 @@ class WebhookDispatcher:
                 duplicate_rate = self._knobs.webhook_duplicate_rate
                 if not delivery.duplicate and duplicate_rate and self._random() < duplicate_rate:
                     self._push(replace(delivery, due=time.monotonic(), duplicate=True))
-            elif delivery.attempt < self._knobs.webhook_max_attempts:
+            elif delivery.attempt < self._knobs.webhook_max_attempts and url is not None:
                 backoff = self._knobs.webhook_retry_base * 2 ** (delivery.attempt - 1)
                 self._push(replace(delivery, due=time.monotonic() + backoff, attempt=delivery.attempt + 1))

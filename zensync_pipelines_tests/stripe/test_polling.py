@@ -13,6 +13,7 @@ from zensync_pipelines.store import migrate
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.store.state import StateStore
+from zensync_pipelines.systems.base import Backoff
 from zensync_pipelines.systems.stripe import StripeAdapter
 from zensync_pipelines.systems.stripe.inbound import event_types, to_inbox_event
 from zensync_pipelines.systems.stripe.polling import CURSOR_KEY, SCOPE, poll_events
@@ -170,3 +171,19 @@ def test_first_poll_can_start_later_and_an_outage_fails_the_poll(sandbox: Stripe
     with pytest.raises(stripe.APIConnectionError):
         poll_events(down, InboxStore(lite), StateStore(lite), ROUTES)
     assert StateStore(lite).get(SCOPE, CURSOR_KEY) == cursor
+
+
+def test_rate_limits_and_server_errors_are_retried_without_losing_a_page(sandbox: StripeSandbox, lite: Engine,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK's own retry sleeps (0.5 s and up) shortened; what is retried and how often stays the SDK's.
+    monkeypatch.setattr(stripe._http_client.HTTPClient, "INITIAL_DELAY", 0.001)
+    monkeypatch.setattr(stripe._http_client.HTTPClient, "MAX_DELAY", 0.001)
+    client = human(sandbox)
+    for i in range(9):
+        client.v1.customers.create({"email": f"f{i}@example.com"})
+    sandbox.configure(fault_rate=0.4, fault_kinds=["api_error", "rate_limit", "drop"], seed=7)
+    adapter = StripeAdapter(KEY, sandbox.url, rate_limit_per_second=1000, max_network_retries=8)
+    adapter.backoff = Backoff(retries=20, base_seconds=0.001, max_seconds=0.001)
+    result = poll_events(adapter, InboxStore(lite), StateStore(lite), ROUTES, page_size=2)
+    assert result.stored == 9 and result.pages == 5
+    assert result.calls > result.pages  # the retries are counted as the calls they are

@@ -14,8 +14,10 @@ stored. Why a window rather than `ending_before=<last event id>`:
   stored twice;
 - an id cursor breaks once its event leaves the 30-day retention (`resource_missing`); a time window just
   starts at what Stripe still keeps (`window_expired` says when events may have been lost).
-An idle poll costs one call per 20 event types (the `types[]` limit). Event types that are new since the cursor
-was saved (a catalog started reading invoices) are read over the whole retention, the others over the window.
+An idle poll costs one call per 20 event types (the `types[]` limit) once the overlap holds at most a page of
+events (the re-read is the price of not missing stragglers; lower `overlap_seconds` on very busy accounts).
+Event types that are new since the cursor was saved (a catalog started reading invoices) are read over the whole
+retention, the others over the window.
 """
 
 from __future__ import annotations

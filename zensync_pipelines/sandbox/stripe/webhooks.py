@@ -39,7 +39,8 @@ def sign(payload: str, secrets: list[str], timestamp: int, livemode: bool = Fals
 
 def endpoint_secrets(endpoint: Obj, now: float) -> list[str]:
     """The current signing secret, then the rolled ones still valid (`/_sandbox/webhook_endpoints/roll_secret`)."""
-    return [endpoint["_secret"]] + [secret for secret, expires in endpoint.get("_previous_secrets", []) if expires > now]
+    previous = endpoint.get("_previous_secrets", [])
+    return [endpoint["_secret"]] + [secret for secret, expires in previous if expires > now]
 
 
 @dataclass(order=True)

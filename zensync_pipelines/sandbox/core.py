@@ -206,6 +206,8 @@ class Sandbox:
 
     # -- request cycle -----------------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
+        if self._server is None:
+            raise DropConnection()  # stopped: a client's kept-alive connection must see the outage too
         handler, pattern, params, path_known = self.router.match(request.method, request.path)
         if pattern.startswith("/_sandbox/"):
             return handler(request)  # control endpoints bypass latency, faults and counters

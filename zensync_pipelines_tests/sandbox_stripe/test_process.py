@@ -14,6 +14,7 @@ import stripe
 from zensync_pipelines.sandbox.stripe import StripeSandbox
 
 from .conftest import KEY, client_for
+from .test_webhooks import Receiver
 
 WORKTREE = Path(__file__).resolve().parents[2]
 
@@ -67,3 +68,46 @@ def test_writes_are_debounced(tmp_path: Path) -> None:
     assert saves_during_burst < 20  # 60 writes (plus 60 events) did not mean 120 file writes
     assert len([o for o in json.loads(Path(data).read_text())["store"]["objects"]
                 if o["object"] == "customer"]) == 60
+
+
+def test_sigterm_saves_every_confirmed_write(tmp_path: Path) -> None:
+    """A supervisor's SIGTERM stops the CLI as Ctrl-C does: what a client saw confirmed is in the data file."""
+    data = tmp_path / "state.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zensync_pipelines.sandbox.stripe", "--port", "0", "--rate-limit", "0",
+         "--data", str(data)],
+        cwd=WORKTREE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        client = client_for_url(line.split(" listening on ")[1].split(" ")[0])
+        customer = client.v1.customers.create({"email": "term@example.com"})
+        draft = client.v1.invoices.create({"customer": customer.id})
+        confirmed = {customer.id, draft.id}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    saved = json.loads(data.read_text())["store"]["objects"]
+    assert confirmed <= {obj["id"] for obj in saved}
+    assert {obj["type"] for obj in saved if obj["object"] == "event"} == {"customer.created", "invoice.created"}
+
+
+def client_for_url(url: str) -> stripe.StripeClient:
+    return stripe.StripeClient(KEY, base_addresses={"api": url}, max_network_retries=0)
+
+
+def test_queued_webhook_deliveries_survive_a_restart(tmp_path: Path) -> None:
+    data = str(tmp_path / "state.json")
+    receiver = Receiver()
+    try:
+        with StripeSandbox(rate_limit=None, data_file=data, webhook_paused=True) as first:
+            client = client_for(first)
+            receiver.secret = client.v1.webhook_endpoints.create(
+                {"url": receiver.url, "enabled_events": ["customer.created"]}).secret
+            customer = client.v1.customers.create({"email": "queued@example.com"})
+        assert receiver.raw == []  # paused until the sandbox stopped
+        with StripeSandbox(rate_limit=None, data_file=data):
+            receiver.wait_for(lambda: len(receiver.verified) == 1)
+        assert receiver.verified[0].data.object.id == customer.id
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterator
 
 import pytest
+import requests
 import stripe
 
 from zensync_pipelines.sandbox.stripe import StripeSandbox
@@ -170,3 +171,87 @@ def test_events_list_filters(client: stripe.StripeClient, clock) -> None:
     event = client.v1.events.list({"type": "invoice.created"}).data[0]
     assert client.v1.events.retrieve(event.id).data.object.id == invoice.id
     assert event.request.id.startswith("req_")
+
+
+def test_signature_header_is_stripes_test_mode_header(client: stripe.StripeClient, receiver: Receiver,
+                                                      endpoint: stripe.WebhookEndpoint) -> None:
+    client.v1.customers.create({"email": "sig@example.com"})
+    receiver.wait_for(lambda: len(receiver.verified) == 1)
+    _, header = receiver.raw[0]
+    schemes = [part.split("=", 1)[0] for part in header.split(",")]
+    assert schemes == ["t", "v1", "v0"]  # test mode adds a v0 from an unrelated key, which verifiers ignore
+    v0 = header.split("v0=")[1]
+    assert v0 != header.split("v1=")[1].split(",")[0]
+
+
+def test_delay_knob_holds_each_first_delivery(client: stripe.StripeClient, sandbox: StripeSandbox,
+                                              receiver: Receiver, endpoint: stripe.WebhookEndpoint) -> None:
+    sandbox.configure(webhook_delay=0.2)
+    client.v1.customers.create({"email": "late@example.com"})
+    receiver.wait_for(lambda: len(receiver.verified) == 1)
+    wait_until(lambda: len(sandbox.webhooks.attempts) == 1)
+    assert sandbox.webhooks.attempts[0]["waited"] >= 0.2
+
+
+def test_lost_deliveries_are_retried_until_every_event_arrives_once(
+        client: stripe.StripeClient, sandbox: StripeSandbox, receiver: Receiver,
+        endpoint: stripe.WebhookEndpoint) -> None:
+    sandbox.configure(webhook_failure_rate=0.5, webhook_max_attempts=30, webhook_retry_base=0.001)
+    created = [client.v1.customers.create({"email": f"lost{i}@example.com"}).id for i in range(8)]
+    receiver.wait_for(lambda: len(receiver.verified) == 8)
+    assert sorted(e.data.object.id for e in receiver.verified) == sorted(created)
+    lost = [a for a in sandbox.webhooks.attempts if not a["ok"]]
+    assert lost and all(a["error"].startswith("injected") and a["status"] is None for a in lost)
+    assert len(receiver.raw) == 8  # a lost attempt never reached the receiver
+
+
+def test_a_rolled_secret_signs_alongside_the_new_one_until_it_expires(
+        client: stripe.StripeClient, sandbox: StripeSandbox, receiver: Receiver, endpoint: stripe.WebhookEndpoint,
+        clock) -> None:
+    old = receiver.secret
+    rolled = requests.post(f"{sandbox.url}/_sandbox/webhook_endpoints/roll_secret",
+                           json={"endpoint": endpoint.id, "expires_in": 3600}).json()
+    assert rolled["secret"].startswith("whsec_") and rolled["secret"] != old
+    client.v1.customers.create({"email": "during@example.com"})
+    receiver.wait_for(lambda: len(receiver.verified) == 1)  # the receiver still verifies with the old secret
+    body, header = receiver.raw[0]
+    assert header.count("v1=") == 2
+    stripe.Webhook.construct_event(body, header, rolled["secret"])
+    clock.advance(3601)
+    receiver.secret = rolled["secret"]
+    client.v1.customers.create({"email": "after@example.com"})
+    receiver.wait_for(lambda: len(receiver.verified) == 2)
+    body, header = receiver.raw[1]
+    assert header.count("v1=") == 1
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(body, header, old, tolerance=None)
+
+
+def test_concurrent_delivery_threads_deliver_everything(client: stripe.StripeClient, receiver: Receiver) -> None:
+    with StripeSandbox(rate_limit=None, webhook_concurrency=4) as sb:
+        fast = stripe.StripeClient("sk_test_x", base_addresses={"api": sb.url}, max_network_retries=0)
+        receiver.secret = fast.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["*"]}).secret
+        sb.configure(webhook_paused=True)
+        created = {fast.v1.customers.create({"email": f"m{i}@example.com"}).id for i in range(20)}
+        assert len(sb.webhooks._threads) == 4
+        sb.configure(webhook_paused=False)
+        receiver.wait_for(lambda: len(receiver.verified) == 20)
+        assert {e.data.object.id for e in receiver.verified} == created
+
+
+def test_deliveries_go_to_the_endpoint_as_it_is_now(client: stripe.StripeClient, sandbox: StripeSandbox,
+                                                    receiver: Receiver) -> None:
+    sandbox.configure(webhook_paused=True)
+    endpoint = client.v1.webhook_endpoints.create({"url": "http://127.0.0.1:9/old", "enabled_events": ["*"]})
+    receiver.secret = endpoint.secret
+    client.v1.customers.create({"email": "moved@example.com"})
+    client.v1.webhook_endpoints.update(endpoint.id, {"url": receiver.url})  # fixed before the queue drained
+    sandbox.configure(webhook_paused=False)
+    receiver.wait_for(lambda: len(receiver.verified) == 1)
+    sandbox.configure(webhook_paused=True)
+    client.v1.customers.create({"email": "orphan@example.com"})
+    client.v1.webhook_endpoints.delete(endpoint.id)
+    sandbox.configure(webhook_paused=False)
+    wait_until(lambda: len(sandbox.webhooks.attempts) == 2)
+    assert [a["ok"] for a in sandbox.webhooks.attempts] == [True, False]
+    assert sandbox.webhooks.attempts[-1]["error"] == "endpoint deleted" and len(receiver.raw) == 1

@@ -33,6 +33,10 @@ class StripeKnobs(Knobs):
     webhook_duplicate_rate: float = 0.0  # probability that a delivered event is delivered a second time
     webhook_out_of_order: bool = False  # deliver queued events in a seeded random order instead of oldest first
     webhook_paused: bool = False  # hold deliveries in the queue (lets a test pile events up, then release them)
+    webhook_delay: float = 0.0  # seconds between an event and its first delivery attempt
+    # Probability that an attempt is lost on the way (the receiver never sees it) and retried with backoff.
+    webhook_failure_rate: float = 0.0
+    webhook_concurrency: int = 1  # delivery threads, fixed when the sandbox starts; 1 keeps the seeded order
 
 
 @dataclass

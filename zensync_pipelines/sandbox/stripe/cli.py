@@ -1,12 +1,17 @@
-"""`zensync sandbox stripe`: serve the Stripe sandbox in the foreground until Ctrl-C."""
+"""`zensync sandbox stripe`: serve the Stripe sandbox in the foreground until Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
-from typing import Optional
+import signal
+from typing import Any, Optional
 
 import click
 
 from .server import StripeSandbox
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command("stripe")
@@ -24,6 +29,9 @@ def command(port: int, latency_ms: float, rate_limit: float, fault_rate: float, 
     sandbox = StripeSandbox(port=port, latency_ms=latency_ms, rate_limit=rate_limit or None, fault_rate=fault_rate,
                             seed=seed, data_file=data_file, search_lag_seconds=search_lag)
     sandbox.start()
+    # `kill`, systemd and process supervisors stop with SIGTERM: take the same way out as Ctrl-C, so the data file
+    # gets every write a client saw confirmed.
+    signal.signal(signal.SIGTERM, _interrupt)
     click.echo(f"Stripe sandbox listening on {sandbox.url} (any sk_test_... key; Ctrl-C to stop)", err=False)
     try:
         sandbox.wait()

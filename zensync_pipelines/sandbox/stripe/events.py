@@ -41,7 +41,8 @@ class EventLog:
                 "id": self._store.new_id("evt_", 24),
                 "object": "event",
                 "api_version": API_VERSION,
-                "created": self._store.now(),
+                # Every event one request causes carries the same second, as Stripe's do.
+                "created": call.extra.setdefault("events_created", self._store.now()) if call else self._store.now(),
                 "data": data,
                 "livemode": False,
                 "pending_webhooks": 0,

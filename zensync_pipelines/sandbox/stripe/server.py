@@ -175,7 +175,7 @@ class StripeSandbox(Sandbox):
         self.events.delivered(event_id)
 
     def _snapshot(self) -> dict[str, Any]:
-        return {"store": self.store.dump(), "idempotency": self.idempotency.dump()}
+        return {"store": self.store.dump(), "idempotency": self.idempotency.dump(), "webhooks": self.webhooks.dump()}
 
     def start(self) -> "StripeSandbox":
         if self.persistence is not None:
@@ -183,6 +183,7 @@ class StripeSandbox(Sandbox):
             if state:
                 self.store.load(state.get("store", {}))
                 self.idempotency.load(state.get("idempotency", {}))
+                self.webhooks.load(state.get("webhooks", []))
             self.persistence.start()
         self.webhooks.start()
         super().start()

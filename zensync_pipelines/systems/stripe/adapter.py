@@ -13,6 +13,7 @@ from ...engine.ratelimit import TokenBucket
 from ...engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
 from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
 from .objects import ZENSKAR_ID, Conflict, handler_for
+from .readback import ReadBack
 
 # Using the whole rate limit takes rate x latency requests in flight. Stripe answers writes in roughly 0.2-0.4 s,
 # so the default covers 0.4 s a request: with fewer threads the latency, not the limit, bounds a run (8 threads
@@ -83,6 +84,10 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
                 dt.datetime.fromtimestamp(event.created, dt.timezone.utc), metadata.get(ZENSKAR_ID),
                 {k: v for k, v in obj.items() if k != "metadata"}))
         return changes[::-1]  # Stripe lists newest first
+
+    def read_back(self, object_type: str, page_size: int = 100) -> ReadBack:
+        """A pass over the `object_type` objects zensync owns in Stripe, for drift checks (see readback.py)."""
+        return ReadBack(self, object_type, page_size)
 
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
         return list(self._workers().map(self._apply_one, operations))

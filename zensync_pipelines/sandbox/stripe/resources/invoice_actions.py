@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional
 
+from ...core import Request, Response
 from ..api import Call
 from ..errors import StripeError, invalid, missing, not_editable
+from ..forms import Params
 from ..store import Obj
 
 if TYPE_CHECKING:
@@ -23,7 +25,7 @@ SUCCEEDS = {"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_us"}
 def register(sb: "StripeSandbox") -> None:
     store, events = sb.store, sb.events
 
-    def finalize_draft(call: Call, invoice: Obj, auto_advance: Optional[bool]) -> None:
+    def finalize_draft(call: Optional[Call], invoice: Obj, auto_advance: Optional[bool]) -> None:
         now = store.now()
         customer = store.find(invoice["customer"])
         prefix = customer["invoice_prefix"] if customer else invoice["id"][3:11].upper()
@@ -40,7 +42,7 @@ def register(sb: "StripeSandbox") -> None:
         if store.render(invoice)["amount_due"] == 0:  # Stripe marks a zero-amount invoice paid on finalization
             mark_paid(call, invoice, charged=False)
 
-    def mark_paid(call: Call, invoice: Obj, charged: bool) -> None:
+    def mark_paid(call: Optional[Call], invoice: Obj, charged: bool) -> None:
         invoice["amount_paid"] = store.render(invoice)["amount_due"]
         invoice["status"] = "paid"
         invoice["status_transitions"]["paid_at"] = store.now()
@@ -51,23 +53,34 @@ def register(sb: "StripeSandbox") -> None:
         if charged:
             events.emit(call, "invoice.payment_succeeded", invoice)
 
+    def run(call: Optional[Call], p: Any, invoice: Obj, act: Any) -> None:
+        """One action; like Stripe, it ends with `invoice.updated` (previous_attributes: what the action changed)
+        in the same second as its own events, also when it fails after changing something (a declined card)."""
+        before = store.render(invoice)
+        try:
+            act(call, p, invoice)
+        finally:
+            if store.render(invoice) != before:
+                events.emit(call, "invoice.updated", invoice, before)
+
     def transition(name: str, act: Any, allow: tuple[str, ...] = ()) -> None:
         def handler(call: Call) -> dict[str, Any]:
             p = call.params(allow)
             with store.lock:
                 invoice = store.get(call.id, "invoice")
-                act(call, p, invoice)
+                run(call, p, invoice, act)
                 return sb.reply(invoice, p)
         sb.api("POST", f"/v1/invoices/{{id}}/{name}", handler)
+        automatic[name] = act
 
-    def finalize(call: Call, p: Any, invoice: Obj) -> None:
+    def finalize(call: Optional[Call], p: Any, invoice: Obj) -> None:
         auto_advance = p.bool("auto_advance")
         if invoice["status"] != "draft":
             raise not_editable(f"This invoice is already finalized, you can't re-finalize a non-draft invoice "
                                f"({invoice['id']} is {invoice['status']}).")
         finalize_draft(call, invoice, auto_advance)
 
-    def pay(call: Call, p: Any, invoice: Obj) -> None:
+    def pay(call: Optional[Call], p: Any, invoice: Obj) -> None:
         out_of_band, method = p.bool("paid_out_of_band", False), p.str("payment_method") or p.str("source")
         if invoice["status"] == "paid":
             raise not_editable("Invoice is already paid.")
@@ -92,7 +105,7 @@ def register(sb: "StripeSandbox") -> None:
                               param="payment_method", extra={"decline_code": "generic_decline"})
         mark_paid(call, invoice, charged=not out_of_band)
 
-    def void(call: Call, p: Any, invoice: Obj) -> None:
+    def void(call: Optional[Call], p: Any, invoice: Obj) -> None:
         if invoice["status"] not in ("open", "uncollectible"):
             hint = " Delete a draft instead." if invoice["status"] == "draft" else ""
             raise not_editable(f"You can only void open or uncollectible invoices; invoice {invoice['id']} is "
@@ -102,7 +115,7 @@ def register(sb: "StripeSandbox") -> None:
         store.touched(invoice)
         events.emit(call, "invoice.voided", invoice)
 
-    def mark_uncollectible(call: Call, p: Any, invoice: Obj) -> None:
+    def mark_uncollectible(call: Optional[Call], p: Any, invoice: Obj) -> None:
         if invoice["status"] != "open":
             raise not_editable(f"You can only mark open invoices as uncollectible; invoice {invoice['id']} is "
                                f"{invoice['status']}.")
@@ -111,6 +124,25 @@ def register(sb: "StripeSandbox") -> None:
         store.touched(invoice)
         events.emit(call, "invoice.marked_uncollectible", invoice)
 
+    automatic: dict[str, Any] = {}
+
+    def act_on_its_own(request: Request) -> Response:
+        """What Stripe does without an API request (automatic collection charging a card, auto-finalization, ...):
+        the same transition, but its events carry `request: {id: null, idempotency_key: null}`."""
+        body = request.json() or {}
+        action, invoice_id = body.get("action"), str(body.get("invoice") or "")
+        if action not in automatic:
+            return Response(400, {"error": f"action must be one of {sorted(automatic)}, got {action!r}"})
+        params = Params({"payment_method": "pm_card_visa"} if action == "pay" else {}, ("payment_method",))
+        try:
+            with store.lock:
+                invoice = store.get(invoice_id, "invoice")
+                run(None, params, invoice, automatic[action])
+                return Response(200, sb.reply(invoice, params))
+        except StripeError as error:
+            return error.response()
+
+    sb.router.add("POST", "/_sandbox/automatic", act_on_its_own)
     transition("finalize", finalize, ("auto_advance",))
     transition("pay", pay, ("paid_out_of_band", "payment_method", "source"))
     transition("void", void)

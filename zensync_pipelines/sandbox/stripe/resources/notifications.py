@@ -5,8 +5,9 @@ from __future__ import annotations
 import string
 from typing import TYPE_CHECKING, Any
 
+from ...core import Request, Response
 from ..api import Call
-from ..errors import validation
+from ..errors import invalid, validation
 from ..events import RETENTION_SECONDS, type_filter
 from ..forms import Params, merge_metadata
 from ..querying import LIST_PARAMS, range_filter
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 ENDPOINT_FIELDS = ("url", "enabled_events", "description", "metadata", "api_version")
 SECRET_ALPHABET = string.ascii_letters + string.digits
+MAX_TYPES = 20  # the Events API's limit on `types[]`
 
 
 def _endpoint_changes(p: Params, creating: bool) -> dict[str, Any]:
@@ -47,6 +49,9 @@ def register(sb: "StripeSandbox") -> None:
         if "type" in p and "types" in p:
             raise validation("You may only specify one of these parameters: type, types.", "parameter_unknown",
                              "types")
+        if len(p.list("types") or []) > MAX_TYPES:
+            raise invalid(f"Invalid array: `types` takes at most {MAX_TYPES} event types.", param="types",
+                          saved=False)
         matches, in_range = type_filter(p.str("type"), p.list("types")), range_filter(p)
         oldest = store.now() - RETENTION_SECONDS
         with store.lock:
@@ -99,6 +104,22 @@ def register(sb: "StripeSandbox") -> None:
         with store.lock:
             return sb.list_reply(p, store.newest_first("webhook_endpoint"), "/v1/webhook_endpoints")
 
+    def roll_secret(request: Request) -> Response:
+        """The dashboard's "Roll secret": a new secret now; the old one keeps signing (a second `v1`) until it
+        expires, `expires_in` seconds of the sandbox clock later (Stripe allows up to 24 hours)."""
+        body = request.json() or {}
+        with store.lock:
+            endpoint = store.find(str(body.get("endpoint") or ""))
+            if endpoint is None or endpoint["object"] != "webhook_endpoint":
+                return Response(404, {"error": f"no webhook endpoint {body.get('endpoint')!r}"})
+            expires_at = store.clock() + float(body.get("expires_in", 24 * 3600))
+            endpoint["_previous_secrets"] = [[endpoint["_secret"], expires_at]] + \
+                [pair for pair in endpoint.get("_previous_secrets", []) if pair[1] > store.clock()]
+            endpoint["_secret"] = "whsec_" + store.new_id("", 32, SECRET_ALPHABET)
+            store.touched(endpoint)
+            return Response(200, {"id": endpoint["id"], "secret": endpoint["_secret"]})
+
+    sb.router.add("POST", "/_sandbox/webhook_endpoints/roll_secret", roll_secret)
     sb.api("GET", "/v1/events", list_events)
     sb.api("GET", "/v1/events/{id}", retrieve_event)
     sb.api("POST", "/v1/webhook_endpoints", create_endpoint)

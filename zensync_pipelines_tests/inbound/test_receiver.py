@@ -26,7 +26,7 @@ def post(url, body, secret=SECRET, timestamp=None, content_type="application/jso
     body = body if isinstance(body, str) else json.dumps(body)
     headers = {"Content-Type": content_type}
     if signature:
-        headers["Stripe-Signature"] = sign(body, secret, int(timestamp or time.time()))
+        headers["Stripe-Signature"] = sign(body, [secret], int(timestamp or time.time()))
     return requests.post(f"{url}/webhooks/stripe", data=body.encode(), headers=headers, timeout=10)
 
 
@@ -54,7 +54,7 @@ def test_abuse_is_refused_with_a_short_reason_and_nothing_stored(sqlite_engine, 
             answer = post(url, EVENT, secret="whsec_guess")
         elif case == "tampered body":
             body = json.dumps(EVENT)
-            headers = {"Content-Type": "application/json", "Stripe-Signature": sign(body, SECRET, int(time.time()))}
+            headers = {"Content-Type": "application/json", "Stripe-Signature": sign(body, [SECRET], int(time.time()))}
             answer = requests.post(f"{url}/webhooks/stripe", data=body.replace("a@", "b@"), headers=headers)
         elif case == "stale timestamp":
             answer = post(url, EVENT, timestamp=time.time() - 301)

@@ -4,7 +4,7 @@ state, and how to poll its change feed. A system that reports changes joins by a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from ..engine.inbound_types import EventDecoder, StateFetcher
 from ..store.inbox import InboxStore
@@ -17,6 +17,10 @@ class InboundSystem:
     fetcher: Callable[[Any], StateFetcher]  # from the system's Dagster resource
     # poll(resource, inbox, state, routes) -> a result whose fields become run metadata
     poll: Callable[[Any, InboxStore, StateStore, Mapping[str, str]], Any]
+    # The read-back: readback(adapter, object type) lists the objects zensync owns (engine.drift.Listing);
+    # readback_event(catalog, object type, internal id, external id, state or None) -> the inbox row of a drift.
+    readback: Optional[Callable[[Any, str], Any]] = None
+    readback_event: Optional[Callable[..., Any]] = None
 
 
 def _stripe_decoder() -> EventDecoder:
@@ -38,6 +42,19 @@ def _stripe_poll(resource: Any, inbox: InboxStore, state: StateStore, routes: Ma
     return poll_events(resource.adapter(), inbox, state, routes)
 
 
+def _stripe_readback(adapter: Any, object_type: str) -> Any:
+    from ..systems.stripe.readback import ReadBack
+
+    return ReadBack(adapter, object_type)
+
+
+def _stripe_readback_event(*args: Any) -> Any:
+    from ..systems.stripe.inbound import readback_event
+
+    return readback_event(*args)
+
+
 INBOUND_SYSTEMS: dict[str, InboundSystem] = {
-    "stripe": InboundSystem(_stripe_decoder, _stripe_fetcher, _stripe_poll),
+    "stripe": InboundSystem(_stripe_decoder, _stripe_fetcher, _stripe_poll, _stripe_readback,
+                            _stripe_readback_event),
 }

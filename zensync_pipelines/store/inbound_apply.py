@@ -12,7 +12,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from ..engine.inbound_types import RowRefused
 from ..engine.spec import CatalogSpec
-from ..engine.types import DELETED, UNLINKED, MappingState
+from ..engine.types import DELETED, SYNCED, UNLINKED, MappingState
 from .catalog import CatalogTables
 from .inbox import APPLIED, FAILED, IGNORED, PENDING, EventResult, InboxStore
 from .mappings import CHUNK, _chunks
@@ -161,6 +161,23 @@ class InboundTables:
         with self.engine.connect() as connection:
             return [{"event": r.event_id, "object": f"{r.object_type} {r.external_id}", "code": r.outcome,
                      "reason": r.last_error, "attempts": r.attempts} for r in connection.execute(query)]
+
+    def forget_fingerprint(self, catalog: str, system: str, object_type: str, internal_id: str) -> None:
+        """The object drifted from what zensync wrote: the next outbound run writes the row again."""
+        c = mappings.c
+        with self.engine.begin() as connection:
+            connection.execute(update(mappings).where(
+                c.catalog == catalog, c.system == system, c.object_type == object_type,
+                c.internal_id == internal_id).values(fingerprint=None, updated_at=_now()))
+
+    def synced_external_ids(self, catalog: str, system: str, object_type: str) -> dict[str, str]:
+        """External id -> internal id of every synced mapping of an object type (the read-back's reference)."""
+        c = mappings.c
+        query = select(c.external_id, c.internal_id).where(
+            c.catalog == catalog, c.system == system, c.object_type == object_type, c.status == SYNCED,
+            c.external_id.is_not(None))
+        with self.engine.connect() as connection:
+            return dict(connection.execute(query).all())
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[InboundWriter]:

@@ -59,3 +59,30 @@ def test_the_sensor_starts_the_inbound_job_which_applies_and_reports(database_ur
     assert "not an email" in checks["inbox_backlog"].metadata["failed_events"].value
     assert checks["oldest_unapplied"].passed is True
     assert tick(json.dumps({"id": -1, "at": 0})).skip_message.startswith("no stripe event due")  # idle tick
+
+
+def test_with_no_receiver_at_all_the_poll_schedule_still_brings_the_change(database_url, stripe_sandbox_url):
+    from zensync_pipelines.dagster_defs.inbound_automation import build_polling_definitions
+
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    add_customers(engine, 1)
+    push(engine, stripe_sandbox_url)
+    by_hand(stripe_sandbox_url).v1.customers.update(stripe_id(engine, "customers", 1),
+                                                    params={"email": "polled@example.com"})
+    resources = {"catalog_db": CatalogDatabase(url=database_url),
+                 "stripe": StripeResource(api_key=KEY, api_base=stripe_sandbox_url, rate_limit_per_second=500)}
+    jobs, schedules = build_polling_definitions(list(SPECS.values()), AutomationSettings())
+    assert [s.name for s in schedules] == ["stripe_poll_events"]
+    defs = Definitions.merge(build_catalog_definitions(SPEC, AutomationSettings()),
+                             Definitions(jobs=jobs, schedules=schedules, resources=resources))
+    instance = DagsterInstance.ephemeral()
+    polled = defs.resolve_job_def("poll_stripe").execute_in_process(instance=instance)
+    assert polled.success
+    [output] = [e for e in polled.all_events if e.event_type_value == "STEP_OUTPUT"]
+    assert output.event_specific_data.metadata["stored"].value >= 2  # the creation and the edit
+    applied = defs.resolve_job_def(inbound_job_name(SPEC, "stripe")).execute_in_process(instance=instance)
+    assert applied.success and row(engine, customers, 1)["email"] == "polled@example.com"
+    again = defs.resolve_job_def("poll_stripe").execute_in_process(instance=instance)
+    [output] = [e for e in again.all_events if e.event_type_value == "STEP_OUTPUT"]
+    assert output.event_specific_data.metadata["stored"].value == 0  # deduplicated by event id

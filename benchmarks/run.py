@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmar
 from benchmarks.common import Context, Result, dump  # noqa: E402
 from benchmarks.report import markdown  # noqa: E402
 
-SCENARIOS = ["salesforce", "stripe", "detection", "reconcile", "latency"]
+SCENARIOS = ["salesforce", "stripe", "detection", "reconcile", "latency", "inbound"]
 
 
 def main(argv: list[str] | None = None) -> int:

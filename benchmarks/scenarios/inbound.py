@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import json
+import os
 import random
 import subprocess
 import threading
@@ -177,7 +178,9 @@ def latency(ctx: Context, result: Result) -> None:
     result.data["latency_samples"] = samples
     result.notes.append(f"{changes} dashboard-style edits (no zensync key) one at a time, at a random moment within "
                         f"a sensor interval ({INTERVAL_SECONDS} s); `zensync dev` on SQLite: webhook -> receiver -> "
-                        f"inbox -> inbox sensor -> inbound run (queued, launched as a new run).")
+                        f"inbox -> inbox sensor -> inbound run (queued, launched as a new run). Load average at the "
+                        f"end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} (a run launch is a new process: its "
+                        f"start-up dominates on a loaded machine).")
 
 
 def run(ctx: Context) -> Result:

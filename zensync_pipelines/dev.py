@@ -75,7 +75,7 @@ def seed_invoices_once_customers_synced(url: str, customers: int, timeout: float
     engine.dispose()
 
 
-PAY_AN_INVOICE = """Watch an invoice turn paid in the catalog: pay one in the Stripe sandbox, as a customer's card would.
+PAY_AN_INVOICE = """Watch an invoice turn paid in the catalog: pay one in the Stripe sandbox, as a card payment would.
   curl -s -u {key}: '{stripe}/v1/invoices?status=open&limit=1' | grep -m1 '"id": "in_'
   curl -s -u {key}: -X POST {stripe}/v1/invoices/<that id>/pay -d paid_out_of_band=true
 The webhook reaches the receiver, the sensor invoices_stripe_inbox starts inbound_invoices_stripe, and the row's

@@ -157,7 +157,7 @@ def latency(ctx: Context, result: Result) -> None:
             changed = time.time()
             client.v1.customers.update(ids[row], params={"phone": phone})
 
-            def arrived() -> bool:
+            def arrived(row: str = row, phone: str = phone) -> bool:
                 with engine.connect() as connection:
                     return connection.execute(select(customers.c.phone).where(customers.c.id == int(row))) \
                         .scalar() == phone

@@ -3,7 +3,6 @@
 
 
 import datetime as dt
-import os
 from typing import Any
 
 from dagster import (AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition,

@@ -17,7 +17,8 @@ import datetime as dt
 from typing import Any, Optional, Sequence
 
 from .inbound_types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE,
-                            UNCHANGED, UNLINK, UNLINKED_OBJECT, UPSERT, UNTRACKED, Change, RowRefused, StateFetcher, Verdict)
+                            UNCHANGED, UNLINK, UNLINKED_OBJECT, UNTRACKED, UPSERT, Change, RowRefused, StateFetcher,
+                            Verdict)
 from .inbound_values import as_utc, comparable, external_value, inbound_value
 from .mapper import mapper_for
 from .payload import fingerprint

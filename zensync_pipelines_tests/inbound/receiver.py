@@ -12,9 +12,8 @@ from typing import Iterator, Optional
 import uvicorn
 
 from zensync_pipelines.catalogs import load_specs
-from zensync_pipelines.inbound.app import ReceiverContext, build_app
+from zensync_pipelines.inbound.app import Receiver, ReceiverContext, build_app
 from zensync_pipelines.inbound.stripe import build_routes
-from zensync_pipelines.inbound.app import Receiver
 from zensync_pipelines_tests.conftest import free_port, wait_for_port
 
 

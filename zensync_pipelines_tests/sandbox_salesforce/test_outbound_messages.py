@@ -1,0 +1,192 @@
+"""The sandbox's outbound messages, received by a small endpoint built on zensync's own parser and inbox: the
+documented shape, batching, retries until Acked, at-least-once knobs, and which writes fire."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
+from zensync_pipelines.sandbox.salesforce.auth import ORG_ID, SALES_USER_ID, USER_ID
+from zensync_pipelines.sandbox.salesforce.cli import command, parse_outbound_urls
+from zensync_pipelines.store import migrate
+from zensync_pipelines.store.db import make_engine
+from zensync_pipelines.store.inbox import InboxStore
+from zensync_pipelines.systems.salesforce.outbound import ack, fault, parse, to_events
+
+from .conftest import accounts, client, wait_until
+
+ROUTES = {"Account": "customers", "Contact": "customers"}
+
+
+class Endpoint:
+    """Stores every notification in the inbox and Acks only after the commit; can be told to fail."""
+
+    def __init__(self, inbox: InboxStore):
+        self.inbox, self.messages, self.failures_left = inbox, [], 0
+        self.lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with endpoint.lock:
+                    failing = endpoint.failures_left > 0
+                    endpoint.failures_left -= failing
+                    message = parse(body)
+                    endpoint.messages.append((self.headers["Content-Type"], message))
+                if failing:
+                    self._answer(500, fault("database unavailable"))
+                    return
+                endpoint.inbox.add(to_events(message, ROUTES))
+                self._answer(200, ack())
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/salesforce/tok"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def notifications(self) -> list:
+        with self.lock:
+            return [n for _, m in self.messages for n in m.notifications]
+
+
+@pytest.fixture
+def endpoint(sqlite_url) -> Iterator[Endpoint]:
+    # The inbox is only the endpoint's storage here (its backends are tested in store/): SQLite is enough.
+    engine = make_engine(sqlite_url)
+    migrate.upgrade(engine)
+    receiving = Endpoint(InboxStore(engine))
+    yield receiving
+    receiving.server.shutdown()
+    receiving.server.server_close()
+    engine.dispose()
+
+
+@pytest.fixture
+def org(endpoint) -> Iterator[SalesforceSandbox]:
+    with SalesforceSandbox(outbound_urls={"*": endpoint.url}) as sandbox:
+        sandbox.configure(outbound_base_delay=0.01, outbound_max_delay=0.05)
+        yield sandbox
+
+
+def drained(sb: SalesforceSandbox) -> bool:
+    return sb.outbound.status()["pending"] == 0
+
+
+def test_every_users_writes_fire_with_the_documented_shape(org, endpoint):
+    sales = client(org)
+    sales.session_id = org.new_session(SALES_USER_ID)
+    sales.headers["Authorization"] = f"Bearer {sales.session_id}"
+    created = sales.Account.create({"Name": "Acme", "Phone": "+1 555 0100"})["id"]
+    integration = client(org)
+    integration.Account.update(created, {"Zenskar_Id__c": "42"})
+    wait_until(lambda: len(endpoint.notifications()) == 2 and drained(org))
+    content_type, first = endpoint.messages[0]
+    assert content_type == "text/xml; charset=utf-8"
+    assert first.organization_id == ORG_ID and first.session_id is None and first.action_id.startswith("04k")
+    by_user = {n.fields["LastModifiedById"]: n for n in endpoint.notifications()}
+    assert set(by_user) == {SALES_USER_ID, USER_ID}  # a receiver tells zensync's own writes (echoes) apart
+    assert by_user[SALES_USER_ID].fields["Phone"] == "+1 555 0100" and "Zenskar_Id__c" not in \
+        by_user[SALES_USER_ID].fields  # a null field is left out, as a real org does
+    assert by_user[USER_ID].fields["Zenskar_Id__c"] == "42" and by_user[USER_ID].fields["CreatedById"] == \
+        SALES_USER_ID
+    # SystemModstamp and /updated agree with what the API reports for the record
+    [record] = integration.query(f"SELECT SystemModstamp, LastModifiedById FROM Account WHERE Id = '{created}'")[
+        "records"]
+    assert by_user[USER_ID].modstamp.isoformat(timespec="milliseconds").replace("+00:00", "+0000") == \
+        record["SystemModstamp"] and record["LastModifiedById"] == USER_ID
+    # the org id in the message is the one the API reports to a logged-in client
+    info = org.requests_session().get(f"{org.url}/services/oauth2/userinfo",
+                                      headers={"Authorization": f"Bearer {org.new_session()}"}).json()
+    assert (info["organization_id"], info["user_id"]) == (ORG_ID, USER_ID)
+    assert {e["external_id"] for e in endpoint.inbox.rows(system="salesforce")} == {created}
+
+
+def test_batches_of_at_most_one_hundred(org, endpoint):
+    org.configure(outbound_paused=True)
+    sf = client(org)
+    for start in range(0, 250, 200):
+        sf.restful("composite/sobjects", method="POST",
+                   json={"allOrNone": False, "records": accounts(250, "b")[start:start + 200]})
+    assert org.outbound.status()["pending"] == 250
+    org.configure(outbound_paused=False)
+    wait_until(lambda: drained(org), timeout=30)
+    sizes = sorted(len(m.notifications) for _, m in endpoint.messages)
+    assert sizes == [50, 100, 100]
+    assert len(endpoint.inbox.rows(system="salesforce")) == 250
+
+
+def test_resent_with_backoff_until_acked(org, endpoint):
+    endpoint.failures_left = 3
+    client(org).Contact.create({"LastName": "Lovelace", "Email": "ada@example.com"})
+    wait_until(lambda: drained(org))
+    ids = [n.id for n in endpoint.notifications()]
+    assert len(ids) == 4 and len(set(ids)) == 1  # the same notification id every time
+    assert org.outbound.status()["stats"]["failed_attempts"] == 3
+    assert len(endpoint.inbox.rows(system="salesforce")) == 1
+
+
+def test_duplicates_reorder_and_lost_acks_store_each_change_once(org, endpoint):
+    org.configure(outbound_paused=True, outbound_drop_ack_rate=0.5, outbound_duplicate_rate=0.3,
+                  outbound_reorder=True, seed=7)
+    sf = client(org)
+    ids = [r["id"] for r in sf.restful("composite/sobjects", method="POST",
+                                       json={"allOrNone": True, "records": accounts(40, "d")})]
+    for record_id in ids[:20]:
+        sf.Account.update(record_id, {"Phone": "+1 555 0199"})
+    org.configure(outbound_paused=False)
+    wait_until(lambda: drained(org), timeout=30)
+    stats = org.outbound.status()["stats"]
+    assert stats["acks_dropped"] > 0 and stats["duplicates_sent"] > 0
+    delivered = endpoint.notifications()
+    assert len(delivered) > 60
+    assert [n.record_id for n in delivered[:40]] != ids  # shuffled, not creation order
+    stored = endpoint.inbox.rows(system="salesforce")
+    assert len(stored) == len({n.id for n in delivered}) == 60
+
+
+def test_rolled_back_deleted_and_unconfigured_writes_send_nothing(org, endpoint):
+    sf = client(org)
+    bad = accounts(3, "r")
+    bad[1]["Name"] = None
+    sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": bad})
+    kept = sf.Account.create({"Name": "Kept"})["id"]
+    wait_until(lambda: len(endpoint.notifications()) == 1 and drained(org))
+    sf.Account.delete(kept)
+    sf.Invoice__c.create({"Name": "INV-1"})
+    org.configure(outbound_paused=True)  # a write now would queue; none does
+    assert org.outbound.status()["pending"] == 0 and len(endpoint.notifications()) == 1
+    now = datetime.datetime.now(datetime.timezone.utc)
+    deleted = sf.Account.deleted(now - datetime.timedelta(hours=1), now + datetime.timedelta(hours=1))
+    assert [r["id"] for r in deleted["deletedRecords"]] == [kept]  # deletes reach a poller, not a message
+
+
+def test_admin_endpoint_and_flag():
+    with SalesforceSandbox() as sb:
+        http = sb.requests_session()
+        answer = http.post(f"{sb.url}/_sandbox/outbound", json={"urls": {"Invoice__c": "http://127.0.0.1:9/x"}})
+        assert answer.json()["urls"] == {"Invoice__c": "http://127.0.0.1:9/x"}
+        http.post(f"{sb.url}/_sandbox/outbound", json={"urls": {"Invoice__c": "", "*": "http://127.0.0.1:9/y"}})
+        assert http.get(f"{sb.url}/_sandbox/outbound").json()["urls"] == {"Account": "http://127.0.0.1:9/y",
+                                                                         "Contact": "http://127.0.0.1:9/y"}
+        refused = http.post(f"{sb.url}/_sandbox/outbound", json={"urls": {"Opportunity": "http://127.0.0.1:9/z"}})
+        assert refused.status_code == 400 and "Opportunity" in refused.json()["error"]
+    assert parse_outbound_urls(["http://h/a?x=1", "Contact=https://h/c?y=2"]) == {
+        "*": "http://h/a?x=1", "Contact": "https://h/c?y=2"}
+    result = CliRunner().invoke(command, ["--outbound-url", "Account=ftp://nope"])
+    assert result.exit_code == 2 and "--outbound-url" in result.output

@@ -100,8 +100,8 @@ class ExternalChange:
 class ReadsChanges(ABC):
     """A system whose changes zensync can read back (for inbound sync and drift checks).
 
-    Not part of `SystemAdapter` yet: the Salesforce adapter does not implement it (its /updated and /deleted
-    endpoints would), and an interface method a system only pretends to implement is worse than none.
+    Not part of `SystemAdapter`: a system implements it only when it really can (Salesforce does, with SOQL on
+    SystemModstamp and /deleted); an interface method a system only pretends to implement is worse than none.
     """
 
     @abstractmethod

@@ -28,7 +28,7 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 MAX_NOTIFICATIONS = 100  # Salesforce's documented limit per message
 MAX_BODY_BYTES = 4 * 1024 * 1024  # 100 notifications of wide records stay far below this
 SYSTEM = "salesforce"
-EVENT_TYPE = "outbound_message"
+EVENT_TYPE = "changed"  # a record's state at its SystemModstamp; outbound messages do not tell create from update
 CONTENT_TYPE = "text/xml; charset=utf-8"
 
 

@@ -4,8 +4,6 @@ documented shape, batching, retries until Acked, at-least-once knobs, and which 
 from __future__ import annotations
 
 import datetime
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 import pytest
@@ -17,52 +15,9 @@ from zensync_pipelines.sandbox.salesforce.cli import command, parse_outbound_url
 from zensync_pipelines.store import migrate
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.inbox import InboxStore
-from zensync_pipelines.systems.salesforce.outbound import ack, fault, parse, to_events
+from zensync_pipelines_tests.salesforce_inbound.endpoint import Endpoint
 
 from .conftest import accounts, client, wait_until
-
-ROUTES = {"Account": "customers", "Contact": "customers"}
-
-
-class Endpoint:
-    """Stores every notification in the inbox and Acks only after the commit; can be told to fail."""
-
-    def __init__(self, inbox: InboxStore):
-        self.inbox, self.messages, self.failures_left = inbox, [], 0
-        self.lock = threading.Lock()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with endpoint.lock:
-                    failing = endpoint.failures_left > 0
-                    endpoint.failures_left -= failing
-                    message = parse(body)
-                    endpoint.messages.append((self.headers["Content-Type"], message))
-                if failing:
-                    self._answer(500, fault("database unavailable"))
-                    return
-                endpoint.inbox.add(to_events(message, ROUTES))
-                self._answer(200, ack())
-
-            def _answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "text/xml; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/salesforce/tok"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def notifications(self) -> list:
-        with self.lock:
-            return [n for _, m in self.messages for n in m.notifications]
 
 
 @pytest.fixture
@@ -70,10 +25,8 @@ def endpoint(sqlite_url) -> Iterator[Endpoint]:
     # The inbox is only the endpoint's storage here (its backends are tested in store/): SQLite is enough.
     engine = make_engine(sqlite_url)
     migrate.upgrade(engine)
-    receiving = Endpoint(InboxStore(engine))
-    yield receiving
-    receiving.server.shutdown()
-    receiving.server.server_close()
+    with Endpoint(InboxStore(engine)) as receiving:
+        yield receiving
     engine.dispose()
 
 
@@ -190,3 +143,15 @@ def test_admin_endpoint_and_flag():
         "*": "http://h/a?x=1", "Contact": "https://h/c?y=2"}
     result = CliRunner().invoke(command, ["--outbound-url", "Account=ftp://nope"])
     assert result.exit_code == 2 and "--outbound-url" in result.output
+
+
+def test_queue_survives_a_restart_with_data(endpoint, tmp_path):
+    data = str(tmp_path / "org.json")
+    with SalesforceSandbox(data_file=data, outbound_urls={"*": endpoint.url}) as first:
+        first.configure(outbound_paused=True)
+        record_id = client(first).Account.create({"Name": "Queued"})["id"]
+        [queued] = first.outbound.dump()
+    with SalesforceSandbox(data_file=data, outbound_urls={"*": endpoint.url}) as second:
+        wait_until(lambda: drained(second) and endpoint.notifications())
+    [delivered] = endpoint.notifications()
+    assert (delivered.id, delivered.record_id) == (queued["id"], record_id)

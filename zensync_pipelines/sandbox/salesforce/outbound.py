@@ -7,6 +7,7 @@ Delivery is at least once and unordered, as in Salesforce: a message without an 
 exponential backoff (15 s doubling to 1 h by default; `outbound_base_delay` makes it milliseconds in tests) until
 it is a day old. Knobs add what a real org does now and then: a duplicate delivery, a shuffled queue, an Ack
 lost on the way back. Deletes do not fire workflow rules, so they send nothing: pollers read `/deleted`.
+With `--data` the queue is kept on disk with the records: a restarted org still delivers what was not Acked.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import requests
 
@@ -56,6 +57,7 @@ class OutboundMessages:
         self._ids = itertools.count(int(time.time() * 1000) * 1000)
         self._stop = False
         self._thread: Optional[threading.Thread] = None
+        self.on_change: Callable[[], None] = lambda: None  # persistence: the queue changed
         self.stats = {"queued": 0, "messages_sent": 0, "messages_acked": 0, "notifications_acked": 0,
                       "failed_attempts": 0, "acks_dropped": 0, "duplicates_sent": 0, "expired": 0}
         self.configure(urls or {})
@@ -88,6 +90,22 @@ class OutboundMessages:
         with self._cond:
             return {"urls": dict(self.urls), "pending": len(self._queue), "stats": dict(self.stats)}
 
+    # -- persistence -------------------------------------------------------------------------------------------
+    def dump(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [{"id": p.notification_id, "sobject": p.sobject.name, "record": p.record, "url": p.url,
+                     "queued_at": p.queued_at, "attempts": p.attempts} for p in self._queue]
+
+    def load(self, items: list[dict[str, Any]]) -> None:
+        """Queued notifications from before a restart, due at once (the org's sender starts over)."""
+        now = time.time()
+        with self._cond:
+            for item in items:
+                sobject = self.sb.schema.get(item["sobject"])
+                if sobject is not None:
+                    self._queue.append(Pending(item["id"], sobject, item["record"], item["url"], item["queued_at"],
+                                               now, item["attempts"]))
+
     # -- queueing ----------------------------------------------------------------------------------------------
     def on_write(self, sobject: SObject, record: Record) -> None:
         """Called by the store after each committed write (under its lock: only queue here, never send)."""
@@ -97,10 +115,11 @@ class OutboundMessages:
             url = self.urls.get(sobject.name)
             if url is None:
                 return
-            now = time.monotonic()
+            now = time.time()
             self._queue.append(Pending(make_id("04l", POD, next(self._ids)), sobject, record, url, now, now))
             self.stats["queued"] += 1
             self._cond.notify()
+        self.on_change()
 
     # -- sending -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -131,7 +150,7 @@ class OutboundMessages:
             while True:
                 if self._stop:
                     return None
-                now = time.monotonic()
+                now = time.time()
                 due = [p for p in self._queue if p.due_at <= now] if not self.sb.knobs.outbound_paused else []
                 if due:
                     if self.sb.knobs.outbound_reorder:
@@ -159,7 +178,7 @@ class OutboundMessages:
             if acked and self.sb.chance(knobs.outbound_drop_ack_rate):
                 acked = False  # the endpoint stored it, the org never heard: the whole message comes again
                 self.stats["acks_dropped"] += 1
-            now = time.monotonic()
+            now = time.time()
             if acked:
                 self.stats["messages_acked"] += 1
                 self.stats["notifications_acked"] += len(batch)
@@ -169,14 +188,12 @@ class OutboundMessages:
                     if self.sb.chance(knobs.outbound_duplicate_rate):
                         self.stats["duplicates_sent"] += 1
                         self._queue.append(Pending(p.notification_id, p.sobject, p.record, p.url, now, now))
-                return
-            self.stats["failed_attempts"] += 1
-            for p in batch:
-                p.attempts += 1
-                delay = min(knobs.outbound_max_delay, knobs.outbound_base_delay * 2 ** (p.attempts - 1))
-                p.due_at = now + delay
-            expired = [p for p in batch if now - p.queued_at > knobs.outbound_max_age]
-            if expired:
+            else:
+                self.stats["failed_attempts"] += 1
+                for p in batch:
+                    p.attempts += 1
+                    p.due_at = now + min(knobs.outbound_max_delay, knobs.outbound_base_delay * 2 ** (p.attempts - 1))
+                expired = {id(p) for p in batch if now - p.queued_at > knobs.outbound_max_age}
                 self.stats["expired"] += len(expired)
-                gone = {id(p) for p in expired}
-                self._queue = [p for p in self._queue if id(p) not in gone]
+                self._queue = [p for p in self._queue if id(p) not in expired]
+        self.on_change()

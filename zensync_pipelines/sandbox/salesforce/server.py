@@ -85,6 +85,7 @@ class SalesforceSandbox(Sandbox):
         if self.persistence:
             self._restore(self.persistence.load())
             self.store.on_change = self.persistence.schedule
+            self.outbound.on_change = self.persistence.schedule
 
     # -- public API for tests and the CLI ----------------------------------------------------------------------
     @property
@@ -216,12 +217,14 @@ class SalesforceSandbox(Sandbox):
 
     # -- persistence -------------------------------------------------------------------------------------------
     def _snapshot(self) -> dict[str, Any]:
-        return {"version": 1, "store": self.store.dump(), "api_calls": self.allocation.dump()}
+        return {"version": 1, "store": self.store.dump(), "api_calls": self.allocation.dump(),
+                "outbound_queue": self.outbound.dump()}
 
     def _restore(self, state: Optional[dict[str, Any]]) -> None:
         if state:
             self.store.load(state.get("store", {}))
             self.allocation.load(state.get("api_calls", []))
+            self.outbound.load(state.get("outbound_queue", []))
 
 
 def _temp_path() -> str:

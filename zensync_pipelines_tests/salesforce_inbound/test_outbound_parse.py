@@ -12,7 +12,7 @@ from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.systems.salesforce import ids
 from zensync_pipelines.systems.salesforce.outbound import (MAX_NOTIFICATIONS, OutboundRefused, ack, fault, parse,
                                                            to_events)
-from zensync_pipelines.systems.salesforce.outbound_auth import (authenticate, check_network, check_organization,
+from zensync_pipelines.systems.salesforce.outbound_auth import (OutboundSettings, check_network, check_organization,
                                                                 check_token, parse_networks)
 
 REFERENCE = Path("/work/shared/reference/salesforce")
@@ -162,13 +162,15 @@ def test_source_networks():
         parse_networks("13.108.0.0/99")
 
 
-def test_authenticate_checks_every_layer_in_order():
-    parsed = parse(SAMPLE)
-    authenticate(parsed, ORG[:15], "13.108.0.1", parse_networks("13.108.0.0/14"), "tok", "tok")
+def test_request_layers_run_network_first_then_token():
+    settings = OutboundSettings("00D5g000000ZSBXEA4", "tok", tuple(parse_networks("13.108.0.0/14")))
     with pytest.raises(OutboundRefused, match="network_denied"):
-        authenticate(parsed, "00D5g000000ZSBXEA4", "10.0.0.1", parse_networks("13.108.0.0/14"), "bad", "tok")
+        settings.check_request("10.0.0.1", "bad")
     with pytest.raises(OutboundRefused, match="bad_token"):
-        authenticate(parsed, "00D5g000000ZSBXEA4", "13.108.0.1", parse_networks("13.108.0.0/14"), "bad", "tok")
+        settings.check_request("13.108.0.1", "bad")
+    settings.check_request("13.108.0.1", "tok")
+    with pytest.raises(OutboundRefused, match="organization_mismatch"):
+        settings.check_message(parse(SAMPLE))
 
 
 def test_ack_and_fault_shapes():
@@ -184,3 +186,20 @@ def test_events_dedupe_in_the_inbox(engine):
     assert inbox.add(events) == 100
     assert inbox.add(list(reversed(events))) == 0  # a resent message (lost Ack) stores nothing twice
     assert len(inbox.rows(system="salesforce")) == 100
+
+
+def test_settings_from_the_environment():
+    settings = OutboundSettings.from_env({"SALESFORCE_ORGANIZATION_ID": ORG[:15], "SALESFORCE_OUTBOUND_TOKEN": "t0k",
+                                          "SALESFORCE_OUTBOUND_NETWORKS": "13.108.0.0/14"})
+    settings.check_request("13.108.0.9", "t0k")
+    settings.check_message(parse(SAMPLE))
+    assert "t0k" not in repr(settings)
+    with pytest.raises(OutboundRefused, match="bad_token"):
+        settings.check_request("13.108.0.9", "t0")
+    with pytest.raises(ValueError, match="SALESFORCE_ORGANIZATION_ID .* it is not set"):
+        OutboundSettings.from_env({})
+    with pytest.raises(ValueError, match="SALESFORCE_OUTBOUND_NETWORKS: .*'nope'"):
+        OutboundSettings.from_env({"SALESFORCE_ORGANIZATION_ID": ORG, "SALESFORCE_OUTBOUND_NETWORKS": "nope"})
+    open_door = OutboundSettings.from_env({"SALESFORCE_ORGANIZATION_ID": ORG})
+    open_door.check_request("203.0.113.1", None)
+    assert open_door.token is None and open_door.networks == ()

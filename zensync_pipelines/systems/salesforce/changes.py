@@ -82,7 +82,7 @@ class ChangeReader:
         for start in range(0, len(wanted), IN_CHUNK):
             quoted = ", ".join(f"'{i}'" for i in wanted[start:start + IN_CHUNK])  # canonical ids: [A-Za-z0-9]
             soql = f"SELECT {columns} FROM {object_type} WHERE Id IN ({quoted})"
-            for record in self.connection.call(lambda sf: sf.query_all(soql, include_deleted=True))["records"]:
+            for record in self.connection.call(lambda sf, q=soql: sf.query_all(q, include_deleted=True))["records"]:
                 found[canonical(record["Id"]) or record["Id"]] = _plain(object_type, record)
         return found
 

@@ -45,29 +45,44 @@ def test_every_users_writes_fire_with_the_documented_shape(org, endpoint):
     sales = client(org)
     sales.session_id = org.new_session(SALES_USER_ID)
     sales.headers["Authorization"] = f"Bearer {sales.session_id}"
-    created = sales.Account.create({"Name": "Acme", "Phone": "+1 555 0100"})["id"]
+    account = sales.Account.create({"Name": "Acme", "Phone": "+1 555 0100"})["id"]
     integration = client(org)
-    integration.Account.update(created, {"Zenskar_Id__c": "42"})
+    contact = integration.Contact.create({"LastName": "Lovelace", "Zenskar_Id__c": "42"})["id"]
     wait_until(lambda: len(endpoint.notifications()) == 2 and drained(org))
     content_type, first = endpoint.messages[0]
     assert content_type == "text/xml; charset=utf-8"
     assert first.organization_id == ORG_ID and first.session_id is None and first.action_id.startswith("04k")
-    by_user = {n.fields["LastModifiedById"]: n for n in endpoint.notifications()}
-    assert set(by_user) == {SALES_USER_ID, USER_ID}  # a receiver tells zensync's own writes (echoes) apart
-    assert by_user[SALES_USER_ID].fields["Phone"] == "+1 555 0100" and "Zenskar_Id__c" not in \
-        by_user[SALES_USER_ID].fields  # a null field is left out, as a real org does
-    assert by_user[USER_ID].fields["Zenskar_Id__c"] == "42" and by_user[USER_ID].fields["CreatedById"] == \
-        SALES_USER_ID
+    by_record = {n.record_id: n for n in endpoint.notifications()}
+    # a receiver tells zensync's own writes (echoes) from a person's by the author
+    assert by_record[account].fields["LastModifiedById"] == SALES_USER_ID
+    assert by_record[contact].fields["LastModifiedById"] == USER_ID
+    assert by_record[account].fields["Phone"] == "+1 555 0100" and "Zenskar_Id__c" not in \
+        by_record[account].fields  # a null field is left out, as a real org does
+    assert by_record[contact].fields["Zenskar_Id__c"] == "42" and by_record[contact].sobject_type == "Contact"
     # SystemModstamp and /updated agree with what the API reports for the record
-    [record] = integration.query(f"SELECT SystemModstamp, LastModifiedById FROM Account WHERE Id = '{created}'")[
+    [record] = integration.query(f"SELECT SystemModstamp, CreatedById FROM Account WHERE Id = '{account}'")[
         "records"]
-    assert by_user[USER_ID].modstamp.isoformat(timespec="milliseconds").replace("+00:00", "+0000") == \
-        record["SystemModstamp"] and record["LastModifiedById"] == USER_ID
+    assert by_record[account].modstamp.isoformat(timespec="milliseconds").replace("+00:00", "+0000") == \
+        record["SystemModstamp"] and record["CreatedById"] == SALES_USER_ID
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert account in integration.Account.updated(now - datetime.timedelta(hours=1),
+                                                  now + datetime.timedelta(hours=1))["ids"]
     # the org id in the message is the one the API reports to a logged-in client
     info = org.requests_session().get(f"{org.url}/services/oauth2/userinfo",
                                       headers={"Authorization": f"Bearer {org.new_session()}"}).json()
     assert (info["organization_id"], info["user_id"]) == (ORG_ID, USER_ID)
-    assert {e["external_id"] for e in endpoint.inbox.rows(system="salesforce")} == {created}
+    assert {e["external_id"] for e in endpoint.inbox.rows(system="salesforce")} == {account, contact}
+
+
+def test_a_notification_carries_the_record_as_it_is_when_sent(org, endpoint):
+    org.configure(outbound_paused=True)
+    sf = client(org)
+    record_id = sf.Account.create({"Name": "Before"})["id"]
+    sf.Account.update(record_id, {"Name": "After"})
+    org.configure(outbound_paused=False)
+    wait_until(lambda: drained(org) and len(endpoint.notifications()) == 2)
+    assert [n.fields["Name"] for n in endpoint.notifications()] == ["After", "After"]
+    assert len({n.id for n in endpoint.notifications()}) == 2
 
 
 def test_batches_of_at_most_one_hundred(org, endpoint):

@@ -32,7 +32,7 @@ from .server import SalesforceSandbox
 @click.option("--outbound-url", "outbound_urls", multiple=True, metavar="[OBJECT=]URL",
               help="Send outbound messages for OBJECT's creates and updates to URL, as a workflow rule with an "
                    "outbound message does; a bare URL covers Account and Contact. Repeatable.")
-@click.option("--outbound-base-delay", type=float, default=15.0, show_default=True,
+@click.option("--outbound-base-delay", type=float, default=30.0, show_default=True,
               help="Seconds before the first resend of an unacknowledged outbound message; doubles per attempt.")
 def command(port: int, latency_ms: float, fault_rate: float, daily_api_limit: int, seed: int,
             data_file: Optional[str], ca_file: Optional[str], schema_file: Optional[str],

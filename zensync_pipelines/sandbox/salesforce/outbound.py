@@ -1,11 +1,12 @@
 """Outbound messages, as an org with a workflow rule ("created, and every time it's edited") and an outbound
 message on an object sends them: every committed create or update, by any user (zensync's integration user
-too), queues a notification carrying the record as it was at that write; a sender thread delivers them in
-messages of up to 100 per endpoint and object, and keeps each until the endpoint answers Ack true.
+too), queues a notification; a sender thread delivers them in messages of up to 100 per endpoint and object, and
+keeps each until the endpoint answers Ack true. As Salesforce documents, a notification carries the record as it
+is when the message is sent: a change made after it was queued shows in it.
 
 Delivery is at least once and unordered, as in Salesforce: a message without an Ack is resent whole after an
-exponential backoff (15 s doubling to 1 h by default; `outbound_base_delay` makes it milliseconds in tests) until
-it is a day old. Knobs add what a real org does now and then: a duplicate delivery, a shuffled queue, an Ack
+exponential backoff (30 s doubling to 2 h between attempts by default; `outbound_base_delay` makes it
+milliseconds in tests) until it is a day old. Knobs add what a real org does now and then: a duplicate delivery, a shuffled queue, an Ack
 lost on the way back. Deletes do not fire workflow rules, so they send nothing: pollers read `/deleted`.
 With `--data` the queue is kept on disk with the records: a restarted org still delivers what was not Acked.
 """
@@ -39,7 +40,7 @@ API_VERSION = "59.0"
 class Pending:
     notification_id: str
     sobject: SObject
-    record: Record  # a snapshot: records are replaced on write, never mutated
+    record: Record  # as queued; sent as it is at sending time (see `_current`)
     url: str
     queued_at: float
     due_at: float
@@ -161,10 +162,14 @@ class OutboundMessages:
                 waits = [p.due_at - now for p in self._queue]
                 self._cond.wait(timeout=min(waits) if waits and not self.sb.knobs.outbound_paused else 0.2)
 
+    def _current(self, pending: Pending) -> Record:
+        # A record is replaced, never mutated, on write: reading the latest version needs no lock.
+        return self.sb.store.records[pending.sobject.name].get(pending.record["Id"]) or pending.record
+
     def _deliver(self, http: requests.Session, batch: list[Pending]) -> None:
         first = batch[0]
         body = outbound_xml.render(ORG_ID, self.action_id(first.sobject), self.sb.url, API_VERSION,
-                                   [(p.notification_id, p.sobject, p.record) for p in batch])
+                                   [(p.notification_id, p.sobject, self._current(p)) for p in batch])
         try:
             answer = http.post(first.url, data=body, timeout=self.sb.knobs.outbound_timeout,
                                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""',

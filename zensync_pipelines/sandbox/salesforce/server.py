@@ -40,8 +40,8 @@ class SalesforceKnobs(Knobs):
     # closes the socket: the lost-reply case a client must heal by upserting again, not creating twice.
     fault_kinds: tuple[str, ...] = ("server_error", "drop", "lock_row")
     # Outbound messages (see outbound.py): Salesforce's retry schedule by default, milliseconds in tests.
-    outbound_base_delay: float = 15.0
-    outbound_max_delay: float = 3600.0
+    outbound_base_delay: float = 30.0
+    outbound_max_delay: float = 7200.0
     outbound_max_age: float = 86400.0  # a notification not acknowledged within a day is dropped
     outbound_timeout: float = 10.0  # seconds the org waits for an answer
     outbound_duplicate_rate: float = 0.0  # chance an acknowledged notification is delivered once more

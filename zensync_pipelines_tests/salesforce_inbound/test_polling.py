@@ -11,7 +11,9 @@ import pytest
 from zensync_pipelines.sandbox.salesforce.auth import ORG_ID, SALES_USER_ID, USER_ID
 from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.store.state import StateStore
+from zensync_pipelines.systems.salesforce.connection import BudgetSpent
 from zensync_pipelines.systems.salesforce.polling import SCOPE, SalesforcePoller
+from zensync_pipelines_tests.salesforce.conftest import resource_for
 
 ROUTES = {"Account": "customers", "Contact": "customers"}
 FIELDS = {"Account": ["Name", "Phone", "Zenskar_Id__c"], "Contact": ["Email", "Phone", "Zenskar_Id__c"]}
@@ -132,3 +134,13 @@ def test_adapter_read_changes(sb, adapter, sales):
     [deleted] = adapter.read_changes("Contact", since)
     assert (deleted.external_id, deleted.kind) == (fresh, "deleted")
     assert changes[0].occurred_at <= deleted.occurred_at
+
+
+def test_polling_stops_at_the_api_budget(sb, engine):
+    sb.configure(daily_api_limit=20)
+    adapter = resource_for(sb, budget_share=0.5).adapter()
+    polling = poller(adapter, engine, Clock())
+    with pytest.raises(BudgetSpent, match="10"):
+        for _ in range(20):
+            polling.tick()
+    assert sb.allocation.used() <= 10  # the rest of the day's calls stay for outbound writes

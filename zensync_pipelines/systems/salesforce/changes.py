@@ -2,20 +2,24 @@
 query), records deleted in a window (`/sobjects/<type>/deleted/`), the current state of records named by
 notifications (one SOQL `IN` query per batch, never one call per record), and who zensync is in the org.
 
-Every call goes through `SalesforceConnection`, so it is counted, budget-guarded, retried when transient and
-re-authenticated on an expired session like the outbound writes.
+Every call goes through `SalesforceConnection`, so it is counted, retried when transient and re-authenticated on
+an expired session like the outbound writes, and each first asks the API budget: once the configured share of the
+daily allocation is used, reading stops with `BudgetSpent` instead of eating what outbound writes need.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence, TypeVar
+
+from simple_salesforce import Salesforce
 
 from .connection import SalesforceConnection
 from .ids import canonical
 from .outbound import parse_datetime
 
+T = TypeVar("T")
 # Fields every change read needs besides the caller's: identity, time, author (echoes) and deletion.
 SYSTEM_FIELDS = ("Id", "SystemModstamp", "CreatedDate", "LastModifiedById", "IsDeleted")
 IN_CHUNK = 200  # ids per `IN (...)` query: ~4 KB of URL, far below the 16 KB SOQL and URL limits
@@ -39,16 +43,20 @@ class ChangeReader:
         self.connection = connection
         self._fields: dict[str, list[str]] = {}
 
+    def _call(self, fn: Callable[[Salesforce], T]) -> T:
+        self.connection.budget.ensure(1)
+        return self.connection.call(fn)
+
     def identity(self) -> Identity:
         """Who zensync is logged in as (`/services/oauth2/userinfo`), as any OAuth client asks."""
-        info = self.connection.call(lambda sf: sf.oauth2("userinfo"))
+        info = self._call(lambda sf: sf.oauth2("userinfo"))
         return Identity(canonical(info["organization_id"]) or info["organization_id"],
                         canonical(info["user_id"]) or info["user_id"])
 
     def fields(self, object_type: str) -> list[str]:
         """The object's field names, from one describe per object for the reader's lifetime."""
         if object_type not in self._fields:
-            described = self.connection.call(lambda sf: getattr(sf, object_type).describe())
+            described = self._call(lambda sf: getattr(sf, object_type).describe())
             self._fields[object_type] = [f["name"] for f in described["fields"]]
         return self._fields[object_type]
 
@@ -60,13 +68,13 @@ class ChangeReader:
         literal = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         soql = (f"SELECT {', '.join(_select(fields or self.fields(object_type)))} FROM {object_type} "
                 f"WHERE SystemModstamp >= {literal} ORDER BY SystemModstamp, Id")
-        answer = self.connection.call(lambda sf: sf.query_all(soql, include_deleted=True))
+        answer = self._call(lambda sf: sf.query_all(soql, include_deleted=True))
         return [_plain(object_type, r) for r in answer["records"]]
 
     def deleted_between(self, object_type: str, start: dt.datetime, end: dt.datetime) -> tuple[list[Deletion],
                                                                                               dt.datetime]:
         """Records deleted in [start, end) and the latest time the answer covers (the next start)."""
-        answer = self.connection.call(lambda sf: getattr(sf, object_type).deleted(start, end))
+        answer = self._call(lambda sf: getattr(sf, object_type).deleted(start, end))
         covered = parse_datetime(answer.get("latestDateCovered")) or end
         deletions = [Deletion(canonical(d["id"]) or d["id"], parse_datetime(d["deletedDate"]) or covered)
                      for d in answer.get("deletedRecords") or []]
@@ -82,7 +90,7 @@ class ChangeReader:
         for start in range(0, len(wanted), IN_CHUNK):
             quoted = ", ".join(f"'{i}'" for i in wanted[start:start + IN_CHUNK])  # canonical ids: [A-Za-z0-9]
             soql = f"SELECT {columns} FROM {object_type} WHERE Id IN ({quoted})"
-            for record in self.connection.call(lambda sf, q=soql: sf.query_all(q, include_deleted=True))["records"]:
+            for record in self._call(lambda sf, q=soql: sf.query_all(q, include_deleted=True))["records"]:
                 found[canonical(record["Id"]) or record["Id"]] = _plain(object_type, record)
         return found
 

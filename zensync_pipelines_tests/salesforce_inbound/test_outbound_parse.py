@@ -10,8 +10,8 @@ import pytest
 
 from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.systems.salesforce import ids
-from zensync_pipelines.systems.salesforce.outbound import (MAX_NOTIFICATIONS, OutboundRefused, ack, fault, parse,
-                                                           to_events)
+from zensync_pipelines.systems.salesforce.outbound import (MAX_NOTIFICATIONS, OutboundRefused, ack,
+                                                           check_content_type, fault, parse, to_events)
 from zensync_pipelines.systems.salesforce.outbound_auth import (OutboundSettings, check_network, check_organization,
                                                                 check_token, parse_networks)
 
@@ -104,6 +104,15 @@ def test_malformed_soap_is_refused_with_a_reason(body, words):
     with pytest.raises(OutboundRefused) as refused:
         parse(body)
     assert refused.value.code == "malformed" and words in refused.value.reason
+
+
+def test_content_type():
+    check_content_type("text/xml; charset=utf-8")
+    check_content_type("Text/XML")
+    for header in (None, "application/json", "application/soap+xml", "text/xml-ish"):
+        with pytest.raises(OutboundRefused) as refused:
+            check_content_type(header)
+        assert refused.value.status == 415
 
 
 def test_oversized_body_is_refused_before_parsing():

@@ -65,6 +65,12 @@ class OutboundMessage:
     notifications: list[Notification]
 
 
+def check_content_type(header: Optional[str]) -> None:
+    """SOAP 1.1 travels as `text/xml` (Salesforce sends `text/xml; charset=utf-8`); anything else is a 415."""
+    if (header or "").split(";")[0].strip().lower() != "text/xml":
+        raise OutboundRefused("unsupported_media_type", "a SOAP 1.1 message is text/xml", 415)
+
+
 def parse(body: bytes, max_bytes: int = MAX_BODY_BYTES) -> OutboundMessage:
     """The message in `body`, or OutboundRefused (malformed, forbidden XML construct, too large)."""
     if len(body) > max_bytes:

@@ -100,12 +100,12 @@ def test_batches_of_at_most_one_hundred(org, endpoint):
 
 
 def test_resent_with_backoff_until_acked(org, endpoint):
-    endpoint.failures_left = 3
+    endpoint.down_for = 3
     client(org).Contact.create({"LastName": "Lovelace", "Email": "ada@example.com"})
     wait_until(lambda: drained(org))
     ids = [n.id for n in endpoint.notifications()]
     assert len(ids) == 4 and len(set(ids)) == 1  # the same notification id every time
-    assert org.outbound.status()["stats"]["failed_attempts"] == 3
+    assert org.outbound.status()["stats"]["failed_attempts"] == 3 and endpoint.statuses == [500, 500, 500, 200]
     assert len(endpoint.inbox.rows(system="salesforce")) == 1
 
 

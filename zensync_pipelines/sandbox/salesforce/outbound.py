@@ -66,7 +66,8 @@ class OutboundMessages:
     # -- configuration -----------------------------------------------------------------------------------------
     def configure(self, urls: dict[str, str]) -> dict[str, str]:
         """Set the endpoint per object (`{"Account": url}`) or for Account and Contact (`{"*": url}`); an empty
-        URL removes an object's outbound message. Queued notifications keep the URL they were queued for."""
+        URL removes an object's outbound message. Queued notifications go to the URL set when they are sent (an
+        admin fixing a wrong URL rescues the queue), or, if it was removed, to the one they were queued for."""
         with self._cond:
             for name, url in urls.items():
                 targets = DEFAULT_OBJECTS if name == ALL else (self._object(name).name,)
@@ -156,6 +157,8 @@ class OutboundMessages:
                 if due:
                     if self.sb.knobs.outbound_reorder:
                         due = self.sb.shuffled(due)
+                    for p in due:
+                        p.url = self.urls.get(p.sobject.name, p.url)
                     first = due[0]
                     batch = [p for p in due if (p.url, p.sobject.name) == (first.url, first.sobject.name)]
                     return batch[:MAX_PER_MESSAGE]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 from ...engine.sync import StopSync
 from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
 from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
-from . import bulk, collections
+from . import bulk, collections, writeback
 from .auth import Credentials
 from .changes import DELETED_HISTORY, SYSTEM_FIELDS, ChangeReader
 from .outbound import parse_datetime
@@ -39,6 +39,10 @@ class SalesforceAdapter(SystemAdapter, ReadsChanges):
         self.connection = SalesforceConnection(credentials, api_version, self.backoff, self.budget, self.count_call,
                                                ca_bundle, timeout_seconds)
         self.changes = ChangeReader(self.connection)
+
+    def write_tags(self, object_type: str, tags: dict[str, str]) -> dict[str, RecordResult]:
+        """Adopted records: put each catalog id (`{salesforce id: catalog id}`) into the tag field, batched."""
+        return writeback.write_tags(self.connection, object_type, self.tag_field, tags)
 
     def read_changes(self, object_type: str, since: dt.datetime) -> list[ExternalChange]:
         """Creates and updates from one SOQL query on SystemModstamp (deletions in the recycle bin included),

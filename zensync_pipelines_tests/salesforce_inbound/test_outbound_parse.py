@@ -97,9 +97,11 @@ def test_dtds_and_entities_are_refused(body):
     (message(0), "0 notifications"),
     (SAMPLE.replace(b' xsi:type="sf:Contact"', b""), "xsi:type"),
     (SAMPLE.replace(b"<Id>04l000000000001AAA</Id>", b""), "lacks its Id"),
+    (SAMPLE.replace(b"<Id>04l000000000001AAA</Id>", b"<Id>" + b"x" * 300 + b"</Id>"), "not a Salesforce id"),
+    (SAMPLE.replace(b'xsi:type="sf:Contact"', b'xsi:type="sf:Contact;drop"'), "xsi:type"),
     (SAMPLE.replace(b"<sf:Id>003000000000001AAA</sf:Id>", b""), "sObject's Id"),
 ], ids=["text", "truncated", "no-namespace", "wrong-namespace", "bad-org", "101", "empty", "no-type",
-        "no-notification-id", "no-record-id"])
+        "no-notification-id", "long-notification-id", "bad-type", "no-record-id"])
 def test_malformed_soap_is_refused_with_a_reason(body, words):
     with pytest.raises(OutboundRefused) as refused:
         parse(body)

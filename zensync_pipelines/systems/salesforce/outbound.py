@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
@@ -30,6 +31,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024  # 100 notifications of wide records stay far b
 SYSTEM = "salesforce"
 EVENT_TYPE = "changed"  # a record's state at its SystemModstamp; outbound messages do not tell create from update
 CONTENT_TYPE = "text/xml; charset=utf-8"
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")  # an sObject API name (80 characters at most)
 
 
 class OutboundRefused(Exception):
@@ -104,10 +106,12 @@ def _notification(index: int, element: ElementTree.Element) -> Notification:
     sobject = element.find(f"{{{OUTBOUND}}}sObject")
     if not notification_id or sobject is None:
         raise OutboundRefused("malformed", f"{where} lacks its Id or its sObject")
+    if canonical(notification_id) is None:
+        raise OutboundRefused("malformed", f"{where}: its Id is not a Salesforce id")
     declared = sobject.get(f"{{{XSI}}}type") or ""
     sobject_type = declared.rpartition(":")[2]  # a QName such as sf:Account
-    if not sobject_type:
-        raise OutboundRefused("malformed", f"{where}: the sObject has no xsi:type")
+    if not _NAME.match(sobject_type):
+        raise OutboundRefused("malformed", f"{where}: the sObject has no xsi:type naming an object")
     fields: dict[str, Optional[str]] = {}
     for child in sobject:
         name = child.tag.rpartition("}")[2]

@@ -120,22 +120,6 @@ def test_current_state_is_one_in_query_per_batch(sb, adapter, sales):
     assert [k for k, v in found.items() if v is None] == [next(k for k in found if k.startswith(unknown))]
 
 
-def test_adapter_read_changes(sb, adapter, sales):
-    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
-    old = sales.Account.create({"Name": "Old", "Zenskar_Id__c": "7"})["id"]
-    fresh = sales.Contact.create({"LastName": "Fresh"})["id"]
-    sales.Account.update(old, {"Phone": "+1 555 0107"})
-    changes = adapter.read_changes("Account", since)
-    assert [(c.external_id, c.kind, c.internal_id, c.fields["Phone"]) for c in changes] == \
-        [(old, "created", "7", "+1 555 0107")]
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
-    assert adapter.read_changes("Account", later) == []
-    sales.Contact.delete(fresh)
-    [deleted] = adapter.read_changes("Contact", since)
-    assert (deleted.external_id, deleted.kind) == (fresh, "deleted")
-    assert changes[0].occurred_at <= deleted.occurred_at
-
-
 def test_polling_stops_at_the_api_budget(sb, engine):
     sb.configure(daily_api_limit=20)
     adapter = resource_for(sb, budget_share=0.5).adapter()

@@ -6,25 +6,23 @@ after a crash finds the record it wrote before instead of duplicating it.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections import defaultdict
 from typing import Any, Callable, Optional, Sequence
 
 from ...engine.sync import StopSync
 from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
-from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
+from ..base import Backoff, SystemAdapter, SystemLimits
 from . import bulk, collections, writeback
 from .auth import Credentials
-from .changes import DELETED_HISTORY, SYSTEM_FIELDS, ChangeReader
-from .outbound import parse_datetime
+from .changes import ChangeReader
 from .connection import ApiBudget, BudgetSpent, SalesforceConnection
 from .records import GONE, RecordResult
 
 Send = Callable[[Sequence[Operation]], list[RecordResult]]
 
 
-class SalesforceAdapter(SystemAdapter, ReadsChanges):
+class SalesforceAdapter(SystemAdapter):
     name = "salesforce"
     tag_field = "Zenskar_Id__c"  # where zensync's outbound writes put the catalog row id
 
@@ -43,24 +41,6 @@ class SalesforceAdapter(SystemAdapter, ReadsChanges):
     def write_tags(self, object_type: str, tags: dict[str, str]) -> dict[str, RecordResult]:
         """Adopted records: put each catalog id (`{salesforce id: catalog id}`) into the tag field, batched."""
         return writeback.write_tags(self.connection, object_type, self.tag_field, tags)
-
-    def read_changes(self, object_type: str, since: dt.datetime) -> list[ExternalChange]:
-        """Creates and updates from one SOQL query on SystemModstamp (deletions in the recycle bin included),
-        plus `/deleted` for the window when it is at least a minute long and within its 15 days."""
-        changes = []
-        for record in self.changes.modified_since(object_type, since):
-            stamp = parse_datetime(record["SystemModstamp"]) or since
-            kind = "deleted" if record.get("IsDeleted") else \
-                "created" if (parse_datetime(record.get("CreatedDate")) or since) >= since else "updated"
-            fields = {k: v for k, v in record.items() if k not in SYSTEM_FIELDS and k != "attributes"}
-            changes.append(ExternalChange(object_type, record["Id"], kind, stamp, record.get(self.tag_field), fields))
-        now = dt.datetime.now(dt.timezone.utc)
-        if dt.timedelta(minutes=1) <= now - since <= DELETED_HISTORY:
-            seen = {c.external_id for c in changes if c.kind == "deleted"}
-            deletions, _ = self.changes.deleted_between(object_type, since, now)
-            changes += [ExternalChange(object_type, d.record_id, "deleted", d.deleted_at) for d in deletions
-                        if d.record_id not in seen]
-        return sorted(changes, key=lambda c: c.occurred_at)
 
     def limits(self) -> SystemLimits:
         return SystemLimits(requests_per_second=None, max_records_per_call=collections.MAX_RECORDS,

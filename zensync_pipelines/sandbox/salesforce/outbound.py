@@ -162,8 +162,10 @@ class OutboundMessages:
                     first = due[0]
                     batch = [p for p in due if (p.url, p.sobject.name) == (first.url, first.sobject.name)]
                     return batch[:MAX_PER_MESSAGE]
+                # Idle: sleep until a write or stop() notifies. Paused: look again soon, since knobs change
+                # without notifying. Otherwise: until the next notification is due.
                 waits = [p.due_at - now for p in self._queue]
-                self._cond.wait(timeout=min(waits) if waits and not self.sb.knobs.outbound_paused else 0.2)
+                self._cond.wait(None if not waits else 0.2 if self.sb.knobs.outbound_paused else min(waits))
 
     def _current(self, pending: Pending) -> Record:
         # A record is replaced, never mutated, on write: reading the latest version needs no lock.

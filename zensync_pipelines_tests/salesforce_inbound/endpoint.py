@@ -20,7 +20,7 @@ TOKEN = "t0ken-for-tests"
 
 
 class Endpoint:
-    def __init__(self, inbox: InboxStore, settings: Optional[OutboundSettings] = None):
+    def __init__(self, inbox: InboxStore, settings: Optional[OutboundSettings] = None, port: int = 0):
         self.inbox, self.settings = inbox, settings or OutboundSettings(ORG_ID, TOKEN)
         self.messages: list = []  # (content type, parsed message) of every well-formed delivery
         self.statuses: list[int] = []
@@ -54,7 +54,7 @@ class Endpoint:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}{PREFIX}"
         self.url = f"{self.base}/{TOKEN}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

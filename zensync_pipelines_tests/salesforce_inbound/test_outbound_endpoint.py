@@ -13,6 +13,7 @@ from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.systems.salesforce.outbound import ack
 from zensync_pipelines.systems.salesforce.outbound_auth import OutboundSettings, parse_networks
 from zensync_pipelines.systems.salesforce.outbound_endpoint import receive
+from zensync_pipelines_tests.conftest import free_port
 from zensync_pipelines_tests.salesforce_inbound.endpoint import ROUTES, TOKEN, Endpoint
 from zensync_pipelines_tests.sandbox_salesforce.conftest import client, wait_until
 
@@ -71,6 +72,16 @@ def test_database_down_is_a_fault_then_the_resend_is_stored(org, engine):
     with Endpoint(InboxStore(engine)) as endpoint:
         endpoint.down_for = 10**6
         refused_then_fixed(org, endpoint, endpoint.url, 500, lambda: setattr(endpoint, "down_for", 0))
+
+
+def test_an_endpoint_that_is_down_gets_the_notifications_when_it_is_back(org, engine):
+    port = free_port()
+    org.outbound.configure({"*": f"http://127.0.0.1:{port}/webhooks/salesforce/{TOKEN}"})
+    record_id = client(org).Account.create({"Name": "Acme"})["id"]
+    wait_until(lambda: org.outbound.status()["stats"]["failed_attempts"] >= 3)  # connection refused, resent
+    with Endpoint(InboxStore(engine), port=port) as endpoint:
+        wait_until(lambda: org.outbound.status()["pending"] == 0)
+        assert [e["external_id"] for e in endpoint.inbox.rows(system="salesforce")] == [record_id]
 
 
 def test_receive_answers(engine):

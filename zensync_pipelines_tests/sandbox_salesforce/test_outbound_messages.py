@@ -9,6 +9,7 @@ from typing import Iterator
 import pytest
 from click.testing import CliRunner
 
+from zensync_pipelines.sandbox.cli import sandbox
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.sandbox.salesforce.auth import ORG_ID, SALES_USER_ID, USER_ID
 from zensync_pipelines.sandbox.salesforce.cli import command, parse_outbound_urls
@@ -170,3 +171,22 @@ def test_queue_survives_a_restart_with_data(endpoint, tmp_path):
         wait_until(lambda: drained(second) and endpoint.notifications())
     [delivered] = endpoint.notifications()
     assert (delivered.id, delivered.record_id) == (queued["id"], record_id)
+
+
+def test_edit_command_writes_as_the_sales_user(org, endpoint):
+    sf = client(org)
+    tagged = sf.Account.create({"Name": "Acme", "Zenskar_Id__c": "1"})["id"]
+    runner = CliRunner()
+    base = ["--url", org.url, "--ca-file", org.ca_file]
+    edited = runner.invoke(sandbox, ["salesforce-edit", *base, "Account", "1", "Phone=+1 555 0100", "Website="])
+    assert edited.exit_code == 0, edited.output
+    created = runner.invoke(sandbox, ["salesforce-edit", *base, "Account", "new", "Name=Made in Salesforce"])
+    assert created.exit_code == 0, created.output
+    [record] = sf.query(f"SELECT Phone, LastModifiedById FROM Account WHERE Id = '{tagged}'")["records"]
+    assert (record["Phone"], record["LastModifiedById"]) == ("+1 555 0100", SALES_USER_ID)
+    assert sf.query("SELECT Zenskar_Id__c FROM Account WHERE Name = 'Made in Salesforce'")["records"][0][
+        "Zenskar_Id__c"] is None
+    wait_until(lambda: drained(org) and len(endpoint.notifications()) == 3)
+    assert [n.fields["LastModifiedById"] for n in endpoint.notifications()[1:]] == [SALES_USER_ID] * 2
+    bad = runner.invoke(sandbox, ["salesforce-edit", *base, "Account", "1", "Phone"])
+    assert bad.exit_code == 2 and "FIELD=VALUE" in bad.output

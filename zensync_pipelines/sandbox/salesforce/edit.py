@@ -17,10 +17,10 @@ NEW = "new"
 
 
 @click.command("salesforce-edit")
-@click.option("--url", required=True, envvar="SALESFORCE_LOGIN_URL", show_envvar=True, help="The sandbox's URL (https://127.0.0.1:PORT).")
+@click.option("--url", required=True, envvar="SALESFORCE_LOGIN_URL", show_envvar=True,
+              help="The sandbox's URL (https://127.0.0.1:PORT).")
 @click.option("--ca-file", required=True, envvar="SALESFORCE_CA_BUNDLE", show_envvar=True,
-              type=click.Path(exists=True, dir_okay=False),
-              help="The CA certificate the sandbox wrote.")
+              type=click.Path(exists=True, dir_okay=False), help="The CA certificate the sandbox wrote.")
 @click.argument("sobject")
 @click.argument("key")
 @click.argument("changes", nargs=-1, required=True)

@@ -8,7 +8,8 @@ Delivery is at least once and unordered, as in Salesforce: a message without an 
 exponential backoff (30 s doubling to 2 h between attempts by default; `outbound_base_delay` makes it
 milliseconds in tests) until it is a day old. Knobs add what a real org does now and then: a duplicate
 delivery, a shuffled queue, an Ack lost on the way back. Deletes do not fire workflow rules, so they send
-nothing: pollers read `/deleted`. With `--data` the queue is kept on disk with the records: a restarted org still delivers what was not Acked.
+nothing: pollers read `/deleted`. With `--data` the queue is kept on disk with the records: a restarted org
+still delivers what was not Acked.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
+from simple_salesforce import Salesforce
 
 from zensync_pipelines.sandbox.cli import sandbox
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
@@ -43,9 +44,8 @@ def drained(sb: SalesforceSandbox) -> bool:
 
 
 def test_every_users_writes_fire_with_the_documented_shape(org, endpoint):
-    sales = client(org)
-    sales.session_id = org.new_session(SALES_USER_ID)
-    sales.headers["Authorization"] = f"Bearer {sales.session_id}"
+    sales = Salesforce(instance_url=org.instance_url, session_id=org.new_session(SALES_USER_ID),
+                       session=org.requests_session())
     account = sales.Account.create({"Name": "Acme", "Phone": "+1 555 0100"})["id"]
     integration = client(org)
     contact = integration.Contact.create({"LastName": "Lovelace", "Zenskar_Id__c": "42"})["id"]

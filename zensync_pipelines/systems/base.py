@@ -100,8 +100,10 @@ class ExternalChange:
 class ReadsChanges(ABC):
     """A system whose changes zensync can read back (for inbound sync and drift checks).
 
-    Not part of `SystemAdapter` yet: the Salesforce adapter does not implement it (its /updated and /deleted
-    endpoints would), and an interface method a system only pretends to implement is worse than none.
+    Not part of `SystemAdapter`: Salesforce cannot implement it. SOQL and /updated report each record's latest
+    state, not every change (a create then an update is one record), so it reads changes its own way
+    (`systems/salesforce/changes.py`, `polling.py`); an interface method a system only pretends to implement is
+    worse than none.
     """
 
     @abstractmethod

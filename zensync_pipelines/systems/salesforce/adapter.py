@@ -13,8 +13,9 @@ from typing import Any, Callable, Optional, Sequence
 from ...engine.sync import StopSync
 from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
 from ..base import Backoff, SystemAdapter, SystemLimits
-from . import bulk, collections
+from . import bulk, collections, writeback
 from .auth import Credentials
+from .changes import ChangeReader
 from .connection import ApiBudget, BudgetSpent, SalesforceConnection
 from .records import GONE, RecordResult
 
@@ -23,6 +24,7 @@ Send = Callable[[Sequence[Operation]], list[RecordResult]]
 
 class SalesforceAdapter(SystemAdapter):
     name = "salesforce"
+    tag_field = "Zenskar_Id__c"  # where zensync's outbound writes put the catalog row id
 
     def __init__(self, credentials: Credentials, api_version: str = "59.0", ca_bundle: Optional[str] = None,
                  bulk_threshold: int = 2000, batch_size: int = 10_000, budget_share: float = 0.9,
@@ -34,6 +36,11 @@ class SalesforceAdapter(SystemAdapter):
         self.budget = ApiBudget(budget_share)
         self.connection = SalesforceConnection(credentials, api_version, self.backoff, self.budget, self.count_call,
                                                ca_bundle, timeout_seconds)
+        self.changes = ChangeReader(self.connection)
+
+    def write_tags(self, object_type: str, tags: dict[str, str]) -> dict[str, RecordResult]:
+        """Adopted records: put each catalog id (`{salesforce id: catalog id}`) into the tag field, batched."""
+        return writeback.write_tags(self.connection, object_type, self.tag_field, tags)
 
     def limits(self) -> SystemLimits:
         return SystemLimits(requests_per_second=None, max_records_per_call=collections.MAX_RECORDS,

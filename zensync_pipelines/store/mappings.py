@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Any, Iterator, Sequence
 
 from sqlalchemy import Engine, and_, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..engine.types import DELETED, FAILED, PENDING, MappingState, Operation, Outcome
+from . import bulkwrite
 from .tables import mappings, sync_events
 
 KEY = ("catalog", "internal_id", "system", "object_type")
@@ -35,8 +35,6 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 class MappingStore:
     def __init__(self, engine: Engine):
         self.engine = engine
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert = dialect.insert
 
     # -- reads -------------------------------------------------------------------------------------------------
     def load_states(self, catalog: str, system: str,
@@ -111,13 +109,9 @@ class MappingStore:
                 last = ids[-1]
 
     # -- writes ------------------------------------------------------------------------------------------------
-    def _upsert(self, connection: Any, values: list[dict[str, Any]], update: dict[str, Any]) -> None:
-        if not values:
-            return
-        statement = self._insert(mappings)
-        excluded = statement.excluded
-        resolved = {name: (value(excluded) if callable(value) else value) for name, value in update.items()}
-        connection.execute(statement.on_conflict_do_update(index_elements=list(KEY), set_=resolved), values)
+    @staticmethod
+    def _upsert(connection: Any, values: list[dict[str, Any]], update: dict[str, Any]) -> None:
+        bulkwrite.upsert(connection, mappings, KEY, values, update)
 
     @staticmethod
     def _base(item: Operation | Outcome, run_id: str, now: dt.datetime, **extra: Any) -> dict[str, Any]:
@@ -173,8 +167,7 @@ class MappingStore:
                         "object_type": op.object_type, "operation": op.action, "outcome": "deferred",
                         "error_code": None, "error_field": None, "error_message": None, "attempt": op.attempt,
                         "occurred_at": now} for op in deferred]
-            if events:
-                connection.execute(sync_events.insert(), events)
+            bulkwrite.append(connection, sync_events, events)
 
     def events(self, catalog: str, system: str, run_id: str | None = None) -> list[dict[str, Any]]:
         c = sync_events.c

@@ -2,8 +2,9 @@
 
     python benchmarks/run.py [--smoke] [--only NAME ...] --out DIR
 
---only peer runs the drt-core comparison (not part of the default set). --smoke runs each scenario at a small size (minutes in all, for CI); the figures then show that the harness
+--smoke runs each scenario at a small size (minutes in all, for CI); the figures then show that the harness
 works, not how fast zensync is. With --only, the other scenarios of an earlier run in DIR stay in its report.
+`--only peer` runs the drt-core comparison, which is not in the default set.
 docs/performance.md holds the latest full run.
 """
 

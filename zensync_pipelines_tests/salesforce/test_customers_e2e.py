@@ -53,8 +53,9 @@ def test_customers_sync_to_salesforce_end_to_end(database_url, sb):
     engine.dispose()
 
 
-def test_five_thousand_rows_take_the_bulk_path(sqlite_url, sb):
-    engine = seeded(sqlite_url, 5000)
+def test_six_thousand_rows_take_the_bulk_path_in_one_job_per_object(sqlite_url, sb):
+    # ~11,400 operations: more than the engine's old 10,000-operation batch, which made two jobs per object.
+    engine = seeded(sqlite_url, 6000)
     accounts, contacts = valid_ids(catalog_rows(engine))
 
     result = metadata_of(materialize_salesforce(sqlite_url, resource_for(sb)))

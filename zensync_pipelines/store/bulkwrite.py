@@ -7,17 +7,28 @@ on SQLite) and merged with ONE `INSERT ... SELECT ... ON CONFLICT DO UPDATE`, so
 database's own. Appends (the event log) are COPYed straight into their table.
 
 Rows are dicts of column name -> value, every dict with the same keys: the callers stay readable, and a new
-column is one more key.
+column is one more key. They may come as a generator: they are staged SLICE at a time, so 10^5 outcomes never
+exist as 10^5 dicts at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-from typing import Any, Mapping, Sequence
+from itertools import islice
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Column, Connection, MetaData, Table, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
+
+SLICE = 10_000
+
+
+def _slices(rows: Iterable[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
+    remaining = iter(rows)
+    while chunk := list(islice(remaining, SLICE)):
+        yield chunk
+
 
 # COPY's text format: backslash, tab, newline and carriage return are escaped; \N is NULL.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -65,40 +76,38 @@ def _insert_sqlite(connection: Connection, table: Table, columns: Sequence[str],
         cursor.close()
 
 
-def append(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert `rows` (no conflicts expected) in the connection's transaction."""
-    if not rows:
-        return
-    columns = list(rows[0])
+def _stage(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
     if connection.dialect.name == "postgresql":
         _copy(connection, table.name, columns, rows)
     else:
         _insert_sqlite(connection, table, columns, rows)
 
 
-def upsert(connection: Connection, table: Table, key: Sequence[str], rows: Sequence[Mapping[str, Any]],
+def append(connection: Connection, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Insert `rows` (no conflicts expected) in the connection's transaction."""
+    for chunk in _slices(rows):
+        _stage(connection, table, list(chunk[0]), chunk)
+
+
+def upsert(connection: Connection, table: Table, key: Sequence[str], rows: Iterable[Mapping[str, Any]],
            update: Mapping[str, Any]) -> None:
     """Insert `rows`, or update the existing row of the same `key` with `update`: column -> a constant, an
-    expression, or a callable taking the incoming row (`excluded`) and returning one.
-
-    A key given twice keeps its last row, as consecutive single-row upserts would leave the mapping (one
-    statement cannot touch a row twice)."""
-    if not rows:
+    expression, or a callable taking the incoming row (`excluded`) and returning one. One row per key: a single
+    statement cannot touch a row twice (the caller keeps the last of several)."""
+    stage, columns = None, []
+    for chunk in _slices(rows):
+        if stage is None:
+            columns = list(chunk[0])
+            stage = Table(f"zs_stage_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in columns))
+            # A temporary table of the same column types and no constraints. A failed statement rolls its
+            # creation back on PostgreSQL; SQLite's driver runs DDL outside the transaction, hence the drop first.
+            connection.execute(text(f"DROP TABLE IF EXISTS {stage.name}"))
+            connection.execute(text(f"CREATE TEMPORARY TABLE {stage.name} AS SELECT {', '.join(columns)} "
+                                    f"FROM {table.name} WHERE 1 = 0"))
+        _stage(connection, stage, columns, chunk)
+    if stage is None:
         return
-    rows = list({tuple(row[k] for k in key): row for row in rows}.values()) if len(rows) > 1 else list(rows)
-    columns = list(rows[0])
-    postgres = connection.dialect.name == "postgresql"
-    stage = Table(f"zs_stage_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in columns))
-    # A temporary table of the same column types and no constraints. A failed statement rolls its creation back
-    # on PostgreSQL; SQLite's driver runs DDL outside the transaction, hence the drop first.
-    connection.execute(text(f"DROP TABLE IF EXISTS {stage.name}"))
-    connection.execute(text(f"CREATE TEMPORARY TABLE {stage.name} AS SELECT {', '.join(columns)} "
-                            f"FROM {table.name} WHERE 1 = 0"))
-    if postgres:
-        _copy(connection, stage.name, columns, rows)
-    else:
-        _insert_sqlite(connection, stage, columns, rows)
-    dialect = postgresql if postgres else sqlite
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     # SQLite needs a WHERE in INSERT ... SELECT ... ON CONFLICT to parse it (its documented ambiguity).
     statement = dialect.insert(table).from_select(columns, select(*stage.c).where(true()))
     excluded = statement.excluded

@@ -27,8 +27,8 @@ class SalesforceAdapter(SystemAdapter):
     tag_field = "Zenskar_Id__c"  # where zensync's outbound writes put the catalog row id
 
     def __init__(self, credentials: Credentials, api_version: str = "59.0", ca_bundle: Optional[str] = None,
-                 bulk_threshold: int = 2000, batch_size: int = 10_000, budget_share: float = 0.9,
-                 backoff: Optional[Backoff] = None, bulk_poll_seconds: float = 2.0, timeout_seconds: float = 120.0):
+                 bulk_threshold: int = 2000, batch_size: int = 200_000, budget_share: float = 0.9,
+                 backoff: Optional[Backoff] = None, bulk_poll_seconds: float = 0.25, timeout_seconds: float = 120.0):
         super().__init__()
         credentials.check()
         self.bulk_threshold, self.batch_size, self.backoff = bulk_threshold, batch_size, backoff or Backoff()

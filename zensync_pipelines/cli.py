@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import config
+from .inbound.cli import webhooks
 from .sandbox.cli import sandbox
 from .store import migrate
 from .store.db import make_engine, redact
@@ -56,14 +57,18 @@ def seed(customers: int, invoices: int, rng_seed: int) -> None:
 @click.option("--salesforce-port", type=int, default=12112, show_default=True, help="Port of the Salesforce sandbox.")
 @click.option("--customers", type=click.IntRange(min=0), default=500, show_default=True,
               help="Demo customers to seed when the catalog is empty.")
-def dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -> None:
-    """Run everything locally: catalog, Stripe and Salesforce sandboxes, and the Dagster UI with sensors on."""
+@click.option("--webhook-port", type=int, default=8787, show_default=True,
+              help="Port of the webhook receiver the Stripe sandbox delivers to.")
+def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int) -> None:
+    """Run everything locally: catalog, Stripe and Salesforce sandboxes, the webhook receiver, and the Dagster UI
+    with sensors on."""
     from .dev import run_dev
 
-    raise SystemExit(run_dev(port, stripe_port, salesforce_port, customers))
+    raise SystemExit(run_dev(port, stripe_port, salesforce_port, customers, webhook_port))
 
 
 main.add_command(sandbox)
+main.add_command(webhooks)
 
 if __name__ == "__main__":
     main()

@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import click
@@ -42,13 +44,42 @@ sensors:
 SANDBOX_STRIPE_KEY = "sk_test_zensync_dev_sandbox"
 
 
-def prepare_catalog(url: str, customers: int) -> str:
+def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:
+    """Seed customers into an empty catalog; returns (what happened, whether demo invoices are still to come)."""
+    from .demo.tables import invoice_lines, invoices, metadata
+
     engine = make_engine(url)
     migrate.upgrade(engine)
-    empty = "customers" not in inspect(engine).get_table_names()
-    added = seed_customers(engine, customers) if empty else 0
+    tables = inspect(engine).get_table_names()
+    added = seed_customers(engine, customers) if "customers" not in tables else 0
+    metadata.create_all(engine, tables=[invoices, invoice_lines])  # the invoices sensors need the table at once
     engine.dispose()
-    return f"seeded {added} demo customers" if added else "kept the existing catalog"
+    invoices_to_come = "invoices" not in tables and customers > 0
+    return (f"seeded {added} demo customers" if added else "kept the existing catalog"), invoices_to_come
+
+
+def seed_invoices_once_customers_synced(url: str, customers: int, timeout: float = 300) -> None:
+    """Demo invoices, written once the customers reached Stripe: an invoice waits for its customer, and a
+    waiting row is retried by the nightly reconcile, not by the next sensor tick."""
+    from .demo.invoices import seed_invoices
+    from .store.mappings import MappingStore
+
+    engine = make_engine(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = MappingStore(engine).status_counts("customers", "stripe")
+        if sum(counts.values()) >= customers and not counts.get("pending"):
+            break
+        time.sleep(1)
+    seed_invoices(engine, customers // 2, customers)  # one for every other customer, with its lines
+    engine.dispose()
+
+
+PAY_AN_INVOICE = """Watch an invoice turn paid in the catalog: pay one in the Stripe sandbox, as a card payment would.
+  curl -s -u {key}: '{stripe}/v1/invoices?status=open&limit=1' | grep -m1 '"id": "in_'
+  curl -s -u {key}: -X POST {stripe}/v1/invoices/<that id>/pay -d paid_out_of_band=true
+The webhook reaches the receiver, the sensor invoices_stripe_inbox starts inbound_invoices_stripe, and the row's
+status becomes paid with its paid_at (asset stripe/inbound/invoices shows what was applied)."""
 
 
 def dagster_home(data: Path) -> Path:
@@ -64,14 +95,18 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -> int:
+def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int = 8787) -> int:
     from .sandbox.salesforce import SalesforceSandbox
     from .sandbox.stripe import StripeSandbox
 
     data = config.data_dir()
     data.mkdir(parents=True, exist_ok=True)
     url = config.database_url()
-    click.echo(f"catalog database: {redact(url)} ({prepare_catalog(url, customers)})")
+    prepared, invoices_to_come = prepare_catalog(url, customers)
+    click.echo(f"catalog database: {redact(url)} ({prepared})")
+    if invoices_to_come:
+        click.echo(f"demo invoices: {customers // 2}, written once the customers are in Stripe")
+        threading.Thread(target=seed_invoices_once_customers_synced, args=(url, customers), daemon=True).start()
 
     stripe_sandbox = StripeSandbox(port=stripe_port, data_file=str(data / "stripe-sandbox.json")).start()
     salesforce_sandbox = SalesforceSandbox(port=salesforce_port, data_file=str(data / "salesforce-sandbox.json"),
@@ -90,9 +125,13 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -
         "DAGSTER_HOME": str(dagster_home(data)),
         "TMPDIR": str(tmp),  # dagster dev keeps its gRPC sockets there
     })
-    click.echo(f"Stripe sandbox:     {stripe_sandbox.url}")
+    from .inbound.dev import start_dev_receiver
+
+    receiver = start_dev_receiver(make_engine(url), SANDBOX_STRIPE_KEY, stripe_sandbox.url, webhook_port)
+    click.echo(f"Stripe sandbox:     {stripe_sandbox.url} (webhooks -> {receiver.url}/webhooks/stripe)")
     click.echo(f"Salesforce sandbox: {salesforce_sandbox.url} (CA file {salesforce_sandbox.ca_file})")
     click.echo(f"Dagster UI:         http://127.0.0.1:{port} (DAGSTER_HOME {env['DAGSTER_HOME']})")
+    click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_sandbox.url))
     click.echo("Ctrl-C stops everything.")
     command = [sys.executable, "-m", "dagster", "dev", "-m", "zensync_pipelines.definitions",
                "-h", "127.0.0.1", "-p", str(port)]
@@ -115,6 +154,7 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -
                 if stopping:
                     os.killpg(dagster.pid, signal.SIGKILL)
     finally:
+        receiver.stop()
         stripe_sandbox.stop()
         salesforce_sandbox.stop()
         click.echo("zensync dev stopped.")

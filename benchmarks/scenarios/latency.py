@@ -75,7 +75,8 @@ class Dev:
         self.log = (data / "zensync-dev.log").open("w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "zensync_pipelines.cli", "dev", "--port", str(self.port), "--stripe-port",
-             str(self.stripe_port), "--salesforce-port", str(_free_port()), "--customers", str(SEEDED)],
+             str(self.stripe_port), "--salesforce-port", str(_free_port()), "--webhook-port", str(_free_port()),
+             "--customers", str(SEEDED)],
             cwd=data, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def graphql(self, query: str, **variables: Any) -> dict[str, Any]:

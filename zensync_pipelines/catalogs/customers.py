@@ -1,6 +1,6 @@
 """Customers: the billing platform's customer accounts, as Stripe Customers and Salesforce Accounts + Contacts."""
 
-from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field
+from zensync_pipelines.engine.spec import RECREATE, CatalogSpec, ExternalObject, Field, Inbound
 
 ZENSKAR_ID = "Zenskar_Id__c"  # the external-id field on Salesforce objects: upserts on it never duplicate
 
@@ -32,17 +32,25 @@ SPEC = CatalogSpec(
     partition_start="2025-01-01",  # the demo data starts here; older rows still sync, they have no month
     systems={
         "stripe": [
-            ExternalObject("customer", fields=[
+            # Two-way. Support fixes a customer's contact details in the Stripe dashboard, and customers edit them
+            # in Stripe's billing portal: email, phone and address come back, and when both sides changed, the
+            # newer change wins (the event's time against `updated_at`). The name and currency stay the billing
+            # platform's own (outbound only): a dashboard edit of those is drift the reconcile puts back.
+            # A customer deleted in Stripe is unlinked and re-created by the next outbound run, never deleted
+            # here: the catalog is billing's source of truth, and invoices still point at the customer.
+            # Customers created in Stripe by hand (no zensync tag) are not imported: billing creates customers.
+            ExternalObject("customer", inbound=Inbound(on_delete=RECREATE, create_rows=False), fields=[
                 # Stripe's own limits: name 256, email 512, phone 20 characters.
                 Field("name", "name", required=True, max_length=256),
-                Field("email", "email", type="email", max_length=512),
-                Field("phone", "phone", max_length=20),
-                Field("address_line1", "address.line1", max_length=200),
-                Field("address_line2", "address.line2", max_length=200),
-                Field("city", "address.city", max_length=100),
-                Field("state", "address.state", max_length=100),
-                Field("postal_code", "address.postal_code", max_length=20),
-                Field("country", "address.country", max_length=2),
+                Field("email", "email", type="email", max_length=512, direction="both", conflict="newest_wins"),
+                Field("phone", "phone", max_length=20, direction="both", conflict="newest_wins"),
+                Field("address_line1", "address.line1", max_length=200, direction="both", conflict="newest_wins"),
+                Field("address_line2", "address.line2", max_length=200, direction="both", conflict="newest_wins"),
+                Field("city", "address.city", max_length=100, direction="both", conflict="newest_wins"),
+                Field("state", "address.state", max_length=100, direction="both", conflict="newest_wins"),
+                Field("postal_code", "address.postal_code", max_length=20, direction="both",
+                      conflict="newest_wins"),
+                Field("country", "address.country", max_length=2, direction="both", conflict="newest_wins"),
                 # A Stripe customer's currency is set by its first invoice; keep the catalog's in metadata.
                 Field("currency", "metadata.currency", choices=CURRENCIES, transform=str.lower),
             ]),

@@ -7,9 +7,22 @@ import datetime as dt
 from typing import Any, Optional
 
 from zensync_pipelines.catalogs.customers import CURRENCIES, ZENSKAR_ID
-from zensync_pipelines.engine.spec import CatalogSpec, Children, ExternalObject, Field, InvalidValue, Reference
+from zensync_pipelines.engine.spec import (RECREATE, CatalogSpec, Children, ExternalObject, Field, Inbound, InvalidValue,
+                                           Reference)
 
-STATUSES = ("draft", "issued", "paid", "void")
+# "uncollectible" arrives from Stripe (support marks an invoice uncollectible there); billing may set it too.
+STATUSES = ("draft", "issued", "paid", "void", "uncollectible")
+# Stripe's invoice statuses -> the catalog's. Every status Stripe documents is listed: a status missing here is
+# an unknown status, a per-event failure with that reason, never a guess.
+FROM_STRIPE_STATUS = {"draft": "draft", "open": "issued", "paid": "paid", "void": "void",
+                      "uncollectible": "uncollectible"}
+
+
+def from_unix(value: Any) -> dt.datetime:
+    """Stripe's timestamps are Unix seconds; the catalog keeps timezone-aware datetimes."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidValue(f"expected Unix seconds, got {value!r}", "invalid_timestamp")
+    return dt.datetime.fromtimestamp(value, dt.timezone.utc)
 
 
 def _day(value: Any) -> dt.date:
@@ -53,6 +66,10 @@ def invoice_total(lines: list[dict[str, Any]], currency: Any) -> float:
 CUSTOMER = Field("customer_id", "customer", required=True, references=Reference("customers", "customer"))
 CURRENCY = Field("currency", "currency", required=True, choices=CURRENCIES, transform=str.lower)
 STATUS = Field("status", "status", required=True, choices=STATUSES)
+# Stripe decides an invoice's fate once it is sent: a card payment, a void or a write-off there is a fact the
+# catalog must take, even over a newer catalog edit (Stripe refuses to move a paid or void invoice back anyway).
+STATUS_BOTH = Field("status", "status", required=True, choices=STATUSES, direction="both", conflict="system_wins",
+                    inbound_values=FROM_STRIPE_STATUS)
 
 SPEC = CatalogSpec(
     name="invoices",
@@ -67,14 +84,23 @@ SPEC = CatalogSpec(
                        columns=["description", "quantity", "unit_amount"])],
     systems={
         "stripe": [
-            ExternalObject("invoice", fields=[
-                CUSTOMER, CURRENCY, STATUS,
+            # Two-way for the invoice's fate: status comes back (system wins, see STATUS_BOTH) with the times
+            # Stripe recorded it paid or voided, which only Stripe knows (inbound-only, never sent). Amounts,
+            # lines, dates and the customer stay outbound: billing computes them. A draft deleted in Stripe is
+            # re-created by the next outbound run, as the catalog still bills it; Stripe allows no other delete.
+            # Invoices created in Stripe by hand are not imported.
+            ExternalObject("invoice", inbound=Inbound(on_delete=RECREATE, create_rows=False), fields=[
+                CUSTOMER, CURRENCY, STATUS_BOTH,
                 Field("due_date", "days_until_due", type="integer", required=True,
                       extra_columns=("issued_at", "created_at"), transform=days_until_due),
                 Field("due_date", "metadata.due_date", type="date", required=True),
                 Field("number", "metadata.number", max_length=500),
                 Field("memo", "description", max_length=1500),
                 Field("lines", "lines", type="object", required=True, transform=invoice_lines),
+                Field("paid_at", "status_transitions.paid_at", type="datetime", direction="in",
+                      inbound_transform=from_unix),
+                Field("voided_at", "status_transitions.voided_at", type="datetime", direction="in",
+                      inbound_transform=from_unix),
             ]),
         ],
         "salesforce": [

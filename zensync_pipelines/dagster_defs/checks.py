@@ -13,6 +13,7 @@ from dagster import (AssetCheckExecutionContext, AssetCheckResult, AssetCheckSev
 from ..engine.spec import CatalogSpec
 from ..engine.types import FAILED, INVALID, SYNCED, WAITING
 from ..store.changes import ChangeFeed
+from .drift import last_read_back, supports_read_back
 from .external import external_key
 from .scope import CHANGES, RECONCILE, SCOPE_TAG
 from .settings import AutomationSettings
@@ -79,6 +80,11 @@ def build_checks(spec: CatalogSpec, system: str, job_name: str,
         for (object_type, status), count in sorted(counts.items()):
             if status != SYNCED:
                 metadata[f"{object_type}_{status}"] = MetadataValue.int(count)
+        # Counts alone cannot see an object changed or deleted on the other side; the last read-back can.
+        read_back = last_read_back(spec, system, database.engine())
+        if read_back is not None:
+            metadata["drift_at_last_read_back"] = MetadataValue.int(read_back["drift"])
+            passed = passed and read_back["drift"] == 0
         return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.WARN, metadata=metadata)
 
     @asset_check(asset=key, name="failed_rows", required_resource_keys={"catalog_db"}, blocking=False,
@@ -117,4 +123,25 @@ def build_checks(spec: CatalogSpec, system: str, job_name: str,
         metadata["lag_minutes"] = MetadataValue.float(round(lag.total_seconds() / 60, 2) + 0.0)
         return AssetCheckResult(passed=lag <= max_lag, severity=AssetCheckSeverity.WARN, metadata=metadata)
 
-    return [_parity, _failed_rows, _freshness]
+    checks = [_parity, _failed_rows, _freshness]
+    if supports_read_back(system):
+        checks.append(build_drift_check(spec, system))
+    return checks
+
+
+def build_drift_check(spec: CatalogSpec, system: str) -> AssetChecksDefinition:
+    @asset_check(asset=external_key(spec, system), name="drift", required_resource_keys={"catalog_db"},
+                 blocking=False, description=f"The last read-back of {system} found every {spec.name} object as "
+                                             f"zensync wrote it (the reconcile reads them back and repairs drift).")
+    def _drift(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        found = last_read_back(spec, system, context.resources.catalog_db.engine())
+        if found is None:
+            return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN,
+                                    metadata={"last_read_back": MetadataValue.text("never")})
+        metadata: dict[str, Any] = {name: MetadataValue.int(found[name]) for name in (
+            "checked", "changed", "inbound", "missing", "duplicates", "unsent", "api_calls", "drift")}
+        metadata["last_read_back"] = MetadataValue.text(found["at"])
+        metadata["examples"] = MetadataValue.json(found.get("examples") or [])
+        return AssetCheckResult(passed=found["drift"] == 0, severity=AssetCheckSeverity.WARN, metadata=metadata)
+
+    return _drift

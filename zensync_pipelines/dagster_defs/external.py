@@ -11,6 +11,7 @@ from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
 from ..store.mappings import MappingStore
+from .drift import run_read_back
 from .scope import partitions_def, run_scope
 
 # Single-run backfills are a deliberate choice (docs/operations.md); the beta notice would repeat in every
@@ -74,12 +75,19 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
         scope = run_scope(context, spec)
         context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
         catalog, mappings = database.catalog(), database.mappings()
+        # A reconcile first reads the objects back: drift found there is repaired by this very run (outbound
+        # fields) or queued in the inbox (inbound fields, deletions) for the inbound job.
+        drift = run_read_back(spec, system, adapter, database.engine(), catalog, mappings) \
+            if scope.delete_missing else None
         run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id)
         report = run.run(scope.selection)
         if scope.delete_missing and not report.stopped_reason:
             report = run.delete_missing(list(missing_ids(spec, system, catalog, mappings)))
         context.log.info(f"{spec.name} -> {system}: {report.counts()}")
         metadata = report_metadata(report) | {"scope": MetadataValue.text(scope.description)}
+        if drift is not None:
+            metadata |= {f"drift_{name}": MetadataValue.int(value) for name, value in drift.counts().items()}
+            metadata["drift_examples"] = MetadataValue.json(drift.examples[:20])
         if hasattr(adapter, "usage"):  # e.g. Salesforce: the org's daily API allocation, as last reported
             metadata["api_usage"] = MetadataValue.json(adapter.usage())
         return MaterializeResult(metadata=metadata)

@@ -9,6 +9,8 @@ from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, Mater
 from ..engine.spec import CatalogSpec
 from .checks import build_checks
 from .external import build_external_asset, catalog_key, external_key
+from .inbound import build_inbound_asset, build_inbound_checks, inbound_enabled, inbound_job_name, inbound_key
+from .inbound_automation import build_inbox_sensor
 from .schedules import build_reconcile_schedule
 from .sensors import build_change_sensor
 from .settings import AutomationSettings
@@ -21,7 +23,11 @@ def job_name(spec: CatalogSpec, system: str) -> str:
 
 
 def build_catalog_asset(spec: CatalogSpec) -> AssetsDefinition:
+    # Changes made in a system arrive through its inbound asset: upstream of the table they write.
+    inbound = [inbound_key(spec, system) for system in spec.systems if inbound_enabled(spec, system)]
+
     @asset(key=catalog_key(spec), group_name=spec.name, kinds={"sql"}, required_resource_keys={"catalog_db"},
+           deps=inbound,
            description=spec.description or f"The {spec.name} catalog table `{spec.table}`.")
     def _catalog(context: AssetExecutionContext) -> MaterializeResult:
         stats = context.resources.catalog_db.catalog().stats(spec)
@@ -47,4 +53,12 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
                                      description=f"Sync {spec.name} to {system}."))
         sensors.append(build_change_sensor(spec, system, name, settings))
         schedules.append(build_reconcile_schedule(spec, system, name, settings))
+        if inbound_enabled(spec, system):
+            inbound = inbound_job_name(spec, system)
+            assets.append(build_inbound_asset(spec, system))
+            checks += build_inbound_checks(spec, system)
+            jobs.append(define_asset_job(inbound, selection=[inbound_key(spec, system)],
+                                         executor_def=in_process_executor,
+                                         description=f"Apply {system} changes to {spec.name}."))
+            sensors.append(build_inbox_sensor(spec, system, inbound, settings))
     return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules)

@@ -34,8 +34,11 @@ invoices = Table(
     Column("customer_id", Integer),
     Column("number", String(40)),
     Column("currency", String(3)),
-    Column("status", String(10), nullable=False),  # draft | issued | paid | void
+    Column("status", String(20), nullable=False),  # draft | issued | paid | void | uncollectible
     Column("issued_at", DateTime(timezone=True)),
+    # Set from Stripe only (inbound fields): when the invoice was paid or voided there.
+    Column("paid_at", DateTime(timezone=True)),
+    Column("voided_at", DateTime(timezone=True)),
     Column("due_date", Date),
     Column("memo", String(500)),
     Column("created_at", DateTime(timezone=True), nullable=False),

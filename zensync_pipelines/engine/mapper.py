@@ -126,9 +126,10 @@ class Mapper:
     """Maps rows to one external object's payload; `mapper_for` keeps one per object."""
 
     def __init__(self, obj: ExternalObject):
-        self.reference_fields = tuple(f for f in obj.fields if f.references is not None)
+        # Inbound-only fields never reach the payload (nor its fingerprint): the system owns them.
+        self.reference_fields = tuple(f for f in obj.outbound_fields if f.references is not None)
         self._steps: list[tuple[Any, ...]] = []
-        for f in obj.fields:
+        for f in obj.outbound_fields:
             *parents, leaf = f.target.split(".")
             plain = _plain(f)
             match, limit = plain if plain is not None else (None, 0)

@@ -9,10 +9,13 @@ from typing import Any, Mapping, Optional
 from .mapper import mapper_for
 from .payload import fingerprint
 from .spec import CatalogSpec, ExternalObject
-from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, SYNCED, UPDATE, WAITING, MappingState,
-                    Operation, Outcome)
+from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, SYNCED, UNLINKED, UPDATE, WAITING,
+                    MappingState, Operation, Outcome)
 
 DELETED_FINGERPRINT = "deleted"
+# Every Idempotency-Key zensync sends starts so: a system that reports the key with the change it caused (Stripe's
+# event `request.idempotency_key`) lets the inbound side recognise its own writes' echoes.
+IDEMPOTENCY_PREFIX = "zensync-"
 _NO_REFERENCES: Mapping[str, Optional[str]] = {}  # shared, never written: most rows reference nothing
 
 
@@ -23,7 +26,7 @@ def idempotency_key(catalog: str, internal_id: str, system: str, object_type: st
     `attempt` changes the key only after a recorded failure, whose stored answer must not be replayed forever.
     """
     material = "|".join((catalog, internal_id, system, object_type, action, fingerprint_, str(attempt)))
-    return "zensync-" + hashlib.sha256(material.encode()).hexdigest()[:40]
+    return IDEMPOTENCY_PREFIX + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 @dataclass
@@ -44,7 +47,7 @@ def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mappin
     plan = RowPlan()
     for obj in reversed(spec.objects(system)):  # children first, so no write ever points at a deleted parent
         state = states.get(obj.object_type)
-        if state is None or state.status == DELETED:
+        if state is None or state.status in (DELETED, UNLINKED):  # unlinked: already deleted on the other side
             plan.skipped += 1
             continue
         if state.external_id is None:
@@ -89,6 +92,9 @@ def plan_row(
             blocked[obj.object_type] = reason
             plan.outcomes.append(_verdict(spec, system, obj, internal_id, state, status, code, column, reason))
 
+        if state is not None and state.status == UNLINKED:
+            plan.skipped += 1  # deleted on the system's side, and its inbound policy says not to re-create it
+            continue
         if obj.after in blocked:
             hold(WAITING, "parent_not_synced", None, f"waiting for {obj.after}: {blocked[obj.after]}")
             continue

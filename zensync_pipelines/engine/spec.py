@@ -9,10 +9,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 FIELD_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "email", "object")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Which way a field's value travels: catalog -> system (today's behaviour), system -> catalog, or both.
+OUT, IN, BOTH = "out", "in", "both"
+DIRECTIONS = (OUT, IN, BOTH)
+# Who wins when both sides changed a `both` field: see docs/inbound.md.
+CATALOG_WINS, SYSTEM_WINS, NEWEST_WINS = "catalog_wins", "system_wins", "newest_wins"
+CONFLICT_RULES = (CATALOG_WINS, SYSTEM_WINS, NEWEST_WINS)
+# What an object deleted on the system's side does to its catalog row.
+RECREATE, UNLINK, SOFT_DELETE = "recreate", "unlink", "soft_delete"
+DELETE_POLICIES = (RECREATE, UNLINK, SOFT_DELETE)
 
 
 class SpecError(ValueError):
@@ -42,6 +51,21 @@ class Field:
     references: Optional["Reference"] = None
     # More columns the transform needs: it is called as transform(value, *those columns' values).
     extra_columns: Sequence[str] = ()
+    # out: catalog -> system only; in: system -> catalog only (never sent); both: each way, `conflict` decides.
+    direction: str = OUT
+    conflict: Optional[str] = None  # catalog_wins | system_wins | newest_wins, for direction "both" only
+    # The reverse mapping of an inbound value: external value -> catalog value (an unknown one fails the event),
+    # or a callable external value -> catalog value (raise InvalidValue to reject it).
+    inbound_values: Optional[Mapping[Any, Any]] = None
+    inbound_transform: Optional[Callable[[Any], Any]] = None
+
+    @property
+    def outbound(self) -> bool:
+        return self.direction != IN
+
+    @property
+    def inbound(self) -> bool:
+        return self.direction != OUT
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,20 @@ class Children:
 
 
 @dataclass(frozen=True)
+class Inbound:
+    """How a catalog takes an object type's changes made on the system's side, beyond its inbound fields.
+
+    `on_delete`: an object deleted there is re-created by the next outbound run (`recreate`: the row is unlinked
+    and its cursor touched), only unlinked and left alone (`unlink`), or soft-deletes the catalog row
+    (`soft_delete`, needs the spec's soft_delete_column). `create_rows`: an object zensync did not create (no
+    link, no zensync tag) becomes a new catalog row; otherwise it is ignored as untracked.
+    """
+
+    on_delete: str = UNLINK
+    create_rows: bool = False
+
+
+@dataclass(frozen=True)
 class ExternalObject:
     """An external object type fed by each catalog row, e.g. a Stripe customer or a Salesforce Account."""
 
@@ -90,6 +128,24 @@ class ExternalObject:
     external_id_field: Optional[str] = None
     # Object type of the same row that must be written first (a Contact after its Account).
     after: Optional[str] = None
+    # Inbound policy; an object with inbound fields and no policy gets Inbound()'s defaults.
+    inbound: Optional[Inbound] = None
+
+    @property
+    def outbound_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.outbound]
+
+    @property
+    def inbound_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.inbound]
+
+    @property
+    def reads_inbound(self) -> bool:
+        return self.inbound is not None or bool(self.inbound_fields)
+
+    @property
+    def inbound_policy(self) -> Inbound:
+        return self.inbound or Inbound()
 
 
 @dataclass(frozen=True)
@@ -127,6 +183,27 @@ class CatalogSpec:
         """Every other catalog this one points at in `system`: its external copy must be synced first."""
         found = [f.references for obj in self.objects(system) for f in obj.fields if f.references is not None]
         return list(dict.fromkeys(found))
+
+    def inbound_objects(self, system: str) -> list[ExternalObject]:
+        """The object types of `system` whose changes this catalog reads back (inbound fields or a policy)."""
+        return [obj for obj in self.systems.get(system, ()) if obj.reads_inbound]
+
+
+def inbound_routes(specs: Sequence[CatalogSpec], system: str) -> dict[str, str]:
+    """Object type -> catalog for every object type of `system` some catalog reads inbound: what the webhook
+    receiver stores and polling asks for. Two catalogs reading one object type would race on it: refused."""
+    routes: dict[str, str] = {}
+    for spec in specs:
+        for obj in spec.inbound_objects(system):
+            if obj.object_type in routes:
+                raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): {system} object type "
+                                f"{obj.object_type!r} is read inbound by catalog {routes[obj.object_type]!r} too")
+            routes[obj.object_type] = spec.name
+    return routes
+
+
+def inbound_systems(specs: Sequence[CatalogSpec]) -> list[str]:
+    return list(dict.fromkeys(system for spec in specs for system in spec.systems if spec.inbound_objects(system)))
 
 
 def validate_spec(spec: CatalogSpec) -> None:
@@ -177,3 +254,52 @@ def validate_spec(spec: CatalogSpec) -> None:
                     fail(f"{prefix}.{f.target}: max_length must be a positive integer")
                 if f.transform is not None and not callable(f.transform):
                     fail(f"{prefix}.{f.target}: transform must be callable")
+                _validate_direction(spec, f, f"{prefix}.{f.target}", fail)
+            if not [f for f in obj.fields if f.outbound]:
+                fail(f"{prefix} maps no outbound field: zensync could never create the object")
+            _validate_inbound_policy(spec, obj, prefix, fail)
+
+
+def _validate_direction(spec: CatalogSpec, f: Field, where: str, fail: Callable[[str], None]) -> None:
+    if f.direction not in DIRECTIONS:
+        fail(f"{where}: direction {f.direction!r} is not one of {DIRECTIONS}")
+    if f.direction == BOTH and f.conflict not in CONFLICT_RULES:
+        fail(f"{where}: direction 'both' needs conflict= one of {CONFLICT_RULES}, got {f.conflict!r}")
+    if f.direction != BOTH and f.conflict is not None:
+        fail(f"{where}: conflict applies to direction 'both' only (this field is {f.direction!r})")
+    if not f.inbound:
+        if f.inbound_values is not None or f.inbound_transform is not None:
+            fail(f"{where}: inbound_values/inbound_transform need direction 'in' or 'both'")
+        return
+    if f.references is not None or f.extra_columns or f.type == "object":
+        fail(f"{where}: a field that references another catalog, reads extra columns or builds an object "
+             f"cannot be inbound: its catalog value cannot be recovered from the external one")
+    if f.column in (spec.primary_key, spec.cursor_column, spec.created_at_column, spec.soft_delete_column):
+        fail(f"{where}: column {f.column!r} is zensync's bookkeeping and cannot be written inbound")
+    if f.inbound_values is not None and f.inbound_transform is not None:
+        fail(f"{where}: give inbound_values or inbound_transform, not both")
+    if f.inbound_transform is not None and not callable(f.inbound_transform):
+        fail(f"{where}: inbound_transform must be callable")
+    if f.transform is not None and f.inbound_values is None and f.inbound_transform is None:
+        fail(f"{where}: the outbound transform cannot be reversed; give inbound_values or inbound_transform")
+    if f.inbound_values is not None:
+        if not isinstance(f.inbound_values, Mapping) or not f.inbound_values:
+            fail(f"{where}: inbound_values must be a non-empty mapping of external value -> catalog value")
+        if f.choices is not None:
+            strays = [v for v in f.inbound_values.values() if v is not None and v not in f.choices]
+            if strays:
+                fail(f"{where}: inbound_values maps to {strays}, not among the field's choices {list(f.choices)}")
+
+
+def _validate_inbound_policy(spec: CatalogSpec, obj: ExternalObject, prefix: str,
+                             fail: Callable[[str], None]) -> None:
+    if obj.inbound is None:
+        return
+    if not isinstance(obj.inbound, Inbound):
+        fail(f"{prefix}.inbound must be an Inbound(...), got {type(obj.inbound).__name__}")
+    if obj.inbound.on_delete not in DELETE_POLICIES:
+        fail(f"{prefix}.inbound.on_delete {obj.inbound.on_delete!r} is not one of {DELETE_POLICIES}")
+    if obj.inbound.on_delete == SOFT_DELETE and not spec.soft_delete_column:
+        fail(f"{prefix}.inbound.on_delete='soft_delete' needs the spec's soft_delete_column")
+    if obj.inbound.create_rows and not obj.inbound_fields:
+        fail(f"{prefix}.inbound.create_rows needs inbound fields to fill the new row from")

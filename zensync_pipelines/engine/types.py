@@ -7,6 +7,8 @@ from typing import Any, Optional
 
 # Mapping statuses. "pending" is an intent recorded before an external write whose outcome is not known yet.
 PENDING, SYNCED, FAILED, DELETED, INVALID, WAITING = "pending", "synced", "failed", "deleted", "invalid", "waiting"
+# The object was deleted on the system's side and the inbound policy says to leave the row alone there.
+UNLINKED = "unlinked"
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 
 

@@ -98,6 +98,28 @@ class CatalogTables:
             for row in rows:
                 row[child.name] = by_parent[row[spec.primary_key]]
 
+    def read(self, connection: Any, spec: CatalogSpec, ids: list[Any], lock: bool = False) -> list[dict]:
+        """Rows by primary key with their children, inside the caller's transaction; `lock` takes row locks
+        (PostgreSQL), so an inbound write never interleaves with another writer of the same rows."""
+        table = self.table(spec)
+        key = table.c[spec.primary_key]
+        python_type = key.type.python_type
+        keys = []
+        for value in ids:
+            try:
+                keys.append(python_type(value))
+            except (TypeError, ValueError):
+                continue  # an id that cannot be a key of this table (a bad tag) matches no row
+        query = select(*(table.c[name] for name in spec.columns)).where(key.in_(keys))
+        if lock and self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(of=table)
+        result = connection.execute(query.order_by(key))
+        names = list(result.keys())
+        rows = [dict(zip(names, row)) for row in result.all()]
+        if rows:
+            self._attach_children(connection, spec, rows)
+        return rows
+
     def stats(self, spec: CatalogSpec) -> dict[str, Any]:
         """Row count, live rows and the latest change, for the catalog asset's metadata."""
         table = self.table(spec)

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, and_, bindparam, func, select
 
-from ..engine.types import DELETED, FAILED, PENDING, MappingState, Operation, Outcome
+from ..engine.types import DELETED, FAILED, PENDING, UNLINKED, MappingState, Operation, Outcome
 from . import bulkwrite
 from .tables import mappings, sync_events
 
@@ -63,7 +63,7 @@ class MappingStore:
             for ids in _chunks(list(internal_ids)):
                 query = select(c.internal_id, c.external_id).where(
                     c.catalog == catalog, c.system == system, c.object_type == object_type,
-                    c.internal_id.in_(ids), c.external_id.is_not(None), c.status != DELETED)
+                    c.internal_id.in_(ids), c.external_id.is_not(None), c.status.not_in([DELETED, UNLINKED]))
                 found.update({row.internal_id: row.external_id for row in connection.execute(query)})
         return found
 

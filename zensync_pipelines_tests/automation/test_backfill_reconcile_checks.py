@@ -87,7 +87,7 @@ def check_results(harness):
 def test_checks_report_parity_failed_rows_and_freshness(harness):
     result, metadata = harness.run({SCOPE_TAG: "changes"})
     after_sync = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert set(after_sync) == {"parity", "failed_rows", "freshness"}  # the checks run with every sync
+    assert set(after_sync) == {"parity", "failed_rows", "freshness", "drift"}  # the checks run with every sync
     assert after_sync["freshness"].passed
     assert metadata["failures"].startswith("| row | object | status | field | reason |")
 
@@ -110,6 +110,8 @@ def test_checks_report_parity_failed_rows_and_freshness(harness):
 
     for row_id in (7, 23, 41, 57):
         harness.set_row(row_id, deleted_at=dt.datetime.now(dt.timezone.utc))
-    harness.run({SCOPE_TAG: "reconcile"})
+    _, reconciled = harness.run({SCOPE_TAG: "reconcile"})
+    assert reconciled["drift_checked"] == ROWS - len(INVALID) and reconciled["drift_changed"] == 0  # read back
     checks = check_results(harness)
     assert checks["parity"].passed and checks["failed_rows"].passed and checks["freshness"].passed
+    assert checks["drift"].passed and checks["drift"].metadata["checked"].value == ROWS - len(INVALID)

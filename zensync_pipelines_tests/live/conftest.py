@@ -73,7 +73,7 @@ def zensync_dev(tmp_path_factory) -> Iterator[DevServer]:
         env.pop(inherited, None)  # zensync dev's own defaults are under test: sensors on, embedded catalog
     command = [sys.executable, "-m", "zensync_pipelines.cli", "dev", "--port", str(server.port),
                "--stripe-port", str(server.stripe_port), "--salesforce-port", str(free_port()),
-               "--customers", str(CUSTOMERS)]
+               "--webhook-port", str(free_port()), "--customers", str(CUSTOMERS)]
     with server.log.open("w") as log:
         # Its own session: the test stops the whole tree, and no terminal signal reaches it by accident.
         process = subprocess.Popen(command, cwd=data, env=env, stdout=log, stderr=subprocess.STDOUT,

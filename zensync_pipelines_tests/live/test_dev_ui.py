@@ -50,7 +50,9 @@ def test_asset_graph_shows_every_catalog_with_its_external_copies(zensync_dev, p
     for spec in load_specs():
         page.goto(f"{zensync_dev.url}/locations/{location}/asset-groups/{spec.name}")
         nodes = page.get_by_text("Latest event", exact=True)  # one row of that name per asset node
-        wait_until(lambda: nodes.count() == 1 + len(spec.systems), 60, f"the {spec.name} graph rendering")
+        inbound = [system for system in spec.systems if spec.inbound_objects(system)]  # [system, inbound, name]
+        wait_until(lambda: nodes.count() == 1 + len(spec.systems) + len(inbound), 60,
+                   f"the {spec.name} graph rendering")
         wait_until(lambda: page.get_by_text("Loading...").count() == 0, 60, "the graph loading its nodes' status")
         page.screenshot(path=str(ARTIFACTS / f"asset-graph-{spec.name}.png"), full_page=True)
         # Each node is titled with the catalog's name and badged with its kind: SQL for the catalog table,
@@ -67,8 +69,11 @@ def test_sensors_run_and_schedules_wait_by_default_under_zensync_dev(zensync_dev
     sensors = {s["name"]: s["sensorState"]["status"] for s in data["sensorsOrError"]["results"]}
     schedules = {s["name"]: s["scheduleState"]["status"] for s in data["schedulesOrError"]["results"]}
     expected = {f"{spec.name}_{system}" for spec in load_specs() for system in spec.systems}
-    assert sensors == {f"{name}_changes": "RUNNING" for name in expected}
-    assert schedules == {f"{name}_reconcile": "STOPPED" for name in expected}
+    inbound = {f"{spec.name}_{system}" for spec in load_specs() for system in spec.systems
+               if spec.inbound_objects(system)}
+    assert sensors == {f"{name}_changes": "RUNNING" for name in expected} | {
+        f"{name}_inbox": "RUNNING" for name in inbound}
+    assert schedules == {f"{name}_reconcile": "STOPPED" for name in expected} | {"stripe_poll_events": "STOPPED"}
     page.goto(f"{zensync_dev.url}/automation")
     wait_until(lambda: page.get_by_text(next(iter(sensors))).count() > 0, 60, "the automation page listing")
     page.screenshot(path=str(ARTIFACTS / "automation.png"), full_page=True)

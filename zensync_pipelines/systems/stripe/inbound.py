@@ -10,6 +10,8 @@ import datetime as dt
 import json
 from typing import Any, Mapping, Optional, Sequence
 
+from ...engine.inbound_types import REMOVE, UPSERT, Change
+from ...engine.plan import IDEMPOTENCY_PREFIX
 from ...store.inbox import NewInboundEvent
 from .objects import ZENSKAR_ID
 
@@ -50,3 +52,49 @@ def internal_id(event: Mapping[str, Any]) -> Optional[str]:
     obj = (event.get("data") or {}).get("object") or {}
     value = (obj.get("metadata") or {}).get(ZENSKAR_ID)
     return str(value) if value not in (None, "") else None
+
+
+# Stripe reports a deletion with these; the object in such an event is the object as it was (or a stub).
+DELETE_TYPES = frozenset({"customer.deleted", "invoice.deleted"})
+
+
+class StripeEvents:
+    """The inbound engine's view of a stored Stripe event (engine.inbound_types.EventDecoder)."""
+
+    delete_types = DELETE_TYPES
+
+    def decode(self, row: Mapping[str, Any]) -> Change:
+        event = json.loads(row["payload"])
+        key = (event.get("request") or {}).get("idempotency_key") or ""
+        occurred = row["occurred_at"]
+        return Change(
+            event=row["id"], event_id=row["event_id"], object_type=row["object_type"],
+            external_id=row["external_id"], kind=REMOVE if row["event_type"] in DELETE_TYPES else UPSERT,
+            occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.timezone.utc),
+            state=(event.get("data") or {}).get("object") or {},
+            # Every key zensync sends is derived and carries its prefix: the event of its own write is an echo.
+            echo=key.startswith(IDEMPOTENCY_PREFIX), tag=internal_id(event), attempts=row["attempts"])
+
+
+def readback_event(catalog: str, object_type: str, internal_id: str, external_id: str,
+                   state: Optional[Mapping[str, Any]]) -> NewInboundEvent:
+    """An event for a change the read-back found and no webhook reported: shaped like Stripe's, so the inbound
+    engine treats it like any other. Its id derives from the state, so finding the same drift twice stores it
+    once; `state` None reports the object deleted."""
+    import hashlib
+
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    if state is None:
+        obj: dict[str, Any] = {"id": external_id, "object": object_type, "deleted": True,
+                               "metadata": {ZENSKAR_ID: internal_id}}
+        event_type, digest = f"{object_type}.deleted", "deleted"
+    else:
+        obj, event_type = dict(state), f"{object_type}.updated"
+        digest = hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    event = {"id": f"readback_{external_id}_{digest}", "object": "event", "type": event_type, "created": now,
+             "data": {"object": obj}, "request": {"id": None, "idempotency_key": None}}
+    return NewInboundEvent(system=SYSTEM, event_id=event["id"], event_type=event_type, catalog=catalog,
+                           object_type=object_type, external_id=external_id,
+                           occurred_at=dt.datetime.fromtimestamp(now, dt.timezone.utc),
+                           payload=json.dumps(event, separators=(",", ":"), sort_keys=True, default=str),
+                           source="readback")

@@ -15,7 +15,8 @@ import stripe
 from .objects import ZENSKAR_ID, Conflict, _clear_none, _drop_none, tagged, with_zenskar_id
 
 LINE_ID = "zenskar_line_id"
-TARGET = {"draft": "draft", "issued": "open", "paid": "paid", "void": "void"}  # catalog status -> Stripe status
+TARGET = {"draft": "draft", "issued": "open", "paid": "paid", "void": "void",
+          "uncollectible": "uncollectible"}  # catalog status -> Stripe status
 FROZEN_METADATA = ("due_date",)  # written by zensync; tells whether the due date changed after finalization
 NOT_EDITABLE = "invoice_not_editable"
 
@@ -142,6 +143,8 @@ class InvoiceHandler:
             invoice = self._post(self.invoices.pay, invoice.id, key=f"{key}-pay", params={"paid_out_of_band": True})
         elif invoice.status in ("open", "uncollectible") and target == "void":
             invoice = self._post(self.invoices.void_invoice, invoice.id, key=f"{key}-void")
+        elif invoice.status == "open" and target == "uncollectible":
+            invoice = self._post(self.invoices.mark_uncollectible, invoice.id, key=f"{key}-uncollectible")
         zero_paid = invoice.status == "paid" and target == "open" and invoice.amount_due == 0  # Stripe's own rule
         if invoice.status != target and not zero_paid:
             raise Conflict(NOT_EDITABLE, f"invoice {internal_id} ({invoice.id}) is {invoice.status} in Stripe and "

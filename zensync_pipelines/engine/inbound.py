@@ -1,0 +1,116 @@
+"""The inbound run: apply one system's due inbox events to a catalog, batch by batch.
+
+Per batch: decode the events, order them per object (inbound_plan), fetch the current state of the objects whose
+order the events cannot tell (outside any transaction), then in ONE transaction claim the events, write the
+catalog rows and their mappings (inbound_rows) and mark the events. A crash anywhere leaves either all of a
+batch or none of it; an event is applied exactly once. A system or database outage raises and fails the run,
+leaving the events due; a bad event fails alone, with its reason, and is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from typing import Any, Mapping, Optional, Protocol, Sequence
+
+from .inbound_plan import plan_object
+from .inbound_rows import RowApplier
+from .inbound_types import UNTRACKED, Change, EventDecoder, InboundReport, StateFetcher, Verdict
+from .inbound_values import as_utc
+from .spec import CatalogSpec
+
+IGNORED, FAILED = "ignored", "failed"  # the inbox's statuses; RowApplier's verdicts use them too
+UNDECODABLE = "undecodable"
+
+
+class InboundTables(Protocol):
+    def due(self, catalog: str, system: str, limit: int, after_id: int = 0) -> list[dict[str, Any]]: ...
+
+    def history(self, system: str, object_type: str, external_ids: Sequence[str],
+                delete_types: frozenset[str]) -> dict[str, tuple[Optional[dt.datetime], bool]]: ...
+
+    def transaction(self) -> Any: ...  # a context manager yielding the writer RowApplier uses
+
+
+def _result(event: int, status: str, outcome: str, error: Optional[str] = None) -> Verdict:
+    return Verdict(event, status, outcome, error)
+
+
+class InboundRun:
+    def __init__(self, spec: CatalogSpec, system: str, tables: InboundTables, decoder: EventDecoder,
+                 fetcher: StateFetcher, run_id: str, batch_size: int = 500):
+        self.spec, self.system, self.tables, self.decoder = spec, system, tables, decoder
+        self.fetcher, self.run_id, self.batch_size = fetcher, run_id, batch_size
+        self.objects = {obj.object_type: obj for obj in spec.inbound_objects(system)}
+        self.report = InboundReport()
+
+    def run(self, max_events: int = 100_000) -> InboundReport:
+        started, calls_before = time.monotonic(), self.fetcher.api_calls
+        after, seen = 0, 0
+        try:
+            while seen < max_events:
+                rows = self.tables.due(self.spec.name, self.system, self.batch_size, after)
+                if not rows:
+                    break
+                after, seen = rows[-1]["id"], seen + len(rows)
+                self._batch(rows)
+        finally:
+            self.report.fetches += self.fetcher.api_calls - calls_before
+            self.report.seconds += time.monotonic() - started
+        return self.report
+
+    def _decode(self, rows: Sequence[Mapping[str, Any]]) -> tuple[list[Change], dict[int, Verdict]]:
+        changes, results = [], {}
+        for row in rows:
+            if row["object_type"] not in self.objects:
+                results[row["id"]] = _result(row["id"], IGNORED, UNTRACKED,
+                                             f"{self.spec.name} reads no {row['object_type']} from {self.system}")
+                continue
+            try:
+                changes.append(self.decoder.decode(row))
+            except Exception as error:  # a payload that cannot be read never will be: keep it, with the reason
+                results[row["id"]] = _result(row["id"], IGNORED, UNDECODABLE,
+                                             f"{type(error).__name__}: {error}"[:500])
+        return changes, results
+
+    def _order(self, changes: list[Change], results: dict[int, Verdict]) -> list[Change]:
+        groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
+        for change in changes:
+            groups[(change.object_type, change.external_id)].append(change)
+        history: dict[tuple[str, str], tuple[Optional[dt.datetime], bool]] = {}
+        for object_type in {t for t, _ in groups}:
+            found = self.tables.history(self.system, object_type, [e for t, e in groups if t == object_type],
+                                        self.decoder.delete_types)
+            history.update({(object_type, external_id): value for external_id, value in found.items()})
+        effective = []
+        for key, group in groups.items():
+            fields = self.objects[key[0]].inbound_fields
+            newest, deleted = history.get(key, (None, False))
+            plan = plan_object(group, fields, as_utc(newest), deleted)
+            if plan.needs_fetch:
+                plan = plan_object(group, fields, as_utc(newest), deleted, self.fetcher.fetch(*key))
+            results.update({event: _result(event, IGNORED, outcome) for event, outcome in plan.verdicts.items()})
+            if plan.effective is not None:
+                effective.append(plan.effective)
+        return effective
+
+    def _batch(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        changes, results = self._decode(rows)
+        effective = self._order(changes, results)
+        with self.tables.transaction() as writer:
+            claimed = writer.claim([row["id"] for row in rows])
+            mine = [c for c in effective if c.event in claimed]
+            applier = RowApplier(self.spec, self.system, writer, self.run_id, self.fetcher)
+            applier.load(mine)
+            for change in mine:
+                results[change.event] = applier.apply(self.objects[change.object_type], change)
+            final = [result for event, result in results.items() if event in claimed]
+            writer.mark(final)
+        stored = {row["id"]: row for row in rows}
+        for result in final:  # counted once committed
+            row = stored[result.id]
+            self.report.count(result.outcome, failed=result.status == FAILED, event=row["event_id"],
+                              object=f"{row['object_type']} {row['external_id']}", code=result.outcome,
+                              reason=result.error, attempts=row["attempts"] + 1)
+        self.report.conflicts_lost += applier.partly_lost

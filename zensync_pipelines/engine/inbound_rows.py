@@ -1,0 +1,222 @@
+"""Apply one object's effective change to its catalog row: link, values, conflict rules, delete policy, and the
+mapping's fingerprint, all through the batch's writer (one transaction).
+
+Echo suppression, second line (the first is the system's own marker, e.g. Stripe's idempotency key): when the
+object's values, put over the row, give exactly the fingerprint zensync last wrote while the row has changed
+since, the event reports zensync's own older write: applying it would undo a newer catalog edit.
+
+No ping-pong: when the row was in sync before the change (its payload's fingerprint is the mapping's), the
+mapping's fingerprint follows the applied state, so the outbound run finds nothing to send. Had the row other
+unsent changes, the fingerprint stays and the outbound run sends them, with the applied values, once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any, Optional, Sequence
+
+from .inbound_types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE,
+                            UNCHANGED, UNLINK, UNLINKED_OBJECT, UNTRACKED, UPSERT, Change, RowRefused, StateFetcher,
+                            Verdict)
+from .inbound_values import as_utc, comparable, external_value, inbound_value
+from .mapper import mapper_for
+from .payload import fingerprint
+from .spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, InvalidValue
+from .sync import _resolve_references
+from .types import DELETED, SYNCED, UNLINKED, MappingState
+
+IGNORED, FAILED = "ignored", "failed"
+TIE: Any = Verdict(-1, "", "tie")  # apply() settles it by reading the object
+BACKOFF_SECONDS, BACKOFF_MAX_SECONDS = 30, 3600
+
+
+def retry_at(attempts: int) -> dt.datetime:
+    """Failed events wait 30 s, 60 s, 120 s ... up to an hour: long enough for a fix, never given up."""
+    delay = min(BACKOFF_SECONDS * 2 ** min(attempts, 20), BACKOFF_MAX_SECONDS)
+    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delay)
+
+
+class RowApplier:
+    def __init__(self, spec: CatalogSpec, system: str, writer: Any, run_id: str, fetcher: StateFetcher):
+        self.spec, self.system, self.writer, self.run_id, self.fetcher = spec, system, writer, run_id, fetcher
+        self.by_external: dict[str, dict[str, tuple[str, MappingState]]] = {}
+        self.by_internal: dict[str, dict[str, MappingState]] = {}
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.partly_lost = 0  # applied events of which some field lost to the catalog
+
+    def load(self, changes: Sequence[Change]) -> None:
+        """Links and locked rows for every change of the batch: one query per object type, one for the rows."""
+        wanted: list[str] = []
+        for object_type in {c.object_type for c in changes}:
+            mine = [c for c in changes if c.object_type == object_type]
+            tags = sorted({c.tag for c in mine if c.tag})
+            by_external, by_internal = self.writer.links(self.spec.name, self.system, object_type,
+                                                         [c.external_id for c in mine], tags)
+            self.by_external[object_type], self.by_internal[object_type] = by_external, by_internal
+            wanted += [internal_id for internal_id, _ in by_external.values()] + tags
+        self.rows = self.writer.rows(self.spec, sorted(set(wanted)))
+
+    # -- one change ----------------------------------------------------------------------------------------------
+    def apply(self, obj: ExternalObject, change: Change) -> Verdict:
+        verdict = self._apply(obj, change)
+        if verdict is TIE:
+            # Stripe stamps whole seconds: a change in the very second of the row's last (already sent) catalog
+            # change cannot be ordered against it. The object's current state is newer than both: apply that.
+            current = self.fetcher.fetch(change.object_type, change.external_id)
+            settled = dataclasses.replace(change, kind=UPSERT if current is not None else REMOVE,
+                                          state=current or {}, occurred_at=change.occurred_at + dt.timedelta(seconds=1))
+            verdict = self._apply(obj, settled)
+        return verdict
+
+    def _apply(self, obj: ExternalObject, change: Change) -> Verdict:
+        link = self._link(obj, change)
+        if isinstance(link, Verdict):
+            return link
+        internal_id, state = link
+        row = self.rows.get(internal_id)
+        if row is None:
+            return self._failed(change, "missing_row", f"{self.spec.name} row {internal_id} does not exist")
+        if self.spec.soft_delete_column and row.get(self.spec.soft_delete_column) is not None:
+            return Verdict(change.event, IGNORED, ROW_DELETED)
+        if change.kind == REMOVE:
+            return self._delete(obj, change, internal_id, row, state)
+        values, errors = self._values(obj, change)
+        if errors:
+            return self._failed(change, errors[0][0], "; ".join(f"{column}: {reason}" for _, column, reason in errors))
+        changed = {f.column: values[f.column] for f in obj.inbound_fields
+                   if comparable(f, values[f.column]) != comparable(f, row.get(f.column))}
+        if not changed:
+            return Verdict(change.event, APPLIED, UNCHANGED)
+        before = self._fingerprint(obj, row)
+        in_sync = state is not None and state.status == SYNCED and before is not None and before == state.fingerprint
+        if state is not None and state.status == SYNCED and not in_sync \
+                and self._fingerprint(obj, row | values) == state.fingerprint:
+            # The object is exactly what zensync last wrote and the row moved on since: an older write's echo.
+            # Inbound-only fields are never written out, so what they carry is still news.
+            changed = {f.column: changed[f.column] for f in obj.inbound_fields
+                       if f.column in changed and f.direction != BOTH}
+            if not changed:
+                return Verdict(change.event, IGNORED, ECHO)
+        wins = {column: self._wins(obj, column, change, row, in_sync) for column in changed}
+        if TIE in wins.values():
+            return TIE
+        winners = {column: value for column, value in changed.items() if wins[column]}
+        if not winners:
+            return Verdict(change.event, IGNORED, CONFLICT_LOST,
+                           f"the catalog's newer {', '.join(changed)} kept")
+        self.partly_lost += len(winners) < len(changed)
+        return self._write(obj, change, internal_id, row, state, winners, in_sync)
+
+    def _link(self, obj: ExternalObject, change: Change) -> tuple[str, Optional[MappingState]] | Verdict:
+        """The catalog row an object belongs to: its mapping first, zensync's tag second."""
+        found = self.by_external.get(change.object_type, {}).get(change.external_id)
+        if found is not None:
+            internal_id, state = found
+            if state.status in (DELETED, UNLINKED):
+                verdict = ECHO if change.kind == REMOVE else UNLINKED_OBJECT  # zensync deleted or let go of it
+                return Verdict(change.event, IGNORED, verdict)
+            return internal_id, state
+        if change.tag:
+            state = self.by_internal.get(change.object_type, {}).get(change.tag)
+            if state is not None and state.external_id and state.external_id != change.external_id:
+                return Verdict(change.event, IGNORED, UNLINKED_OBJECT)  # an earlier object of a re-created row
+            if change.kind == REMOVE:
+                return Verdict(change.event, IGNORED, ECHO)  # never linked, now gone: nothing to undo
+            return self._failed(change, "not_linked_yet", f"{change.object_type} {change.external_id} carries "
+                                f"zensync's tag for row {change.tag} but its creation is not recorded yet")
+        if change.kind == REMOVE or not obj.inbound_policy.create_rows:
+            return Verdict(change.event, IGNORED, UNTRACKED)
+        return self._import(obj, change)
+
+    def _values(self, obj: ExternalObject, change: Change) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+        values, errors = {}, []
+        for f in obj.inbound_fields:
+            try:
+                values[f.column] = inbound_value(f, external_value(change.state, f.target))
+            except InvalidValue as bad:
+                errors.append((bad.code, f.column, f"{change.object_type}.{f.target} {bad.reason}"))
+            except Exception as bad:  # a user's inbound transform must not stop the batch
+                errors.append(("transform_error", f.column, f"inbound transform failed: {bad}"))
+        return values, errors
+
+    def _wins(self, obj: ExternalObject, column: str, change: Change, row: dict[str, Any], in_sync: bool) -> Any:
+        rule = next(f.conflict for f in obj.inbound_fields if f.column == column)
+        if rule == CATALOG_WINS:
+            return in_sync  # the catalog changed too (unsent): it wins
+        if rule == NEWEST_WINS:
+            cursor = row.get(self.spec.cursor_column)
+            if not isinstance(cursor, dt.datetime):
+                return in_sync  # no time to compare: a catalog change not sent yet keeps its value
+            cursor = as_utc(cursor)
+            if in_sync and change.occurred_at == cursor.replace(microsecond=0):
+                return TIE  # the same second as the catalog's last change, which was sent: order unknown
+            return change.occurred_at > cursor
+        return True  # system_wins, and direction "in": the system owns the value
+
+    def _fingerprint(self, obj: ExternalObject, row: dict[str, Any]) -> Optional[str]:
+        references = _resolve_references(self.spec, self.system, [row], self.writer)[0].get(obj.object_type)
+        payload, errors = mapper_for(obj).build(row, references)
+        return None if errors else fingerprint(payload)
+
+    def _write(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
+               state: Optional[MappingState], winners: dict[str, Any], in_sync: bool) -> Verdict:
+        values = dict(winners)
+        cursor = row.get(self.spec.cursor_column)
+        if isinstance(cursor, dt.datetime):
+            # The cursor records when the value changed, on either side: newest-wins compares the next event
+            # with it, and the outbound sensors of other systems notice the row.
+            values[self.spec.cursor_column] = max(as_utc(cursor), change.occurred_at)
+        after = row | values
+        try:
+            with self.writer.savepoint():
+                self.writer.update_row(self.spec, internal_id, values)
+                if in_sync:
+                    self.writer.set_mapping(self.spec.name, self.system, obj.object_type, internal_id,
+                                            fingerprint=self._fingerprint(obj, after))
+        except RowRefused as refused:
+            return self._failed(change, "rejected_by_database", str(refused))
+        self.rows[internal_id] = after
+        return Verdict(change.event, APPLIED, APPLIED)
+
+    def _delete(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
+                state: Optional[MappingState]) -> Verdict:
+        policy, now = obj.inbound_policy.on_delete, dt.datetime.now(dt.timezone.utc)
+        name, object_type = self.spec.name, obj.object_type
+        if policy == RECREATE:
+            # A fresh attempt number, so the re-creation derives a new idempotency key: Stripe would replay the
+            # first creation's answer (the deleted object) for the same one.
+            attempts = 1 + self.writer.unlinks(name, self.system, object_type, internal_id)
+            self.writer.set_mapping(name, self.system, object_type, internal_id, status=DELETED, fingerprint=None,
+                                    attempts=attempts)
+            self.writer.log_unlink(self.run_id, name, self.system, object_type, internal_id, attempts,
+                                   f"{object_type} {change.external_id} deleted in {self.system}; re-created next run")
+            self.writer.update_row(self.spec, internal_id, {self.spec.cursor_column: now})  # the sensor's signal
+        elif policy == UNLINK:
+            self.writer.set_mapping(name, self.system, object_type, internal_id, status=UNLINKED)
+        else:  # soft_delete
+            self.writer.update_row(self.spec, internal_id, {self.spec.soft_delete_column: change.occurred_at,
+                                                            self.spec.cursor_column: now})
+            self.writer.set_mapping(name, self.system, object_type, internal_id, status=DELETED)
+        return Verdict(change.event, APPLIED, {RECREATE: RECREATE, UNLINK: UNLINK}.get(policy, SOFT_DELETE))
+
+    def _import(self, obj: ExternalObject, change: Change) -> Verdict:
+        """An object made in the system becomes a row; the mapping links it with no fingerprint, so the next
+        outbound run writes the row's full payload (and zensync's tag) to it once."""
+        values, errors = self._values(obj, change)
+        if errors:
+            return self._failed(change, errors[0][0], "; ".join(f"{column}: {reason}" for _, column, reason in errors))
+        now = dt.datetime.now(dt.timezone.utc)
+        values |= {self.spec.created_at_column: now, self.spec.cursor_column: now}
+        try:
+            with self.writer.savepoint():
+                internal_id = self.writer.insert_row(self.spec, values)
+                self.writer.set_mapping(self.spec.name, self.system, obj.object_type, internal_id, status=SYNCED,
+                                        external_id=change.external_id, fingerprint=None)
+        except RowRefused as refused:
+            return self._failed(change, "cannot_create_row", str(refused))
+        return Verdict(change.event, APPLIED, CREATED)
+
+    def _failed(self, change: Change, code: str, reason: str) -> Verdict:
+        return Verdict(change.event, FAILED, code, reason, retry_at(change.attempts))
+

@@ -1,0 +1,1 @@
+"""The webhook receiver: verified events from external systems into the durable inbox, acknowledged after commit."""

@@ -1,0 +1,77 @@
+"""POST /webhooks/stripe: Stripe's signed events into the inbox.
+
+The signature is checked with the stripe SDK on the raw body, against each secret of STRIPE_WEBHOOK_SECRET (a
+comma-separated list, so a rotated secret and its successor both pass while Stripe signs with both), with
+Stripe's 300 s tolerance against replays. Only then is the body parsed. Event types no spec reads are answered
+200 and dropped. Logs name the event id and type, never the secret, the signature or the payload.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Optional
+
+import stripe
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..engine.spec import inbound_routes
+from ..systems.stripe.inbound import SYSTEM, to_inbox_event
+from .app import Receiver, ReceiverContext, Refused, read_body, store
+
+log = logging.getLogger("zensync.webhooks")
+SECRET_ENV = "STRIPE_WEBHOOK_SECRET"
+TOLERANCE_SECONDS = 300  # Stripe's own default
+
+
+def secrets_from_env() -> list[str]:
+    return [part.strip() for part in os.environ.get(SECRET_ENV, "").split(",") if part.strip()]
+
+
+def verify(payload: str, header: Optional[str], secrets: list[str]) -> None:
+    if not header:
+        raise Refused(400, "missing Stripe-Signature header")
+    stale = False
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=TOLERANCE_SECONDS)
+            return
+        except stripe.SignatureVerificationError as error:
+            stale = stale or "tolerance" in str(error)
+    raise Refused(400, "signature timestamp outside the 300 s tolerance" if stale else "bad signature")
+
+
+def build_routes(context: ReceiverContext, secrets: Optional[list[str]] = None) -> Optional[list[Route]]:
+    secrets = secrets if secrets is not None else secrets_from_env()
+    if not secrets:
+        return None
+    routes = inbound_routes(context.specs, SYSTEM)
+
+    async def receive(request: Request) -> Response:
+        try:
+            body = await read_body(request, context.max_body_bytes, "application/json")
+            try:
+                payload = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise Refused(400, "body is not UTF-8") from None
+            verify(payload, request.headers.get("stripe-signature"), secrets)
+            try:
+                event = json.loads(payload)
+                row = to_inbox_event(event, routes, source="webhook")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise Refused(400, "body is not a Stripe event") from None
+        except Refused as refused:
+            log.warning("stripe: refused (%s): %s", refused.status, refused.reason)
+            return JSONResponse({"error": refused.reason}, status_code=refused.status)
+        if row is None:
+            log.info("stripe: %s (%s) ignored: no spec reads it", event.get("id"), event.get("type"))
+            return JSONResponse({"stored": 0, "ignored": True})
+        return await store(context, SYSTEM, [row])
+
+    return [Route("/webhooks/stripe", receive, methods=["POST"])]
+
+
+RECEIVER = Receiver(SYSTEM, build_routes)

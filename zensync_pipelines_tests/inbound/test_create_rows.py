@@ -1,0 +1,48 @@
+"""An object created in the system becomes a catalog row when the spec says so (Inbound(create_rows=True)); the
+next outbound run writes the row, zensync's tag included, to that same object: no second object."""
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
+
+from zensync_pipelines.engine.inbound import InboundRun
+from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field, Inbound
+from zensync_pipelines.engine.sync import Selection, sync
+from zensync_pipelines.store.catalog import CatalogTables
+from zensync_pipelines.store.inbound_apply import InboundTables
+from zensync_pipelines.store.inbox import InboxStore
+from zensync_pipelines.store.mappings import MappingStore
+from zensync_pipelines.systems.stripe.current import StripeCurrentState
+from zensync_pipelines.systems.stripe.inbound import StripeEvents, to_inbox_event
+
+from .helpers import adapter, by_hand, stripe_events
+
+SPEC = CatalogSpec(
+    name="contacts", table="contacts", primary_key="id", cursor_column="updated_at", created_at_column="created_at",
+    systems={"stripe": [ExternalObject("customer", inbound=Inbound(create_rows=True), fields=[
+        Field("name", "name", direction="both", conflict="newest_wins"),
+        Field("email", "email", type="email", direction="both", conflict="newest_wins")])]})
+contacts = Table("contacts", MetaData(), Column("id", Integer, primary_key=True, autoincrement=True),
+                 Column("name", String(200)), Column("email", String(200)),
+                 Column("created_at", DateTime(timezone=True), nullable=False),
+                 Column("updated_at", DateTime(timezone=True), nullable=False))
+
+
+def test_a_customer_made_in_stripe_becomes_one_linked_row(engine, stripe_sandbox_url):
+    url = stripe_sandbox_url
+    contacts.metadata.create_all(engine)
+    made = by_hand(url).v1.customers.create(params={"name": "Walk-in", "email": "walk.in@example.com"})
+    rows = [to_inbox_event(e, {"customer": "contacts"}) for e in stripe_events(url)]
+    InboxStore(engine).add([r for r in rows if r is not None])
+    report = InboundRun(SPEC, "stripe", InboundTables(engine), StripeEvents(), StripeCurrentState(adapter(url)),
+                        "import").run()
+    assert report.applied == 1 and report.failed == 0
+    with engine.connect() as connection:
+        [row] = connection.execute(select(contacts)).all()
+    assert (row.name, row.email) == ("Walk-in", "walk.in@example.com")
+    [mapping] = MappingStore(engine).rows("contacts", "stripe")
+    assert (mapping["internal_id"], mapping["external_id"]) == (str(row.id), made.id)
+    sent = sync(SPEC, "stripe", CatalogTables(engine), MappingStore(engine), adapter(url), "out-1", Selection())
+    assert (sent.created, sent.updated) == (0, 1)  # the tag goes onto the same customer
+    assert by_hand(url).v1.customers.retrieve(made.id).metadata["zenskar_id"] == str(row.id)
+    assert len(list(by_hand(url).v1.customers.list().auto_paging_iter())) == 1
+    again = sync(SPEC, "stripe", CatalogTables(engine), MappingStore(engine), adapter(url), "out-2", Selection())
+    assert again.api_calls == 0

@@ -23,8 +23,9 @@ from zensync_pipelines.systems.base import ExternalChange, ReadsChanges, SystemA
 MAX_NAME = 100  # the system's own rule, stricter than any catalog's
 
 
-class SimulatedCrash(RuntimeError):
+class SimulatedCrash(BaseException):
     """The process died after the write landed and before zensync recorded it."""
+    # A BaseException, like the SystemExit of a killed process: no handler in the engine can swallow it.
 
 
 class Throttled(Exception):

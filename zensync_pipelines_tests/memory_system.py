@@ -14,8 +14,9 @@ from zensync_pipelines.engine.types import CREATE, DELETE, DELETED, SYNCED, Oper
 from zensync_pipelines.systems.base import SystemAdapter, SystemLimits
 
 
-class SimulatedCrash(RuntimeError):
+class SimulatedCrash(BaseException):
     """The process died after the external write and before zensync recorded it."""
+    # A BaseException, like the SystemExit of a killed process: no handler in the engine can swallow it.
 
 
 class MemorySystem(SystemAdapter):

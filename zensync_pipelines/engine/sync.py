@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
 
+from .failures import batch_failures, is_outage
 from .plan import plan_delete, plan_row
 from .spec import CatalogSpec
 from .types import DELETE, WAITING, MappingState, Operation, Outcome, SyncReport
@@ -169,7 +170,7 @@ class SyncRun:
                 ready, blocked = self._split_blocked(ops, failed_parents)
                 done += blocked
                 if ready:
-                    outcomes = self.adapter.apply(ready)
+                    outcomes = self._call_adapter(ready)
                     assert len(outcomes) == len(ready), "an adapter must answer every operation"
                     done += outcomes
                     for outcome in outcomes:
@@ -181,6 +182,16 @@ class SyncRun:
             self._record(done, [op for op in batch if (op.internal_id, op.object_type, op.action) not in finished])
             raise
         self._record(done)
+
+    def _call_adapter(self, ready: list[Operation]) -> list[Outcome]:
+        try:
+            return self.adapter.apply(ready)
+        except StopSync:
+            raise
+        except Exception as error:  # a bug or an SDK surprise fails these rows, not the step (engine/failures.py)
+            if is_outage(self.adapter, error):
+                raise
+            return batch_failures(ready, error)
 
     def _split_blocked(self, ops: list[Operation],
                        failed_parents: dict[tuple[str, str], str]) -> tuple[list[Operation], list[Outcome]]:

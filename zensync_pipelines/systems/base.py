@@ -61,6 +61,9 @@ class SystemAdapter(ABC):
 
     name: ClassVar[str]
     batch_size: int = 100
+    # Exceptions from `apply` that mean the system is down or refuses us (fail the run); any other unexpected
+    # exception fails only the operations of that call (engine/failures.py). Every OSError counts as an outage.
+    outage_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
     def __init__(self) -> None:
         self._api_calls = 0

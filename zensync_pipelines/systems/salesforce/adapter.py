@@ -10,11 +10,13 @@ import time
 from collections import defaultdict
 from typing import Any, Callable, Optional, Sequence
 
+from simple_salesforce.exceptions import SalesforceExpiredSession
+
 from ...engine.sync import StopSync
 from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
 from ..base import Backoff, SystemAdapter, SystemLimits
 from . import bulk, collections
-from .auth import Credentials
+from .auth import Credentials, SalesforceAuthError
 from .connection import ApiBudget, BudgetSpent, SalesforceConnection
 from .records import GONE, RecordResult
 
@@ -23,6 +25,7 @@ Send = Callable[[Sequence[Operation]], list[RecordResult]]
 
 class SalesforceAdapter(SystemAdapter):
     name = "salesforce"
+    outage_errors = (SalesforceAuthError, SalesforceExpiredSession)
 
     def __init__(self, credentials: Credentials, api_version: str = "59.0", ca_bundle: Optional[str] = None,
                  bulk_threshold: int = 2000, batch_size: int = 10_000, budget_share: float = 0.9,

@@ -45,6 +45,7 @@ def _describe(error: stripe.StripeError) -> tuple[str, Optional[str], str]:
 
 class StripeAdapter(SystemAdapter, ReadsChanges):
     name = "stripe"
+    outage_errors = (stripe.AuthenticationError,)
 
     def __init__(self, api_key: str, api_base: str, rate_limit_per_second: float = 20.0,
                  max_concurrency: Optional[int] = None,

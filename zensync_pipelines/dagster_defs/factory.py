@@ -7,6 +7,7 @@ from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, Mater
                      define_asset_job, in_process_executor)
 
 from ..engine.spec import CatalogSpec
+from ..systems.registry import check_spec
 from .checks import build_checks
 from .external import build_external_asset, catalog_key, external_key
 from .schedules import build_reconcile_schedule
@@ -35,6 +36,7 @@ def build_catalog_asset(spec: CatalogSpec) -> AssetsDefinition:
 
 def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSettings] = None) -> Definitions:
     settings = settings or AutomationSettings.from_env()
+    check_spec(spec)
     assets, checks, jobs, sensors, schedules = [build_catalog_asset(spec)], [], [], [], []
     for system in spec.systems:
         name = job_name(spec, system)
@@ -45,6 +47,10 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # imports between a change and its sync; pools still limit the step across runs.
         jobs.append(define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
                                      description=f"Sync {spec.name} to {system}."))
-        sensors.append(build_change_sensor(spec, system, name, settings))
-        schedules.append(build_reconcile_schedule(spec, system, name, settings))
+        # Only what the copy's strategy needs: no sensor unless it syncs on change, no schedule for a manual one.
+        strategy = spec.strategy(system)
+        if strategy.sensor:
+            sensors.append(build_change_sensor(spec, system, name, settings))
+        if strategy.schedule:
+            schedules.append(build_reconcile_schedule(spec, system, name, settings, strategy.cron))
     return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules)

@@ -45,9 +45,13 @@ def _verdict(spec: CatalogSpec, system: str, obj: ExternalObject, internal_id: s
 def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mapping[str, MappingState]) -> RowPlan:
     """Delete every live external object of a row that is soft-deleted, or gone from the catalog altogether."""
     plan = RowPlan()
+    deletes = spec.strategy(system).deletes  # upsert and insert_only copies keep what they wrote
     for obj in reversed(spec.objects(system)):  # children first, so no write ever points at a deleted parent
         state = states.get(obj.object_type)
         if state is None or state.status in (DELETED, UNLINKED):  # unlinked: already deleted on the other side
+            plan.skipped += 1
+            continue
+        if state.external_id is not None and not deletes:
             plan.skipped += 1
             continue
         if state.external_id is None:
@@ -83,6 +87,7 @@ def plan_row(
         return plan_delete(spec, system, internal_id, states)
 
     plan = RowPlan()
+    updates = spec.strategy(system).updates
     blocked: dict[str, str] = {}  # object type -> why it cannot be written in this run
     for obj in objects:
         state = states.get(obj.object_type)
@@ -94,6 +99,9 @@ def plan_row(
 
         if state is not None and state.status == UNLINKED:
             plan.skipped += 1  # deleted on the system's side, and its inbound policy says not to re-create it
+            continue
+        if not updates and state is not None and state.external_id is not None and state.status != DELETED:
+            plan.skipped += 1  # insert_only: created once, never touched again
             continue
         if obj.after in blocked:
             hold(WAITING, "parent_not_synced", None, f"waiting for {obj.after}: {blocked[obj.after]}")

@@ -11,7 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from .strategy import Strategy
+
 FIELD_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "email", "object")
+DEFAULT_STRATEGY = Strategy()
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Which way a field's value travels: catalog -> system (today's behaviour), system -> catalog, or both.
 OUT, IN, BOTH = "out", "in", "both"
@@ -162,6 +165,8 @@ class CatalogSpec:
     # by whole-catalog runs (sensor, reconcile), they only have no partition of their own.
     partition_start: str = "2020-01-01"
     children: Sequence[Children] = ()
+    # How each system's copy is kept (engine/strategy.py); a system not named here mirrors on change.
+    strategies: Mapping[str, Strategy] = field(default_factory=dict)
     source: str = field(default="<inline>", compare=False)  # file the spec was loaded from, for error messages
 
     def __post_init__(self) -> None:
@@ -169,6 +174,9 @@ class CatalogSpec:
 
     def objects(self, system: str) -> Sequence[ExternalObject]:
         return self.systems[system]
+
+    def strategy(self, system: str) -> Strategy:
+        return self.strategies.get(system) or DEFAULT_STRATEGY
 
     @property
     def columns(self) -> list[str]:
@@ -223,6 +231,13 @@ def validate_spec(spec: CatalogSpec) -> None:
         fail(f"field 'partition_start' must be an ISO date like '2024-01-01', got {spec.partition_start!r}")
     if not spec.systems:
         fail("field 'systems' must name at least one external system")
+    for system, strategy in spec.strategies.items():
+        if system not in spec.systems:
+            fail(f"strategies[{system!r}] names a system the spec does not sync to ({sorted(spec.systems)})")
+        if not isinstance(strategy, Strategy):
+            fail(f"strategies[{system!r}] must be a Strategy(...), got {type(strategy).__name__}")
+        for problem in strategy.problems():
+            fail(f"strategies[{system!r}]: {problem}")
     names = [child.name for child in spec.children]
     if len(set(names)) != len(names):
         fail(f"children declares a name twice: {names}")

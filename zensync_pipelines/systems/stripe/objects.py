@@ -8,10 +8,13 @@ lifecycle of their own (invoices) have a handler class in `HANDLERS`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import stripe
+
+from ..capabilities import Capabilities
 
 ZENSKAR_ID = "zenskar_id"  # metadata key that ties a Stripe object to its catalog row
 
@@ -59,6 +62,8 @@ class StripeObject:
 OBJECTS = {
     "customer": StripeObject("customers", list_filter="email", searchable=True),
     "product": StripeObject("products", retire="archive"),
+    # A price can be neither deleted nor changed in amount: it is archived, and replaced when its amount moves.
+    "price": StripeObject("prices", retire="archive"),
 }
 
 
@@ -108,6 +113,26 @@ def _invoice_handler(client: stripe.StripeClient, call: Callable[..., Any]) -> A
 
 
 HANDLERS: dict[str, Callable[[stripe.StripeClient, Callable[..., Any]], Any]] = {"invoice": _invoice_handler}
+
+
+@functools.lru_cache(maxsize=1)
+def _offline_client() -> stripe.StripeClient:
+    """Only to see which services the SDK has: it never sends a request."""
+    return stripe.StripeClient("sk_test_offline")
+
+
+def capabilities(object_type: str) -> Capabilities:
+    """What zensync can do to `object_type` in Stripe, known without a call: asked when a spec loads."""
+    if object_type in HANDLERS:
+        return Capabilities(delete=True, replace=False, retire="void or delete (invoices)")
+    spec = describe(object_type)
+    service = getattr(_offline_client().v1, spec.resource, None)
+    if service is None:
+        return Capabilities(exists=False, delete=False, replace=False)
+    if spec.retire == "archive":
+        return Capabilities(delete=True, replace=True, retire="archive (active=false)")
+    deletes = hasattr(service, "delete")
+    return Capabilities(delete=deletes, replace=deletes, retire="delete" if deletes else None)
 
 
 def handler_for(client: stripe.StripeClient, call: Callable[..., Any], object_type: str) -> Optional[Any]:

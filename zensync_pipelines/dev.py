@@ -18,6 +18,7 @@ import click
 from sqlalchemy import inspect
 
 from . import config
+from .demo.plans import seed_plans
 from .demo.seed import seed_customers
 from .store import migrate
 from .store.db import make_engine, redact
@@ -47,6 +48,8 @@ def prepare_catalog(url: str, customers: int) -> str:
     migrate.upgrade(engine)
     empty = "customers" not in inspect(engine).get_table_names()
     added = seed_customers(engine, customers) if empty else 0
+    if "plans" not in inspect(engine).get_table_names():
+        seed_plans(engine, 20)  # the third shipped catalog needs its table; a price list is short
     engine.dispose()
     return f"seeded {added} demo customers" if added else "kept the existing catalog"
 

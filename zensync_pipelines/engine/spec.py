@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from .spec_objects import validate_row_objects
 from .strategy import Strategy
 
 FIELD_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "email", "object")
@@ -61,6 +62,11 @@ class Field:
     # or a callable external value -> catalog value (raise InvalidValue to reject it).
     inbound_values: Optional[Mapping[Any, Any]] = None
     inbound_transform: Optional[Callable[[Any], Any]] = None
+    # The value is the external id of another object of the same row (named as in this system's list, declared
+    # before this one), e.g. a price's `product`; the engine fills it in, within the batch when both are new.
+    same_row: Optional[str] = None
+    # Sent when the object is created, never in an update (e.g. a Stripe price's amount and product).
+    create_only: bool = False
 
     @property
     def outbound(self) -> bool:
@@ -133,6 +139,31 @@ class ExternalObject:
     after: Optional[str] = None
     # Inbound policy; an object with inbound fields and no policy gets Inbound()'s defaults.
     inbound: Optional[Inbound] = None
+    # The object's name when a row has several objects of one type (a monthly and a yearly price): its identity
+    # in the mappings, in `after`/`same_row`, and in the tag on the external object. Defaults to object_type.
+    key: Optional[str] = None
+    # A change to a create-only field creates a new object, moves `pointed_by` to it and retires the old one.
+    replace_on_change: bool = False
+    # (object name of the same row, its field) that points at this object: a product's default_price.
+    pointed_by: Optional[tuple[str, str]] = None
+    # On create only: link to an existing object whose field `lookup` (a target of this object) has the row's
+    # value, instead of creating one (a Stripe product found by name).
+    lookup: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        return self.key or self.object_type
+
+    @property
+    def create_only_targets(self) -> list[str]:
+        return [f.target for f in self.fields if f.create_only and f.outbound]
+
+    @property
+    def parents(self) -> list[str]:
+        """Objects of the same row that must be written before this one."""
+        found = [self.after] + [f.same_row for f in self.fields if f.same_row] + \
+            [self.pointed_by[0] if self.pointed_by else None]
+        return list(dict.fromkeys(p for p in found if p))
 
     @property
     def outbound_fields(self) -> list[Field]:
@@ -250,11 +281,12 @@ def validate_spec(spec: CatalogSpec) -> None:
     for system, objects in spec.systems.items():
         if not objects:
             fail(f"systems[{system!r}] declares no external object")
-        types = [obj.object_type for obj in objects]
+        types = [obj.name for obj in objects]
         if len(set(types)) != len(types):
-            fail(f"systems[{system!r}] declares an object type twice: {types}")
+            fail(f"systems[{system!r}] declares an object type twice (give each a distinct key=): {types}")
         for position, obj in enumerate(objects):
-            prefix = f"systems[{system!r}][{obj.object_type!r}]"
+            prefix = f"systems[{system!r}][{obj.name!r}]"
+            validate_row_objects(obj, types[:position], prefix, fail)
             if obj.after is not None and obj.after not in types[:position]:
                 fail(f"{prefix}.after={obj.after!r} must name an object declared before it")
             if not obj.fields:

@@ -17,6 +17,7 @@ class Capabilities:
     replace: bool = False  # a change can create a new object and retire the old one (replace_on_change)
     retire: Optional[str] = "delete"
     lookup: bool = False  # can find an existing object by a field's value (ExternalObject.lookup)
+    several: bool = False  # a row can have several objects of this type (ExternalObject.key), told apart there
 
 
 def everything(object_type: str) -> Capabilities:

@@ -124,5 +124,7 @@ def _needs(obj: Any) -> list[tuple[str, str]]:
         needs.append(("replace", "replace (replace_on_change)"))
     if getattr(obj, "lookup", None) is not None:
         needs.append(("lookup", "look up by value (lookup=)"))
+    if getattr(obj, "key", None) is not None:
+        needs.append(("several", "keep several per row (key=)"))
     return needs
 

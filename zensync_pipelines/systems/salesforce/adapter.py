@@ -53,7 +53,7 @@ class SalesforceAdapter(SystemAdapter):
             self.connection.learn_budget()
             groups: dict[tuple[str, bool, Optional[str]], list[int]] = defaultdict(list)
             for index, op in enumerate(operations):
-                groups[(op.object_type, op.action == DELETE, op.external_id_field)].append(index)
+                groups[(op.system_type, op.action == DELETE, op.external_id_field)].append(index)
             for (object_type, deleting, external_field), indexes in groups.items():
                 pending = [(i, operations[i]) for i in indexes]
                 if deleting:

@@ -10,9 +10,10 @@ from typing import Any, Optional, Sequence
 import stripe
 
 from ...engine.ratelimit import TokenBucket
-from ...engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
+from ...engine.types import Operation, Outcome
 from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
 from .objects import ZENSKAR_ID, Conflict, handler_for
+from .writes import write
 
 # Using the whole rate limit takes rate x latency requests in flight. Stripe answers writes in roughly 0.2-0.4 s,
 # so the default covers 0.4 s a request: with fewer threads the latency, not the limit, bounds a run (8 threads
@@ -110,26 +111,11 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         return self.backoff.run(attempt, lambda error: isinstance(error, stripe.RateLimitError))
 
     def _apply_one(self, op: Operation) -> Outcome:
-        handler = self.handler(op.object_type)
+        handler = self.handler(op.system_type)
         if handler is None:
-            return self.failure(op, "unsupported_object", f"Stripe has no resource for {op.object_type!r}")
+            return self.failure(op, "unsupported_object", f"Stripe has no resource for {op.system_type!r}")
         try:
-            if op.action == DELETE:
-                try:
-                    handler.delete(op.external_id, op.idempotency_key)
-                except stripe.InvalidRequestError as error:
-                    if error.code != "resource_missing":
-                        raise  # already gone is the outcome we wanted
-                return Outcome.of(op, DELETED)
-            if op.action == CREATE:
-                found = handler.find(op.internal_id, op.payload) if op.recovering else None
-                if found is None:
-                    return Outcome.of(op, SYNCED, external_id=handler.create(op.internal_id, op.payload,
-                                                                             op.idempotency_key))
-                handler.update(found, op.internal_id, op.payload, op.idempotency_key + "-recovered")
-                return Outcome.of(op, SYNCED, external_id=found)
-            external_id = handler.update(op.external_id, op.internal_id, op.payload, op.idempotency_key)
-            return Outcome.of(op, SYNCED, external_id=external_id)
+            return write(self, handler, op)
         except stripe.AuthenticationError:
             raise  # a bad key fails every row: stop the run, the intents stay pending for the next one
         except Conflict as conflict:

@@ -17,6 +17,7 @@ import stripe
 from ..capabilities import Capabilities
 
 ZENSKAR_ID = "zenskar_id"  # metadata key that ties a Stripe object to its catalog row
+ZENSKAR_OBJECT = "zenskar_object"  # ... and to its object of the row, when the row has several of its type
 
 
 class Conflict(Exception):
@@ -95,14 +96,24 @@ class ResourceHandler:
     def find(self, internal_id: str, payload: dict[str, Any]) -> Optional[str]:
         """Look for an object an unrecorded earlier attempt may have created: list first, then search."""
         value = payload.get(self.spec.list_filter) if self.spec.list_filter else None
+        name = (payload.get("metadata") or {}).get(ZENSKAR_OBJECT)
         if value or not self.spec.list_filter:
             params = {"limit": 100} | ({self.spec.list_filter: value} if value else {})
             for obj in self.call(self.service.list, params=params).auto_paging_iter():
-                if tagged(obj, ZENSKAR_ID, internal_id):
+                if tagged(obj, ZENSKAR_ID, internal_id) and (name is None or tagged(obj, ZENSKAR_OBJECT, name)):
                     return obj.id
         if self.spec.searchable:
             found = self.call(self.service.search, params={"query": f"metadata['{ZENSKAR_ID}']:'{internal_id}'"})
             return found.data[0].id if found.data else None
+        return None
+
+
+    def lookup(self, field: str, value: Any) -> Optional[str]:
+        """An existing live object whose `field` equals `value` (ExternalObject.lookup), for adopting on create."""
+        params = {"limit": 100} | ({"active": True} if self.spec.retire == "archive" else {})
+        for obj in self.call(self.service.list, params=params).auto_paging_iter():
+            if obj.to_dict().get(field) == value:
+                return obj.id
         return None
 
 
@@ -129,10 +140,12 @@ def capabilities(object_type: str) -> Capabilities:
     service = getattr(_offline_client().v1, spec.resource, None)
     if service is None:
         return Capabilities(exists=False, delete=False, replace=False)
+    lists = hasattr(service, "list")
     if spec.retire == "archive":
-        return Capabilities(delete=True, replace=True, retire="archive (active=false)")
+        return Capabilities(delete=True, replace=True, retire="archive (active=false)", lookup=lists, several=True)
     deletes = hasattr(service, "delete")
-    return Capabilities(delete=deletes, replace=deletes, retire="delete" if deletes else None)
+    return Capabilities(delete=deletes, replace=deletes, retire="delete" if deletes else None, lookup=lists,
+                        several=True)
 
 
 def handler_for(client: stripe.StripeClient, call: Callable[..., Any], object_type: str) -> Optional[Any]:

@@ -55,7 +55,7 @@ class MemorySystem(SystemAdapter):
         if op.internal_id in self.reject:
             code, message, field = self.reject[op.internal_id]
             return self.failure(op, code, message, field)
-        store = self.objects.setdefault(op.object_type, {})
+        store = self.objects.setdefault(op.system_type, {})
         if op.action == DELETE:
             store[op.external_id]["deleted"] = True
             self.writes.append((op.action, op.object_type, op.internal_id))
@@ -67,7 +67,7 @@ class MemorySystem(SystemAdapter):
             self.answers[op.idempotency_key] = external_id
         else:
             external_id = op.external_id
-        store[external_id] = dict(op.payload, zenskar_id=op.internal_id)
+        store[external_id] = {**store.get(external_id, {}), **op.payload, "zenskar_id": op.internal_id}  # a patch
         self.writes.append((op.action, op.object_type, op.internal_id))
         return Outcome.of(op, SYNCED, external_id=external_id)
 

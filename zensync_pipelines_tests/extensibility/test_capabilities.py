@@ -41,3 +41,19 @@ def test_the_loader_checks_every_shipped_spec():
     refused = dataclasses.replace(spec("refund"), source="catalogs/refunds.py")
     with pytest.raises(SpecError, match="catalogs/refunds.py"):
         check_spec(refused)
+
+
+def test_salesforce_refuses_what_an_upsert_on_the_row_id_cannot_do():
+    def sf(**options):
+        return CatalogSpec(name="plans", table="plans", primary_key="id", cursor_column="updated_at",
+                           created_at_column="created_at", systems={"salesforce": [ExternalObject(
+                               "Product2", [Field("name", "Name", create_only=True)],
+                               external_id_field="Zenskar_Id__c", **options)]})
+
+    check_spec(sf())
+    with pytest.raises(SpecError, match=r"salesforce cannot replace \(replace_on_change\) a Product2"):
+        check_spec(sf(replace_on_change=True))
+    with pytest.raises(SpecError, match=r"salesforce cannot keep several per row \(key=\) a Product2"):
+        check_spec(sf(key="monthly"))
+    with pytest.raises(SpecError, match=r"salesforce cannot look up by value"):
+        check_spec(sf(lookup="Name"))

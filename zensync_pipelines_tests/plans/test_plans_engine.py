@@ -90,3 +90,47 @@ def test_plans_reach_stripe_with_replace_on_change(sqlite_url, stripe_sandbox_ur
     assert not any(p.active for p in world.prices(gone["product"]).values())
     assert {r["status"] for r in world.mappings.rows("plans", "stripe", internal_id="4")} == {"deleted"}
     assert world.sync().api_calls == 0
+
+
+def test_a_product_already_in_stripe_is_adopted_by_name_on_create(sqlite_url, stripe_sandbox_url):
+    world = World(sqlite_url, stripe_sandbox_url)
+    existing = world.client.v1.products.create(params={"name": "Starter 1"})
+    world.client.v1.products.create(params={"name": "Team 1", "active": False})  # archived: never adopted
+    assert world.sync().failed == 0
+    assert world.ids(1)["product"] == existing.id
+    adopted = world.client.v1.products.retrieve(existing.id)
+    assert adopted.metadata["zenskar_id"] == "1" and adopted.default_price == world.ids(1)["monthly_price"]
+    named = [p for p in world.client.v1.products.list(params={"limit": 100}).auto_paging_iter()
+             if p.name in ("Starter 1", "Team 1")]
+    assert sorted((p.name, p.active) for p in named) == [("Starter 1", True), ("Team 1", False), ("Team 1", True)]
+
+
+def test_plans_reach_salesforce_as_product2(sqlite_url):
+    from simple_salesforce import Salesforce
+
+    from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
+    from zensync_pipelines.systems.salesforce import SalesforceResource
+
+    world = World(sqlite_url, "http://unused")
+    with SalesforceSandbox() as sb:
+        resource = SalesforceResource(login_url=sb.login_url, client_id="zensync-app", client_secret="app-secret",
+                                      ca_bundle=sb.ca_file, retry_base_seconds=0.002)
+        sf = Salesforce(instance_url=sb.instance_url, session_id=sb.new_session(), session=sb.requests_session())
+
+        def run(run_id):
+            return sync(SPEC, "salesforce", CatalogTables(world.engine), world.mappings, resource.adapter(), run_id,
+                        Selection())
+
+        def remote():
+            query = "SELECT Zenskar_Id__c, Name, ProductCode FROM Product2"
+            return {r["Zenskar_Id__c"]: r for r in sf.query_all(query)["records"]}
+
+        assert run("s1").created == 6
+        assert remote()["3"]["ProductCode"] == "PLAN-3" and remote()["3"]["Name"] == "Business 1"
+        world.set(2, monthly_amount=3100)  # no Product2 field carries it: nothing to send
+        world.set(3, name="Business Plus")
+        world.set(4, deleted_at=LATER)
+        report = run("s2")
+        assert (report.updated, report.deleted, report.failed) == (1, 1, 0)
+        assert remote()["3"]["Name"] == "Business Plus" and "4" not in remote()
+        assert run("s3").api_calls == 0

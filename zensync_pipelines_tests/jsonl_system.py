@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence
 from dagster import ConfigurableResource
 
 from zensync_pipelines.engine.types import CREATE, DELETE, DELETED, SYNCED, UPDATE, Operation, Outcome
-from zensync_pipelines.systems.base import ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
+from zensync_pipelines.systems.base import ExternalChange, ReadsChanges, SystemAdapter
 
 MAX_NAME = 100  # the system's own rule, stricter than any catalog's
 
@@ -99,9 +99,6 @@ class JsonlSystem(SystemAdapter, ReadsChanges):
         return external_id
 
     # -- the adapter -------------------------------------------------------------------------------------------
-    def limits(self) -> SystemLimits:
-        return SystemLimits(requests_per_second=None, max_records_per_call=self.batch_size)
-
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
         return [self._apply_one(op) for op in operations]
 

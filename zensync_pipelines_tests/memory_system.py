@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 from zensync_pipelines.engine.sync import StopSync
 from zensync_pipelines.engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
-from zensync_pipelines.systems.base import SystemAdapter, SystemLimits
+from zensync_pipelines.systems.base import SystemAdapter
 
 
 class SimulatedCrash(BaseException):
@@ -32,9 +32,6 @@ class MemorySystem(SystemAdapter):
         self.crash_after_writes: Optional[int] = None
         self.stop_after_writes: Optional[int] = None
         self._ids = itertools.count(1)
-
-    def limits(self) -> SystemLimits:
-        return SystemLimits(requests_per_second=None, max_records_per_call=self.batch_size)
 
     def live(self, object_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.objects.get(object_type, {}).items() if not v.get("deleted")}

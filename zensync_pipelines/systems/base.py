@@ -1,4 +1,9 @@
-"""What every system adapter shares: call counting, limits, retries, and turning errors into per-row outcomes."""
+"""What every system adapter shares: call counting, retries, and turning errors into per-row outcomes.
+
+Limits are each adapter's own business, sized where they bite: the Stripe adapter's token bucket and worker pool
+from its rate limit, the Salesforce adapter's budget from the org's daily allocation, and every adapter's
+`batch_size` (how many operations the engine hands it at once) from the records one call can carry.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Optional, Sequence, TypeVar
 
 from ..engine.types import FAILED, Operation, Outcome
-
-
-@dataclass(frozen=True)
-class SystemLimits:
-    requests_per_second: Optional[float]
-    max_records_per_call: int
-    daily_api_limit: Optional[int] = None
 
 
 T = TypeVar("T")
@@ -79,9 +77,6 @@ class SystemAdapter(ABC):
 
     @abstractmethod
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]: ...
-
-    @abstractmethod
-    def limits(self) -> SystemLimits: ...
 
     @staticmethod
     def failure(op: Operation, code: Optional[str], message: str, field: Optional[str] = None) -> Outcome:

@@ -5,7 +5,7 @@ import pytest
 from zensync_pipelines.engine.failures import scrub
 from zensync_pipelines.engine.sync import Selection, sync
 from zensync_pipelines.engine.types import FAILED, SYNCED, WAITING
-from zensync_pipelines_tests.engine.test_sync import SPEC, rows, store  # noqa: F401 (fixture)
+from zensync_pipelines_tests.engine.test_sync import SPEC, rows
 from zensync_pipelines_tests.memory_system import ListSource, MemorySystem
 
 

@@ -4,7 +4,6 @@ import pytest
 
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field, SpecError
 from zensync_pipelines.engine.sync import Selection, sync
-from zensync_pipelines_tests.engine.test_sync import store  # noqa: F401 (fixture)
 from zensync_pipelines_tests.memory_system import ListSource, MemorySystem, SimulatedCrash
 
 

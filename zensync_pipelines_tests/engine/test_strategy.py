@@ -10,7 +10,7 @@ from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.engine.spec import SpecError
 from zensync_pipelines.engine.strategy import Strategy
 from zensync_pipelines.engine.sync import Selection, SyncRun
-from zensync_pipelines_tests.engine.test_sync import SPEC, rows, store  # noqa: F401 (fixture)
+from zensync_pipelines_tests.engine.test_sync import SPEC, rows
 from zensync_pipelines_tests.memory_system import ListSource, MemorySystem
 
 

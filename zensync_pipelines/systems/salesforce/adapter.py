@@ -14,7 +14,7 @@ from simple_salesforce.exceptions import SalesforceExpiredSession
 
 from ...engine.sync import StopSync
 from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
-from ..base import Backoff, SystemAdapter, SystemLimits
+from ..base import Backoff, SystemAdapter
 from . import bulk, collections
 from .auth import Credentials, SalesforceAuthError
 from .connection import ApiBudget, BudgetSpent, SalesforceConnection
@@ -37,10 +37,6 @@ class SalesforceAdapter(SystemAdapter):
         self.budget = ApiBudget(budget_share)
         self.connection = SalesforceConnection(credentials, api_version, self.backoff, self.budget, self.count_call,
                                                ca_bundle, timeout_seconds)
-
-    def limits(self) -> SystemLimits:
-        return SystemLimits(requests_per_second=None, max_records_per_call=collections.MAX_RECORDS,
-                            daily_api_limit=self.budget.limit)
 
     def usage(self) -> dict[str, Any]:
         """API usage for run metadata: this run's HTTP requests and the org's daily allocation as last reported."""

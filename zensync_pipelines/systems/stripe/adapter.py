@@ -11,7 +11,7 @@ import stripe
 
 from ...engine.ratelimit import TokenBucket
 from ...engine.types import Operation, Outcome
-from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
+from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter
 from .objects import ZENSKAR_ID, Conflict, handler_for
 from .writes import write
 
@@ -66,9 +66,6 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         self.batch_size = batch_size
         self._handlers: dict[str, Any] = {}
         self._pool: Optional[ThreadPoolExecutor] = None
-
-    def limits(self) -> SystemLimits:
-        return SystemLimits(requests_per_second=self.rate_limit_per_second, max_records_per_call=1)
 
     def read_changes(self, object_type: str, since: dt.datetime) -> list[ExternalChange]:
         """From the Events API (30 days kept): `customer.updated` and the like, for objects of `object_type`."""

@@ -20,8 +20,10 @@ from sqlalchemy import inspect
 from . import config
 from .demo.plans import seed_plans
 from .demo.seed import seed_customers
+from .dev_systems import start_systems
 from .store import migrate
 from .store.db import make_engine, redact
+from .systems.sandboxes import SANDBOX_STRIPE_KEY  # noqa: F401 (the live tests read it here)
 
 DEV_INSTANCE_YAML = """# zensync dev: Dagster's embedded default storage in this folder.
 telemetry:
@@ -40,7 +42,6 @@ sensors:
   use_threads: true  # as in production: sensors tick side by side
   num_workers: 4
 """
-SANDBOX_STRIPE_KEY = "sk_test_zensync_dev_sandbox"
 
 
 def prepare_catalog(url: str, customers: int) -> str:
@@ -68,33 +69,23 @@ def _default_signals() -> None:
 
 
 def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -> int:
-    from .sandbox.salesforce import SalesforceSandbox
-    from .sandbox.stripe import StripeSandbox
-
     data = config.data_dir()
     data.mkdir(parents=True, exist_ok=True)
     url = config.database_url()
     click.echo(f"catalog database: {redact(url)} ({prepare_catalog(url, customers)})")
 
-    stripe_sandbox = StripeSandbox(port=stripe_port, data_file=str(data / "stripe-sandbox.json")).start()
-    salesforce_sandbox = SalesforceSandbox(port=salesforce_port, data_file=str(data / "salesforce-sandbox.json"),
-                                           ca_file=str(data / "salesforce-sandbox-ca.pem")).start()
+    # Every registered system: its sandbox, its own settings, or skipped with one line (systems/registry.py).
+    systems = start_systems(data, {"stripe": stripe_port, "salesforce": salesforce_port})
     tmp = data / "tmp"
     tmp.mkdir(exist_ok=True)
-    env = dict(os.environ, **{
+    env = dict(os.environ, **systems.environment, **{
         config.DATABASE_URL: url,
-        config.STRIPE_API_KEY: SANDBOX_STRIPE_KEY,
-        config.STRIPE_API_BASE: stripe_sandbox.url,
-        "SALESFORCE_LOGIN_URL": salesforce_sandbox.login_url,
-        "SALESFORCE_CLIENT_ID": "zensync-dev",
-        "SALESFORCE_CLIENT_SECRET": "zensync-dev-sandbox",
-        "SALESFORCE_CA_BUNDLE": salesforce_sandbox.ca_file,
         "ZENSYNC_SENSORS_DEFAULT": os.environ.get("ZENSYNC_SENSORS_DEFAULT", "running"),
         "DAGSTER_HOME": str(dagster_home(data)),
         "TMPDIR": str(tmp),  # dagster dev keeps its gRPC sockets there
     })
-    click.echo(f"Stripe sandbox:     {stripe_sandbox.url}")
-    click.echo(f"Salesforce sandbox: {salesforce_sandbox.url} (CA file {salesforce_sandbox.ca_file})")
+    for line in systems.lines:
+        click.echo(line)
     click.echo(f"Dagster UI:         http://127.0.0.1:{port} (DAGSTER_HOME {env['DAGSTER_HOME']})")
     click.echo("Ctrl-C stops everything.")
     command = [sys.executable, "-m", "dagster", "dev", "-m", "zensync_pipelines.definitions",
@@ -118,6 +109,5 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -
                 if stopping:
                     os.killpg(dagster.pid, signal.SIGKILL)
     finally:
-        stripe_sandbox.stop()
-        salesforce_sandbox.stop()
+        systems.stop()
         click.echo("zensync dev stopped.")

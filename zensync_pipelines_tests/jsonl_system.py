@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 
 from zensync_pipelines.engine.types import CREATE, DELETE, DELETED, SYNCED, UPDATE, Operation, Outcome
 from zensync_pipelines.systems.base import ExternalChange, ReadsChanges, SystemAdapter
@@ -143,3 +143,12 @@ class JsonlResource(ConfigurableResource):
 
     def adapter(self) -> JsonlSystem:
         return JsonlSystem(Path(self.path))
+
+
+JOURNAL_PATH = "ZENSYNC_JSONL_PATH"
+
+
+def jsonl_resource_from_env() -> JsonlResource:
+    """The registry's resource builder (zensync_pipelines_tests/test_systems.py): the journal path from the
+    environment, read at launch."""
+    return JsonlResource(path=EnvVar(JOURNAL_PATH))

@@ -48,9 +48,9 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         jobs.append(define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
                                      description=f"Sync {spec.name} to {system}."))
         # Only what the copy's strategy needs: no sensor unless it syncs on change, no schedule for a manual one.
-        strategy = spec.strategy(system)
-        if strategy.sensor:
+        strategy, automated = spec.strategy(system), system not in settings.skipped_systems
+        if strategy.sensor and automated:
             sensors.append(build_change_sensor(spec, system, name, settings))
-        if strategy.schedule:
+        if strategy.schedule and automated:
             schedules.append(build_reconcile_schedule(spec, system, name, settings, strategy.cron))
     return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules)

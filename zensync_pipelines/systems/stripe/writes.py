@@ -29,16 +29,12 @@ def write(adapter: Any, handler: Any, op: Operation) -> Outcome:
     if op.action == DELETE:
         if op.pointer is not None:
             _point(adapter, op, None, "-unpoint")
-        try:
-            handler.delete(op.external_id, op.idempotency_key)
-        except stripe.InvalidRequestError as error:
-            if error.code != "resource_missing":
-                raise  # already gone is the outcome we wanted
+        _retire(handler, op.external_id, op.idempotency_key)
         return Outcome.of(op, DELETED)
     if op.action == REPLACE:
         new_id = handler.create(op.internal_id, payload, op.idempotency_key)
         _point(adapter, op, new_id, "-point")
-        handler.delete(op.external_id, op.idempotency_key + "-retire")
+        _retire(handler, op.external_id, op.idempotency_key + "-retire")
         return Outcome.of(op, SYNCED, external_id=new_id)
     if op.action == CREATE:
         found = handler.find(op.internal_id, payload) if op.recovering else None
@@ -53,6 +49,14 @@ def write(adapter: Any, handler: Any, op: Operation) -> Outcome:
         return Outcome.of(op, SYNCED, external_id=external_id)
     return Outcome.of(op, SYNCED, external_id=handler.update(op.external_id, op.internal_id, payload,
                                                              op.idempotency_key))
+
+
+def _retire(handler: Any, external_id: Optional[str], key: str) -> None:
+    try:
+        handler.delete(external_id, key)
+    except stripe.InvalidRequestError as error:
+        if error.code != "resource_missing":
+            raise  # already gone is the outcome we wanted
 
 
 def _point(adapter: Any, op: Operation, target: Optional[str], suffix: str) -> None:

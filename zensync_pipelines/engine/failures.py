@@ -6,8 +6,8 @@ step and leave the batch's rows `pending`: it becomes one failure per operation 
 exception, and the rows are retried by the next run like any failed row.
 
 An outage is different: an unreachable or refusing system fails the run. Network errors (every `OSError`,
-which `requests`' and `urllib3`'s connection errors are) and whatever the adapter lists in `outage_errors`
-(its SDK's authentication error, a circuit breaker's signal) propagate unchanged.
+which `requests`' and `urllib3`'s connection errors are), any `Outage`, and whatever the adapter lists in
+`outage_errors` (an SDK's own authentication error) propagate unchanged.
 """
 
 from __future__ import annotations
@@ -37,8 +37,13 @@ def scrub(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
 
 
+class Outage(Exception):
+    """Raised (or subclassed) by an adapter when the system is down or refuses us: the run fails, whatever wraps
+    the adapter."""
+
+
 def is_outage(adapter: Any, error: BaseException) -> bool:
-    return isinstance(error, OSError) or isinstance(error, tuple(getattr(adapter, "outage_errors", ())))
+    return isinstance(error, (OSError, Outage)) or isinstance(error, tuple(getattr(adapter, "outage_errors", ())))
 
 
 def batch_failures(operations: Sequence[Operation], error: BaseException) -> list[Outcome]:

@@ -59,8 +59,8 @@ class SystemAdapter(ABC):
 
     name: ClassVar[str]
     batch_size: int = 100
-    # Exceptions from `apply` that mean the system is down or refuses us (fail the run); any other unexpected
-    # exception fails only the operations of that call (engine/failures.py). Every OSError counts as an outage.
+    # SDK exceptions from `apply` that mean the system is down or refuses us (fail the run), beside every OSError
+    # and engine.failures.Outage; any other unexpected exception fails only that call's operations.
     outage_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
     def __init__(self) -> None:

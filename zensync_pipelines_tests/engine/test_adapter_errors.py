@@ -2,7 +2,7 @@
 
 import pytest
 
-from zensync_pipelines.engine.failures import scrub
+from zensync_pipelines.engine.failures import Outage, scrub
 from zensync_pipelines.engine.sync import Selection, sync
 from zensync_pipelines.engine.types import FAILED, SYNCED, WAITING
 from zensync_pipelines_tests.engine.test_sync import SPEC, rows
@@ -66,3 +66,22 @@ def test_scrub_hides_credentials():
     text = scrub('password=hunter2 Authorization: Bearer abc.def {"client_secret": "s3cr3t"} token=xyz')
     for secret in ("hunter2", "abc.def", "s3cr3t", "xyz"):
         assert secret not in text
+
+
+def test_an_outage_fails_the_run_even_through_a_wrapper(store):
+    class Wrapper:  # e.g. a test's or a breaker's wrapper, which declares no outage_errors of its own
+        def __init__(self, inner):
+            self.inner, self.name, self.batch_size = inner, inner.name, inner.batch_size
+
+        @property
+        def api_calls(self):
+            return self.inner.api_calls
+
+        def apply(self, operations):
+            return self.inner.apply(operations)
+
+    class Refused(Outage):
+        pass
+
+    with pytest.raises(Refused):
+        run(store, Wrapper(BrokenOn("account", Refused("login refused"))), rows(2))

@@ -16,7 +16,7 @@ from ...engine.sync import StopSync
 from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
 from ..base import Backoff, SystemAdapter
 from . import bulk, collections
-from .auth import Credentials, SalesforceAuthError
+from .auth import Credentials
 from .connection import ApiBudget, BudgetSpent, SalesforceConnection
 from .records import GONE, RecordResult
 
@@ -25,7 +25,7 @@ Send = Callable[[Sequence[Operation]], list[RecordResult]]
 
 class SalesforceAdapter(SystemAdapter):
     name = "salesforce"
-    outage_errors = (SalesforceAuthError, SalesforceExpiredSession)
+    outage_errors = (SalesforceExpiredSession,)  # SalesforceAuthError is an engine Outage already
 
     def __init__(self, credentials: Credentials, api_version: str = "59.0", ca_bundle: Optional[str] = None,
                  bulk_threshold: int = 2000, batch_size: int = 10_000, budget_share: float = 0.9,

@@ -134,3 +134,30 @@ def test_plans_reach_salesforce_as_product2(sqlite_url):
         assert (report.updated, report.deleted, report.failed) == (1, 1, 0)
         assert remote()["3"]["Name"] == "Business Plus" and "4" not in remote()
         assert run("s3").api_calls == 0
+
+
+def test_a_replacement_interrupted_after_its_create_finishes_without_a_second_price(sqlite_url, stripe_sandbox_url,
+                                                                                    monkeypatch):
+    from zensync_pipelines.systems.stripe.objects import ResourceHandler
+
+    world = World(sqlite_url, stripe_sandbox_url)
+    world.sync()
+    old = world.ids(1)
+    world.set(1, monthly_amount=1900)
+    retire = ResourceHandler.delete
+
+    def lost(self, external_id, key):
+        raise stripe.APIConnectionError("connection reset while archiving")
+
+    monkeypatch.setattr(ResourceHandler, "delete", lost)
+    failed = world.sync()
+    assert failed.failed == 1 and world.ids(1)["monthly_price"] == old["monthly_price"]
+    monkeypatch.setattr(ResourceHandler, "delete", retire)
+    done = world.sync()
+    assert (done.updated, done.failed) == (1, 0)
+    prices = world.prices(old["product"])
+    new = world.ids(1)["monthly_price"]
+    assert len(prices) == 3 and new not in (old["monthly_price"], old["yearly_price"])  # old, new, yearly: no twin
+    assert prices[new].unit_amount == 1900 and not prices[old["monthly_price"]].active
+    assert world.client.v1.products.retrieve(old["product"]).default_price == new
+    assert world.sync().api_calls == 0

@@ -286,7 +286,7 @@ def validate_spec(spec: CatalogSpec) -> None:
             fail(f"systems[{system!r}] declares an object type twice (give each a distinct key=): {types}")
         for position, obj in enumerate(objects):
             prefix = f"systems[{system!r}][{obj.name!r}]"
-            validate_row_objects(obj, types[:position], prefix, fail)
+            validate_row_objects(obj, types[:position], prefix, fail, spec.name)
             if obj.after is not None and obj.after not in types[:position]:
                 fail(f"{prefix}.after={obj.after!r} must name an object declared before it")
             if not obj.fields:

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def validate_row_objects(obj: "ExternalObject", before: Sequence[str], prefix: str,
-                         fail: Callable[[str], None]) -> None:
+def validate_row_objects(obj: "ExternalObject", before: Sequence[str], prefix: str, fail: Callable[[str], None],
+                         catalog: str = "") -> None:
     if obj.key is not None and (not isinstance(obj.key, str) or not KEY.match(obj.key)):
         fail(f"{prefix}.key must be a name like 'monthly_price', got {obj.key!r}")
     if obj.key is not None and obj.reads_inbound:
@@ -24,6 +24,10 @@ def validate_row_objects(obj: "ExternalObject", before: Sequence[str], prefix: s
              f"apart from those of the row's other {obj.object_type} objects)")
     for f in obj.fields:
         where = f"{prefix}.{f.target}"
+        if f.references is not None and f.references.catalog == catalog:
+            fail(f"{where}: references= points at this catalog itself, which cannot be ordered (its asset would "
+                 f"depend on itself); for another object of the same row, declare "
+                 f"same_row={f.references.object_type!r}")
         if f.same_row is not None:
             if f.same_row not in before:
                 fail(f"{where}: same_row={f.same_row!r} must name an object of this system declared before "

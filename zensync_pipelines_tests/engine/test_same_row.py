@@ -2,7 +2,7 @@
 
 import pytest
 
-from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field, SpecError
+from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field, Reference, SpecError
 from zensync_pipelines.engine.sync import Selection, sync
 from zensync_pipelines_tests.memory_system import ListSource, MemorySystem, SimulatedCrash
 
@@ -87,6 +87,9 @@ def test_a_failed_product_holds_its_prices(store):
     ([ExternalObject("product", [Field("name", "name")]), ExternalObject("product", [Field("name", "name")])],
      "give each a distinct key="),
     ([ExternalObject("product", [Field("name", "name")], lookup="title")], "lookup='title' must be one of"),
+    ([ExternalObject("product", [Field("name", "name")]),
+      ExternalObject("price", [Field("id", "product", references=Reference("plans", "product"))])],
+     "points at this catalog itself.*declare same_row='product'"),
     ([ExternalObject("product", [Field("name", "name")]),
       ExternalObject("price", [Field("name", "nickname")], pointed_by=("plan", "default_price"))],
      "pointed_by names 'plan'"),

@@ -76,7 +76,7 @@ register(SystemEntry(
     capabilities="zensync_pipelines.systems.stripe.objects:capabilities",
     sandbox="zensync_pipelines.systems.sandboxes:stripe_sandbox",
     conformance="zensync_pipelines_tests.conformance.registry:stripe_harness",
-    description="Stripe API (stripe SDK)"))
+    description="Stripe's API through the stripe SDK"))
 register(SystemEntry(
     "salesforce", adapter="zensync_pipelines.systems.salesforce:SalesforceAdapter",
     resource="zensync_pipelines.systems.salesforce:salesforce_resource_from_env",
@@ -89,7 +89,17 @@ register(SystemEntry(
               (config.SALESFORCE_SESSION_ID, config.SALESFORCE_INSTANCE_URL)),
     sandbox="zensync_pipelines.systems.sandboxes:salesforce_sandbox",
     conformance="zensync_pipelines_tests.conformance.registry:salesforce_harness",
-    description="Salesforce REST, Collections and Bulk 2.0 (simple-salesforce)"))
+    description="Salesforce REST, Collections and Bulk 2.0 through simple-salesforce"))
+
+
+def markdown_table(systems: Optional[list[SystemEntry]] = None) -> str:
+    """The registered systems as the docs list them (docs/adding-a-system.md; a test keeps the page current)."""
+    lines = ["| system | what | adapter | environment | sandbox in `zensync dev` |", "|---|---|---|---|---|"]
+    for entry in systems if systems is not None else entries():
+        variables = ", ".join(f"`{name}`" for name in entry.environment) or "none"
+        lines.append(f"| `{entry.name}` | {entry.description} | `{entry.adapter}` | {variables} | "
+                     f"{'yes' if entry.sandbox else 'no'} |")
+    return "\n".join(lines) + "\n"
 
 
 def check_spec(spec: Any, known_only: bool = True) -> None:

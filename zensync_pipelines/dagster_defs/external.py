@@ -67,7 +67,7 @@ def missing_ids(spec: CatalogSpec, system: str, catalog: CatalogTables, mappings
 
 
 def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
-    objects = ", ".join(obj.object_type for obj in spec.objects(system))
+    objects = ", ".join(obj.name for obj in spec.objects(system))
     strategy = spec.strategy(system)
 
     # One run for any range of months: a backfill is one idempotent sync, not a run (and its start-up) per month.

@@ -115,8 +115,8 @@ def check_spec(spec: Any, known_only: bool = True) -> None:
                             f"(known: {sorted(REGISTRY)})")
         strategy = spec.strategy(system)
         for obj in objects:
-            where = f"catalog spec {spec.name!r} ({spec.source}): systems[{system!r}][{obj.object_type!r}]"
-            can = entry.object_capabilities(getattr(obj, "system_type", obj.object_type))
+            where = f"catalog spec {spec.name!r} ({spec.source}): systems[{system!r}][{obj.name!r}]"
+            can = entry.object_capabilities(obj.object_type)
             if not can.exists:
                 raise SpecError(f"{where}: {system} has no object type {obj.object_type!r}")
             if strategy.deletes and not can.delete:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from .spec_objects import validate_row_objects
-from .strategy import Strategy
+from .strategy import Strategy, strategy_problems
 
 FIELD_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "email", "object")
 DEFAULT_STRATEGY = Strategy()
@@ -262,13 +262,8 @@ def validate_spec(spec: CatalogSpec) -> None:
         fail(f"field 'partition_start' must be an ISO date like '2024-01-01', got {spec.partition_start!r}")
     if not spec.systems:
         fail("field 'systems' must name at least one external system")
-    for system, strategy in spec.strategies.items():
-        if system not in spec.systems:
-            fail(f"strategies[{system!r}] names a system the spec does not sync to ({sorted(spec.systems)})")
-        if not isinstance(strategy, Strategy):
-            fail(f"strategies[{system!r}] must be a Strategy(...), got {type(strategy).__name__}")
-        for problem in strategy.problems():
-            fail(f"strategies[{system!r}]: {problem}")
+    for problem in strategy_problems(spec.strategies, spec.systems):
+        fail(problem)
     names = [child.name for child in spec.children]
     if len(set(names)) != len(names):
         fail(f"children declares a name twice: {names}")

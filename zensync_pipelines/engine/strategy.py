@@ -7,7 +7,7 @@ the behaviour zensync always had: mirror every change, on change, with a nightly
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 # mirror: create, update and delete; upsert: create and update, never delete; insert_only: create once only.
 MIRROR, UPSERT, INSERT_ONLY = "mirror", "upsert", "insert_only"
@@ -59,3 +59,16 @@ class Strategy:
         if self.trigger != SCHEDULE and self.cron is not None:
             found.append(f"cron applies to trigger 'schedule' only (this strategy's trigger is {self.trigger!r})")
         return found
+
+
+def strategy_problems(strategies: Mapping[str, Any], systems: Mapping[str, Any]) -> list[str]:
+    """A spec's `strategies` checked against its systems, as `strategies[...]: reason` texts."""
+    found = []
+    for system, strategy in strategies.items():
+        if system not in systems:
+            found.append(f"strategies[{system!r}] names a system the spec does not sync to ({sorted(systems)})")
+        elif not isinstance(strategy, Strategy):
+            found.append(f"strategies[{system!r}] must be a Strategy(...), got {type(strategy).__name__}")
+        else:
+            found += [f"strategies[{system!r}]: {problem}" for problem in strategy.problems()]
+    return found

@@ -10,9 +10,11 @@ import time
 from collections import defaultdict
 from typing import Any, Callable, Optional, Sequence
 
+from simple_salesforce.exceptions import SalesforceExpiredSession
+
 from ...engine.sync import StopSync
 from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
-from ..base import Backoff, SystemAdapter, SystemLimits
+from ..base import Backoff, SystemAdapter
 from . import bulk, collections, writeback
 from .auth import Credentials
 from .changes import ChangeReader
@@ -25,6 +27,7 @@ Send = Callable[[Sequence[Operation]], list[RecordResult]]
 class SalesforceAdapter(SystemAdapter):
     name = "salesforce"
     tag_field = "Zenskar_Id__c"  # where zensync's outbound writes put the catalog row id
+    outage_errors = (SalesforceExpiredSession,)  # SalesforceAuthError is an engine Outage already
 
     def __init__(self, credentials: Credentials, api_version: str = "59.0", ca_bundle: Optional[str] = None,
                  bulk_threshold: int = 2000, batch_size: int = 200_000, budget_share: float = 0.9,
@@ -42,10 +45,6 @@ class SalesforceAdapter(SystemAdapter):
         """Adopted records: put each catalog id (`{salesforce id: catalog id}`) into the tag field, batched."""
         return writeback.write_tags(self.connection, object_type, self.tag_field, tags)
 
-    def limits(self) -> SystemLimits:
-        return SystemLimits(requests_per_second=None, max_records_per_call=collections.MAX_RECORDS,
-                            daily_api_limit=self.budget.limit)
-
     def usage(self) -> dict[str, Any]:
         """API usage for run metadata: this run's HTTP requests and the org's daily allocation as last reported."""
         return {"api_calls": self.api_calls, "daily_api_used": self.budget.used,
@@ -57,7 +56,7 @@ class SalesforceAdapter(SystemAdapter):
             self.connection.learn_budget()
             groups: dict[tuple[str, bool, Optional[str]], list[int]] = defaultdict(list)
             for index, op in enumerate(operations):
-                groups[(op.object_type, op.action == DELETE, op.external_id_field)].append(index)
+                groups[(op.system_type, op.action == DELETE, op.external_id_field)].append(index)
             for (object_type, deleting, external_field), indexes in groups.items():
                 pending = [(i, operations[i]) for i in indexes]
                 if deleting:

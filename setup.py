@@ -42,6 +42,8 @@ setup(
             "matplotlib>=3.8",
         ],
         "dev": ["ruff", "py-spy", "pyinstrument"],
+        # The peer in benchmarks/scenarios/peer.py: an open-source reverse-ETL CLI, run as a user would.
+        "bench": ["drt-core==1.2.1"],
     },
     entry_points={"console_scripts": ["zensync=zensync_pipelines.cli:main"]},
 )

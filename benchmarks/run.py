@@ -4,6 +4,7 @@
 
 --smoke runs each scenario at a small size (minutes in all, for CI); the figures then show that the harness
 works, not how fast zensync is. With --only, the other scenarios of an earlier run in DIR stay in its report.
+`--only peer` runs the drt-core comparison, which is not in the default set.
 docs/performance.md holds the latest full run.
 """
 
@@ -24,13 +25,15 @@ from benchmarks.common import Context, Result, dump  # noqa: E402
 from benchmarks.report import markdown  # noqa: E402
 
 SCENARIOS = ["salesforce", "stripe", "detection", "reconcile", "latency", "inbound"]
+# Run only when named with --only: the peer needs drt-core (`pip install -e .[bench]`) and minutes even when small.
+OPTIONAL = ["peer"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="small sizes: checks the harness, not the speed")
     parser.add_argument("--out", required=True, type=Path, help="folder for results.json, report.md, *.png")
-    parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run these scenarios only")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS + OPTIONAL, help="run these scenarios only")
     args = parser.parse_args(argv)
     out = args.out.resolve()  # `zensync dev` (latency) runs in a folder of its own: no relative paths
 
@@ -72,7 +75,7 @@ def kept_results(path: Path, smoke: bool, fresh: list[Result]) -> list[Result]:
     for scenario in earlier["scenarios"]:
         if scenario["scenario"] not in by_name:
             by_name[scenario["scenario"]] = Result.from_json(scenario)
-    return [by_name[name] for name in SCENARIOS if name in by_name]
+    return [by_name[name] for name in SCENARIOS + OPTIONAL if name in by_name]
 
 
 def print_result(result: Result) -> None:

@@ -34,8 +34,9 @@ def upgrade() -> None:
 @click.option("--customers", type=click.IntRange(min=0), default=0, help="Demo customers to have (ids 1..N).")
 @click.option("--invoices", type=click.IntRange(min=0), default=0,
               help="Demo invoices to have (ids 1..N), with their lines; seeds 50 customers when --customers is 0.")
+@click.option("--plans", type=click.IntRange(min=0), default=0, help="Demo billing plans to have (ids 1..N).")
 @click.option("--seed", "rng_seed", type=int, default=42, show_default=True, help="RNG seed for the demo rows.")
-def seed(customers: int, invoices: int, rng_seed: int) -> None:
+def seed(customers: int, invoices: int, plans: int, rng_seed: int) -> None:
     """Write deterministic demo rows into the catalog database (missing ones only)."""
     from .demo.invoices import seed_invoices
     from .demo.seed import seed_customers
@@ -49,6 +50,10 @@ def seed(customers: int, invoices: int, rng_seed: int) -> None:
     if invoices:
         added_invoices, added_lines = seed_invoices(engine, invoices, customers, rng_seed)
         click.echo(f"invoices: {added_invoices} added ({invoices} wanted), {added_lines} lines")
+    if plans:
+        from .demo.plans import seed_plans
+
+        click.echo(f"plans: {seed_plans(engine, plans, rng_seed)} added ({plans} wanted)")
 
 
 @main.command()

@@ -37,3 +37,8 @@ SALESFORCE_SESSION_ID = "SALESFORCE_SESSION_ID"
 SALESFORCE_API_VERSION = "SALESFORCE_API_VERSION"
 SALESFORCE_DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 SALESFORCE_DEFAULT_API_VERSION = "59.0"
+# Salesforce outbound messages (the receiver's /webhooks/salesforce): the org they must come from, an optional
+# secret path token and an optional allow-list of source networks (see systems/salesforce/outbound_auth.py).
+SALESFORCE_ORGANIZATION_ID = "SALESFORCE_ORGANIZATION_ID"
+SALESFORCE_OUTBOUND_TOKEN = "SALESFORCE_OUTBOUND_TOKEN"
+SALESFORCE_OUTBOUND_NETWORKS = "SALESFORCE_OUTBOUND_NETWORKS"

@@ -20,9 +20,12 @@ import click
 from sqlalchemy import inspect
 
 from . import config
+from .demo.plans import seed_plans
 from .demo.seed import seed_customers
+from .dev_systems import start_systems
 from .store import migrate
 from .store.db import make_engine, redact
+from .systems.sandboxes import SANDBOX_STRIPE_KEY  # noqa: F401 (the live tests read it here)
 
 DEV_INSTANCE_YAML = """# zensync dev: Dagster's embedded default storage in this folder.
 telemetry:
@@ -41,7 +44,6 @@ sensors:
   use_threads: true  # as in production: sensors tick side by side
   num_workers: 4
 """
-SANDBOX_STRIPE_KEY = "sk_test_zensync_dev_sandbox"
 
 
 def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:
@@ -53,6 +55,8 @@ def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:
     tables = inspect(engine).get_table_names()
     added = seed_customers(engine, customers) if "customers" not in tables else 0
     metadata.create_all(engine, tables=[invoices, invoice_lines])  # the invoices sensors need the table at once
+    if "plans" not in tables:
+        seed_plans(engine, 20)  # the third shipped catalog needs its table; a price list is short
     engine.dispose()
     invoices_to_come = "invoices" not in tables and customers > 0
     return (f"seeded {added} demo customers" if added else "kept the existing catalog"), invoices_to_come
@@ -96,9 +100,6 @@ def _default_signals() -> None:
 
 
 def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int = 8787) -> int:
-    from .sandbox.salesforce import SalesforceSandbox
-    from .sandbox.stripe import StripeSandbox
-
     data = config.data_dir()
     data.mkdir(parents=True, exist_ok=True)
     url = config.database_url()
@@ -108,30 +109,25 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
         click.echo(f"demo invoices: {customers // 2}, written once the customers are in Stripe")
         threading.Thread(target=seed_invoices_once_customers_synced, args=(url, customers), daemon=True).start()
 
-    stripe_sandbox = StripeSandbox(port=stripe_port, data_file=str(data / "stripe-sandbox.json")).start()
-    salesforce_sandbox = SalesforceSandbox(port=salesforce_port, data_file=str(data / "salesforce-sandbox.json"),
-                                           ca_file=str(data / "salesforce-sandbox-ca.pem")).start()
+    # Every registered system: its sandbox, its own settings, or skipped with one line (systems/registry.py).
+    systems = start_systems(data, {"stripe": stripe_port, "salesforce": salesforce_port})
     tmp = data / "tmp"
     tmp.mkdir(exist_ok=True)
-    env = dict(os.environ, **{
+    env = dict(os.environ, **systems.environment, **{
         config.DATABASE_URL: url,
-        config.STRIPE_API_KEY: SANDBOX_STRIPE_KEY,
-        config.STRIPE_API_BASE: stripe_sandbox.url,
-        "SALESFORCE_LOGIN_URL": salesforce_sandbox.login_url,
-        "SALESFORCE_CLIENT_ID": "zensync-dev",
-        "SALESFORCE_CLIENT_SECRET": "zensync-dev-sandbox",
-        "SALESFORCE_CA_BUNDLE": salesforce_sandbox.ca_file,
         "ZENSYNC_SENSORS_DEFAULT": os.environ.get("ZENSYNC_SENSORS_DEFAULT", "running"),
         "DAGSTER_HOME": str(dagster_home(data)),
         "TMPDIR": str(tmp),  # dagster dev keeps its gRPC sockets there
     })
     from .inbound.dev import start_dev_receiver
 
-    receiver = start_dev_receiver(make_engine(url), SANDBOX_STRIPE_KEY, stripe_sandbox.url, webhook_port)
-    click.echo(f"Stripe sandbox:     {stripe_sandbox.url} (webhooks -> {receiver.url}/webhooks/stripe)")
-    click.echo(f"Salesforce sandbox: {salesforce_sandbox.url} (CA file {salesforce_sandbox.ca_file})")
+    stripe_url = systems.environment[config.STRIPE_API_BASE]
+    receiver = start_dev_receiver(make_engine(url), SANDBOX_STRIPE_KEY, stripe_url, webhook_port)
+    for line in systems.lines:
+        click.echo(line)
+    click.echo(f"{'webhook receiver:':<20}{receiver.url} (the Stripe sandbox delivers to {receiver.url}/webhooks/stripe)")
     click.echo(f"Dagster UI:         http://127.0.0.1:{port} (DAGSTER_HOME {env['DAGSTER_HOME']})")
-    click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_sandbox.url))
+    click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
     click.echo("Ctrl-C stops everything.")
     command = [sys.executable, "-m", "dagster", "dev", "-m", "zensync_pipelines.definitions",
                "-h", "127.0.0.1", "-p", str(port)]
@@ -155,6 +151,5 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
                     os.killpg(dagster.pid, signal.SIGKILL)
     finally:
         receiver.stop()
-        stripe_sandbox.stop()
-        salesforce_sandbox.stop()
+        systems.stop()
         click.echo("zensync dev stopped.")

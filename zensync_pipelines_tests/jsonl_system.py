@@ -15,16 +15,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 
 from zensync_pipelines.engine.types import CREATE, DELETE, DELETED, SYNCED, UPDATE, Operation, Outcome
-from zensync_pipelines.systems.base import ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
+from zensync_pipelines.systems.base import ExternalChange, ReadsChanges, SystemAdapter
 
 MAX_NAME = 100  # the system's own rule, stricter than any catalog's
 
 
-class SimulatedCrash(RuntimeError):
+class SimulatedCrash(BaseException):
     """The process died after the write landed and before zensync recorded it."""
+    # A BaseException, like the SystemExit of a killed process: no handler in the engine can swallow it.
 
 
 class Throttled(Exception):
@@ -98,9 +99,6 @@ class JsonlSystem(SystemAdapter, ReadsChanges):
         return external_id
 
     # -- the adapter -------------------------------------------------------------------------------------------
-    def limits(self) -> SystemLimits:
-        return SystemLimits(requests_per_second=None, max_records_per_call=self.batch_size)
-
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
         return [self._apply_one(op) for op in operations]
 
@@ -145,3 +143,12 @@ class JsonlResource(ConfigurableResource):
 
     def adapter(self) -> JsonlSystem:
         return JsonlSystem(Path(self.path))
+
+
+JOURNAL_PATH = "ZENSYNC_JSONL_PATH"
+
+
+def jsonl_resource_from_env() -> JsonlResource:
+    """The registry's resource builder (zensync_pipelines_tests/test_systems.py): the journal path from the
+    environment, read at launch."""
+    return JsonlResource(path=EnvVar(JOURNAL_PATH))

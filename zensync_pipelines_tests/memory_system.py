@@ -11,11 +11,12 @@ from typing import Any, Optional, Sequence
 
 from zensync_pipelines.engine.sync import StopSync
 from zensync_pipelines.engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
-from zensync_pipelines.systems.base import SystemAdapter, SystemLimits
+from zensync_pipelines.systems.base import SystemAdapter
 
 
-class SimulatedCrash(RuntimeError):
+class SimulatedCrash(BaseException):
     """The process died after the external write and before zensync recorded it."""
+    # A BaseException, like the SystemExit of a killed process: no handler in the engine can swallow it.
 
 
 class MemorySystem(SystemAdapter):
@@ -31,9 +32,6 @@ class MemorySystem(SystemAdapter):
         self.crash_after_writes: Optional[int] = None
         self.stop_after_writes: Optional[int] = None
         self._ids = itertools.count(1)
-
-    def limits(self) -> SystemLimits:
-        return SystemLimits(requests_per_second=None, max_records_per_call=self.batch_size)
 
     def live(self, object_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.objects.get(object_type, {}).items() if not v.get("deleted")}
@@ -54,7 +52,7 @@ class MemorySystem(SystemAdapter):
         if op.internal_id in self.reject:
             code, message, field = self.reject[op.internal_id]
             return self.failure(op, code, message, field)
-        store = self.objects.setdefault(op.object_type, {})
+        store = self.objects.setdefault(op.system_type, {})
         if op.action == DELETE:
             store[op.external_id]["deleted"] = True
             self.writes.append((op.action, op.object_type, op.internal_id))
@@ -66,7 +64,7 @@ class MemorySystem(SystemAdapter):
             self.answers[op.idempotency_key] = external_id
         else:
             external_id = op.external_id
-        store[external_id] = dict(op.payload, zenskar_id=op.internal_id)
+        store[external_id] = {**store.get(external_id, {}), **op.payload, "zenskar_id": op.internal_id}  # a patch
         self.writes.append((op.action, op.object_type, op.internal_id))
         return Outcome.of(op, SYNCED, external_id=external_id)
 

@@ -8,6 +8,7 @@ import pkgutil
 from types import ModuleType
 
 from ..engine.spec import CatalogSpec, SpecError
+from ..systems.registry import check_spec
 
 
 def spec_of(module: ModuleType) -> CatalogSpec:
@@ -29,7 +30,9 @@ def load_specs(package: str = __name__) -> list[CatalogSpec]:
             module = importlib.import_module(name)
         except SpecError as error:
             raise SpecError(f"{name.replace('.', '/')}.py: {error}") from None
-        specs.append(spec_of(module))
+        spec = spec_of(module)
+        check_spec(spec)  # what a system cannot do to an object type fails here, not in a run
+        specs.append(spec)
     names = [spec.name for spec in specs]
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:

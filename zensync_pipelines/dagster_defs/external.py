@@ -7,6 +7,7 @@ from dagster import (AssetExecutionContext, AssetKey, AssetsDefinition, Backfill
                      MaterializeResult, MetadataValue, asset)
 
 from ..engine.spec import CatalogSpec
+from ..engine.strategy import Strategy
 from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
@@ -53,6 +54,11 @@ def report_metadata(report: SyncReport) -> dict[str, Any]:
     return metadata
 
 
+def strategy_metadata(strategy: Strategy) -> dict[str, Any]:
+    return {"strategy_mode": MetadataValue.text(strategy.mode), "strategy_trigger": MetadataValue.text(
+        strategy.trigger + (f" {strategy.cron}" if strategy.cron else ""))}
+
+
 def missing_ids(spec: CatalogSpec, system: str, catalog: CatalogTables, mappings: MappingStore) -> Iterator[str]:
     """Mapped rows whose catalog row is gone: hard deletes, which leave no cursor value behind to notice."""
     for chunk in mappings.mapped_ids(spec.name, system):
@@ -62,13 +68,15 @@ def missing_ids(spec: CatalogSpec, system: str, catalog: CatalogTables, mappings
 
 
 def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
-    objects = ", ".join(obj.object_type for obj in spec.objects(system))
+    objects = ", ".join(obj.name for obj in spec.objects(system))
+    strategy = spec.strategy(system)
 
     # One run for any range of months: a backfill is one idempotent sync, not a run (and its start-up) per month.
     @asset(key=external_key(spec, system), group_name=spec.name, deps=upstream_keys(spec, system), kinds={system},
            pool=f"{system}_api", required_resource_keys={"catalog_db", system},
            partitions_def=partitions_def(spec), backfill_policy=BackfillPolicy.single_run(),
-           description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync.")
+           description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync. "
+                       f"Strategy: {strategy.describe()}.", metadata=strategy_metadata(strategy))
     def _external(context: AssetExecutionContext) -> MaterializeResult:
         database = context.resources.catalog_db
         adapter = getattr(context.resources, system).adapter()
@@ -81,10 +89,11 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
             if scope.delete_missing else None
         run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id)
         report = run.run(scope.selection)
-        if scope.delete_missing and not report.stopped_reason:
+        if scope.delete_missing and strategy.deletes and not report.stopped_reason:
             report = run.delete_missing(list(missing_ids(spec, system, catalog, mappings)))
         context.log.info(f"{spec.name} -> {system}: {report.counts()}")
-        metadata = report_metadata(report) | {"scope": MetadataValue.text(scope.description)}
+        metadata = report_metadata(report) | {"scope": MetadataValue.text(scope.description)} \
+            | strategy_metadata(strategy)
         if drift is not None:
             metadata |= {f"drift_{name}": MetadataValue.int(value) for name, value in drift.counts().items()}
             metadata["drift_examples"] = MetadataValue.json(drift.examples[:20])

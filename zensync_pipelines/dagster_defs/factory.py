@@ -7,6 +7,7 @@ from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, Mater
                      define_asset_job, in_process_executor)
 
 from ..engine.spec import CatalogSpec
+from ..systems.registry import check_spec
 from .checks import build_checks
 from .external import build_external_asset, catalog_key, external_key
 from .inbound import build_inbound_asset, build_inbound_checks, inbound_enabled, inbound_job_name, inbound_key
@@ -41,6 +42,7 @@ def build_catalog_asset(spec: CatalogSpec) -> AssetsDefinition:
 
 def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSettings] = None) -> Definitions:
     settings = settings or AutomationSettings.from_env()
+    check_spec(spec)
     assets, checks, jobs, sensors, schedules = [build_catalog_asset(spec)], [], [], [], []
     for system in spec.systems:
         name = job_name(spec, system)
@@ -51,8 +53,12 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # imports between a change and its sync; pools still limit the step across runs.
         jobs.append(define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
                                      description=f"Sync {spec.name} to {system}."))
-        sensors.append(build_change_sensor(spec, system, name, settings))
-        schedules.append(build_reconcile_schedule(spec, system, name, settings))
+        # Only what the copy's strategy needs: no sensor unless it syncs on change, no schedule for a manual one.
+        strategy, automated = spec.strategy(system), system not in settings.skipped_systems
+        if strategy.sensor and automated:
+            sensors.append(build_change_sensor(spec, system, name, settings))
+        if strategy.schedule and automated:
+            schedules.append(build_reconcile_schedule(spec, system, name, settings, strategy.cron))
         if inbound_enabled(spec, system):
             inbound = inbound_job_name(spec, system)
             assets.append(build_inbound_asset(spec, system))
@@ -60,5 +66,6 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
             jobs.append(define_asset_job(inbound, selection=[inbound_key(spec, system)],
                                          executor_def=in_process_executor,
                                          description=f"Apply {system} changes to {spec.name}."))
-            sensors.append(build_inbox_sensor(spec, system, inbound, settings))
+            if automated:
+                sensors.append(build_inbox_sensor(spec, system, inbound, settings))
     return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules)

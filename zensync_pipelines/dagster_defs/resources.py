@@ -14,8 +14,7 @@ from ..store import migrate
 from ..store.catalog import CatalogTables
 from ..store.db import make_engine
 from ..store.mappings import MappingStore
-from ..systems.salesforce import salesforce_resource_from_env
-from ..systems.stripe import StripeResource
+from ..systems import registry
 
 
 @lru_cache(maxsize=None)
@@ -47,10 +46,9 @@ def _env_or(name: str, default: str) -> str | EnvVar:
     return EnvVar(name) if os.environ.get(name) else default
 
 
-def default_resources() -> dict[str, ConfigurableResource]:
-    return {
-        "catalog_db": CatalogDatabase(url=_env_or(config.DATABASE_URL, config.default_database_url())),
-        "stripe": StripeResource(api_key=EnvVar(config.STRIPE_API_KEY),
-                                 api_base=_env_or(config.STRIPE_API_BASE, config.STRIPE_DEFAULT_BASE)),
-        "salesforce": salesforce_resource_from_env(),
-    }
+def default_resources(**overrides: ConfigurableResource) -> dict[str, ConfigurableResource]:
+    """The catalog database and one resource per registered system (systems/registry.py), each configured from
+    the environment; `overrides` replace some by key (tests point them at sandboxes)."""
+    resources = {"catalog_db": CatalogDatabase(url=_env_or(config.DATABASE_URL, config.default_database_url()))}
+    resources |= {entry.name: entry.build_resource() for entry in registry.entries()}
+    return resources | overrides

@@ -5,6 +5,8 @@ late commit older than the sensor's overlap), retries failed rows, and deletes t
 hard-deleted from the catalog.
 """
 
+from typing import Optional
+
 from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, schedule
 
 from ..engine.spec import CatalogSpec
@@ -16,9 +18,11 @@ def schedule_name(spec: CatalogSpec, system: str) -> str:
     return f"{spec.name}_{system}_reconcile"
 
 
-def build_reconcile_schedule(spec: CatalogSpec, system: str, job_name: str,
-                             settings: AutomationSettings) -> ScheduleDefinition:
-    @schedule(name=schedule_name(spec, system), job_name=job_name, cron_schedule=settings.reconcile_cron,
+def build_reconcile_schedule(spec: CatalogSpec, system: str, job_name: str, settings: AutomationSettings,
+                             cron: Optional[str] = None) -> ScheduleDefinition:
+    """`cron`: the strategy's own schedule (trigger "schedule"), else the deployment's reconcile cron."""
+
+    @schedule(name=schedule_name(spec, system), job_name=job_name, cron_schedule=cron or settings.reconcile_cron,
               execution_timezone="UTC", default_status=settings.schedule_status,
               description=f"Full reconcile of {spec.name} with {system}: drift, failed rows, hard deletes.")
     def _reconcile(context: ScheduleEvaluationContext) -> RunRequest:

@@ -16,6 +16,9 @@ SENSOR_OVERLAP = "ZENSYNC_SENSOR_OVERLAP_SECONDS"
 RECONCILE_CRON = "ZENSYNC_RECONCILE_CRON"
 SCHEDULES_DEFAULT = "ZENSYNC_SCHEDULES_DEFAULT"
 FRESHNESS_MAX_LAG = "ZENSYNC_FRESHNESS_MAX_LAG_MINUTES"
+# Comma-separated systems whose sensors and schedules are not built (`zensync dev` sets it for a system with
+# neither settings nor a sandbox); their assets and jobs stay, so a manual run shows what is missing.
+SKIP_SYSTEMS = "ZENSYNC_SKIP_SYSTEMS"
 
 
 def _status(name: str) -> bool:
@@ -49,6 +52,7 @@ class AutomationSettings:
     reconcile_cron: str = "0 3 * * *"
     schedules_running: bool = False
     freshness_max_lag_minutes: float = 60.0
+    skipped_systems: tuple[str, ...] = ()
 
     @property
     def sensor_status(self) -> DefaultSensorStatus:
@@ -67,4 +71,5 @@ class AutomationSettings:
             reconcile_cron=os.environ.get(RECONCILE_CRON) or cls.reconcile_cron,
             schedules_running=_status(SCHEDULES_DEFAULT),
             freshness_max_lag_minutes=_number(FRESHNESS_MAX_LAG, 60, 0),
+            skipped_systems=tuple(s.strip() for s in (os.environ.get(SKIP_SYSTEMS) or "").split(",") if s.strip()),
         )

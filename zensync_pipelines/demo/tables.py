@@ -63,3 +63,20 @@ invoice_lines = Table(
     Index("ix_invoice_lines_invoice_id", "invoice_id"),
     Index("ix_invoice_lines_updated_at", "updated_at"),
 )
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(250)),
+    Column("description", String(500)),
+    Column("currency", String(3)),
+    # Minor units of the plan's currency, per month and per year.
+    Column("monthly_amount", BigInteger),
+    Column("yearly_amount", BigInteger),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("ix_plans_updated_at_id", "updated_at", "id"),
+    Index("ix_plans_created_at", "created_at"),
+)

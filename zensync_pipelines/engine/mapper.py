@@ -95,6 +95,8 @@ def _general(field: Field) -> Step:
         value = row.get(field.column)
         if field.references is not None and value is not None:
             value = (references or {}).get(field.target)
+        elif field.same_row is not None:  # the id of the row's other object, resolved by the planner
+            value = (references or {}).get(field.target)
         if field.transform is not None and value is not None:
             value = field.transform(value, *(row.get(column) for column in field.extra_columns))
         if isinstance(value, str) and not value.strip():
@@ -115,8 +117,8 @@ def _plain(field: Field) -> Optional[tuple[Optional[Callable[[str], Any]], int]]
     """(email matcher, length limit) of a text or email field with no transform, reference or choices: for a
     non-blank str that passes both, the general path returns the value itself, so `Mapper.build` accepts it
     inline and sends anything else (blank, too long, not a str) the general way."""
-    if field.references is None and field.transform is None and field.choices is None \
-            and field.type in ("string", "email"):
+    if field.references is None and field.same_row is None and field.transform is None \
+            and field.choices is None and field.type in ("string", "email"):
         limit = field.max_length if field.max_length is not None else sys.maxsize
         return (EMAIL.match if field.type == "email" else None), limit
     return None
@@ -128,6 +130,7 @@ class Mapper:
     def __init__(self, obj: ExternalObject):
         # Inbound-only fields never reach the payload (nor its fingerprint): the system owns them.
         self.reference_fields = tuple(f for f in obj.outbound_fields if f.references is not None)
+        self.same_row_fields = tuple(f for f in obj.outbound_fields if f.same_row is not None)
         self._steps: list[tuple[Any, ...]] = []
         for f in obj.outbound_fields:
             *parents, leaf = f.target.split(".")

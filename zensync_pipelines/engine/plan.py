@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from .mapper import mapper_for
-from .payload import fingerprint
+from .same_row import AWAITING, create_only_changed, object_fingerprint, replace_fingerprint, split
 from .spec import CatalogSpec, ExternalObject
-from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, SYNCED, UNLINKED, UPDATE, WAITING,
-                    MappingState, Operation, Outcome)
+from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, REPLACE, SYNCED, UNLINKED, UPDATE, WAITING,
+                    MappingState, Operation, Outcome, Pointer)
 
 DELETED_FINGERPRINT = "deleted"
 # Every Idempotency-Key zensync sends starts so: a system that reports the key with the change it caused (Stripe's
@@ -38,29 +38,52 @@ class RowPlan:
 
 def _verdict(spec: CatalogSpec, system: str, obj: ExternalObject, internal_id: str, state: Optional[MappingState],
              status: str, code: str, column: Optional[str], message: str) -> Outcome:
-    return Outcome(spec.name, system, obj.object_type, internal_id, CREATE, status, error_code=code,
+    return Outcome(spec.name, system, obj.name, internal_id, CREATE, status, error_code=code,
                    error_field=column, error_message=message, attempt=(state.attempts if state else 0) + 1)
+
+
+def _live_id(state: Optional[MappingState]) -> Optional[str]:
+    return state.external_id if state is not None and state.status not in (DELETED, UNLINKED) else None
+
+
+def _pointer(spec: CatalogSpec, system: str, obj: ExternalObject, states: Mapping[str, MappingState],
+             new: frozenset[str] | set[str] = frozenset()) -> Optional[Pointer]:
+    """Who points at `obj` (None if nobody does, or the pointing object is gone); its id is left None when that
+    object is itself new in this plan, for the sync loop to fill in."""
+    if obj.pointed_by is None:
+        return None
+    name, field_ = obj.pointed_by
+    owner = next(o for o in spec.objects(system) if o.name == name)
+    known = None if name in new else _live_id(states.get(name))
+    if known is None and name not in new:
+        return None
+    return Pointer(name, owner.object_type, field_, known)
 
 
 def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mapping[str, MappingState]) -> RowPlan:
     """Delete every live external object of a row that is soft-deleted, or gone from the catalog altogether."""
     plan = RowPlan()
+    deletes = spec.strategy(system).deletes  # upsert and insert_only copies keep what they wrote
     for obj in reversed(spec.objects(system)):  # children first, so no write ever points at a deleted parent
-        state = states.get(obj.object_type)
+        state = states.get(obj.name)
         if state is None or state.status in (DELETED, UNLINKED):  # unlinked: already deleted on the other side
+            plan.skipped += 1
+            continue
+        if state.external_id is not None and not deletes:
             plan.skipped += 1
             continue
         if state.external_id is None:
             # Never written (invalid, waiting, failed before creation): nothing to delete outside, but the row
             # must leave the failed list, or it would be reported as failing forever.
-            plan.outcomes.append(Outcome(spec.name, system, obj.object_type, internal_id, DELETE, DELETED,
+            plan.outcomes.append(Outcome(spec.name, system, obj.name, internal_id, DELETE, DELETED,
                                          fingerprint=DELETED_FINGERPRINT, attempt=state.attempts + 1))
             continue
         plan.operations.append(Operation(
-            spec.name, system, obj.object_type, internal_id, DELETE, {}, DELETED_FINGERPRINT, state.external_id,
-            idempotency_key(spec.name, internal_id, system, obj.object_type, DELETE, DELETED_FINGERPRINT,
+            spec.name, system, obj.name, internal_id, DELETE, {}, DELETED_FINGERPRINT, state.external_id,
+            idempotency_key(spec.name, internal_id, system, obj.name, DELETE, DELETED_FINGERPRINT,
                             state.attempts),
-            obj.external_id_field, attempt=state.attempts + 1,
+            obj.external_id_field, attempt=state.attempts + 1, resource_type=obj.key and obj.object_type,
+            pointer=_pointer(spec, system, obj, states),  # cleared first: a system may refuse to retire a target
         ))
     return plan
 
@@ -74,7 +97,7 @@ def plan_row(
 ) -> RowPlan:
     """Plan one row for every external object of `system`.
 
-    `states` maps object type -> what the mapping table knows; `references` maps object type -> {target field:
+    `states` maps object name -> what the mapping table knows; `references` maps object name -> {target field:
     resolved external id} for fields that point at another catalog.
     """
     internal_id = str(row[spec.primary_key])
@@ -83,20 +106,26 @@ def plan_row(
         return plan_delete(spec, system, internal_id, states)
 
     plan = RowPlan()
-    blocked: dict[str, str] = {}  # object type -> why it cannot be written in this run
+    updates = spec.strategy(system).updates
+    blocked: dict[str, str] = {}  # object name -> why it cannot be written in this run
+    new: set[str] = set()  # objects this plan creates or replaces: their ids are known only once written
     for obj in objects:
-        state = states.get(obj.object_type)
-        refs = references.get(obj.object_type, _NO_REFERENCES) if references else _NO_REFERENCES
+        state = states.get(obj.name)
+        refs = references.get(obj.name, _NO_REFERENCES) if references else _NO_REFERENCES
 
         def hold(status: str, code: str, column: Optional[str], reason: str) -> None:
-            blocked[obj.object_type] = reason
+            blocked[obj.name] = reason
             plan.outcomes.append(_verdict(spec, system, obj, internal_id, state, status, code, column, reason))
 
         if state is not None and state.status == UNLINKED:
             plan.skipped += 1  # deleted on the system's side, and its inbound policy says not to re-create it
             continue
-        if obj.after in blocked:
-            hold(WAITING, "parent_not_synced", None, f"waiting for {obj.after}: {blocked[obj.after]}")
+        if not updates and state is not None and state.external_id is not None and state.status != DELETED:
+            plan.skipped += 1  # insert_only: created once, never touched again
+            continue
+        parent = next((p for p in obj.parents if p in blocked), None)
+        if parent is not None:
+            hold(WAITING, "parent_not_synced", None, f"waiting for {parent}: {blocked[parent]}")
             continue
         mapper = mapper_for(obj)
         missing = [f for f in mapper.reference_fields
@@ -107,23 +136,45 @@ def plan_row(
                  f"{f.references.noun} not synced to {system} yet ({f.references.catalog} row {row[f.column]} "
                  f"has no {f.references.object_type} there)")
             continue
+        awaiting: list[tuple[str, str]] = []
+        if mapper.same_row_fields:
+            refs = dict(refs)
+            for f in mapper.same_row_fields:
+                known = None if f.same_row in new else _live_id(states.get(f.same_row))
+                if f.same_row in new:
+                    awaiting.append((f.target, f.same_row))
+                refs[f.target] = AWAITING if f.same_row in new else known
+            gone = [f for f in mapper.same_row_fields if refs[f.target] is None]
+            if gone:
+                hold(WAITING, "parent_not_synced", None, f"waiting for {gone[0].same_row}: it has no "
+                                                         f"{system} id yet")
+                continue
         payload, errors = mapper.build(row, refs)
         if errors:
             hold(INVALID, errors[0].code, ", ".join(e.column for e in errors),
                  "; ".join(f"{e.column}: {e.reason}" for e in errors))
             continue
-        fp = fingerprint(payload)
+        fp = object_fingerprint(obj, payload)
         if state is not None and state.status == SYNCED and state.fingerprint == fp:
             plan.skipped += 1
             continue
         exists = state is not None and state.external_id is not None and state.status != DELETED
-        action = UPDATE if exists else CREATE
+        action = CREATE if not exists else REPLACE if create_only_changed(obj, state.fingerprint, fp) else UPDATE
         attempt = state.attempts if state is not None else 0
+        if action == UPDATE and obj.create_only_targets:
+            payload = split(obj, payload)[0]
+        key = idempotency_key(spec.name, internal_id, system, obj.name, action, fp, attempt) if action != REPLACE \
+            else idempotency_key(spec.name, internal_id, system, obj.name, action,
+                                 replace_fingerprint(fp, state.external_id), 0)
+        if action != UPDATE:
+            new.add(obj.name)
         plan.operations.append(Operation(
-            spec.name, system, obj.object_type, internal_id, action, payload, fp,
-            state.external_id if exists else None,
-            idempotency_key(spec.name, internal_id, system, obj.object_type, action, fp, attempt),
+            spec.name, system, obj.name, internal_id, action, payload, fp,
+            state.external_id if exists else None, key,
             obj.external_id_field, attempt=attempt + 1,
             recovering=action == CREATE and state is not None and state.status in (PENDING, FAILED),
+            resource_type=obj.key and obj.object_type, awaiting=tuple(awaiting),
+            pointer=_pointer(spec, system, obj, states, new) if action != UPDATE else None,
+            lookup=obj.lookup if action == CREATE else None,
         ))
     return plan

@@ -11,7 +11,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from .spec_objects import validate_row_objects
+from .strategy import Strategy, strategy_problems
+
 FIELD_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "email", "object")
+DEFAULT_STRATEGY = Strategy()
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Which way a field's value travels: catalog -> system (today's behaviour), system -> catalog, or both.
 OUT, IN, BOTH = "out", "in", "both"
@@ -58,6 +62,11 @@ class Field:
     # or a callable external value -> catalog value (raise InvalidValue to reject it).
     inbound_values: Optional[Mapping[Any, Any]] = None
     inbound_transform: Optional[Callable[[Any], Any]] = None
+    # The value is the external id of another object of the same row (named as in this system's list, declared
+    # before this one), e.g. a price's `product`; the engine fills it in, within the batch when both are new.
+    same_row: Optional[str] = None
+    # Sent when the object is created, never in an update (e.g. a Stripe price's amount and product).
+    create_only: bool = False
 
     @property
     def outbound(self) -> bool:
@@ -130,6 +139,31 @@ class ExternalObject:
     after: Optional[str] = None
     # Inbound policy; an object with inbound fields and no policy gets Inbound()'s defaults.
     inbound: Optional[Inbound] = None
+    # The object's name when a row has several objects of one type (a monthly and a yearly price): its identity
+    # in the mappings, in `after`/`same_row`, and in the tag on the external object. Defaults to object_type.
+    key: Optional[str] = None
+    # A change to a create-only field creates a new object, moves `pointed_by` to it and retires the old one.
+    replace_on_change: bool = False
+    # (object name of the same row, its field) that points at this object: a product's default_price.
+    pointed_by: Optional[tuple[str, str]] = None
+    # On create only: link to an existing object whose field `lookup` (a target of this object) has the row's
+    # value, instead of creating one (a Stripe product found by name).
+    lookup: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        return self.key or self.object_type
+
+    @property
+    def create_only_targets(self) -> list[str]:
+        return [f.target for f in self.fields if f.create_only and f.outbound]
+
+    @property
+    def parents(self) -> list[str]:
+        """Objects of the same row that must be written before this one."""
+        found = [self.after] + [f.same_row for f in self.fields if f.same_row] + \
+            [self.pointed_by[0] if self.pointed_by else None]
+        return list(dict.fromkeys(p for p in found if p))
 
     @property
     def outbound_fields(self) -> list[Field]:
@@ -162,6 +196,8 @@ class CatalogSpec:
     # by whole-catalog runs (sensor, reconcile), they only have no partition of their own.
     partition_start: str = "2020-01-01"
     children: Sequence[Children] = ()
+    # How each system's copy is kept (engine/strategy.py); a system not named here mirrors on change.
+    strategies: Mapping[str, Strategy] = field(default_factory=dict)
     source: str = field(default="<inline>", compare=False)  # file the spec was loaded from, for error messages
 
     def __post_init__(self) -> None:
@@ -169,6 +205,9 @@ class CatalogSpec:
 
     def objects(self, system: str) -> Sequence[ExternalObject]:
         return self.systems[system]
+
+    def strategy(self, system: str) -> Strategy:
+        return self.strategies.get(system) or DEFAULT_STRATEGY
 
     @property
     def columns(self) -> list[str]:
@@ -223,6 +262,8 @@ def validate_spec(spec: CatalogSpec) -> None:
         fail(f"field 'partition_start' must be an ISO date like '2024-01-01', got {spec.partition_start!r}")
     if not spec.systems:
         fail("field 'systems' must name at least one external system")
+    for problem in strategy_problems(spec.strategies, spec.systems):
+        fail(problem)
     names = [child.name for child in spec.children]
     if len(set(names)) != len(names):
         fail(f"children declares a name twice: {names}")
@@ -235,11 +276,12 @@ def validate_spec(spec: CatalogSpec) -> None:
     for system, objects in spec.systems.items():
         if not objects:
             fail(f"systems[{system!r}] declares no external object")
-        types = [obj.object_type for obj in objects]
+        types = [obj.name for obj in objects]
         if len(set(types)) != len(types):
-            fail(f"systems[{system!r}] declares an object type twice: {types}")
+            fail(f"systems[{system!r}] declares an object type twice (give each a distinct key=): {types}")
         for position, obj in enumerate(objects):
-            prefix = f"systems[{system!r}][{obj.object_type!r}]"
+            prefix = f"systems[{system!r}][{obj.name!r}]"
+            validate_row_objects(obj, types[:position], prefix, fail, spec.name)
             if obj.after is not None and obj.after not in types[:position]:
                 fail(f"{prefix}.after={obj.after!r} must name an object declared before it")
             if not obj.fields:

@@ -11,7 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
 
+from .failures import batch_failures, is_outage
 from .plan import plan_delete, plan_row
+from .same_row import resolve_batch
 from .spec import CatalogSpec
 from .types import DELETE, WAITING, MappingState, Operation, Outcome, SyncReport
 
@@ -75,7 +77,7 @@ def _resolve_references(spec: CatalogSpec, system: str, rows: Sequence[Mapping[s
             found = mappings.external_ids(f.references.catalog, system, f.references.object_type, wanted)
             for index, row in enumerate(rows):
                 value = row.get(f.column)
-                target = resolved[index].setdefault(obj.object_type, {})
+                target = resolved[index].setdefault(obj.name, {})
                 target[f.target] = found.get(str(value)) if value is not None else None
     return resolved
 
@@ -95,7 +97,7 @@ class SyncRun:
         self.spec, self.system, self.source, self.mappings = spec, system, source, mappings
         self.adapter, self.run_id, self.chunk_size = adapter, run_id, chunk_size
         self.report = SyncReport()
-        self._order = [obj.object_type for obj in spec.objects(system)]
+        self._order = [obj.name for obj in spec.objects(system)]
 
     def run(self, selection: Selection = Selection()) -> SyncReport:
         return self._drive(self._plan_chunk(rows)
@@ -162,19 +164,23 @@ class SyncRun:
         self.mappings.record_intents(self.run_id, batch)
         steps = [(t, False) for t in self._order] + [(t, True) for t in reversed(self._order)]
         failed_parents: dict[tuple[str, str], str] = {}
+        written: dict[tuple[str, str], str] = {}  # (row, object) -> external id, for same-row ids (same_row.py)
         done: list[Outcome] = []
         try:
             for object_type, deleting in steps:
                 ops = [op for op in batch if op.object_type == object_type and (op.action == DELETE) == deleting]
                 ready, blocked = self._split_blocked(ops, failed_parents)
-                done += blocked
+                ready, unresolved = resolve_batch(self.spec, ready, written)
+                done += blocked + unresolved
                 if ready:
-                    outcomes = self.adapter.apply(ready)
+                    outcomes = self._call_adapter(ready)
                     assert len(outcomes) == len(ready), "an adapter must answer every operation"
                     done += outcomes
                     for outcome in outcomes:
                         if not outcome.ok:
                             failed_parents[(outcome.internal_id, object_type)] = outcome.error_message or "failed"
+                        elif outcome.external_id is not None:
+                            written[(outcome.internal_id, object_type)] = outcome.external_id
         except StopSync as stop:
             done += stop.outcomes
             finished = {(o.internal_id, o.object_type, o.action) for o in done}
@@ -182,13 +188,26 @@ class SyncRun:
             raise
         self._record(done)
 
+    def _call_adapter(self, ready: list[Operation]) -> list[Outcome]:
+        try:
+            return self.adapter.apply(ready)
+        except StopSync:
+            raise
+        except Exception as error:  # a bug or an SDK surprise fails these rows, not the step (engine/failures.py)
+            if is_outage(self.adapter, error):
+                raise
+            return batch_failures(ready, error)
+
     def _split_blocked(self, ops: list[Operation],
                        failed_parents: dict[tuple[str, str], str]) -> tuple[list[Operation], list[Outcome]]:
-        parent_of = {obj.object_type: obj.after for obj in self.spec.objects(self.system)}
+        parents_of = {obj.name: obj.parents for obj in self.spec.objects(self.system)}
         ready, blocked = [], []
         for op in ops:
-            parent = parent_of.get(op.object_type)
-            reason = failed_parents.get((op.internal_id, parent)) if parent and op.action != DELETE else None
+            parent, reason = None, None
+            if op.action != DELETE:
+                parent = next((p for p in parents_of.get(op.object_type, ()) if (op.internal_id, p) in failed_parents),
+                              None)
+                reason = failed_parents.get((op.internal_id, parent)) if parent else None
             if reason is None:
                 ready.append(op)
             else:

@@ -10,6 +10,19 @@ PENDING, SYNCED, FAILED, DELETED, INVALID, WAITING = "pending", "synced", "faile
 # The object was deleted on the system's side and the inbound policy says to leave the row alone there.
 UNLINKED = "unlinked"
 CREATE, UPDATE, DELETE = "create", "update", "delete"
+# Create a new object in place of the row's current one (a create-only field changed), then retire the old one.
+REPLACE = "replace"
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """A field of another object of the same row that must point at this object, e.g. a product's
+    `default_price`: moved to the new object after a create or replace, cleared before a retire."""
+
+    object_name: str  # the pointing object's name in the spec
+    object_type: str  # ... and its type in the system
+    field: str
+    external_id: Optional[str]  # None until that object's id is known (created earlier in the same batch)
 
 
 @dataclass(frozen=True)
@@ -22,7 +35,7 @@ class MappingState:
     attempts: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a Bulk batch holds 10^5 of them, each a few hundred bytes lighter
 class Operation:
     """One planned external write."""
 
@@ -39,9 +52,21 @@ class Operation:
     attempt: int = 1  # 1 for a first try; earlier failed attempts of the same row and object add to it
     # An earlier attempt may have reached the system without its result being recorded: look before creating.
     recovering: bool = False
+    # The object's type in the system when the spec names it otherwise (several objects of one type per row).
+    resource_type: Optional[str] = None
+    # Payload fields to fill, just before sending, with the external id of another object of the same row written
+    # earlier in this batch: (target field, that object's name). Resolved by the engine (engine/same_row.py).
+    awaiting: tuple[tuple[str, str], ...] = ()
+    pointer: Optional[Pointer] = None
+    # On create: adopt an existing object whose field of this name has the payload's value instead of creating.
+    lookup: Optional[str] = None
+
+    @property
+    def system_type(self) -> str:
+        return self.resource_type or self.object_type
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What became of one (row, object type) in a run: an applied operation or a local verdict."""
 
@@ -93,7 +118,7 @@ class SyncReport:
             self.skipped += 1  # a row retired locally: no external object existed, no API call was made
             return
         if outcome.ok:
-            attr = {"create": "created", "update": "updated", "delete": "deleted"}[outcome.action]
+            attr = {"create": "created", "update": "updated", "replace": "updated", "delete": "deleted"}[outcome.action]
             setattr(self, attr, getattr(self, attr) + 1)
             return
         if outcome.status == WAITING:

@@ -3,6 +3,7 @@
 import click
 
 from .salesforce.cli import command as salesforce_command
+from .salesforce.edit import command as salesforce_edit_command
 from .stripe.cli import command as stripe_command
 
 
@@ -13,3 +14,4 @@ def sandbox() -> None:
 
 sandbox.add_command(stripe_command)
 sandbox.add_command(salesforce_command)
+sandbox.add_command(salesforce_edit_command)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterator, Sequence
+import itertools
+from typing import Any, Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, and_, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..engine.types import DELETED, FAILED, PENDING, UNLINKED, MappingState, Operation, Outcome
+from . import bulkwrite
 from .tables import mappings, sync_events
 
 KEY = ("catalog", "internal_id", "system", "object_type")
@@ -27,6 +28,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def _last_per_key(items: Iterable[Operation | Outcome]) -> list[Any]:
+    """One item per mapping row, the last given, as consecutive single-row writes would leave it: a set-based
+    upsert cannot touch a row twice."""
+    return list({(i.catalog, i.internal_id, i.system, i.object_type): i for i in items}.values())
+
+
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -35,8 +42,6 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 class MappingStore:
     def __init__(self, engine: Engine):
         self.engine = engine
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert = dialect.insert
 
     # -- reads -------------------------------------------------------------------------------------------------
     def load_states(self, catalog: str, system: str,
@@ -111,13 +116,9 @@ class MappingStore:
                 last = ids[-1]
 
     # -- writes ------------------------------------------------------------------------------------------------
-    def _upsert(self, connection: Any, values: list[dict[str, Any]], update: dict[str, Any]) -> None:
-        if not values:
-            return
-        statement = self._insert(mappings)
-        excluded = statement.excluded
-        resolved = {name: (value(excluded) if callable(value) else value) for name, value in update.items()}
-        connection.execute(statement.on_conflict_do_update(index_elements=list(KEY), set_=resolved), values)
+    @staticmethod
+    def _upsert(connection: Any, values: Iterable[dict[str, Any]], update: dict[str, Any]) -> None:
+        bulkwrite.upsert(connection, mappings, KEY, values, update)
 
     @staticmethod
     def _base(item: Operation | Outcome, run_id: str, now: dt.datetime, **extra: Any) -> dict[str, Any]:
@@ -130,51 +131,51 @@ class MappingStore:
     def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None:
         """Mark rows as in flight before any external call, so a crash leaves a trace the next run acts on."""
         now = _now()
-        values = [self._base(op, run_id, now) for op in operations]
+        values = (self._base(op, run_id, now) for op in _last_per_key(operations))
         with self.engine.begin() as connection:
             self._upsert(connection, values, {"status": PENDING, "last_run_id": run_id, "updated_at": now})
 
     def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
         """One transaction per batch: mapping rows and their events land together or not at all."""
         now = _now()
-        applied = [o for o in outcomes if o.ok]
-        failed = [o for o in outcomes if o.status == FAILED]
-        verdicts = [o for o in outcomes if not o.ok and o.status != FAILED]
+        applied = _last_per_key(o for o in outcomes if o.ok)
+        failed = _last_per_key(o for o in outcomes if o.status == FAILED)
+        verdicts = _last_per_key(o for o in outcomes if not o.ok and o.status != FAILED)
 
         def errors(o: Outcome) -> dict[str, Any]:
             return {"last_error_code": o.error_code, "last_error_field": o.error_field, "last_error": o.error_message}
 
         with self.engine.begin() as connection:
-            self._upsert(connection, [self._base(o, run_id, now, status=o.status, fingerprint=o.fingerprint,
-                                                 synced_at=now) for o in applied], {
+            # Generators: bulkwrite stages them a slice at a time, so the value dicts never all exist at once.
+            self._upsert(connection, (self._base(o, run_id, now, status=o.status, fingerprint=o.fingerprint,
+                                                 synced_at=now) for o in applied), {
                 "status": lambda x: x.status,
                 "external_id": lambda x: func.coalesce(x.external_id, mappings.c.external_id),
                 "fingerprint": lambda x: x.fingerprint, "attempts": 0, "last_error_code": None,
                 "last_error_field": None, "last_error": None, "last_run_id": run_id, "updated_at": now,
                 "synced_at": now,
             })
-            self._upsert(connection, [self._base(o, run_id, now, status=FAILED, attempts=1, **errors(o))
-                                      for o in failed], {
+            self._upsert(connection, (self._base(o, run_id, now, status=FAILED, attempts=1, **errors(o))
+                                      for o in failed), {
                 "status": FAILED, "attempts": mappings.c.attempts + 1,
                 "external_id": lambda x: func.coalesce(x.external_id, mappings.c.external_id),
                 "last_error_code": lambda x: x.last_error_code, "last_error_field": lambda x: x.last_error_field,
                 "last_error": lambda x: x.last_error, "last_run_id": run_id, "updated_at": now,
             })
-            self._upsert(connection, [self._base(o, run_id, now, status=o.status, **errors(o)) for o in verdicts], {
+            self._upsert(connection, (self._base(o, run_id, now, status=o.status, **errors(o)) for o in verdicts), {
                 "status": lambda x: x.status, "last_error_code": lambda x: x.last_error_code,
                 "last_error_field": lambda x: x.last_error_field, "last_error": lambda x: x.last_error,
                 "last_run_id": run_id, "updated_at": now,
             })
-            events = [{"run_id": run_id, "catalog": o.catalog, "internal_id": o.internal_id, "system": o.system,
+            events = ({"run_id": run_id, "catalog": o.catalog, "internal_id": o.internal_id, "system": o.system,
                        "object_type": o.object_type, "operation": o.action, "outcome": o.status,
                        "error_code": o.error_code, "error_field": o.error_field, "error_message": o.error_message,
-                       "attempt": o.attempt, "occurred_at": now} for o in outcomes]
-            events += [{"run_id": run_id, "catalog": op.catalog, "internal_id": op.internal_id, "system": op.system,
-                        "object_type": op.object_type, "operation": op.action, "outcome": "deferred",
-                        "error_code": None, "error_field": None, "error_message": None, "attempt": op.attempt,
-                        "occurred_at": now} for op in deferred]
-            if events:
-                connection.execute(sync_events.insert(), events)
+                       "attempt": o.attempt, "occurred_at": now} for o in outcomes)
+            held = ({"run_id": run_id, "catalog": op.catalog, "internal_id": op.internal_id, "system": op.system,
+                     "object_type": op.object_type, "operation": op.action, "outcome": "deferred",
+                     "error_code": None, "error_field": None, "error_message": None, "attempt": op.attempt,
+                     "occurred_at": now} for op in deferred)
+            bulkwrite.append(connection, sync_events, itertools.chain(events, held))
 
     def events(self, catalog: str, system: str, run_id: str | None = None) -> list[dict[str, Any]]:
         c = sync_events.c

@@ -1,4 +1,9 @@
-"""What every system adapter shares: call counting, limits, retries, and turning errors into per-row outcomes."""
+"""What every system adapter shares: call counting, retries, and turning errors into per-row outcomes.
+
+Limits are each adapter's own business, sized where they bite: the Stripe adapter's token bucket and worker pool
+from its rate limit, the Salesforce adapter's budget from the org's daily allocation, and every adapter's
+`batch_size` (how many operations the engine hands it at once) from the records one call can carry.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Optional, Sequence, TypeVar
 
 from ..engine.types import FAILED, Operation, Outcome
-
-
-@dataclass(frozen=True)
-class SystemLimits:
-    requests_per_second: Optional[float]
-    max_records_per_call: int
-    daily_api_limit: Optional[int] = None
 
 
 T = TypeVar("T")
@@ -61,6 +59,9 @@ class SystemAdapter(ABC):
 
     name: ClassVar[str]
     batch_size: int = 100
+    # SDK exceptions from `apply` that mean the system is down or refuses us (fail the run), beside every OSError
+    # and engine.failures.Outage; any other unexpected exception fails only that call's operations.
+    outage_errors: ClassVar[tuple[type[BaseException], ...]] = ()
 
     def __init__(self) -> None:
         self._api_calls = 0
@@ -76,9 +77,6 @@ class SystemAdapter(ABC):
 
     @abstractmethod
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]: ...
-
-    @abstractmethod
-    def limits(self) -> SystemLimits: ...
 
     @staticmethod
     def failure(op: Operation, code: Optional[str], message: str, field: Optional[str] = None) -> Outcome:
@@ -100,8 +98,10 @@ class ExternalChange:
 class ReadsChanges(ABC):
     """A system whose changes zensync can read back (for inbound sync and drift checks).
 
-    Not part of `SystemAdapter` yet: the Salesforce adapter does not implement it (its /updated and /deleted
-    endpoints would), and an interface method a system only pretends to implement is worse than none.
+    Not part of `SystemAdapter`: Salesforce cannot implement it. SOQL and /updated report each record's latest
+    state, not every change (a create then an update is one record), so it reads changes its own way
+    (`systems/salesforce/changes.py`, `polling.py`); an interface method a system only pretends to implement is
+    worse than none.
     """
 
     @abstractmethod

@@ -1,7 +1,8 @@
 """Every system adapter the conformance suite runs against, each pointed at its own sandbox.
 
-Registering a system is one factory here: a generator that starts (or reuses) the system's sandbox and yields a
-`Harness`, the few handles the suite needs to provoke faults and to read the system back without the adapter.
+A system's harness is a generator that starts (or reuses) the system's sandbox and yields a `Harness`, the few
+handles the suite needs to provoke faults and to read the system back without the adapter. The system's registry
+entry names it (`conformance=`), which is all it takes for every test here to run on it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from simple_salesforce.exceptions import SalesforceResourceNotFound
 
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.systems.base import SystemAdapter
+from zensync_pipelines.systems.registry import entries, load
 from zensync_pipelines.systems.salesforce import SalesforceResource
 from zensync_pipelines.systems.stripe import StripeAdapter
 
+from .. import test_systems  # noqa: F401 (registers the test-only systems)
 from ..jsonl_system import JsonlSystem, SimulatedCrash
 
 
@@ -113,8 +116,6 @@ def jsonl_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ha
         rejected={"name": "N" * 150}, crash_error=(SimulatedCrash,), reads_changes=True)
 
 
+# Read from the systems registry (zensync_pipelines/systems/registry.py): every system that names a harness there.
 REGISTRY: dict[str, Callable[[pytest.FixtureRequest, Path], Iterator[Harness]]] = {
-    "stripe": stripe_harness,
-    "salesforce": salesforce_harness,
-    "jsonl": jsonl_harness,
-}
+    entry.name: load(entry.conformance) for entry in entries() if entry.conformance}

@@ -3,9 +3,6 @@ import pytest
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field
 from zensync_pipelines.engine.sync import Selection, sync
 from zensync_pipelines.engine.types import FAILED, INVALID, SYNCED, WAITING
-from zensync_pipelines.store.db import make_engine
-from zensync_pipelines.store import migrate
-from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines_tests.memory_system import ListSource, MemorySystem, SimulatedCrash
 
 SPEC = CatalogSpec(
@@ -22,13 +19,6 @@ SPEC = CatalogSpec(
 def rows(count):
     return [{"id": i, "name": f"Person {i}", "email": f"p{i}@example.com", "deleted_at": None}
             for i in range(1, count + 1)]
-
-
-@pytest.fixture
-def store(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    migrate.upgrade(engine)
-    return MappingStore(engine)
 
 
 def run(store, system, data, run_id="r1", **kwargs):

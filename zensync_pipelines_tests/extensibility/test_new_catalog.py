@@ -1,11 +1,13 @@
-"""A catalog added the way docs/adding-a-catalog.md says: one spec (here in this module) and its table.
+"""A catalog added the way docs/adding-a-catalog.md says: its spec file (taken from the page) and its table.
 
 Nothing in the engine, the factory or the adapters knows `products`; the factory gives it an asset group and a
 job per system, and those jobs write to the Stripe sandbox (through the stripe SDK), the Salesforce sandbox
 (Product2, through simple-salesforce's session) and the JSON-lines test system.
 """
 
+import dataclasses
 import datetime as dt
+import sys
 
 import pytest
 import stripe
@@ -15,37 +17,39 @@ from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Tab
 
 from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
 from zensync_pipelines.dagster_defs.resources import CatalogDatabase
-from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field
+from zensync_pipelines.catalogs import load_specs
+from zensync_pipelines.engine.spec import ExternalObject, Field
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.systems.salesforce import SalesforceResource
 from zensync_pipelines.systems.stripe import StripeResource
 
 from ..jsonl_system import JsonlResource, JsonlSystem
+from .docs import blocks
 
-SPEC = CatalogSpec(
-    name="products",
-    description="Products the billing platform sells (table `products`).",
-    table="products", primary_key="id", cursor_column="updated_at", created_at_column="created_at",
-    soft_delete_column="deleted_at",
-    systems={
-        "stripe": [ExternalObject("product", fields=[
-            Field("name", "name", required=True, max_length=250),
-            Field("description", "description"),
-            Field("sku", "metadata.sku", required=True, max_length=500),
-        ])],
-        "salesforce": [ExternalObject("Product2", external_id_field="Zenskar_Id__c", fields=[
-            Field("name", "Name", required=True, max_length=255),
-            Field("sku", "ProductCode", max_length=255),
-            Field("active", "IsActive", type="boolean"),
-        ])],
-        "jsonl": [ExternalObject("product", fields=[
-            Field("name", "name", required=True),
-            Field("sku", "sku", required=True),
-            Field("active", "active", type="boolean"),
-        ])],
-    },
-)
+
+
+def spec_from_the_docs(tmp_path):
+    """Step 2 of docs/adding-a-catalog.md: its spec file, as written there, loaded by the real loader; plus the
+    JSON-lines test system, which the page does not know."""
+    package = tmp_path / "walkthrough" / "walkthrough_catalogs"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "products.py").write_text(blocks("adding-a-catalog.md")["zensync_pipelines/catalogs/products.py"])
+    sys.path.insert(0, str(package.parent))
+    try:
+        [spec] = load_specs("walkthrough_catalogs")
+    finally:
+        sys.path.remove(str(package.parent))
+        for name in [m for m in sys.modules if m.startswith("walkthrough_catalogs")]:
+            del sys.modules[name]
+    assert spec.source.endswith("walkthrough_catalogs/products.py")
+    return dataclasses.replace(spec, systems=dict(spec.systems) | {"jsonl": [ExternalObject("product", fields=[
+        Field("name", "name", required=True),
+        Field("sku", "sku", required=True),
+        Field("active", "active", type="boolean"),
+    ])]})
+
 
 metadata = MetaData()
 products = Table("products", metadata, Column("id", Integer, primary_key=True, autoincrement=False),
@@ -85,7 +89,7 @@ def test_a_catalog_declared_in_a_test_module_syncs_to_every_system(sqlite_url, s
             {"id": i, "sku": f"SKU-{i:03d}", "name": f"Plan {i}", "description": None, "active": i % 2 == 1,
              "created_at": T0, "updated_at": T0, "deleted_at": None} for i in range(1, 7)])
     journal = tmp_path / "products.jsonl"
-    definitions = Definitions.merge(build_catalog_definitions(SPEC), Definitions(resources={
+    definitions = Definitions.merge(build_catalog_definitions(spec_from_the_docs(tmp_path)), Definitions(resources={
         "catalog_db": CatalogDatabase(url=sqlite_url),
         "stripe": StripeResource(api_key=KEY, api_base=stripe_sandbox_url, rate_limit_per_second=200),
         "salesforce": SalesforceResource(login_url=sb.login_url, client_id="zensync-app",

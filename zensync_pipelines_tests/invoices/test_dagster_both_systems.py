@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from zensync_pipelines.catalogs import load_specs
 from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
-from zensync_pipelines.dagster_defs.resources import CatalogDatabase
+from zensync_pipelines.dagster_defs.resources import CatalogDatabase, default_resources
 from zensync_pipelines.dagster_defs.scope import RECONCILE, whole_catalog_tags
 from zensync_pipelines.demo.invoices import MISSING_CUSTOMER, NEGATIVE_QUANTITY, UNKNOWN_CURRENCY, seed_invoices
 from zensync_pipelines.demo.tables import invoices
@@ -37,13 +37,13 @@ def world(database_url, stripe_sandbox_url):
     migrate.upgrade(engine)
     seed_invoices(engine, 40, 50)
     with SalesforceSandbox() as sb:
-        resources = {
-            "catalog_db": CatalogDatabase(url=database_url),
-            "stripe": StripeResource(api_key=KEY, api_base=stripe_sandbox_url, rate_limit_per_second=500),
-            "salesforce": SalesforceResource(login_url=sb.login_url, client_id="zensync-app",
-                                             client_secret="app-secret", ca_bundle=sb.ca_file,
-                                             retry_base_seconds=0.002, bulk_poll_seconds=0.02),
-        }
+        # Every registered system's resource, these two pointed at the sandboxes: a new system needs no edit here.
+        resources = default_resources(
+            catalog_db=CatalogDatabase(url=database_url),
+            stripe=StripeResource(api_key=KEY, api_base=stripe_sandbox_url, rate_limit_per_second=500),
+            salesforce=SalesforceResource(login_url=sb.login_url, client_id="zensync-app",
+                                          client_secret="app-secret", ca_bundle=sb.ca_file,
+                                          retry_base_seconds=0.002, bulk_poll_seconds=0.02))
         definitions = Definitions.merge(*(build_catalog_definitions(spec) for spec in SPECS.values()),
                                          Definitions(resources=resources))
         yield engine, definitions, sb, stripe_sandbox_url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 
 import pytest
 from simple_salesforce.exceptions import SalesforceOperationError
@@ -15,6 +16,54 @@ from .conftest import client
 
 def rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def poll(session, url: str, seconds: float = 30.0) -> dict:
+    """The job's info once it is no longer in progress, as a client polls it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        info = session.get(url).json()
+        if info["state"] not in ("UploadComplete", "InProgress") or time.monotonic() > deadline:
+            return info
+        time.sleep(0.01)
+
+
+def open_job(sb: SalesforceSandbox, csv_text: str):
+    session = sb.requests_session()
+    session.headers["Authorization"] = "Bearer " + sb.new_session()
+    base = sb.instance_url + "/services/data/v59.0/jobs/ingest"
+    job = session.post(base, json={"object": "Account", "operation": "upsert", "contentType": "CSV",
+                                   "externalIdFieldName": "Zenskar_Id__c"}).json()
+    assert session.put(f"{base}/{job['id']}/batches", data=csv_text, headers={"Content-Type": "text/csv"}) \
+        .status_code == 201
+    return session, f"{base}/{job['id']}"
+
+
+def test_close_answers_at_once_and_the_rows_are_processed_in_the_background(sb):
+    csv_text = "Name,Zenskar_Id__c\n" + "".join(f"A{i},{i}\n" for i in range(300)) + ",bad\n"
+    session, url = open_job(sb, csv_text)
+    with sb.store.lock:  # no row can be written while the test holds the org's records
+        closed = session.patch(url, json={"state": "UploadComplete"}, timeout=5)
+        assert (closed.status_code, closed.json()["state"]) == (200, "UploadComplete")
+        info = session.get(url, timeout=5).json()
+        assert (info["state"], info["numberRecordsProcessed"]) == ("InProgress", 0)
+        assert session.get(url + "/successfulResults", timeout=5).status_code == 400
+    done = poll(session, url)
+    assert (done["state"], done["numberRecordsProcessed"], done["numberRecordsFailed"]) == ("JobComplete", 301, 1)
+    assert len(rows(session.get(url + "/successfulResults").text)) == 300
+    assert len(sb.store.rows("Account")) == 300
+
+
+def test_an_abort_stops_the_processing_and_the_rest_is_reported_unprocessed(sb):
+    session, url = open_job(sb, "Name,Zenskar_Id__c\n" + "".join(f"A{i},{i}\n" for i in range(200)))
+    with sb.store.lock:
+        assert session.patch(url, json={"state": "UploadComplete"}, timeout=5).status_code == 200
+        assert session.patch(url, json={"state": "Aborted"}, timeout=5).json()["state"] == "Aborted"
+    unprocessed = rows(session.get(url + "/unprocessedrecords").text)
+    written = len(sb.store.rows("Account"))
+    assert written <= 1  # at most the row the thread had begun when the abort came
+    assert len(unprocessed) == 200 - written and unprocessed[-1] == {"Name": "A199", "Zenskar_Id__c": "199"}
+    assert session.get(url).json()["state"] == "Aborted"
 
 
 def test_upsert_with_successes_failures_and_parent_lookups(sf):
@@ -68,8 +117,10 @@ def test_jobs_progress_on_the_sandbox_clock(clock):
         assert closed.status_code == 200 and closed.json()["state"] == "UploadComplete"
         assert session.get(f"{base}/{job['id']}").json()["state"] == "InProgress"
         assert session.get(f"{base}/{job['id']}/successfulResults").status_code == 400
+        time.sleep(0.2)  # the processing thread is done with two rows long before this; the clock still holds it
+        assert session.get(f"{base}/{job['id']}").json()["state"] == "InProgress"
         clock.advance(31)
-        done = session.get(f"{base}/{job['id']}").json()
+        done = poll(session, f"{base}/{job['id']}")
         assert (done["state"], done["numberRecordsProcessed"]) == ("JobComplete", 2)
         assert [j["id"] for j in session.get(base).json()["records"]] == [job["id"]]
         assert session.delete(f"{base}/{job['id']}").status_code == 204

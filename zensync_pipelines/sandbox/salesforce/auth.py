@@ -22,7 +22,9 @@ import defusedxml.ElementTree as SafeElementTree
 from zensync_pipelines.sandbox.core import Request, Response
 
 ORG_ID = "00D5g000000ZSBXEA4"
-USER_ID = "0055g000000ZSBXAA4"
+USER_ID = "0055g000000ZSBXAA4"  # whoever logs in with credentials: the integration user zensync runs as
+SALES_USER_ID = "0055g000000ZSBYAA4"  # a second user, for edits "made in Salesforce" by someone else
+USERS = {USER_ID: "integration@zensync.sandbox", SALES_USER_ID: "sam.sales@zensync.sandbox"}
 _SESSION_INVALID = [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}]
 
 
@@ -30,15 +32,17 @@ class Sessions:
     def __init__(self, base_url: Callable[[], str], clock: Callable[[], float]):
         self._base_url = base_url
         self._clock = clock
-        self._tokens: set[str] = set()
+        self._tokens: dict[str, str] = {}  # access token -> the user it acts as
         self._lock = threading.Lock()
         self._secret = secrets.token_bytes(32)
         self.expected: dict[str, str] = {}  # empty: any credentials are accepted
 
-    def issue(self) -> str:
+    def issue(self, user_id: str = USER_ID) -> str:
+        if user_id not in USERS:
+            raise ValueError(f"unknown sandbox user {user_id!r}; known: {', '.join(USERS)}")
         token = f"{ORG_ID[:15]}!AQ{secrets.token_urlsafe(48)}"
         with self._lock:
-            self._tokens.add(token)
+            self._tokens[token] = user_id
         return token
 
     def expire_all(self) -> None:
@@ -46,12 +50,25 @@ class Sessions:
             self._tokens.clear()
 
     def check(self, request: Request) -> Optional[Response]:
-        """None when the bearer token is live, else Salesforce's 401 (simple-salesforce re-logs-in on it)."""
+        """None when the bearer token is live (its user goes to `request.context["user_id"]`), else Salesforce's
+        401 (simple-salesforce re-logs-in on it)."""
         scheme, _, token = (request.header("authorization") or "").partition(" ")
         with self._lock:
-            valid = scheme.lower() in ("bearer", "oauth") and token.strip() in self._tokens
-        return None if valid else Response(401, _SESSION_INVALID)
+            user_id = self._tokens.get(token.strip()) if scheme.lower() in ("bearer", "oauth") else None
+        if user_id is None:
+            return Response(401, _SESSION_INVALID)
+        request.context["user_id"] = user_id
+        return None
 
+    def userinfo(self, request: Request) -> Response:
+        """`/services/oauth2/userinfo`: how a client learns its org and user ids (a subset of the real body)."""
+        denied = self.check(request)
+        if denied:
+            return Response(403, "Bad_OAuth_Token", content_type="text/plain")
+        user_id = request.context["user_id"]
+        return Response(body={"sub": f"{self._base_url()}/id/{ORG_ID}/{user_id}", "user_id": user_id,
+                              "organization_id": ORG_ID, "preferred_username": USERS[user_id],
+                              "active": True, "user_type": "STANDARD"})
     def _accepts(self, **given: Optional[str]) -> bool:
         return all(given.get(name) == value for name, value in self.expected.items() if name in given)
 

@@ -2,12 +2,14 @@
 
 Rows are processed independently (Bulk has no allOrNone): each succeeds or fails on its own with the same
 validation as the REST APIs, and lands in successfulResults or failedResults with the original columns.
+Processing runs on a thread of its own after the close request, as on Salesforce; an abort stops it between rows.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -43,6 +45,8 @@ class Job:
     successful: list[list[str]] = field(default_factory=list)
     failed: list[list[str]] = field(default_factory=list)
     unprocessed: list[list[str]] = field(default_factory=list)
+    # Set when processing has ended: every row processed, the job failed, or an abort stopped it between rows.
+    finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def info(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -63,6 +67,12 @@ class Job:
         return body
 
     def results_csv(self, kind: str) -> str:
+        if kind == "unprocessed" and self.state == "Aborted":
+            self.finished.wait(60)  # the processing thread stops at its next row
+            done = len(self.successful) + len(self.failed)
+            rows = _rows(self)
+            if rows:
+                self.header, self.unprocessed = rows[0], [r for r in rows[1:] if any(r)][done:]
         prefix = {"successful": ["sf__Id", "sf__Created"], "failed": ["sf__Id", "sf__Error"], "unprocessed": []}
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -72,11 +82,10 @@ class Job:
 
 
 def abort(job: Job) -> None:
-    """Every uploaded row of an aborted job is reported as unprocessed."""
-    rows = _rows(job)
+    """Processing stops before its next row; rows not processed by then are reported as unprocessed."""
     job.state = "Aborted"
-    if rows:
-        job.header, job.unprocessed = rows[0], rows[1:]
+    if job.ready_at is None:  # never closed: no processing thread to wait for
+        job.finished.set()
 
 
 def _rows(job: Job) -> list[list[str]]:
@@ -84,22 +93,28 @@ def _rows(job: Job) -> list[list[str]]:
 
 
 def process(sb: "SalesforceSandbox", job: Job) -> None:
-    rows = _rows(job)
-    if not rows:
-        job.state, job.error_message = "Failed", "InvalidBatch : No content in the request"
-        return
-    job.header, body_rows = rows[0], [r for r in rows[1:] if any(cell != "" for cell in r)]
-    problem = _check_header(job)
-    if problem:
-        job.state, job.error_message, job.unprocessed = "Failed", problem, body_rows
-        return
-    for row in body_rows:
-        record_id, created, error = _process_row(sb, job, dict(zip(job.header, row)))
-        if error is None:
-            job.successful.append([record_id or "", "true" if created else "false"] + row)
-        else:
-            job.failed.append([record_id or "", error.bulk_text()] + row)
-    job.state = "JobComplete"
+    """Process every row. The routes report the job done once `finished` is set and the sandbox clock allows:
+    Failed when an `error_message` was set here, JobComplete otherwise."""
+    try:
+        rows = _rows(job)
+        if not rows:
+            job.error_message = "InvalidBatch : No content in the request"
+            return
+        job.header, body_rows = rows[0], [r for r in rows[1:] if any(cell != "" for cell in r)]
+        problem = _check_header(job)
+        if problem:
+            job.error_message, job.unprocessed = problem, body_rows
+            return
+        for row in body_rows:
+            if job.state == "Aborted":
+                return
+            record_id, created, error = _process_row(sb, job, dict(zip(job.header, row)))
+            if error is None:
+                job.successful.append([record_id or "", "true" if created else "false"] + row)
+            else:
+                job.failed.append([record_id or "", error.bulk_text()] + row)
+    finally:
+        job.finished.set()
 
 
 def _check_header(job: Job) -> Optional[str]:

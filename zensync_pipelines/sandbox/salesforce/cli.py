@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import click
 
@@ -28,13 +29,25 @@ from .server import SalesforceSandbox
               help="sObject schema JSON (defaults to the packaged Account/Contact/Invoice__c schema).")
 @click.option("--bulk-processing-seconds", type=float, default=0.0, show_default=True,
               help="How long a closed Bulk 2.0 job stays InProgress before it is processed.")
+@click.option("--outbound-url", "outbound_urls", multiple=True, metavar="[OBJECT=]URL",
+              help="Send outbound messages for OBJECT's creates and updates to URL, as a workflow rule with an "
+                   "outbound message does; a bare URL covers Account and Contact. Repeatable.")
+@click.option("--outbound-base-delay", type=float, default=30.0, show_default=True,
+              help="Seconds before the first resend of an unacknowledged outbound message; doubles per attempt.")
 def command(port: int, latency_ms: float, fault_rate: float, daily_api_limit: int, seed: int,
             data_file: Optional[str], ca_file: Optional[str], schema_file: Optional[str],
-            bulk_processing_seconds: float) -> None:
-    """Run a local HTTPS stand-in for Salesforce (REST, SOQL, Collections, Composite, Bulk 2.0)."""
-    sandbox = SalesforceSandbox(port=port, ca_file=ca_file, latency_ms=latency_ms, fault_rate=fault_rate,
-                                daily_api_limit=daily_api_limit, seed=seed, data_file=data_file,
-                                schema_file=schema_file, bulk_processing_seconds=bulk_processing_seconds)
+            bulk_processing_seconds: float, outbound_urls: Sequence[str], outbound_base_delay: float) -> None:
+    """Run a local HTTPS stand-in for Salesforce (REST, SOQL, Collections, Composite, Bulk 2.0, outbound
+    messages)."""
+    try:
+        urls = parse_outbound_urls(outbound_urls)
+        sandbox = SalesforceSandbox(port=port, ca_file=ca_file, latency_ms=latency_ms, fault_rate=fault_rate,
+                                    daily_api_limit=daily_api_limit, seed=seed, data_file=data_file,
+                                    schema_file=schema_file, bulk_processing_seconds=bulk_processing_seconds,
+                                    outbound_urls=urls)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--outbound-url") from None
+    sandbox.configure(outbound_base_delay=outbound_base_delay)
     # SIGTERM (docker stop, a supervisor) must flush --data like Ctrl-C does, not kill the process mid-write.
     signal.signal(signal.SIGTERM, _interrupt)
     sandbox.start()
@@ -42,6 +55,8 @@ def command(port: int, latency_ms: float, fault_rate: float, daily_api_limit: in
         click.echo(f"Salesforce sandbox listening on {sandbox.url}")
         click.echo(f"CA certificate: {sandbox.ca_file} (set session.verify or REQUESTS_CA_BUNDLE to it)")
         click.echo("Get a session: POST {0}/services/oauth2/token or {0}/_sandbox/session".format(sandbox.url))
+        for name, url in sorted(sandbox.outbound.urls.items()):
+            click.echo(f"Outbound messages for {name} -> {url}")
         sys.stdout.flush()  # a parent process reads these lines through a pipe to learn the port
         while True:
             time.sleep(3600)
@@ -49,6 +64,18 @@ def command(port: int, latency_ms: float, fault_rate: float, daily_api_limit: in
         click.echo("stopping")
     finally:
         sandbox.stop()
+
+
+def parse_outbound_urls(values: Sequence[str]) -> dict[str, str]:
+    """`Account=https://...` for one object, a bare URL for all (`*`); a URL's own `=` (a query) is kept."""
+    urls = {}
+    for value in values:
+        found = re.match(r"^(\w+)=(.+)$", value)
+        name, url = (found.group(1), found.group(2)) if found else ("*", value)
+        if not re.match(r"^https?://", url):
+            raise ValueError(f"{value!r} is not [OBJECT=]http(s)://...")
+        urls[name] = url
+    return urls
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -18,6 +18,8 @@ SYSTEM_FIELDS = {
     "Id": {"type": "id", "length": 18},
     "IsDeleted": {"type": "boolean"},
     "CreatedDate": {"type": "datetime"},
+    "CreatedById": {"type": "reference", "referenceTo": ["User"]},
+    "LastModifiedById": {"type": "reference", "referenceTo": ["User"]},
     "LastModifiedDate": {"type": "datetime"},
     "SystemModstamp": {"type": "datetime"},
 }

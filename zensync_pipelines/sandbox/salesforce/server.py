@@ -13,11 +13,12 @@ import requests
 from zensync_pipelines.sandbox.core import DropConnection, Knobs, Request, Response, Sandbox
 
 from . import tls
-from .auth import Sessions
+from .auth import USER_ID, Sessions
 from .bulk import BulkRoutes
 from .collections import CollectionRoutes
 from .errors import ApiError
 from .limits import DailyAllocation
+from .outbound import OutboundMessages
 from .persistence import Persistence
 from .query import QueryRoutes
 from .rest import RestRoutes
@@ -38,6 +39,15 @@ class SalesforceKnobs(Knobs):
     # Collections or Bulk request fails with UNABLE_TO_LOCK_ROW. `drop_after` (opt-in) lets a write land and then
     # closes the socket: the lost-reply case a client must heal by upserting again, not creating twice.
     fault_kinds: tuple[str, ...] = ("server_error", "drop", "lock_row")
+    # Outbound messages (see outbound.py): Salesforce's retry schedule by default, milliseconds in tests.
+    outbound_base_delay: float = 30.0
+    outbound_max_delay: float = 7200.0
+    outbound_max_age: float = 86400.0  # a notification not acknowledged within a day is dropped
+    outbound_timeout: float = 10.0  # seconds the org waits for an answer
+    outbound_duplicate_rate: float = 0.0  # chance an acknowledged notification is delivered once more
+    outbound_drop_ack_rate: float = 0.0  # chance an Ack is lost, so the whole message is resent
+    outbound_reorder: bool = False  # deliver queued notifications in random order
+    outbound_paused: bool = False  # hold delivery (notifications keep queueing)
 
 
 class SalesforceSandbox(Sandbox):
@@ -46,14 +56,14 @@ class SalesforceSandbox(Sandbox):
     def __init__(self, port: int = 0, ca_file: Optional[str] = None, latency_ms: float = 0, fault_rate: float = 0.0,
                  daily_api_limit: int = 15000, seed: int = 0, data_file: Optional[str] = None,
                  schema_file: Optional[str] = None, bulk_processing_seconds: float = 0.0,
-                 clock: Optional[Callable[[], float]] = None):
+                 clock: Optional[Callable[[], float]] = None, outbound_urls: Optional[dict[str, str]] = None):
         knobs = SalesforceKnobs(latency_ms=latency_ms, fault_rate=fault_rate, seed=seed,
                                 daily_api_limit=daily_api_limit, bulk_processing_seconds=bulk_processing_seconds)
         super().__init__(knobs, port=port)
         self.clock = clock or time.time
         self.schema = Schema.load(schema_file)
         self.store = Store(self.schema)
-        self.writer = Writer(self.store, self.clock)
+        self.writer = Writer(self.store, self.clock, USER_ID)
         self.allocation = DailyAllocation(lambda: self.knobs.daily_api_limit, self.clock)
         self.sessions = Sessions(lambda: self.url, self.clock)
         self._own_ca_file = ca_file is None
@@ -64,12 +74,18 @@ class SalesforceSandbox(Sandbox):
         self.bulk = BulkRoutes(self)
         self.router.add("POST", "/services/oauth2/token", self.sessions.token)
         self.router.add("POST", "/services/Soap/u/{version}", self.sessions.soap_login)
-        self.router.add("POST", "/_sandbox/session", lambda r: Response(body={"access_token": self.new_session()}))
+        self.router.add("GET", "/services/oauth2/userinfo", self.sessions.userinfo)
+        self.router.add("POST", "/_sandbox/session", self._session)
+        self.outbound = OutboundMessages(self, outbound_urls)
+        self.store.on_write = self.outbound.on_write
+        self.router.add("GET", "/_sandbox/outbound", lambda r: Response(body=self.outbound.status()))
+        self.router.add("POST", "/_sandbox/outbound", self._configure_outbound)
         self.router.add("POST", "/_sandbox/expire_sessions", lambda r: Response(body={"expired": self.expire_sessions()}))
         self.persistence = Persistence(data_file, self._snapshot) if data_file else None
         if self.persistence:
             self._restore(self.persistence.load())
             self.store.on_change = self.persistence.schedule
+            self.outbound.on_change = self.persistence.schedule
 
     # -- public API for tests and the CLI ----------------------------------------------------------------------
     @property
@@ -81,9 +97,10 @@ class SalesforceSandbox(Sandbox):
         """Where SOAP login and the OAuth token endpoint live (`SalesforceLogin(scratch_url=...)`)."""
         return self.url
 
-    def new_session(self) -> str:
-        """An access token without a login round trip, for `Salesforce(session_id=..., instance_url=...)`."""
-        return self.sessions.issue()
+    def new_session(self, user_id: str = USER_ID) -> str:
+        """An access token without a login round trip, for `Salesforce(session_id=..., instance_url=...)`; pass
+        `auth.SALES_USER_ID` to write as a user other than the integration user."""
+        return self.sessions.issue(user_id)
 
     def expire_sessions(self) -> bool:
         self.sessions.expire_all()
@@ -113,9 +130,11 @@ class SalesforceSandbox(Sandbox):
         tls.write_ca(certificates, self.ca_file)
         self._ssl_context = tls.server_context(certificates)
         super().start()
+        self.outbound.start()
         return self
 
     def stop(self) -> None:
+        self.outbound.stop()
         super().stop()
         if self.persistence:
             self.persistence.flush()
@@ -134,6 +153,7 @@ class SalesforceSandbox(Sandbox):
         denied = self.sessions.check(request)
         if denied:
             return denied
+        self.writer.act_as(request.context["user_id"])
         if not self.allocation.try_spend():
             return ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").response()
         kinds = [k for k in self.knobs.fault_kinds if k in REQUEST_FAULTS]
@@ -149,6 +169,30 @@ class SalesforceSandbox(Sandbox):
             return ApiError(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId "
                             "if you contact support: 1712963961-180415 (-1524474911)").response()
         return None
+
+    def chance(self, rate: float) -> bool:
+        return rate > 0 and self.random() < rate
+
+    def shuffled(self, items: list[Any]) -> list[Any]:
+        with self._rng_lock:
+            return self._rng.sample(items, len(items))
+
+    def _session(self, request: Request) -> Response:
+        """`{"user_id": ...}` picks the user (default: the integration user)."""
+        try:
+            return Response(body={"access_token": self.new_session((request.json() or {}).get("user_id", USER_ID))})
+        except ValueError as error:
+            return Response(400, {"error": str(error)})
+
+    def _configure_outbound(self, request: Request) -> Response:
+        """`{"urls": {"Account": url, "*": url}}` sets endpoints (an empty url removes one); knobs go through
+        `/_sandbox/knobs` like every other knob."""
+        body = request.json() or {}
+        try:
+            self.outbound.configure(dict(body.get("urls") or {}))
+        except ValueError as error:
+            return Response(400, {"error": str(error)})
+        return Response(body=self.outbound.status())
 
     def record_fault(self, record_id: Optional[str] = None) -> bool:
         """Whether this record of a Collections/Bulk request should fail with UNABLE_TO_LOCK_ROW."""
@@ -173,12 +217,14 @@ class SalesforceSandbox(Sandbox):
 
     # -- persistence -------------------------------------------------------------------------------------------
     def _snapshot(self) -> dict[str, Any]:
-        return {"version": 1, "store": self.store.dump(), "api_calls": self.allocation.dump()}
+        return {"version": 1, "store": self.store.dump(), "api_calls": self.allocation.dump(),
+                "outbound_queue": self.outbound.dump()}
 
     def _restore(self, state: Optional[dict[str, Any]]) -> None:
         if state:
             self.store.load(state.get("store", {}))
             self.allocation.load(state.get("api_calls", []))
+            self.outbound.load(state.get("outbound_queue", []))
 
 
 def _temp_path() -> str:

@@ -36,6 +36,10 @@ class Store:
         self._index: dict[tuple[str, str, str], set[str]] = {}
         self._savepoints: list[Savepoint] = []
         self.on_change: Callable[[], None] = lambda: None
+        # Called with each committed write, like a workflow rule after commit: inside an all-or-none request the
+        # writes wait for its end, and one the request rolled back is never reported.
+        self.on_write: Callable[[SObject, Record], None] = lambda sobject, record: None
+        self._uncommitted: list[tuple[SObject, Record]] = []
 
     # -- reads -------------------------------------------------------------------------------------------------
     def get(self, record_id: Any) -> tuple[Optional[SObject], Optional[Record]]:
@@ -77,6 +81,10 @@ class Store:
             self._unindex(sobject, previous)
             self.records[sobject.name][record["Id"]] = record
             self._reindex(sobject, record)
+            if self._savepoints:
+                self._uncommitted.append((sobject, record))
+            else:
+                self.on_write(sobject, record)
         self.on_change()
 
     @contextmanager
@@ -89,6 +97,12 @@ class Store:
                 yield savepoint
             finally:
                 self._savepoints.remove(savepoint)
+                if not self._savepoints:
+                    written, self._uncommitted = self._uncommitted, []
+                    for sobject, record in written:
+                        # records are replaced, never mutated: a rolled-back write is no longer the stored one
+                        if self.records[sobject.name].get(record["Id"]) is record:
+                            self.on_write(sobject, record)
 
     def _restore(self, before: dict[str, Optional[Record]]) -> None:
         with self.lock:

@@ -3,6 +3,7 @@ Composite and Bulk so that every API rejects the same record with the same code.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Optional
 
 from .errors import RecordError
@@ -14,9 +15,19 @@ LOOKUP_ATTRIBUTES = "attributes"
 
 
 class Writer:
-    def __init__(self, store: Store, clock: Callable[[], float]):
+    def __init__(self, store: Store, clock: Callable[[], float], default_user: str):
         self.store = store
         self.clock = clock
+        self.default_user = default_user
+        self._acting = threading.local()  # each request thread writes as its session's user
+
+    def act_as(self, user_id: Optional[str]) -> None:
+        """The user whose writes this thread makes from now on (CreatedById / LastModifiedById)."""
+        self._acting.user_id = user_id
+
+    @property
+    def user_id(self) -> str:
+        return getattr(self._acting, "user_id", None) or self.default_user
 
     # -- operations --------------------------------------------------------------------------------------------
     def create(self, sobject: SObject, body: dict[str, Any]) -> str:
@@ -26,7 +37,8 @@ class Writer:
             changes = self._changes(sobject, body, record_id=None)
             record = {f.name: None for f in sobject.fields.values()}
             stamp = now_iso(self.clock())
-            record.update(changes, Id=self.store.new_id(sobject), IsDeleted=False, CreatedDate=stamp)
+            record.update(changes, Id=self.store.new_id(sobject), IsDeleted=False, CreatedDate=stamp,
+                          CreatedById=self.user_id)
             self._check_record(sobject, record)
             self._save(sobject, record, stamp)
             return record["Id"]
@@ -172,7 +184,8 @@ class Writer:
                 )
 
     def _save(self, sobject: SObject, record: Record, stamp: str) -> None:
-        record.update(LastModifiedDate=stamp, SystemModstamp=stamp, _modstamp=self.clock())
+        record.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=self.user_id,
+                      _modstamp=self.clock())
         self.store.put(sobject, record)
 
 

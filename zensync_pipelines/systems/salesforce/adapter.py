@@ -10,11 +10,14 @@ import time
 from collections import defaultdict
 from typing import Any, Callable, Optional, Sequence
 
+from simple_salesforce.exceptions import SalesforceExpiredSession
+
 from ...engine.sync import StopSync
 from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
-from ..base import Backoff, SystemAdapter, SystemLimits
-from . import bulk, collections
+from ..base import Backoff, SystemAdapter
+from . import bulk, collections, writeback
 from .auth import Credentials
+from .changes import ChangeReader
 from .connection import ApiBudget, BudgetSpent, SalesforceConnection
 from .records import GONE, RecordResult
 
@@ -23,10 +26,12 @@ Send = Callable[[Sequence[Operation]], list[RecordResult]]
 
 class SalesforceAdapter(SystemAdapter):
     name = "salesforce"
+    tag_field = "Zenskar_Id__c"  # where zensync's outbound writes put the catalog row id
+    outage_errors = (SalesforceExpiredSession,)  # SalesforceAuthError is an engine Outage already
 
     def __init__(self, credentials: Credentials, api_version: str = "59.0", ca_bundle: Optional[str] = None,
-                 bulk_threshold: int = 2000, batch_size: int = 10_000, budget_share: float = 0.9,
-                 backoff: Optional[Backoff] = None, bulk_poll_seconds: float = 2.0, timeout_seconds: float = 120.0):
+                 bulk_threshold: int = 2000, batch_size: int = 200_000, budget_share: float = 0.9,
+                 backoff: Optional[Backoff] = None, bulk_poll_seconds: float = 0.25, timeout_seconds: float = 120.0):
         super().__init__()
         credentials.check()
         self.bulk_threshold, self.batch_size, self.backoff = bulk_threshold, batch_size, backoff or Backoff()
@@ -34,10 +39,11 @@ class SalesforceAdapter(SystemAdapter):
         self.budget = ApiBudget(budget_share)
         self.connection = SalesforceConnection(credentials, api_version, self.backoff, self.budget, self.count_call,
                                                ca_bundle, timeout_seconds)
+        self.changes = ChangeReader(self.connection)
 
-    def limits(self) -> SystemLimits:
-        return SystemLimits(requests_per_second=None, max_records_per_call=collections.MAX_RECORDS,
-                            daily_api_limit=self.budget.limit)
+    def write_tags(self, object_type: str, tags: dict[str, str]) -> dict[str, RecordResult]:
+        """Adopted records: put each catalog id (`{salesforce id: catalog id}`) into the tag field, batched."""
+        return writeback.write_tags(self.connection, object_type, self.tag_field, tags)
 
     def usage(self) -> dict[str, Any]:
         """API usage for run metadata: this run's HTTP requests and the org's daily allocation as last reported."""
@@ -50,7 +56,7 @@ class SalesforceAdapter(SystemAdapter):
             self.connection.learn_budget()
             groups: dict[tuple[str, bool, Optional[str]], list[int]] = defaultdict(list)
             for index, op in enumerate(operations):
-                groups[(op.object_type, op.action == DELETE, op.external_id_field)].append(index)
+                groups[(op.system_type, op.action == DELETE, op.external_id_field)].append(index)
             for (object_type, deleting, external_field), indexes in groups.items():
                 pending = [(i, operations[i]) for i in indexes]
                 if deleting:

@@ -13,12 +13,14 @@ import requests
 from simple_salesforce import SalesforceLogin
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
+from ...engine.failures import Outage
+
 SESSION, SOAP, OAUTH_PASSWORD, OAUTH_CLIENT_CREDENTIALS = "session", "soap", "oauth_password", \
     "oauth_client_credentials"
 FLOWS = ("auto", SESSION, SOAP, OAUTH_PASSWORD, OAUTH_CLIENT_CREDENTIALS)
 
 
-class SalesforceAuthError(RuntimeError):
+class SalesforceAuthError(Outage, RuntimeError):
     """Login failed or is impossible with what is configured; never carries a secret."""
 
 

@@ -23,12 +23,24 @@ from .records import RecordResult, flat_record
 # create + upload + close + first poll + a few more polls + successful (+ failed) results.
 CALLS_PER_JOB = 8
 MAX_UPLOAD_BYTES = 100_000_000  # Bulk 2.0 takes 150 MB of CSV per job (base64-encoded); stay well below
-MAX_POLL_SECONDS, MAX_WAIT_SECONDS = 10.0, 6 * 3600.0
+# Polls start soon (a small job is done in well under a second) and back off by half again each time; once a poll
+# reports records processed, the next waits about as long as the rest should take at the rate seen so far.
+POLL_GROWTH, MAX_POLL_SECONDS, MAX_WAIT_SECONDS = 1.5, 10.0, 6 * 3600.0
+ESTIMATE_MARGIN = 1.1  # a little past the estimate: one poll that finds the job done, not one just before
 TERMINAL = ("JobComplete", "Failed", "Aborted")
 
 
-def _rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+def _read_results(text: str, key: str, by_key: dict[str, RecordResult]) -> None:
+    """A results CSV into `by_key` (external id -> result), row by row: no list of dicts for 10^5 records."""
+    reader = csv.reader(io.StringIO(text))
+    header = [name.lower() for name in next(reader, [])]
+    if key not in header:
+        return
+    at_key, at_id = header.index(key), header.index("sf__id")
+    at_error = header.index("sf__error") if "sf__error" in header else None
+    for row in reader:
+        by_key[row[at_key]] = RecordResult(True, row[at_id]) if at_error is None else \
+            RecordResult.from_bulk_error(row[at_id], row[at_error])
 
 
 def _csv_records(ops: Sequence[Operation], external_field: str) -> list[dict[str, str]]:
@@ -64,7 +76,15 @@ def _csv_uploads(records: list[dict[str, str]]) -> list[str]:
     return uploads
 
 
-def _run_job(client: Any, external_field: str, data: str, poll_seconds: float) -> dict[str, Any]:
+def next_wait(previous: float, first: float, elapsed: float, processed: int, records: int) -> float:
+    """Seconds until the next poll of a job `elapsed` seconds after its close, `processed` of `records` done."""
+    if 0 < processed < records and elapsed > 0:
+        remaining = (records - processed) * elapsed / processed
+        return min(max(remaining * ESTIMATE_MARGIN, first), MAX_POLL_SECONDS)
+    return min(previous * POLL_GROWTH, MAX_POLL_SECONDS)
+
+
+def _run_job(client: Any, external_field: str, data: str, records: int, poll_seconds: float) -> dict[str, Any]:
     """One job, step by step, so it costs the protocol's calls and no more: simple-salesforce's own upsert reads
     the job once more after the poll that saw it complete. A job that fails midway is aborted and raised; the
     caller runs it again whole, and upserts on the external id make the repeat harmless."""
@@ -72,16 +92,16 @@ def _run_job(client: Any, external_field: str, data: str, poll_seconds: float) -
     try:
         client.upload_job_data(job["id"], data)
         client.close_job(job["id"])
-        delay, waited = poll_seconds, 0.0
+        closed, delay = time.monotonic(), poll_seconds
         while True:
             time.sleep(delay)
-            waited += delay
             info = client.get_job(job["id"], False)
             if info["state"] in TERMINAL:
                 break
-            if waited > MAX_WAIT_SECONDS:
-                raise SalesforceOperationError(f"Bulk job {job['id']} still {info['state']} after {waited:.0f} s")
-            delay = min(delay * 2, MAX_POLL_SECONDS)
+            elapsed = time.monotonic() - closed
+            if elapsed > MAX_WAIT_SECONDS:
+                raise SalesforceOperationError(f"Bulk job {job['id']} still {info['state']} after {elapsed:.0f} s")
+            delay = next_wait(delay, poll_seconds, elapsed, int(info.get("numberRecordsProcessed") or 0), records)
     except Exception:
         with contextlib.suppress(Exception):
             client.abort_job(job["id"], False)
@@ -94,32 +114,26 @@ def _run_job(client: Any, external_field: str, data: str, poll_seconds: float) -
 def upsert(connection: SalesforceConnection, object_type: str, external_field: str, ops: Sequence[Operation],
            poll_seconds: float) -> list[RecordResult]:
     records = _csv_records(ops, external_field)
-    successful, failed = [], []
+    by_key: dict[str, RecordResult] = {}
+    key = external_field.lower()
     try:
         for data in _csv_uploads(records):
             connection.budget.ensure(CALLS_PER_JOB)
             # simple-salesforce's per-object Bulk 2.0 client: its steps are public methods, its attribute is not.
+            count = data.count("\n") - 1  # records, near enough: it only paces the polls
             info = connection.call(lambda sf: _run_job(getattr(sf.bulk2, object_type)._client, external_field,
-                                                       data, poll_seconds))
+                                                       data, count, poll_seconds))
 
             def results(kind: str, job_id: str = info["id"]) -> str:
                 return connection.call(lambda sf: getattr(sf.bulk2, object_type)._client.get_ingest_results(
                     job_id, kind))
 
-            successful += _rows(results("successfulResults"))
+            _read_results(results("successfulResults"), key, by_key)
             if int(info.get("numberRecordsFailed") or 0):  # no failure reported: nothing to download
-                failed += _rows(results("failedResults"))
+                _read_results(results("failedResults"), key, by_key)
     except SalesforceExpiredSession:
         raise
     except (SalesforceError, SalesforceOperationError, OSError) as error:
         return [RecordResult.request_failed(error)] * len(ops)
-    by_key: dict[str, RecordResult] = {}
-    key = external_field.lower()
-    for row in successful:
-        values = {k.lower(): v for k, v in row.items()}
-        by_key[values.get(key, "")] = RecordResult(True, values.get("sf__id"))
-    for row in failed:
-        values = {k.lower(): v for k, v in row.items()}
-        by_key[values.get(key, "")] = RecordResult.from_bulk_error(values.get("sf__id"), values.get("sf__error", ""))
     missing = RecordResult(False, None, "unprocessed", "Bulk API 2.0 job did not process this record")
     return [by_key.get(op.internal_id, missing) for op in ops]

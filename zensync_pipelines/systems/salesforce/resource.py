@@ -52,13 +52,16 @@ class SalesforceResource(ConfigurableResource):
                                                                "REQUESTS_CA_BUNDLE when set)")
     api_version: str = Field(default=config.SALESFORCE_DEFAULT_API_VERSION, description="REST API version")
     bulk_threshold: int = Field(default=2000, description="More upserts than this in a batch go through Bulk 2.0")
-    batch_size: int = Field(default=10_000, description="Operations the engine gathers per batch")
+    batch_size: int = Field(default=200_000, description="Operations the engine gathers per batch: one Bulk job "
+                                                         "per object for each (fewer calls and polls), intents "
+                                                         "committed before it, outcomes after its results")
     budget_share: float = Field(default=0.9, description="Stop the run before this share of the daily API "
                                                          "allocation is used")
     max_retries: int = Field(default=4, description="Retries of 5xx, dropped connections and locked rows")
     retry_base_seconds: float = Field(default=0.5, description="First backoff delay; doubles per retry")
     retry_max_seconds: float = 8.0
-    bulk_poll_seconds: float = Field(default=2.0, description="First wait before polling a Bulk job")
+    bulk_poll_seconds: float = Field(default=0.25, description="First wait before polling a Bulk job; each "
+                                                               "next wait is 1.5x longer, up to 10 s")
     timeout_seconds: float = 120.0
 
     def __repr_args__(self) -> Any:

@@ -10,10 +10,11 @@ from typing import Any, Optional, Sequence
 import stripe
 
 from ...engine.ratelimit import TokenBucket
-from ...engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
-from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
+from ...engine.types import Operation, Outcome
+from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter
 from .objects import ZENSKAR_ID, Conflict, handler_for
 from .readback import ReadBack
+from .writes import write
 
 # Using the whole rate limit takes rate x latency requests in flight. Stripe answers writes in roughly 0.2-0.4 s,
 # so the default covers 0.4 s a request: with fewer threads the latency, not the limit, bounds a run (8 threads
@@ -46,6 +47,7 @@ def _describe(error: stripe.StripeError) -> tuple[str, Optional[str], str]:
 
 class StripeAdapter(SystemAdapter, ReadsChanges):
     name = "stripe"
+    outage_errors = (stripe.AuthenticationError,)
 
     def __init__(self, api_key: str, api_base: str, rate_limit_per_second: float = 20.0,
                  max_concurrency: Optional[int] = None,
@@ -65,9 +67,6 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         self.batch_size = batch_size
         self._handlers: dict[str, Any] = {}
         self._pool: Optional[ThreadPoolExecutor] = None
-
-    def limits(self) -> SystemLimits:
-        return SystemLimits(requests_per_second=self.rate_limit_per_second, max_records_per_call=1)
 
     def read_changes(self, object_type: str, since: dt.datetime) -> list[ExternalChange]:
         """From the Events API (30 days kept): `customer.updated` and the like, for objects of `object_type`."""
@@ -114,26 +113,11 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         return self.backoff.run(attempt, lambda error: isinstance(error, stripe.RateLimitError))
 
     def _apply_one(self, op: Operation) -> Outcome:
-        handler = self.handler(op.object_type)
+        handler = self.handler(op.system_type)
         if handler is None:
-            return self.failure(op, "unsupported_object", f"Stripe has no resource for {op.object_type!r}")
+            return self.failure(op, "unsupported_object", f"Stripe has no resource for {op.system_type!r}")
         try:
-            if op.action == DELETE:
-                try:
-                    handler.delete(op.external_id, op.idempotency_key)
-                except stripe.InvalidRequestError as error:
-                    if error.code != "resource_missing":
-                        raise  # already gone is the outcome we wanted
-                return Outcome.of(op, DELETED)
-            if op.action == CREATE:
-                found = handler.find(op.internal_id, op.payload) if op.recovering else None
-                if found is None:
-                    return Outcome.of(op, SYNCED, external_id=handler.create(op.internal_id, op.payload,
-                                                                             op.idempotency_key))
-                handler.update(found, op.internal_id, op.payload, op.idempotency_key + "-recovered")
-                return Outcome.of(op, SYNCED, external_id=found)
-            external_id = handler.update(op.external_id, op.internal_id, op.payload, op.idempotency_key)
-            return Outcome.of(op, SYNCED, external_id=external_id)
+            return write(self, handler, op)
         except stripe.AuthenticationError:
             raise  # a bad key fails every row: stop the run, the intents stay pending for the next one
         except Conflict as conflict:

@@ -8,12 +8,16 @@ lifecycle of their own (invoices) have a handler class in `HANDLERS`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import stripe
 
+from ..capabilities import Capabilities
+
 ZENSKAR_ID = "zenskar_id"  # metadata key that ties a Stripe object to its catalog row
+ZENSKAR_OBJECT = "zenskar_object"  # ... and to its object of the row, when the row has several of its type
 
 
 class Conflict(Exception):
@@ -59,6 +63,8 @@ class StripeObject:
 OBJECTS = {
     "customer": StripeObject("customers", list_filter="email", searchable=True),
     "product": StripeObject("products", retire="archive"),
+    # A price can be neither deleted nor changed in amount: it is archived, and replaced when its amount moves.
+    "price": StripeObject("prices", retire="archive"),
 }
 
 
@@ -90,14 +96,24 @@ class ResourceHandler:
     def find(self, internal_id: str, payload: dict[str, Any]) -> Optional[str]:
         """Look for an object an unrecorded earlier attempt may have created: list first, then search."""
         value = payload.get(self.spec.list_filter) if self.spec.list_filter else None
+        name = (payload.get("metadata") or {}).get(ZENSKAR_OBJECT)
         if value or not self.spec.list_filter:
             params = {"limit": 100} | ({self.spec.list_filter: value} if value else {})
             for obj in self.call(self.service.list, params=params).auto_paging_iter():
-                if tagged(obj, ZENSKAR_ID, internal_id):
+                if tagged(obj, ZENSKAR_ID, internal_id) and (name is None or tagged(obj, ZENSKAR_OBJECT, name)):
                     return obj.id
         if self.spec.searchable:
             found = self.call(self.service.search, params={"query": f"metadata['{ZENSKAR_ID}']:'{internal_id}'"})
             return found.data[0].id if found.data else None
+        return None
+
+
+    def lookup(self, field: str, value: Any) -> Optional[str]:
+        """An existing live object whose `field` equals `value` (ExternalObject.lookup), for adopting on create."""
+        params = {"limit": 100} | ({"active": True} if self.spec.retire == "archive" else {})
+        for obj in self.call(self.service.list, params=params).auto_paging_iter():
+            if obj.to_dict().get(field) == value:
+                return obj.id
         return None
 
 
@@ -108,6 +124,28 @@ def _invoice_handler(client: stripe.StripeClient, call: Callable[..., Any]) -> A
 
 
 HANDLERS: dict[str, Callable[[stripe.StripeClient, Callable[..., Any]], Any]] = {"invoice": _invoice_handler}
+
+
+@functools.lru_cache(maxsize=1)
+def _offline_client() -> stripe.StripeClient:
+    """Only to see which services the SDK has: it never sends a request."""
+    return stripe.StripeClient("sk_test_offline")
+
+
+def capabilities(object_type: str) -> Capabilities:
+    """What zensync can do to `object_type` in Stripe, known without a call: asked when a spec loads."""
+    if object_type in HANDLERS:
+        return Capabilities(delete=True, replace=False, retire="void or delete (invoices)")
+    spec = describe(object_type)
+    service = getattr(_offline_client().v1, spec.resource, None)
+    if service is None:
+        return Capabilities(exists=False, delete=False, replace=False)
+    lists = hasattr(service, "list")
+    if spec.retire == "archive":
+        return Capabilities(delete=True, replace=True, retire="archive (active=false)", lookup=lists, several=True)
+    deletes = hasattr(service, "delete")
+    return Capabilities(delete=deletes, replace=deletes, retire="delete" if deletes else None, lookup=lists,
+                        several=True)
 
 
 def handler_for(client: stripe.StripeClient, call: Callable[..., Any], object_type: str) -> Optional[Any]:

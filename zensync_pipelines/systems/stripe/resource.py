@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
+from ... import config
 from ...config import STRIPE_DEFAULT_BASE
 from .adapter import StripeAdapter
 
@@ -25,3 +27,9 @@ class StripeResource(ConfigurableResource):
     def adapter(self) -> StripeAdapter:
         return StripeAdapter(self.api_key, self.api_base, self.rate_limit_per_second, self.max_concurrency,
                              self.max_network_retries, self.timeout_seconds)
+
+
+def stripe_resource_from_env() -> StripeResource:
+    """The key always through `EnvVar` (read at launch, never shown); the base URL from the environment if set."""
+    base = EnvVar(config.STRIPE_API_BASE) if os.environ.get(config.STRIPE_API_BASE) else config.STRIPE_DEFAULT_BASE
+    return StripeResource(api_key=EnvVar(config.STRIPE_API_KEY), api_base=base)

@@ -27,9 +27,14 @@ def currency(p: Params, required: bool = True) -> str | None:
     return value.lower() if value else None
 
 
+PRODUCT_UPDATABLE = PRODUCT_FIELDS + ("default_price",)
+
+
 def _product_changes(p: Params) -> dict[str, Any]:
-    changes: dict[str, Any] = {name: p.str(name) for name in PRODUCT_FIELDS
+    changes: dict[str, Any] = {name: p.str(name) for name in PRODUCT_UPDATABLE
                                if name in p and name not in ("active", "shippable", "metadata")}
+    if "default_price" in changes:
+        changes["default_price"] = changes["default_price"] or None  # "" unsets it
     for flag in ("active", "shippable"):
         if flag in p:
             changes[flag] = p.bool(flag)
@@ -73,12 +78,32 @@ def new_price(sb: "StripeSandbox", p: Params, product_id: str) -> dict[str, Any]
 def register(sb: "StripeSandbox") -> None:
     store, events = sb.store, sb.events
 
-    def updater(kind: str, allow: tuple[str, ...], read: Callable[[Params], dict[str, Any]]):
+    def check_product(product: dict[str, Any], changes: dict[str, Any]) -> None:
+        """As Stripe: a default price must be an active price of this very product."""
+        price_id = changes.get("default_price")
+        if price_id is None:
+            return
+        price = store.get(price_id, "price", param="default_price")
+        if price["product"] != product["id"] or not price["active"]:
+            raise invalid(f"The price `{price_id}` must be an active price of product `{product['id']}` to be its "
+                          "default price.", param="default_price")
+
+    def check_price(price: dict[str, Any], changes: dict[str, Any]) -> None:
+        """As Stripe: the default price of a product cannot be archived; move the default first."""
+        if changes.get("active") is False and price["active"]:
+            product = store.find(price["product"])
+            if product is not None and product.get("default_price") == price["id"]:
+                raise invalid("This price cannot be archived because it is the default price of its product.",
+                              param="active")
+
+    def updater(kind: str, allow: tuple[str, ...], read: Callable[[Params], dict[str, Any]],
+                check: Callable[[dict[str, Any], dict[str, Any]], None]):
         def update(call: Call) -> dict[str, Any]:
             p = call.params(allow)
             changes, metadata = read(p), p.metadata()
             with store.lock:
                 obj = store.get(call.id, kind)
+                check(obj, changes)
                 before = store.render(obj)
                 obj.update(changes)
                 obj["metadata"] = merge_metadata(obj["metadata"], metadata)
@@ -157,8 +182,8 @@ def register(sb: "StripeSandbox") -> None:
     sb.api("POST", "/v1/products", create_product)
     sb.api("GET", "/v1/products", list_products)
     sb.api("GET", "/v1/products/{id}", retriever("product"))
-    sb.api("POST", "/v1/products/{id}", updater("product", PRODUCT_FIELDS, _product_changes))
+    sb.api("POST", "/v1/products/{id}", updater("product", PRODUCT_UPDATABLE, _product_changes, check_product))
     sb.api("POST", "/v1/prices", create_price)
     sb.api("GET", "/v1/prices", list_prices)
     sb.api("GET", "/v1/prices/{id}", retriever("price"))
-    sb.api("POST", "/v1/prices/{id}", updater("price", PRICE_UPDATABLE, price_changes))
+    sb.api("POST", "/v1/prices/{id}", updater("price", PRICE_UPDATABLE, price_changes, check_price))

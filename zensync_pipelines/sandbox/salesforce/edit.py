@@ -1,0 +1,49 @@
+"""`zensync sandbox salesforce-edit`: change a record in a running Salesforce sandbox as a person would, through
+the real API as the sandbox's second user (not zensync's integration user), so its outbound messages reach the
+receiver as a sales-side edit and not as an echo."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import click
+import requests
+from simple_salesforce import Salesforce
+
+from .auth import SALES_USER_ID
+from .values import normalize_id
+
+NEW = "new"
+
+
+@click.command("salesforce-edit")
+@click.option("--url", required=True, envvar="SALESFORCE_LOGIN_URL", show_envvar=True,
+              help="The sandbox's URL (https://127.0.0.1:PORT).")
+@click.option("--ca-file", required=True, envvar="SALESFORCE_CA_BUNDLE", show_envvar=True,
+              type=click.Path(exists=True, dir_okay=False), help="The CA certificate the sandbox wrote.")
+@click.argument("sobject")
+@click.argument("key")
+@click.argument("changes", nargs=-1, required=True)
+def command(url: str, ca_file: str, sobject: str, key: str, changes: Sequence[str]) -> None:
+    """Set FIELD=VALUE on the SOBJECT record whose Id or Zenskar_Id__c is KEY (KEY `new` creates one).
+
+    Example: zensync sandbox salesforce-edit Account 1 Phone="+1 555 0100"
+    """
+    fields = {}
+    for change in changes:
+        name, sep, value = change.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{change!r} is not FIELD=VALUE", param_hint="CHANGES")
+        fields[name] = value or None
+    http = requests.Session()
+    http.verify, http.trust_env = ca_file, False
+    token = http.post(f"{url.rstrip('/')}/_sandbox/session", json={"user_id": SALES_USER_ID}, timeout=30)
+    token.raise_for_status()
+    sf = Salesforce(instance_url=url.rstrip("/"), session_id=token.json()["access_token"], session=http)
+    kind = getattr(sf, sobject)
+    if key == NEW:
+        record_id = kind.create(fields)["id"]
+    else:
+        record_id = normalize_id(key) or kind.get_by_custom_id("Zenskar_Id__c", key)["Id"]
+        kind.update(record_id, fields)
+    click.echo(f"{sobject} {record_id}: {', '.join(f'{k}={v!r}' for k, v in fields.items())}")

@@ -1,0 +1,187 @@
+"""Salesforce outbound messages: parse the SOAP 1.1 `notifications` body, answer with an Ack or a SOAP fault,
+and turn notifications into inbox events.
+
+The body is untrusted XML from the network: defusedxml parses it with DTDs forbidden, which refuses XXE,
+external references and entity expansion ("billion laughs") alike, since each needs a DTD and Salesforce never
+sends one. Everything a message claims (field values, SessionId) is a hint; authentication lives in
+`outbound_auth`, and the inbound policy fetches the record's current state with zensync's own credentials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+from xml.sax.saxutils import escape
+
+import defusedxml.ElementTree as SafeElementTree
+from defusedxml import DefusedXmlException
+
+from ...store.inbox import NewInboundEvent
+from .ids import canonical
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+MAX_NOTIFICATIONS = 100  # Salesforce's documented limit per message
+MAX_BODY_BYTES = 4 * 1024 * 1024  # 100 notifications of wide records stay far below this
+SYSTEM = "salesforce"
+EVENT_TYPE = "changed"  # a record's state at its SystemModstamp; outbound messages do not tell create from update
+CONTENT_TYPE = "text/xml; charset=utf-8"
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")  # an sObject API name (80 characters at most)
+
+
+class OutboundRefused(Exception):
+    """A message zensync will not store: `code` names the reason, `status` the HTTP answer the receiver gives.
+
+    The text is safe to log: it never quotes the body, only what was wrong with it.
+    """
+
+    def __init__(self, code: str, reason: str, status: int = 400):
+        super().__init__(f"{code}: {reason}")
+        self.code, self.reason, self.status = code, reason, status
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str  # the notification's own id: the same on every redelivery, so it is the inbox's dedupe key
+    sobject_type: str
+    record_id: str
+    fields: dict[str, Optional[str]] = field(default_factory=dict)  # as sent: text, None for xsi:nil
+
+    @property
+    def modstamp(self) -> Optional[dt.datetime]:
+        return parse_datetime(self.fields.get("SystemModstamp"))
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    organization_id: str
+    action_id: str
+    session_id: Optional[str]
+    enterprise_url: Optional[str]
+    partner_url: Optional[str]
+    notifications: list[Notification]
+
+
+def check_content_type(header: Optional[str]) -> None:
+    """SOAP 1.1 travels as `text/xml` (Salesforce sends `text/xml; charset=utf-8`); anything else is a 415."""
+    if (header or "").split(";")[0].strip().lower() != "text/xml":
+        raise OutboundRefused("unsupported_media_type", "a SOAP 1.1 message is text/xml", 415)
+
+
+def parse(body: bytes, max_bytes: int = MAX_BODY_BYTES) -> OutboundMessage:
+    """The message in `body`, or OutboundRefused (malformed, forbidden XML construct, too large)."""
+    if len(body) > max_bytes:
+        raise OutboundRefused("too_large", f"body of {len(body)} bytes exceeds {max_bytes}", 413)
+    try:
+        root = SafeElementTree.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException as forbidden:
+        raise OutboundRefused("forbidden_xml", f"{type(forbidden).__name__}: DTDs and entities are refused") \
+            from None
+    except ElementTree.ParseError as error:
+        raise OutboundRefused("malformed", f"not well-formed XML ({error})") from None
+    if root.tag != f"{{{SOAP_ENV}}}Envelope":
+        raise OutboundRefused("malformed", "the root element is not a SOAP 1.1 Envelope")
+    notifications = root.find(f"{{{SOAP_ENV}}}Body/{{{OUTBOUND}}}notifications")
+    if notifications is None:
+        raise OutboundRefused("malformed", "no notifications element in the outbound namespace in the Body")
+    organization = _text(notifications, "OrganizationId")
+    if not organization or canonical(organization) is None:
+        raise OutboundRefused("malformed", "OrganizationId is missing or not a Salesforce id")
+    items = notifications.findall(f"{{{OUTBOUND}}}Notification")
+    if not 1 <= len(items) <= MAX_NOTIFICATIONS:
+        raise OutboundRefused("malformed", f"{len(items)} notifications; a message carries 1 to {MAX_NOTIFICATIONS}")
+    return OutboundMessage(organization, _text(notifications, "ActionId") or "",
+                           _text(notifications, "SessionId"), _text(notifications, "EnterpriseUrl"),
+                           _text(notifications, "PartnerUrl"), [_notification(i, n) for i, n in enumerate(items)])
+
+
+def _notification(index: int, element: ElementTree.Element) -> Notification:
+    where = f"notification {index + 1}"
+    notification_id = _text(element, "Id")
+    sobject = element.find(f"{{{OUTBOUND}}}sObject")
+    if not notification_id or sobject is None:
+        raise OutboundRefused("malformed", f"{where} lacks its Id or its sObject")
+    if canonical(notification_id) is None:
+        raise OutboundRefused("malformed", f"{where}: its Id is not a Salesforce id")
+    declared = sobject.get(f"{{{XSI}}}type") or ""
+    sobject_type = declared.rpartition(":")[2]  # a QName such as sf:Account
+    if not _NAME.match(sobject_type):
+        raise OutboundRefused("malformed", f"{where}: the sObject has no xsi:type naming an object")
+    fields: dict[str, Optional[str]] = {}
+    for child in sobject:
+        name = child.tag.rpartition("}")[2]
+        nil = (child.get(f"{{{XSI}}}nil") or "").lower() == "true"
+        fields[name] = None if nil else (child.text or "")
+    record_id = fields.get("Id")
+    if not record_id or canonical(record_id) is None:
+        raise OutboundRefused("malformed", f"{where}: the sObject's Id is missing or not a Salesforce id")
+    return Notification(notification_id, sobject_type, record_id, fields)
+
+
+def _text(parent: ElementTree.Element, name: str) -> Optional[str]:
+    child = parent.find(f"{{{OUTBOUND}}}{name}")
+    if child is None or (child.get(f"{{{XSI}}}nil") or "").lower() == "true":
+        return None
+    return (child.text or "").strip()
+
+
+def parse_datetime(text: Optional[str]) -> Optional[dt.datetime]:
+    """Salesforce's dateTime (`2026-11-27T10:15:00.000Z` or `+0000`) as an aware datetime; None if absent/bad."""
+    if not text:
+        return None
+    cleaned = text.strip().replace("Z", "+00:00")
+    if len(cleaned) > 5 and cleaned[-5] in "+-" and cleaned[-3] != ":":
+        cleaned = cleaned[:-2] + ":" + cleaned[-2:]
+    try:
+        moment = dt.datetime.fromisoformat(cleaned)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def to_events(message: OutboundMessage, routes: Mapping[str, str],
+              received_at: Optional[dt.datetime] = None) -> list[NewInboundEvent]:
+    """Inbox events for the notifications whose sObject type a catalog takes in (`routes`: type -> catalog).
+
+    The payload is the record in the REST shape (`attributes` + fields) so polled and pushed changes read alike.
+    Without a SystemModstamp in the message, the time it arrived stands in for when the change happened.
+    """
+    fallback = received_at or dt.datetime.now(dt.timezone.utc)
+    events = []
+    for notification in message.notifications:
+        catalog = routes.get(notification.sobject_type)
+        if catalog is None:
+            continue  # an object no spec takes in: acknowledged, not stored
+        record = {"attributes": {"type": notification.sobject_type}, **notification.fields}
+        events.append(NewInboundEvent(
+            system=SYSTEM, event_id=notification.id, event_type=EVENT_TYPE, catalog=catalog,
+            object_type=notification.sobject_type, external_id=canonical(notification.record_id) or "",
+            occurred_at=notification.modstamp or fallback, payload=json.dumps(record, sort_keys=True)))
+    return events
+
+
+def ack() -> bytes:
+    """The answer that tells Salesforce every notification of the message is delivered."""
+    return (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">\n'
+            b'  <soapenv:Body>\n'
+            b'    <notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound">\n'
+            b'      <Ack>true</Ack>\n'
+            b'    </notificationsResponse>\n'
+            b'  </soapenv:Body>\n'
+            b'</soapenv:Envelope>\n')
+
+
+def fault(reason: str, code: str = "soapenv:Server") -> bytes:
+    """A SOAP 1.1 Fault. With HTTP 500 and `soapenv:Server` Salesforce keeps the message and retries it;
+    `soapenv:Client` tells a reader the message itself was refused. `reason` must not quote secrets."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}"><soapenv:Body><soapenv:Fault>'
+            f"<faultcode>{escape(code)}</faultcode><faultstring>{escape(reason)}</faultstring>"
+            "</soapenv:Fault></soapenv:Body></soapenv:Envelope>\n").encode()
+

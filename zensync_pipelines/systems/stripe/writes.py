@@ -1,0 +1,68 @@
+"""One planned operation against one Stripe object: create (or recover, or adopt by lookup), update, replace,
+retire, and the pointer another object of the row keeps to it (a product's `default_price`).
+
+Every request carries a key derived from the operation's, so a rerun after a crash part-way through replays
+what already happened instead of doing it twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import stripe
+
+from ...engine.types import CREATE, DELETE, DELETED, REPLACE, SYNCED, Operation, Outcome
+from .objects import ZENSKAR_OBJECT
+
+# Stripe refuses to archive a product's default price, so a pointer is cleared before its target is retired.
+
+
+def tagged(op: Operation) -> dict[str, Any]:
+    """The payload, plus the object's name in the row when a row has several objects of this type."""
+    if not op.resource_type:
+        return op.payload
+    return op.payload | {"metadata": dict(op.payload.get("metadata") or {}) | {ZENSKAR_OBJECT: op.object_type}}
+
+
+def write(adapter: Any, handler: Any, op: Operation) -> Outcome:
+    payload = tagged(op)
+    if op.action == DELETE:
+        if op.pointer is not None:
+            _point(adapter, op, None, "-unpoint")
+        _retire(handler, op.external_id, op.idempotency_key)
+        return Outcome.of(op, DELETED)
+    if op.action == REPLACE:
+        new_id = handler.create(op.internal_id, payload, op.idempotency_key)
+        _point(adapter, op, new_id, "-point")
+        _retire(handler, op.external_id, op.idempotency_key + "-retire")
+        return Outcome.of(op, SYNCED, external_id=new_id)
+    if op.action == CREATE:
+        found = handler.find(op.internal_id, payload) if op.recovering else None
+        how = "-recovered"
+        if found is None and op.lookup is not None and payload.get(op.lookup) is not None:
+            found, how = handler.lookup(op.lookup, payload[op.lookup]), "-adopted"
+        if found is None:
+            external_id = handler.create(op.internal_id, payload, op.idempotency_key)
+        else:
+            external_id = handler.update(found, op.internal_id, payload, op.idempotency_key + how)
+        _point(adapter, op, external_id, "-point")
+        return Outcome.of(op, SYNCED, external_id=external_id)
+    return Outcome.of(op, SYNCED, external_id=handler.update(op.external_id, op.internal_id, payload,
+                                                             op.idempotency_key))
+
+
+def _retire(handler: Any, external_id: Optional[str], key: str) -> None:
+    try:
+        handler.delete(external_id, key)
+    except stripe.InvalidRequestError as error:
+        if error.code != "resource_missing":
+            raise  # already gone is the outcome we wanted
+
+
+def _point(adapter: Any, op: Operation, target: Optional[str], suffix: str) -> None:
+    """Make the row's pointing object refer to `target` (None: to nothing)."""
+    pointer = op.pointer
+    if pointer is None or pointer.external_id is None:
+        return
+    owner = adapter.handler(pointer.object_type)
+    owner.update(pointer.external_id, op.internal_id, {pointer.field: target}, op.idempotency_key + suffix)

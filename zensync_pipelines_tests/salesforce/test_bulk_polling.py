@@ -1,0 +1,17 @@
+"""How long zensync waits between polls of a Bulk job: short first, growing, then paced by the job's progress."""
+
+import pytest
+
+from zensync_pipelines.systems.salesforce.bulk import MAX_POLL_SECONDS, next_wait
+
+
+def test_without_progress_the_wait_grows_by_half_up_to_the_cap():
+    assert next_wait(0.25, 0.25, 0.3, 0, 100_000) == pytest.approx(0.375)
+    assert next_wait(8.0, 0.25, 30, 0, 100_000) == MAX_POLL_SECONDS
+
+
+def test_with_progress_the_next_poll_comes_when_the_rest_should_be_done():
+    # A quarter done after 2 s: about 6 s to go, plus a margin so the next poll finds it finished.
+    assert 6.0 < next_wait(0.5, 0.25, 2.0, 25_000, 100_000) < 7.0
+    assert next_wait(0.5, 0.25, 2.0, 99_999, 100_000) == 0.25  # nearly done: not below the first wait
+    assert next_wait(0.5, 0.25, 1.0, 1, 100_000) == MAX_POLL_SECONDS

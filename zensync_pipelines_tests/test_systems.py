@@ -1,0 +1,16 @@
+"""Systems only the tests know, registered the way any system is: one registry entry each.
+
+Imported by the conformance suite's registry, so it, `default_resources()` and every other reader of the
+registry see them like the shipped ones.
+"""
+
+from zensync_pipelines.systems.registry import SystemEntry, register
+
+from .jsonl_system import JOURNAL_PATH
+
+JSONL = register(SystemEntry(
+    "jsonl", adapter="zensync_pipelines_tests.jsonl_system:JsonlSystem",
+    resource="zensync_pipelines_tests.jsonl_system:jsonl_resource_from_env",
+    environment=(JOURNAL_PATH,), required=((JOURNAL_PATH,),),
+    conformance="zensync_pipelines_tests.conformance.registry:jsonl_harness",
+    description="A JSON-lines journal with the faults of a real API (tests only)"))

@@ -177,3 +177,26 @@ def test_bad_events_fail_alone_with_their_reason_and_wait_to_be_retried(engine, 
     assert inbound(engine, url).applied == 1 and add_customers_edit.phone == row(engine, customers, 1)["phone"]
     assert "missing_row" in outcomes(engine, "invoices")
     assert MappingStore(engine).rows("invoices", "stripe")[0]["status"] == "synced"
+
+
+def test_uncollectible_and_void_come_back_and_uncollectible_goes_out(engine, stripe_sandbox_url):
+    url = stripe_sandbox_url
+    add_customers(engine, 1)
+    push(engine, url)
+    add_invoice(engine, 10, 1)
+    add_invoice(engine, 11, 1)
+    add_invoice(engine, 12, 1)
+    push(engine, url, "invoices")
+    client = by_hand(url)
+    client.v1.invoices.mark_uncollectible(stripe_id(engine, "invoices", 10))
+    voided = client.v1.invoices.void_invoice(stripe_id(engine, "invoices", 11))
+    pull(engine, url)
+    assert inbound(engine, url, "invoices").applied == 2
+    assert row(engine, invoices, 10)["status"] == "uncollectible"
+    assert (row(engine, invoices, 11)["status"], row(engine, invoices, 11)["voided_at"].replace(
+        tzinfo=dt.timezone.utc).timestamp()) == ("void", voided.status_transitions.voided_at)
+    edit(engine, invoices, 12, status="uncollectible")  # billing writes one off: Stripe follows
+    assert push(engine, url, "invoices").updated == 1
+    assert client.v1.invoices.retrieve(stripe_id(engine, "invoices", 12)).status == "uncollectible"
+    pull(engine, url)
+    assert inbound(engine, url, "invoices").applied == 0  # its events are echoes

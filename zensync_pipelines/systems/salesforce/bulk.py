@@ -98,6 +98,7 @@ def upsert(connection: SalesforceConnection, object_type: str, external_field: s
     try:
         for data in _csv_uploads(records):
             connection.budget.ensure(CALLS_PER_JOB)
+            connection.breaker.check()
             # simple-salesforce's per-object Bulk 2.0 client: its steps are public methods, its attribute is not.
             info = connection.call(lambda sf: _run_job(getattr(sf.bulk2, object_type)._client, external_field,
                                                        data, poll_seconds))
@@ -111,8 +112,11 @@ def upsert(connection: SalesforceConnection, object_type: str, external_field: s
                 failed += _rows(results("failedResults"))
     except SalesforceExpiredSession:
         raise
-    except (SalesforceError, SalesforceOperationError, OSError) as error:
-        return [RecordResult.request_failed(error)] * len(ops)
+    except SalesforceOperationError as error:  # the job failed or timed out: worth another try later
+        return [RecordResult.request_failed(error, transient=True)] * len(ops)
+    except (SalesforceError, OSError) as error:
+        return connection.request_failed(error, len(ops))
+    connection.breaker.success()
     by_key: dict[str, RecordResult] = {}
     key = external_field.lower()
     for row in successful:

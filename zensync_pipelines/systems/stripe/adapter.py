@@ -11,13 +11,16 @@ import stripe
 
 from ...engine.ratelimit import TokenBucket
 from ...engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
-from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
+from ..base import Backoff, CircuitBreaker, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
 from .objects import ZENSKAR_ID, Conflict, handler_for
 
 # Using the whole rate limit takes rate x latency requests in flight. Stripe answers writes in roughly 0.2-0.4 s,
 # so the default covers 0.4 s a request: with fewer threads the latency, not the limit, bounds a run (8 threads
 # at 100 ms reach ~70 req/s against a 100/s limit); extra threads only wait on the token bucket.
 LATENCY_ALLOWANCE_SECONDS = 0.4
+# Consecutive operations ending in a connection error or a 5xx (each after the SDK's retries and the in-run
+# recovery) that open the circuit breaker; a refused key opens it at once (docs/reliability.md).
+BREAKER_THRESHOLD = 5
 
 
 def default_concurrency(rate_limit_per_second: float) -> int:
@@ -34,6 +37,10 @@ class CountingRequestsClient(stripe.RequestsClient):
     def request(self, *args: Any, **kwargs: Any) -> Any:
         self._on_request()
         return super().request(*args, **kwargs)
+
+
+def _server_error(error: stripe.StripeError) -> bool:
+    return isinstance(error, stripe.APIError) and (error.http_status or 500) >= 500
 
 
 def _describe(error: stripe.StripeError) -> tuple[str, Optional[str], str]:
@@ -64,6 +71,7 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         self.batch_size = batch_size
         self._handlers: dict[str, Any] = {}
         self._pool: Optional[ThreadPoolExecutor] = None
+        self.breaker = CircuitBreaker("Stripe", BREAKER_THRESHOLD)
 
     def limits(self) -> SystemLimits:
         return SystemLimits(requests_per_second=self.rate_limit_per_second, max_records_per_call=1)
@@ -85,7 +93,9 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         return changes[::-1]  # Stripe lists newest first
 
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
-        return list(self._workers().map(self._apply_one, operations))
+        results = list(self._workers().map(self._apply_one, operations))
+        self.breaker.check([r for r in results if r is not None])  # None: not attempted, the breaker was open
+        return results  # type: ignore[return-value]
 
     def _workers(self) -> ThreadPoolExecutor:
         """One pool for the adapter's life, not one per batch: the SDK keeps an HTTP session per thread, so fresh
@@ -108,31 +118,65 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
 
         return self.backoff.run(attempt, lambda error: isinstance(error, stripe.RateLimitError))
 
-    def _apply_one(self, op: Operation) -> Outcome:
+    def _apply_one(self, op: Operation) -> Optional[Outcome]:
+        if self.breaker.open:
+            return None
         handler = self.handler(op.object_type)
         if handler is None:
             return self.failure(op, "unsupported_object", f"Stripe has no resource for {op.object_type!r}")
         try:
-            if op.action == DELETE:
-                try:
-                    handler.delete(op.external_id, op.idempotency_key)
-                except stripe.InvalidRequestError as error:
-                    if error.code != "resource_missing":
-                        raise  # already gone is the outcome we wanted
-                return Outcome.of(op, DELETED)
-            if op.action == CREATE:
-                found = handler.find(op.internal_id, op.payload) if op.recovering else None
-                if found is None:
-                    return Outcome.of(op, SYNCED, external_id=handler.create(op.internal_id, op.payload,
-                                                                             op.idempotency_key))
-                handler.update(found, op.internal_id, op.payload, op.idempotency_key + "-recovered")
-                return Outcome.of(op, SYNCED, external_id=found)
-            external_id = handler.update(op.external_id, op.internal_id, op.payload, op.idempotency_key)
-            return Outcome.of(op, SYNCED, external_id=external_id)
+            outcome = self._write(handler, op)
         except stripe.AuthenticationError:
-            raise  # a bad key fails every row: stop the run, the intents stay pending for the next one
+            # A bad key fails every row alike: stop the run; the intents stay pending for the next one.
+            self.breaker.trip("Stripe refused the API key (401 authentication error): set STRIPE_API_KEY to a "
+                              "valid secret key")
+            return None
         except Conflict as conflict:
-            return self.failure(op, conflict.code, conflict.message, conflict.field)
+            outcome = self.failure(op, conflict.code, conflict.message, conflict.field)
         except stripe.StripeError as error:
             code, field, message = _describe(error)
-            return self.failure(op, code, message, field)
+            outage = isinstance(error, stripe.APIConnectionError) or _server_error(error)
+            if outage:
+                self.breaker.outage(f"{code}: {message}"[:200])
+                return self.failure(op, code, message, field, transient=True)
+            return self.failure(op, code, message, field, transient=isinstance(error, stripe.RateLimitError))
+        self.breaker.success()
+        return outcome
+
+    def _write(self, handler: Any, op: Operation) -> Outcome:
+        if op.action == DELETE:
+            try:
+                handler.delete(op.external_id, op.idempotency_key)
+            except stripe.InvalidRequestError as error:
+                if error.code != "resource_missing":
+                    raise  # already gone is the outcome we wanted
+            return Outcome.of(op, DELETED)
+        if op.action == CREATE:
+            found = handler.find(op.internal_id, op.payload) if op.recovering else None
+            if found is None:
+                return Outcome.of(op, SYNCED, external_id=self._create(handler, op))
+            handler.update(found, op.internal_id, op.payload, op.idempotency_key + "-recovered")
+            return Outcome.of(op, SYNCED, external_id=found)
+        try:
+            external_id = handler.update(op.external_id, op.internal_id, op.payload, op.idempotency_key)
+        except stripe.APIError as error:
+            if not _server_error(error):
+                raise
+            # Stripe keeps a 500 under its key and replays it to every retry: only a new key tries again.
+            external_id = handler.update(op.external_id, op.internal_id, op.payload, op.idempotency_key + "-retry")
+        return Outcome.of(op, SYNCED, external_id=external_id)
+
+    def _create(self, handler: Any, op: Operation) -> str:
+        """Create under the derived key; after a 500, which Stripe stores under that key and replays to the SDK's
+        retries, do what recovery does: look for the object the failed attempt may have made, then create under
+        a new key. Both steps are deterministic, so a crash in between still finds, never duplicates."""
+        try:
+            return handler.create(op.internal_id, op.payload, op.idempotency_key)
+        except stripe.APIError as error:
+            if not _server_error(error):
+                raise
+        found = handler.find(op.internal_id, op.payload)
+        if found is not None:
+            handler.update(found, op.internal_id, op.payload, op.idempotency_key + "-recovered")
+            return found
+        return handler.create(op.internal_id, op.payload, op.idempotency_key + "-retry")

@@ -80,13 +80,14 @@ def test_a_rejected_record_is_a_permanent_failure_and_a_lost_request_a_transient
         connection.execute(update(customers).where(customers.c.id == 5).values(email=LONG_EMAIL))
     adapter = resource_for(sb, max_retries=0).adapter()
     run_engine(engine, adapter, lenient_spec())  # logged in, and the budget known: the next run's first call writes
+    [rejected] = MappingStore(engine).rows("customers", "salesforce", internal_id="5", object_type="Contact")
+    assert (rejected["failure_kind"], rejected["next_retry_at"]) == ("permanent", None)
     sb.configure(fault_rate=1.0, fault_kinds=["server_error"])
     with engine.begin() as connection:  # two rows change; the one request that carries them fails with a 500
         connection.execute(update(customers).where(customers.c.id.in_([1, 2])).values(phone="+15550001111"))
     report = run_engine(engine, adapter, lenient_spec())
     assert report.outage is None and report.failed >= 2  # one failed request is no outage yet
     rows = {(m["internal_id"], m["object_type"]): m for m in MappingStore(engine).rows("customers", "salesforce")}
-    assert (rows[("5", "Contact")]["failure_kind"], rows[("5", "Contact")]["next_retry_at"]) == ("permanent", None)
     lost = rows[("1", "Account")]
     assert (lost["status"], lost["failure_kind"]) == ("failed", "transient") and lost["next_retry_at"] is not None
     engine.dispose()

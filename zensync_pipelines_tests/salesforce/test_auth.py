@@ -120,7 +120,7 @@ def test_a_failed_login_names_the_reason_but_no_secret(sqlite_url, sb, flow, cod
 
     report = run_engine(engine, resource_for(sb, **only(settings)).adapter())
     message = report.outage
-    assert message.startswith("Salesforce refused zensync's login") and code in message and sb.login_url in message
+    assert message.startswith("Salesforce login failed") and code in message and sb.login_url in message
     assert "{content}" not in message
     if flow == "soap":  # the server's own words, not simple-salesforce's unfilled template
         assert "Invalid username, password" in message

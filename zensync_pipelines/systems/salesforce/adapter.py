@@ -109,7 +109,7 @@ class SalesforceAdapter(SystemAdapter):
         except StopSync as stop:  # the circuit breaker opened inside a request
             raise SystemUnavailable(stop.reason, [done[i] for i in sorted(done)]) from None
         except (SalesforceAuthError, SalesforceExpiredSession) as refused:
-            raise SystemUnavailable(f"Salesforce refused zensync's login: {refused}",
+            raise SystemUnavailable(f"Salesforce login failed, the run stopped: {refused}",
                                     [done[i] for i in sorted(done)]) from None
         except Exception as error:
             if not is_transient(error):

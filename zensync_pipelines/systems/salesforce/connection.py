@@ -17,7 +17,7 @@ from .auth import Credentials, Session, initial_session, login
 from .records import RecordResult
 
 T = TypeVar("T")
-# Consecutive requests ending in a 5xx or a lost connection, each after its own backoff retries (about 15 s of
+# Consecutive requests failed whole (a 5xx, a lost connection), each after its own backoff retries (about 15 s of
 # them), that open the circuit breaker; a refused login or an unreachable login URL opens it at once.
 BREAKER_THRESHOLD = 3
 LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
@@ -158,12 +158,13 @@ class SalesforceConnection:
             raise
 
     def request_failed(self, error: Exception, records: int) -> list[RecordResult]:
-        """A request failed for good: each record fails, transiently for an outage, which the breaker counts
-        (and, when the count is reached, the run stops here and the chunk stays untouched)."""
-        transient = is_transient(error)
-        if transient:
-            self.breaker.outage(f"{type(error).__name__}: {str(error)[:150]}")
-            self.breaker.check()
+        """A whole request failed for good (after its retries): each record fails with the same reason. The
+        breaker counts it, since a request refused whole says nothing about its records (Salesforce answers those
+        one by one): when the count is reached the run stops here and the chunk stays untouched. Only a 4xx
+        answer is final for its records; a 5xx, a lost connection or a local fault (TLS, CA file) is transient."""
+        self.breaker.outage(f"{type(error).__name__}: {str(error)[:150]}")
+        self.breaker.check()
+        transient = not isinstance(error, SalesforceError) or is_transient(error)
         return [RecordResult.request_failed(error, transient)] * records
 
     def learn_budget(self) -> None:

@@ -1,5 +1,5 @@
 """Turn one catalog spec into its Dagster definitions: per system an external copy, its checks, a job, a change
-sensor and a reconcile schedule; plus the catalog asset they all depend on."""
+sensor, a retry sensor and a reconcile schedule; plus the catalog asset they all depend on."""
 
 from typing import Optional
 
@@ -9,6 +9,7 @@ from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, Mater
 from ..engine.spec import CatalogSpec
 from .checks import build_checks
 from .external import build_external_asset, catalog_key, external_key
+from .retries import build_retry_sensor
 from .schedules import build_reconcile_schedule
 from .sensors import build_change_sensor
 from .settings import AutomationSettings
@@ -45,6 +46,6 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # imports between a change and its sync; pools still limit the step across runs.
         jobs.append(define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
                                      description=f"Sync {spec.name} to {system}."))
-        sensors.append(build_change_sensor(spec, system, name, settings))
+        sensors += [build_change_sensor(spec, system, name, settings), build_retry_sensor(spec, system, name, settings)]
         schedules.append(build_reconcile_schedule(spec, system, name, settings))
     return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules)

@@ -78,6 +78,7 @@ class CircuitBreaker:
 
     def outage(self, description: str) -> None:
         """Count one call that ended in an outage; opens the breaker when the run of them is long enough."""
+        description = " ".join(description.split())  # one line: it leads the run's log and its metadata
         with self._lock:
             self._consecutive += 1
             if self._consecutive >= self.threshold and self.reason is None:

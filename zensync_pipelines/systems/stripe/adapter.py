@@ -18,9 +18,14 @@ from .objects import ZENSKAR_ID, Conflict, handler_for
 # so the default covers 0.4 s a request: with fewer threads the latency, not the limit, bounds a run (8 threads
 # at 100 ms reach ~70 req/s against a 100/s limit); extra threads only wait on the token bucket.
 LATENCY_ALLOWANCE_SECONDS = 0.4
-# Consecutive operations ending in a connection error or a 5xx (each after the SDK's retries and the in-run
-# recovery) that open the circuit breaker; a refused key opens it at once (docs/reliability.md).
-BREAKER_THRESHOLD = 5
+# Consecutive requests (the SDK's retries included) ending in a lost connection or a 5xx that open the circuit
+# breaker; a refused key opens it at once (docs/reliability.md). At a 10 % fault rate, ten in a row come about
+# once in ten billion requests; against a closed port they take a few operations' worth of calls.
+BREAKER_THRESHOLD = 10
+
+
+class _BreakerOpen(Exception):
+    """A call refused locally: the breaker opened while its operation was under way."""
 
 
 def default_concurrency(rate_limit_per_second: float) -> int:
@@ -28,15 +33,33 @@ def default_concurrency(rate_limit_per_second: float) -> int:
 
 
 class CountingRequestsClient(stripe.RequestsClient):
-    """Counts every HTTP request, the SDK's own retries included, so run metadata reports real API usage."""
+    """Counts every HTTP request, the SDK's own retries included, so run metadata reports real API usage; and
+    tells the circuit breaker how each ended. Counting requests rather than operations keeps the breaker fair
+    under concurrency: an operation that meets a fault takes longer, so failed operations finish together at the
+    end of a batch, while failed requests stay interleaved with the successes around them."""
 
-    def __init__(self, on_request: Any, **kwargs: Any):
+    def __init__(self, on_request: Any, breaker: CircuitBreaker, api_base: str, **kwargs: Any):
         super().__init__(**kwargs)
-        self._on_request = on_request
+        self._on_request, self._breaker, self._api_base = on_request, breaker, api_base
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         self._on_request()
-        return super().request(*args, **kwargs)
+        try:
+            content, status, headers = super().request(*args, **kwargs)
+        except stripe.APIConnectionError as error:
+            cause = error.__cause__ or error
+            self._breaker.outage(f"no connection to {self._api_base} ({type(cause).__name__})")
+            raise
+        if status >= 500 and not _replayed(headers):
+            self._breaker.outage(f"HTTP {status}")
+        elif status < 500:
+            self._breaker.success()
+        # A replayed answer (a 500 Stripe stored under the key) says nothing about Stripe's health now.
+        return content, status, headers
+
+
+def _replayed(headers: Any) -> bool:
+    return str((headers or {}).get("Idempotent-Replayed", "")).lower() == "true"
 
 
 def _server_error(error: stripe.StripeError) -> bool:
@@ -59,7 +82,8 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
                  batch_size: int = 100):
         super().__init__()
         stripe.enable_telemetry = False  # no usage data leaves a sync worker
-        http_client = CountingRequestsClient(self.count_call, timeout=timeout_seconds)
+        self.breaker = CircuitBreaker("Stripe", BREAKER_THRESHOLD)
+        http_client = CountingRequestsClient(self.count_call, self.breaker, api_base, timeout=timeout_seconds)
         self.client = stripe.StripeClient(api_key, base_addresses={"api": api_base}, http_client=http_client,
                                           max_network_retries=max_network_retries)
         self.bucket = TokenBucket(rate_limit_per_second)
@@ -71,7 +95,6 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         self.batch_size = batch_size
         self._handlers: dict[str, Any] = {}
         self._pool: Optional[ThreadPoolExecutor] = None
-        self.breaker = CircuitBreaker("Stripe", BREAKER_THRESHOLD)
 
     def limits(self) -> SystemLimits:
         return SystemLimits(requests_per_second=self.rate_limit_per_second, max_records_per_call=1)
@@ -114,6 +137,8 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         """Every request waits for the limiter; a 429 (rate limit or lock timeout) is retried with the same key."""
         def attempt() -> Any:
             self.bucket.acquire()
+            if self.breaker.open:
+                raise _BreakerOpen()
             return fn(*args, **kwargs)
 
         return self.backoff.run(attempt, lambda error: isinstance(error, stripe.RateLimitError))
@@ -126,6 +151,8 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
             return self.failure(op, "unsupported_object", f"Stripe has no resource for {op.object_type!r}")
         try:
             outcome = self._write(handler, op)
+        except _BreakerOpen:
+            return None  # its intent stays pending: the next run looks before it creates
         except stripe.AuthenticationError:
             # A bad key fails every row alike: stop the run; the intents stay pending for the next one.
             self.breaker.trip("Stripe refused the API key (401 authentication error): set STRIPE_API_KEY to a "
@@ -135,12 +162,8 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
             outcome = self.failure(op, conflict.code, conflict.message, conflict.field)
         except stripe.StripeError as error:
             code, field, message = _describe(error)
-            outage = isinstance(error, stripe.APIConnectionError) or _server_error(error)
-            if outage:
-                self.breaker.outage(f"{code}: {message}"[:200])
-                return self.failure(op, code, message, field, transient=True)
-            return self.failure(op, code, message, field, transient=isinstance(error, stripe.RateLimitError))
-        self.breaker.success()
+            transient = isinstance(error, (stripe.APIConnectionError, stripe.RateLimitError)) or _server_error(error)
+            return self.failure(op, code, message, field, transient=transient)
         return outcome
 
     def _write(self, handler: Any, op: Operation) -> Outcome:

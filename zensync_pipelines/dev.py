@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 from sqlalchemy import inspect
 
-from . import config
+from . import config, preflight
 from .demo.seed import seed_customers
 from .store import migrate
 from .store.db import make_engine, redact
@@ -68,9 +68,15 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -
     from .sandbox.salesforce import SalesforceSandbox
     from .sandbox.stripe import StripeSandbox
 
+    # Every setting is checked before anything starts: a bad one is one line, not a half-started stack.
+    for port_, service, flag in ((port, "Dagster UI", "--port"), (stripe_port, "Stripe sandbox", "--stripe-port"),
+                                 (salesforce_port, "Salesforce sandbox", "--salesforce-port")):
+        preflight.free_port(port_, service, flag)
+    preflight.automation_settings()
+    url, engine = preflight.database()
+    engine.dispose()
     data = config.data_dir()
     data.mkdir(parents=True, exist_ok=True)
-    url = config.database_url()
     click.echo(f"catalog database: {redact(url)} ({prepare_catalog(url, customers)})")
 
     stripe_sandbox = StripeSandbox(port=stripe_port, data_file=str(data / "stripe-sandbox.json")).start()

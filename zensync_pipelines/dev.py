@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 from sqlalchemy import inspect
 
-from . import config, preflight
+from . import config, devlog, preflight
 from .demo.seed import seed_customers
 from .store import migrate
 from .store.db import make_engine, redact
@@ -102,7 +102,9 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -
     click.echo("Ctrl-C stops everything.")
     command = [sys.executable, "-m", "dagster", "dev", "-m", "zensync_pipelines.definitions",
                "-h", "127.0.0.1", "-p", str(port)]
-    dagster = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_default_signals)
+    dagster = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_default_signals,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    output = devlog.relay(dagster.stdout, sys.stdout)
     stopping = []
 
     def stop(signum: int, _frame: object) -> None:
@@ -121,6 +123,7 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -
                 if stopping:
                     os.killpg(dagster.pid, signal.SIGKILL)
     finally:
+        output.join(timeout=5)
         stripe_sandbox.stop()
         salesforce_sandbox.stop()
         click.echo("zensync dev stopped.")

@@ -122,3 +122,28 @@ def test_data_errors_keep_the_run_green(harness):
     _, metadata = harness.run({SCOPE_TAG: "changes"})
     assert metadata["failed"] == len(INVALID) and "outage" not in metadata
     assert isinstance(harness.tick(SENSOR), SkipReason) or not harness.tick(SENSOR).run_requests
+
+
+def test_a_failed_change_run_is_run_again_with_backoff(harness):
+    from zensync_pipelines_tests.conftest import free_port
+
+    closed = StripeResource(api_key=API_KEY, api_base=f"http://127.0.0.1:{free_port()}", rate_limit_per_second=20)
+    defs = Definitions.merge(build_catalog_definitions(SPEC, AutomationSettings()),
+                             Definitions(resources=harness.resources | {"stripe": closed}))
+    tags = {SCOPE_TAG: "changes"}
+    failed = defs.resolve_job_def(JOB).execute_in_process(instance=harness.instance, tags=tags,
+                                                          raise_on_error=False)
+    assert not failed.success
+    assert not harness.tick(SENSOR).run_requests  # a minute's wait first
+    record = harness.instance.get_run_record_by_id(failed.run_id)
+    with harness.instance.run_storage.connect() as connection:  # the run ended two minutes ago
+        from dagster._core.storage.runs.schema import RunsTable
+
+        connection.execute(RunsTable.update().where(RunsTable.c.run_id == failed.run_id).values(
+            end_time=record.end_time - 120))
+    [request] = harness.tick(SENSOR).run_requests
+    assert request.run_key == f"rerun-{failed.run_id}" and request.tags[SCOPE_TAG] == "changes"
+    assert request.tags["zensync/rerun_depth"] == "1"
+    _, metadata = harness.run(request.tags)  # Stripe is back: the rerun syncs what the failed run never reached
+    assert metadata["created"] == ROWS - len(INVALID)
+    assert not harness.tick(SENSOR).run_requests

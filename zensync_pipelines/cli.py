@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 
-from . import config
+from . import preflight
 from .inbound.cli import webhooks
 from .sandbox.cli import sandbox
 from .store import migrate
-from .store.db import make_engine, redact
+from .store.db import redact
 
 
 @click.group()
@@ -24,8 +26,7 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Upgrade zensync's tables to the newest migration."""
-    url = config.database_url()
-    engine = make_engine(url)
+    url, engine = preflight.database()
     migrate.upgrade(engine)
     click.echo(f"zensync tables at revision {migrate.current(engine)} in {redact(url)}")
 
@@ -41,14 +42,17 @@ def seed(customers: int, invoices: int, plans: int, rng_seed: int) -> None:
     from .demo.invoices import seed_invoices
     from .demo.seed import seed_customers
 
-    url = config.database_url()
-    engine = make_engine(url)
+    if not (customers or invoices):
+        raise click.UsageError("nothing to seed: give --customers N and/or --invoices M (e.g. zensync seed "
+                               "--customers 500); see zensync seed --help")
+    url, engine = preflight.database()
     migrate.upgrade(engine)
     customers = customers or (50 if invoices else 0)  # invoices need customers to belong to
-    added = seed_customers(engine, customers, rng_seed)
+    now = dt.datetime.now(dt.timezone.utc)  # new rows land after any change sensor's cursor
+    added = seed_customers(engine, customers, rng_seed, stamp=now)
     click.echo(f"customers: {added} added ({customers} wanted) in {redact(url)}")
     if invoices:
-        added_invoices, added_lines = seed_invoices(engine, invoices, customers, rng_seed)
+        added_invoices, added_lines = seed_invoices(engine, invoices, customers, rng_seed, stamp=now)
         click.echo(f"invoices: {added_invoices} added ({invoices} wanted), {added_lines} lines")
     if plans:
         from .demo.plans import seed_plans

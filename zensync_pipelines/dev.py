@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 from sqlalchemy import inspect
 
-from . import config
+from . import config, devlog, preflight
 from .demo.plans import seed_plans
 from .demo.seed import seed_customers
 from .dev_systems import start_systems
@@ -100,9 +100,16 @@ def _default_signals() -> None:
 
 
 def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int = 8787) -> int:
+    # Every setting is checked before anything starts: a bad one is one line, not a half-started stack.
+    for port_, service, flag in ((port, "Dagster UI", "--port"), (stripe_port, "Stripe sandbox", "--stripe-port"),
+                                 (salesforce_port, "Salesforce sandbox", "--salesforce-port"),
+                                 (webhook_port, "webhook receiver", "--webhook-port")):
+        preflight.free_port(port_, service, flag)
+    preflight.automation_settings()
+    url, engine = preflight.database()
+    engine.dispose()
     data = config.data_dir()
     data.mkdir(parents=True, exist_ok=True)
-    url = config.database_url()
     prepared, invoices_to_come = prepare_catalog(url, customers)
     click.echo(f"catalog database: {redact(url)} ({prepared})")
     if invoices_to_come:
@@ -125,13 +132,15 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
     receiver = start_dev_receiver(make_engine(url), SANDBOX_STRIPE_KEY, stripe_url, webhook_port)
     for line in systems.lines:
         click.echo(line)
-    click.echo(f"{'webhook receiver:':<20}{receiver.url} (the Stripe sandbox delivers to {receiver.url}/webhooks/stripe)")
+    click.echo(f"{'webhook receiver:':<20}{receiver.url} (Stripe sandbox webhooks -> {receiver.url}/webhooks/stripe)")
     click.echo(f"Dagster UI:         http://127.0.0.1:{port} (DAGSTER_HOME {env['DAGSTER_HOME']})")
     click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
     click.echo("Ctrl-C stops everything.")
     command = [sys.executable, "-m", "dagster", "dev", "-m", "zensync_pipelines.definitions",
                "-h", "127.0.0.1", "-p", str(port)]
-    dagster = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_default_signals)
+    dagster = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_default_signals,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    output = devlog.relay(dagster.stdout, sys.stdout)
     stopping = []
 
     def stop(signum: int, _frame: object) -> None:
@@ -150,6 +159,7 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
                 if stopping:
                     os.killpg(dagster.pid, signal.SIGKILL)
     finally:
+        output.join(timeout=5)
         receiver.stop()
         systems.stop()
         click.echo("zensync dev stopped.")

@@ -13,6 +13,7 @@ from dagster import (AssetCheckExecutionContext, AssetCheckResult, AssetCheckSev
 from ..engine.spec import CatalogSpec
 from ..engine.types import FAILED, INVALID, SYNCED, WAITING
 from ..store.changes import ChangeFeed
+from ..store.state import API_USAGE, StateStore
 from .drift import last_read_back, supports_read_back
 from .external import external_key
 from .scope import CHANGES, RECONCILE, SCOPE_TAG
@@ -29,12 +30,21 @@ def _cell(value: Any) -> str:
 def problems_markdown(rows: list[dict[str, Any]], total: int) -> str:
     if not rows:
         return "No failed rows."
-    lines = ["| row | object | status | code | field | reason | attempts |", "|---|---|---|---|---|---|---|"]
+    lines = ["| row | object | status | code | field | reason | attempts | next retry |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {_cell(r['internal_id'])} | {_cell(r['object_type'])} | {r['status']} | {_cell(r['last_error_code'])}"
-              f" | {_cell(r['last_error_field'])} | {_cell(r['last_error'])} | {r['attempts']} |" for r in rows]
+              f" | {_cell(r['last_error_field'])} | {_cell(r['last_error'])} | {r['attempts']} | {_next_retry(r)} |"
+              for r in rows]
     if total > len(rows):
         lines.append(f"\n{total - len(rows)} more not shown.")
     return "\n".join(lines)
+
+
+def _next_retry(row: dict[str, Any]) -> str:
+    """When the retry automation takes the row again; permanent failures wait for their row to change."""
+    if row.get("next_retry_at") is not None:
+        return f"{_utc(row['next_retry_at']):%Y-%m-%d %H:%M} UTC"
+    return "when the row changes" if row["status"] in (FAILED, INVALID) else "with its parent"
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -63,7 +73,9 @@ def build_checks(spec: CatalogSpec, system: str, job_name: str,
     object_types = [obj.name for obj in spec.objects(system)]  # several of one type per row count apart
 
     @asset_check(asset=key, name="parity", required_resource_keys={"catalog_db"}, blocking=False,
-                 description=f"Every live {spec.name} row has a synced {system} object of each type.")
+                 description=f"Every live {spec.name} row has a synced {system} object of each type, as zensync's "
+                             f"own tables record it: {system} itself is not read back yet, so an object removed "
+                             f"there behind zensync's back still counts as synced.")
     def _parity(context: AssetCheckExecutionContext) -> AssetCheckResult:
         database = context.resources.catalog_db
         live = database.catalog().stats(spec)["live_rows"]
@@ -98,6 +110,14 @@ def build_checks(spec: CatalogSpec, system: str, job_name: str,
         metadata = {status: MetadataValue.int(count) for status, count in by_status.items()}
         metadata["rows"] = MetadataValue.md(problems_markdown(rows, total))
         metadata["row_ids"] = MetadataValue.text(", ".join(sorted({r["internal_id"] for r in rows})))
+        next_retry = mappings.next_retry(spec.name, system)
+        if next_retry is not None:
+            metadata["next_retry"] = MetadataValue.timestamp(next_retry)
+        usage = StateStore(mappings.engine).get(system, API_USAGE) or {}
+        resumes = dt.datetime.fromisoformat(usage["resumes_at"]) if usage.get("resumes_at") else None
+        if resumes is not None and resumes > dt.datetime.now(dt.timezone.utc):
+            # The run share of the daily API allocation is spent: nothing syncs, retries included, until then.
+            metadata["sync_resumes_at"] = MetadataValue.timestamp(resumes)
         return AssetCheckResult(passed=total == 0, severity=AssetCheckSeverity.WARN, metadata=metadata)
 
     @asset_check(asset=key, name="freshness", required_resource_keys={"catalog_db"}, blocking=False,

@@ -3,7 +3,7 @@
 import warnings
 from typing import Any, Iterator
 
-from dagster import (AssetExecutionContext, AssetKey, AssetsDefinition, BackfillPolicy, BetaWarning,
+from dagster import (AssetExecutionContext, AssetKey, AssetsDefinition, BackfillPolicy, BetaWarning, Failure,
                      MaterializeResult, MetadataValue, asset)
 
 from ..engine.spec import CatalogSpec
@@ -12,6 +12,7 @@ from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
 from ..store.mappings import MappingStore
+from ..store.state import ApiUsageMemory, StateStore
 from .drift import run_read_back
 from .scope import partitions_def, run_scope
 
@@ -51,6 +52,8 @@ def report_metadata(report: SyncReport) -> dict[str, Any]:
     metadata["failures"] = MetadataValue.md(failures_markdown(report))
     if report.stopped_reason:
         metadata["stopped_reason"] = MetadataValue.text(report.stopped_reason)
+    if report.outage:
+        metadata["outage"] = MetadataValue.text(report.outage)
     return metadata
 
 
@@ -80,6 +83,8 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
     def _external(context: AssetExecutionContext) -> MaterializeResult:
         database = context.resources.catalog_db
         adapter = getattr(context.resources, system).adapter()
+        if hasattr(adapter, "remember_usage"):  # e.g. Salesforce: a spent daily allocation is remembered
+            adapter.remember_usage(ApiUsageMemory(StateStore(database.engine()), system))
         scope = run_scope(context, spec)
         context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
         catalog, mappings = database.catalog(), database.mappings()
@@ -99,6 +104,11 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
             metadata["drift_examples"] = MetadataValue.json(drift.examples[:20])
         if hasattr(adapter, "usage"):  # e.g. Salesforce: the org's daily API allocation, as last reported
             metadata["api_usage"] = MetadataValue.json(adapter.usage())
+        if report.outage:
+            # The system, not the rows, is the problem: what finished is kept, untouched rows stay as they were,
+            # and the run fails (red) with the one reason first in the log and in the failure's metadata.
+            context.log.error(f"{spec.name} -> {system} stopped: {report.outage}")
+            raise Failure(description=report.outage, metadata=metadata)
         return MaterializeResult(metadata=metadata)
 
     return _external

@@ -1,5 +1,5 @@
 """Turn one catalog spec into its Dagster definitions: per system an external copy, its checks, a job, a change
-sensor and a reconcile schedule; plus the catalog asset they all depend on."""
+sensor, a retry sensor and a reconcile schedule; plus the catalog asset they all depend on."""
 
 from typing import Optional
 
@@ -12,6 +12,7 @@ from .checks import build_checks
 from .external import build_external_asset, catalog_key, external_key
 from .inbound import build_inbound_asset, build_inbound_checks, inbound_enabled, inbound_job_name, inbound_key
 from .inbound_automation import build_inbox_sensor
+from .retries import build_retry_sensor
 from .schedules import build_reconcile_schedule
 from .sensors import build_change_sensor
 from .settings import AutomationSettings
@@ -59,6 +60,8 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
             sensors.append(build_change_sensor(spec, system, name, settings))
         if strategy.schedule and automated:
             schedules.append(build_reconcile_schedule(spec, system, name, settings, strategy.cron))
+        if (strategy.sensor or strategy.schedule) and automated:  # a manual copy retries when it is run
+            sensors.append(build_retry_sensor(spec, system, name, settings))
         if inbound_enabled(spec, system):
             inbound = inbound_job_name(spec, system)
             assets.append(build_inbound_asset(spec, system))

@@ -19,7 +19,8 @@ from ..store.changes import decode, encode
 
 SCOPE_TAG = "zensync/scope"
 CHANGED_SINCE_TAG = "zensync/changed_since"
-CHANGES, RECONCILE = "changes", "reconcile"
+IDS_TAG = "zensync/ids"  # retry runs: the catalog rows to sync, comma-separated
+CHANGES, RECONCILE, RETRY = "changes", "reconcile", "retry"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -53,8 +54,11 @@ def run_scope(context: AssetExecutionContext, spec: CatalogSpec) -> RunScope:
         return RunScope(Selection(changed_since=since), f"rows changed since {since}" if since else "every row")
     if scope == RECONCILE:
         return RunScope(Selection(), "every row, and rows deleted from the catalog", delete_missing=True)
+    if scope == RETRY:
+        ids = [i for i in tags.get(IDS_TAG, "").split(",") if i]
+        return RunScope(Selection(ids=ids), f"{len(ids)} rows due for a retry")
     if scope is not None:
-        raise ValueError(f"run tag {SCOPE_TAG}={scope!r} is not one of {CHANGES!r}, {RECONCILE!r}")
+        raise ValueError(f"run tag {SCOPE_TAG}={scope!r} is not one of {CHANGES!r}, {RECONCILE!r}, {RETRY!r}")
     if not (context.has_partition_key or context.has_partition_key_range):
         return RunScope(Selection(), "every row")  # an unpartitioned run, e.g. materialize() from Python
     partitions = partitions_def(spec)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Any
+from typing import Any, Optional
 
 from sqlalchemy import Engine, select
 
@@ -49,12 +49,14 @@ def invoice_rows(rng: random.Random, invoice_id: int, customer_id: int, currency
     return invoice, lines
 
 
-def seed_invoices(engine: Engine, count: int, customer_count: int, seed: int = 42) -> tuple[int, int]:
+def seed_invoices(engine: Engine, count: int, customer_count: int, seed: int = 42,
+                  stamp: Optional[dt.datetime] = None) -> tuple[int, int]:
     """Write invoices 1..count (and their lines) that are missing, seeding customers 1..customer_count first.
 
     Returns (invoices added, lines added). Each invoice's customer is a valid demo customer, in its currency.
+    `stamp`, when given, is the new rows' `updated_at` (see seed_customers).
     """
-    seed_customers(engine, customer_count, seed)
+    seed_customers(engine, customer_count, seed, stamp)
     metadata.create_all(engine, tables=[invoices, invoice_lines])
     with engine.connect() as connection:
         currency = dict(connection.execute(select(customers.c.id, customers.c.currency)
@@ -71,8 +73,9 @@ def seed_invoices(engine: Engine, count: int, customer_count: int, seed: int = 4
         lines += its_lines
     with engine.begin() as connection:
         existing = set(connection.execute(select(invoices.c.id).where(invoices.c.id <= count)).scalars())
-        new = [row for row in rows if row["id"] not in existing]
-        new_lines = [line for line in lines if line["invoice_id"] not in existing]
+        new = [row if stamp is None else row | {"updated_at": stamp} for row in rows if row["id"] not in existing]
+        new_lines = [line if stamp is None else line | {"updated_at": stamp}
+                     for line in lines if line["invoice_id"] not in existing]
         for start in range(0, len(new), 5000):
             connection.execute(invoices.insert(), new[start:start + 5000])
         for start in range(0, len(new_lines), 5000):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Any
+from typing import Any, Optional
 
 from sqlalchemy import Engine, select
 
@@ -50,14 +50,17 @@ def customer_row(rng: random.Random, customer_id: int) -> dict[str, Any]:
     return row
 
 
-def seed_customers(engine: Engine, count: int, seed: int = 42) -> int:
-    """Write customers 1..count that are missing; returns how many were added."""
+def seed_customers(engine: Engine, count: int, seed: int = 42, stamp: Optional[dt.datetime] = None) -> int:
+    """Write customers 1..count that are missing; returns how many were added.
+
+    `stamp` sets the new rows' `updated_at` (the CLI passes now): rows added to a catalog a change sensor already
+    watches must land after its cursor, or it never sees them. Without it the rows keep their seeded history."""
     metadata.create_all(engine, tables=[customers])
     rng = random.Random(seed)
     rows = [customer_row(rng, i) for i in range(1, count + 1)]
     with engine.begin() as connection:
         existing = set(connection.execute(select(customers.c.id).where(customers.c.id <= count)).scalars())
-        new = [row for row in rows if row["id"] not in existing]
+        new = [row if stamp is None else row | {"updated_at": stamp} for row in rows if row["id"] not in existing]
         for start in range(0, len(new), 5000):
             connection.execute(customers.insert(), new[start:start + 5000])
     return len(new)

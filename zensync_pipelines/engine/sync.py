@@ -39,6 +39,11 @@ class StopSync(Exception):
         self.outcomes = list(outcomes)
 
 
+class SystemUnavailable(StopSync):
+    """Raised by an adapter when its system is down or refuses zensync (the circuit breaker opened): the run stops
+    like StopSync, keeping what finished and leaving untouched rows as they were, but it fails, loudly."""
+
+
 class CatalogSource(Protocol):
     def iter_chunks(self, spec: CatalogSpec, selection: Selection, chunk_size: int) -> Iterator[list[dict]]: ...
 
@@ -124,6 +129,8 @@ class SyncRun:
                 self._apply(pending)
         except StopSync as stop:
             self.report.stopped_reason = stop.reason
+            if isinstance(stop, SystemUnavailable):
+                self.report.outage = stop.reason
         finally:
             self.report.api_calls += self.adapter.api_calls - calls_before
             self.report.seconds += time.monotonic() - started

@@ -82,6 +82,9 @@ class Outcome:
     error_field: Optional[str] = None
     error_message: Optional[str] = None
     attempt: int = 1
+    # A failure a later attempt may not meet (5xx, dropped connection, lock, rate limit): retried automatically
+    # with backoff. Any other failure (invalid data, a validation rule) waits for its row to change.
+    transient: bool = False
 
     @property
     def ok(self) -> bool:
@@ -109,6 +112,8 @@ class SyncReport:
     api_calls: int = 0
     seconds: float = 0.0
     stopped_reason: Optional[str] = None
+    # Set when the run stopped because the system is down or refuses zensync (circuit breaker): the run fails.
+    outage: Optional[str] = None
     failures: list[Outcome] = field(default_factory=list)
 
     MAX_FAILURES_KEPT = 100

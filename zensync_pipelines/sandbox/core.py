@@ -247,12 +247,17 @@ class Sandbox:
             def _serve(self) -> None:
                 split = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if len(body) < length:
+                    # The client died mid-request (kill -9): a real API never acts on half a body.
+                    self.close_connection = True
+                    return
                 request = Request(
                     method=self.command,
                     path=split.path,
                     query=parse_qs(split.query, keep_blank_values=True),
                     headers={k.lower(): v for k, v in self.headers.items()},
-                    body=self.rfile.read(length) if length else b"",
+                    body=body,
                 )
                 try:
                     response = sandbox.dispatch(request)

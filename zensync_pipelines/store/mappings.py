@@ -8,6 +8,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, and_, bindparam, func, select
 
+from ..engine.retry import PERMANENT, STALE_PENDING, TRANSIENT, next_retry_at
 from ..engine.types import DELETED, FAILED, PENDING, UNLINKED, MappingState, Operation, Outcome
 from . import bulkwrite
 from .tables import mappings, sync_events
@@ -98,6 +99,28 @@ class MappingStore:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
+    def due_retries(self, catalog: str, system: str, now: dt.datetime | None = None,
+                    limit: int = 1000) -> list[str]:
+        """Rows the retry automation should sync now: transient failures whose retry time has come, and rows
+        left `pending` by a run that died (their intent is older than any live run would leave it)."""
+        c = mappings.c
+        now = now or _now()
+        transient = (c.status == FAILED) & (c.failure_kind == TRANSIENT) & (c.next_retry_at <= now)
+        orphaned = (c.status == PENDING) & (c.updated_at <= now - STALE_PENDING)
+        query = select(c.internal_id).distinct().where(c.catalog == catalog, c.system == system,
+                                                       transient | orphaned).order_by(c.internal_id).limit(limit)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
+    def next_retry(self, catalog: str, system: str) -> dt.datetime | None:
+        """The earliest scheduled automatic retry of a transient failure, or None when none is scheduled."""
+        c = mappings.c
+        query = select(func.min(c.next_retry_at)).where(c.catalog == catalog, c.system == system,
+                                                        c.status == FAILED, c.failure_kind == TRANSIENT)
+        with self.engine.connect() as connection:
+            found = connection.execute(query).scalar()
+        return found.replace(tzinfo=dt.timezone.utc) if found is not None and found.tzinfo is None else found
+
     def mapped_ids(self, catalog: str, system: str, chunk_size: int = CHUNK) -> Iterator[list[str]]:
         """Internal ids with a mapping not yet deleted (an external object, or a failure to retire), in chunks."""
         c = mappings.c
@@ -126,7 +149,7 @@ class MappingStore:
                 "object_type": item.object_type, "external_id": item.external_id, "fingerprint": None,
                 "status": PENDING, "last_error_code": None, "last_error_field": None, "last_error": None,
                 "attempts": 0, "last_run_id": run_id, "created_at": now, "updated_at": now,
-                "synced_at": None} | extra
+                "synced_at": None, "failure_kind": None, "next_retry_at": None} | extra
 
     def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None:
         """Mark rows as in flight before any external call, so a crash leaves a trace the next run acts on."""
@@ -145,6 +168,11 @@ class MappingStore:
         def errors(o: Outcome) -> dict[str, Any]:
             return {"last_error_code": o.error_code, "last_error_field": o.error_field, "last_error": o.error_message}
 
+        def schedule(o: Outcome) -> dict[str, Any]:
+            # `o.attempt` is this attempt's number, so the wait grows with every failed try of the row.
+            return {"failure_kind": TRANSIENT if o.transient else PERMANENT,
+                    "next_retry_at": next_retry_at(o.attempt, now) if o.transient else None}
+
         with self.engine.begin() as connection:
             # Generators: bulkwrite stages them a slice at a time, so the value dicts never all exist at once.
             self._upsert(connection, (self._base(o, run_id, now, status=o.status, fingerprint=o.fingerprint,
@@ -153,19 +181,20 @@ class MappingStore:
                 "external_id": lambda x: func.coalesce(x.external_id, mappings.c.external_id),
                 "fingerprint": lambda x: x.fingerprint, "attempts": 0, "last_error_code": None,
                 "last_error_field": None, "last_error": None, "last_run_id": run_id, "updated_at": now,
-                "synced_at": now,
+                "synced_at": now, "failure_kind": None, "next_retry_at": None,
             })
-            self._upsert(connection, (self._base(o, run_id, now, status=FAILED, attempts=1, **errors(o))
-                                      for o in failed), {
+            self._upsert(connection, (self._base(o, run_id, now, status=FAILED, attempts=1, **errors(o),
+                                                 **schedule(o)) for o in failed), {
                 "status": FAILED, "attempts": mappings.c.attempts + 1,
                 "external_id": lambda x: func.coalesce(x.external_id, mappings.c.external_id),
                 "last_error_code": lambda x: x.last_error_code, "last_error_field": lambda x: x.last_error_field,
                 "last_error": lambda x: x.last_error, "last_run_id": run_id, "updated_at": now,
+                "failure_kind": lambda x: x.failure_kind, "next_retry_at": lambda x: x.next_retry_at,
             })
             self._upsert(connection, (self._base(o, run_id, now, status=o.status, **errors(o)) for o in verdicts), {
                 "status": lambda x: x.status, "last_error_code": lambda x: x.last_error_code,
                 "last_error_field": lambda x: x.last_error_field, "last_error": lambda x: x.last_error,
-                "last_run_id": run_id, "updated_at": now,
+                "last_run_id": run_id, "updated_at": now, "failure_kind": None, "next_retry_at": None,
             })
             events = ({"run_id": run_id, "catalog": o.catalog, "internal_id": o.internal_id, "system": o.system,
                        "object_type": o.object_type, "operation": o.action, "outcome": o.status,

@@ -39,3 +39,20 @@ class StateStore:
             return
         with self.engine.begin() as own:
             own.execute(statement)
+
+
+API_USAGE = "api_usage"
+
+
+class ApiUsageMemory:
+    """A system's last reported API usage, kept between runs: scope = the system, key "api_usage", value
+    {"used", "limit", "observed_at" (ISO-8601 UTC), "resumes_at" (ISO-8601 UTC while the run share is spent)}."""
+
+    def __init__(self, states: StateStore, system: str):
+        self.states, self.system = states, system
+
+    def load(self) -> Optional[dict[str, Any]]:
+        return self.states.get(self.system, API_USAGE)
+
+    def save(self, value: dict[str, Any]) -> None:
+        self.states.put(self.system, API_USAGE, value)

@@ -27,6 +27,8 @@ mappings = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("synced_at", DateTime(timezone=True)),
+    Column("failure_kind", String(20)),  # transient | permanent, for failed rows (migration 0003)
+    Column("next_retry_at", DateTime(timezone=True)),  # when the retry automation tries a transient failure
     UniqueConstraint("catalog", "internal_id", "system", "object_type", name="uq_zensync_mapping_row"),
     Index("ix_zensync_mapping_status", "catalog", "system", "status"),
     Index("ix_zensync_mapping_external", "system", "object_type", "external_id"),

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Optional, Sequence, TypeVar
 
+from ..engine.sync import SystemUnavailable
 from ..engine.types import FAILED, Operation, Outcome
 
 
@@ -50,6 +51,49 @@ class Backoff:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+class CircuitBreaker:
+    """Per run and system: opens after `threshold` consecutive calls end in an outage (unreachable, 5xx), each
+    after its own retries, or at once when the system refuses the credentials. Once open, every further call is
+    refused without reaching the system, and the run stops with `SystemUnavailable` (docs/reliability.md).
+
+    A success closes the count again: scattered faults under load are per-row transient failures, retried later;
+    only a run of them means the system, not the rows, is the problem.
+    """
+
+    def __init__(self, system: str, threshold: int):
+        self.system, self.threshold = system, threshold
+        self.reason: Optional[str] = None
+        self._consecutive = 0
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> bool:
+        return self.reason is not None
+
+    def success(self) -> None:
+        with self._lock:
+            self._consecutive = 0
+
+    def outage(self, description: str) -> None:
+        """Count one call that ended in an outage; opens the breaker when the run of them is long enough."""
+        description = " ".join(description.split())  # one line: it leads the run's log and its metadata
+        with self._lock:
+            self._consecutive += 1
+            if self._consecutive >= self.threshold and self.reason is None:
+                self.reason = (f"{self.system} unavailable: {self._consecutive} consecutive calls failed, the last "
+                               f"with {description}; the run stopped, untouched rows wait for the next run")
+
+    def trip(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+
+    def check(self, finished: Sequence[Outcome] = ()) -> None:
+        """Raise SystemUnavailable (with the outcomes that finished) when the breaker is open."""
+        if self.reason is not None:
+            raise SystemUnavailable(self.reason, finished)
+
+
 class SystemAdapter(ABC):
     """Apply batches of planned operations to one external system.
 
@@ -79,8 +123,10 @@ class SystemAdapter(ABC):
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]: ...
 
     @staticmethod
-    def failure(op: Operation, code: Optional[str], message: str, field: Optional[str] = None) -> Outcome:
-        return Outcome.of(op, FAILED, error_code=code or "error", error_field=field, error_message=message)
+    def failure(op: Operation, code: Optional[str], message: str, field: Optional[str] = None,
+                transient: bool = False) -> Outcome:
+        return Outcome.of(op, FAILED, error_code=code or "error", error_field=field, error_message=message,
+                          transient=transient)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 and the daemon syncing a catalog change to the Stripe sandbox with nobody launching anything."""
 
 import datetime as dt
+import time
 
 import pytest
 import stripe
@@ -71,7 +72,7 @@ def test_sensors_run_and_schedules_wait_by_default_under_zensync_dev(zensync_dev
     expected = {f"{spec.name}_{system}" for spec in load_specs() for system in spec.systems}
     inbound = {f"{spec.name}_{system}" for spec in load_specs() for system in spec.systems
                if spec.inbound_objects(system)}
-    assert sensors == {f"{name}_changes": "RUNNING" for name in expected} | {
+    assert sensors == {f"{name}_{kind}": "RUNNING" for name in expected for kind in ("changes", "retries")} | {
         f"{name}_inbox": "RUNNING" for name in inbound}
     assert schedules == {f"{name}_reconcile": "STOPPED" for name in expected} | {"stripe_poll_events": "STOPPED"}
     page.goto(f"{zensync_dev.url}/automation")
@@ -108,3 +109,13 @@ def test_the_daemon_syncs_a_catalog_change_without_anyone_launching_a_run(zensyn
     engine.dispose()
     wait_until(lambda: remote()["1"].phone == "+15551234567", 180, "the changed row reaching Stripe",
                server=zensync_dev)
+
+
+def test_idle_sensor_ticks_write_nothing_to_the_console(zensync_dev):
+    # Sensors tick every 2 s here; by the time one launched a run, many idle ticks have passed.
+    wait_until(lambda: "Launching run for" in zensync_dev.log.read_text(errors="replace"), 180,
+               "a sensor launching a run", server=zensync_dev)
+    time.sleep(5)  # a few more idle ticks of all eight sensors
+    text = zensync_dev.log.read_text(errors="replace")
+    assert "Checking for new runs for sensor" not in text and " skipped: " not in text
+    assert "No run requests returned" not in text

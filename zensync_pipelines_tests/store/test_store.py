@@ -26,7 +26,7 @@ def op(internal_id, object_type="customer", action=CREATE, fingerprint="f1"):
 
 
 def test_migrations_build_exactly_the_declared_tables(engine):
-    assert migrate.current(engine) == "0002"
+    assert migrate.current(engine) == "0003"
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(
             connection, opts={"version_table": migrate.VERSION_TABLE}), metadata)
@@ -104,3 +104,32 @@ def test_a_spec_whose_table_lacks_a_column_fails_clearly(engine):
     missing = dataclasses.replace(SPEC, table="no_such_table")
     with pytest.raises(SpecError, match="table 'no_such_table' does not exist"):
         CatalogTables(engine).table(missing)
+
+
+def test_failures_carry_their_kind_and_retry_time(engine):
+    store = MappingStore(engine)
+    store.record_intents("run1", [op("1"), op("2"), op("3")])
+    store.record_outcomes("run1", [
+        Outcome.of(op("1"), FAILED, error_code="api_error", error_message="500", transient=True),
+        Outcome.of(op("2"), FAILED, error_code="email_invalid", error_message="bad email"),
+        Outcome.of(op("3"), SYNCED, external_id="cus_3"),
+    ])
+    rows = {r["internal_id"]: r for r in store.rows("customers", "stripe")}
+    assert (rows["1"]["failure_kind"], rows["2"]["failure_kind"], rows["3"]["failure_kind"]) == \
+        ("transient", "permanent", None)
+    assert rows["2"]["next_retry_at"] is None and rows["3"]["next_retry_at"] is None
+    first = store.next_retry("customers", "stripe")
+    assert first is not None and first.tzinfo is not None
+    now = dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(seconds=50) < first - now <= dt.timedelta(minutes=1)
+    assert store.due_retries("customers", "stripe", now) == []
+    assert store.due_retries("customers", "stripe", now + dt.timedelta(minutes=2)) == ["1"]
+    store.record_intents("run2", [op("1")])  # a run that dies here leaves the row pending
+    assert store.due_retries("customers", "stripe", now + dt.timedelta(minutes=2)) == []
+    assert store.due_retries("customers", "stripe", now + dt.timedelta(minutes=16)) == ["1"]
+    store.record_outcomes("run3", [Outcome.of(op("1"), FAILED, error_code="api_error", error_message="500",
+                                              attempt=2, transient=True)])
+    assert store.next_retry("customers", "stripe") - dt.datetime.now(dt.timezone.utc) > dt.timedelta(minutes=1.5)
+    store.record_outcomes("run4", [Outcome.of(op("1"), SYNCED, external_id="cus_1")])
+    assert store.next_retry("customers", "stripe") is None
+    assert store.rows("customers", "stripe", internal_id="1")[0]["failure_kind"] is None

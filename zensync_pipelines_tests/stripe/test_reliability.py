@@ -3,6 +3,7 @@
 Each test ends with the invariant of the brief: one Stripe customer per valid row, never two.
 """
 
+import datetime as dt
 from collections import Counter
 
 import pytest
@@ -89,9 +90,66 @@ def test_rate_limited_requests_are_retried_until_everything_is_written(catalog, 
 
 
 def test_an_invalid_key_stops_the_run_without_leaking_it(catalog, stripe_sandbox):
-    with pytest.raises(stripe.AuthenticationError) as error:
-        sync(SPEC, "stripe", CatalogTables(catalog), MappingStore(catalog),
-             StripeAdapter("not-a-key-SECRET123", stripe_sandbox.url, max_network_retries=0), "r1", Selection())
-    assert "SECRET123" not in str(error.value)
+    report = sync(SPEC, "stripe", CatalogTables(catalog), MappingStore(catalog),
+                  StripeAdapter("not-a-key-SECRET123", stripe_sandbox.url, max_network_retries=0), "r1", Selection())
+    assert report.outage and "STRIPE_API_KEY" in report.outage and "SECRET123" not in report.outage
+    assert report.failed == 4 and report.created == 0  # only the local verdicts on the seed's invalid rows
+    assert report.api_calls <= StripeAdapter("sk_test_x", stripe_sandbox.url).max_concurrency
     pending = MappingStore(catalog).rows("customers", "stripe", status="pending")
     assert pending, "intents stay on record so the next run checks before creating"
+    assert not MappingStore(catalog).rows("customers", "stripe", status="failed", failure_kind="transient")
+
+
+def test_an_unreachable_stripe_stops_the_run_early_and_leaves_untouched_rows_alone(catalog, stripe_sandbox):
+    from zensync_pipelines_tests.conftest import free_port
+
+    run(catalog, stripe_sandbox.url, "r1")  # everything synced once
+    with catalog.begin() as connection:  # every row changes, then Stripe goes away
+        connection.exec_driver_sql("UPDATE customers SET phone = '+15550000000'")
+    report = run(catalog, f"http://127.0.0.1:{free_port()}", "r2", max_network_retries=1, rate_limit_per_second=20)
+    assert report.outage and "unavailable" in report.outage and "consecutive" in report.outage
+    # 10 failed requests open the breaker (2 per row: one SDK retry), plus what the 8 threads had in flight.
+    assert report.updated == 0 and report.failed <= 4 + 5 + 8 and report.deferred >= 40
+    assert report.api_calls <= 10 + 2 * 8  # was 2 requests (one SDK retry) for each of the 56 rows
+    rows = MappingStore(catalog).rows("customers", "stripe")
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed and all(r["failure_kind"] == "transient" and r["next_retry_at"] for r in failed)
+    assert sum(r["status"] == "pending" for r in rows) >= 40  # untouched: not failed, the next run takes them
+    healed = run(catalog, stripe_sandbox.url, "r3")
+    assert healed.outage is None and healed.failed == 4
+    counts = customers_per_row(stripe_sandbox.url)
+    assert len(counts) == 56 and max(counts.values()) == 1
+
+
+def test_a_500_stored_under_the_key_is_recovered_inside_the_run(catalog, stripe_sandbox):
+    from zensync_pipelines.engine.plan import plan_row
+
+    rows = next(CatalogTables(catalog).iter_chunks(SPEC, Selection(ids=["1", "2"]), 10))
+    ops = [plan_row(SPEC, "stripe", row, {}).operations[0] for row in rows]
+    handler = StripeAdapter(KEY, stripe_sandbox.url, max_network_retries=0).handler("customer")
+    stripe_sandbox.configure(fault_rate=1.0, fault_kinds=["api_error"])
+    for op in ops:  # a crashed earlier run: Stripe stored a 500 under each row's first key
+        with pytest.raises(stripe.APIError):
+            handler.create(op.internal_id, op.payload, op.idempotency_key)
+    stripe_sandbox.configure(fault_rate=0.0)
+    report = run(catalog, stripe_sandbox.url, "r1", max_network_retries=2)
+    assert report.failed == 4 and report.created == 56  # the replayed 500s healed in this run, not the next
+    counts = customers_per_row(stripe_sandbox.url)
+    assert len(counts) == 56 and max(counts.values()) == 1
+
+
+def test_failures_are_scheduled_by_kind(catalog, stripe_sandbox):
+    stripe_sandbox.configure(fault_rate=0.5, fault_kinds=["api_error"], seed=5)
+    run(catalog, stripe_sandbox.url, "r1", max_network_retries=0)
+    store = MappingStore(catalog)
+    failed = store.rows("customers", "stripe", status="failed")
+    transient = [r for r in failed if r["failure_kind"] == "transient"]
+    permanent = [r for r in failed if r["failure_kind"] == "permanent"]
+    assert transient and all(r["next_retry_at"] is not None for r in transient)
+    assert all(r["next_retry_at"] is None for r in permanent)
+    assert {r["internal_id"] for r in store.rows("customers", "stripe", status="invalid")} == {"7", "23", "41", "57"}
+    earliest = store.next_retry("customers", "stripe")
+    assert earliest is not None and earliest.tzinfo is not None
+    assert store.due_retries("customers", "stripe") == []  # not before their time
+    later = earliest + dt.timedelta(hours=2)
+    assert set(store.due_retries("customers", "stripe", now=later)) == {r["internal_id"] for r in transient}

@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence
 
 import click
 
+from ... import preflight
 from .server import SalesforceSandbox
 
 
@@ -29,6 +30,17 @@ from .server import SalesforceSandbox
               help="sObject schema JSON (defaults to the packaged Account/Contact/Invoice__c schema).")
 @click.option("--bulk-processing-seconds", type=float, default=0.0, show_default=True,
               help="How long a closed Bulk 2.0 job stays InProgress before it is processed.")
+@click.option("--require-credentials", is_flag=True,
+              help="Accept only the credentials given below (by default any login is accepted), so a wrong "
+                   "password or client secret can be tried.")
+@click.option("--username", envvar="SANDBOX_SALESFORCE_USERNAME", default=None, help="Expected username.")
+@click.option("--password", envvar="SANDBOX_SALESFORCE_PASSWORD", default=None,
+              help="Expected password (SOAP and OAuth password logins).")
+@click.option("--security-token", envvar="SANDBOX_SALESFORCE_SECURITY_TOKEN", default="",
+              help="Expected security token, appended to the password as Salesforce does.")
+@click.option("--client-id", default=None, help="Expected connected-app client id (OAuth).")
+@click.option("--client-secret", envvar="SANDBOX_SALESFORCE_CLIENT_SECRET", default=None,
+              help="Expected connected-app client secret (OAuth).")
 @click.option("--outbound-url", "outbound_urls", multiple=True, metavar="[OBJECT=]URL",
               help="Send outbound messages for OBJECT's creates and updates to URL, as a workflow rule with an "
                    "outbound message does; a bare URL covers Account and Contact. Repeatable.")
@@ -36,9 +48,20 @@ from .server import SalesforceSandbox
               help="Seconds before the first resend of an unacknowledged outbound message; doubles per attempt.")
 def command(port: int, latency_ms: float, fault_rate: float, daily_api_limit: int, seed: int,
             data_file: Optional[str], ca_file: Optional[str], schema_file: Optional[str],
-            bulk_processing_seconds: float, outbound_urls: Sequence[str], outbound_base_delay: float) -> None:
+            bulk_processing_seconds: float, require_credentials: bool, username: Optional[str],
+            password: Optional[str], security_token: str, client_id: Optional[str],
+            client_secret: Optional[str], outbound_urls: Sequence[str], outbound_base_delay: float) -> None:
     """Run a local HTTPS stand-in for Salesforce (REST, SOQL, Collections, Composite, Bulk 2.0, outbound
     messages)."""
+    expected = {"username": username, "password": password, "client_id": client_id, "client_secret": client_secret}
+    if require_credentials and not any(expected.values()):
+        raise click.UsageError("--require-credentials needs what to require: --username and --password (SOAP, "
+                               "OAuth password) and/or --client-id and --client-secret (OAuth)")
+    if not require_credentials and any(expected.values()):
+        raise click.UsageError("--username, --password, --client-id and --client-secret only apply with "
+                               "--require-credentials")
+    if port:
+        preflight.free_port(port, "Salesforce sandbox", "--port")
     try:
         urls = parse_outbound_urls(outbound_urls)
         sandbox = SalesforceSandbox(port=port, ca_file=ca_file, latency_ms=latency_ms, fault_rate=fault_rate,
@@ -48,6 +71,8 @@ def command(port: int, latency_ms: float, fault_rate: float, daily_api_limit: in
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--outbound-url") from None
     sandbox.configure(outbound_base_delay=outbound_base_delay)
+    if require_credentials:
+        sandbox.require_credentials(username, password, security_token, client_id, client_secret)
     # SIGTERM (docker stop, a supervisor) must flush --data like Ctrl-C does, not kill the process mid-write.
     signal.signal(signal.SIGTERM, _interrupt)
     sandbox.start()

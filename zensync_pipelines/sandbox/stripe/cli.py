@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import click
 
+from ... import preflight
 from .server import StripeSandbox
 
 
@@ -26,6 +27,8 @@ def _interrupt(signum: int, frame: Any) -> None:
 def command(port: int, latency_ms: float, rate_limit: float, fault_rate: float, seed: int,
             data_file: Optional[str], search_lag: float) -> None:
     """Serve a local stand-in for the Stripe API (point the SDK's base_addresses["api"] at the printed URL)."""
+    if port:
+        preflight.free_port(port, "Stripe sandbox", "--port")
     sandbox = StripeSandbox(port=port, latency_ms=latency_ms, rate_limit=rate_limit or None, fault_rate=fault_rate,
                             seed=seed, data_file=data_file, search_lag_seconds=search_lag)
     sandbox.start()

@@ -6,22 +6,31 @@ after a crash finds the record it wrote before instead of duplicating it.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import defaultdict
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 from simple_salesforce.exceptions import SalesforceExpiredSession
 
-from ...engine.sync import StopSync
+from ...engine.sync import StopSync, SystemUnavailable
 from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
 from ..base import Backoff, SystemAdapter
 from . import bulk, collections, writeback
-from .auth import Credentials
+from .auth import Credentials, SalesforceAuthError
 from .changes import ChangeReader
-from .connection import ApiBudget, BudgetSpent, SalesforceConnection
+from .connection import ApiBudget, BudgetSpent, SalesforceConnection, is_transient
 from .records import GONE, RecordResult
 
 Send = Callable[[Sequence[Operation]], list[RecordResult]]
+
+
+class UsageMemory(Protocol):
+    """Where the org's last reported API usage is kept between runs (store.state.ApiUsageMemory)."""
+
+    def load(self) -> Optional[dict[str, Any]]: ...
+
+    def save(self, value: dict[str, Any]) -> None: ...
 
 
 class SalesforceAdapter(SystemAdapter):
@@ -40,6 +49,18 @@ class SalesforceAdapter(SystemAdapter):
         self.connection = SalesforceConnection(credentials, api_version, self.backoff, self.budget, self.count_call,
                                                ca_bundle, timeout_seconds)
         self.changes = ChangeReader(self.connection)
+        self.memory: Optional[UsageMemory] = None
+
+    def remember_usage(self, memory: UsageMemory) -> None:
+        """Start from the usage an earlier run saw, and keep this run's for the next: a spent share then costs no
+        call at all, not even the `/limits` probe, until its 24-hour window has moved on."""
+        self.memory = memory
+        saved = memory.load()
+        if saved and saved.get("observed_at"):
+            self.budget.restore(int(saved["used"]), int(saved["limit"]),
+                                dt.datetime.fromisoformat(saved["observed_at"]))
+            if not self.budget.spent or self.budget.resumes_at() <= dt.datetime.now(dt.timezone.utc):
+                self.budget.used = self.budget.limit = None  # stale or not spent: probe afresh, as without memory
 
     def write_tags(self, object_type: str, tags: dict[str, str]) -> dict[str, RecordResult]:
         """Adopted records: put each catalog id (`{salesforce id: catalog id}`) into the tag field, batched."""
@@ -47,11 +68,31 @@ class SalesforceAdapter(SystemAdapter):
 
     def usage(self) -> dict[str, Any]:
         """API usage for run metadata: this run's HTTP requests and the org's daily allocation as last reported."""
+        resumes = self.budget.resumes_at()
         return {"api_calls": self.api_calls, "daily_api_used": self.budget.used,
-                "daily_api_limit": self.budget.limit, "budget_share": self.budget.share}
+                "daily_api_limit": self.budget.limit, "budget_share": self.budget.share,
+                "resumes_at": resumes.isoformat() if resumes else None}
+
+    def _save_usage(self) -> None:
+        if self.memory is not None and self.budget.observed_at is not None and self.budget.limit is not None:
+            resumes = self.budget.resumes_at()
+            self.memory.save({"used": self.budget.used, "limit": self.budget.limit,
+                              "observed_at": self.budget.observed_at.isoformat(),
+                              "resumes_at": resumes.isoformat() if resumes else None})
 
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
+        try:
+            return self._apply(operations)
+        finally:
+            self._save_usage()
+
+    def _apply(self, operations: Sequence[Operation]) -> list[Outcome]:
         done: dict[int, Outcome] = {}
+        resumes = self.budget.resumes_at()
+        if resumes is not None:
+            raise StopSync(f"Salesforce API budget: {self.budget.used} of {self.budget.limit} daily calls were used "
+                           f"at {self.budget.observed_at:%Y-%m-%d %H:%M} UTC, at or above the {self.budget.share:.0%} "
+                           f"share; no call made, the sync resumes at {resumes:%Y-%m-%d %H:%M} UTC")
         try:
             self.connection.learn_budget()
             groups: dict[tuple[str, bool, Optional[str]], list[int]] = defaultdict(list)
@@ -69,6 +110,17 @@ class SalesforceAdapter(SystemAdapter):
                     self._settle(pending, done, self._upsert_path(object_type, external_field))
         except BudgetSpent as spent:
             raise StopSync(str(spent), [done[i] for i in sorted(done)]) from None
+        except StopSync as stop:  # the circuit breaker opened inside a request
+            raise SystemUnavailable(stop.reason, [done[i] for i in sorted(done)]) from None
+        except (SalesforceAuthError, SalesforceExpiredSession) as refused:
+            raise SystemUnavailable(f"Salesforce login failed, the run stopped: {refused}",
+                                    [done[i] for i in sorted(done)]) from None
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            # Only the login and the first probe let an outage escape: nothing was written, the system is down.
+            raise SystemUnavailable(f"Salesforce unreachable: {type(error).__name__}: {str(error)[:200]}",
+                                    [done[i] for i in sorted(done)]) from None
         return [done[i] for i in range(len(operations))]
 
     def _delete_path(self, count: int) -> tuple[Send, int]:
@@ -111,4 +163,4 @@ class SalesforceAdapter(SystemAdapter):
                 return Outcome.of(op, DELETED)
         elif result.ok:
             return Outcome.of(op, SYNCED, external_id=result.record_id or op.external_id)
-        return self.failure(op, result.code, result.message, result.field)
+        return self.failure(op, result.code, result.message, result.field, transient=result.retryable)

@@ -13,8 +13,12 @@ import requests
 from simple_salesforce import SalesforceLogin
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
+from ... import config
 from ...engine.failures import Outage
 
+# The setting -> the environment variable a user sets for it (what error messages name).
+VARIABLES = {"username": config.SALESFORCE_USERNAME, "password": config.SALESFORCE_PASSWORD,
+             "client_id": config.SALESFORCE_CLIENT_ID, "client_secret": config.SALESFORCE_CLIENT_SECRET}
 SESSION, SOAP, OAUTH_PASSWORD, OAUTH_CLIENT_CREDENTIALS = "session", "soap", "oauth_password", \
     "oauth_client_credentials"
 FLOWS = ("auto", SESSION, SOAP, OAUTH_PASSWORD, OAUTH_CLIENT_CREDENTIALS)
@@ -70,11 +74,14 @@ class Credentials:
         wanted = {SOAP: ("username", "password"), OAUTH_PASSWORD: ("client_id", "client_secret", "username",
                                                                    "password"),
                   OAUTH_CLIENT_CREDENTIALS: ("client_id", "client_secret")}.get(flow or "", ())
-        missing = [name for name in wanted if not getattr(self, name)]
+        missing = [VARIABLES[name] for name in wanted if not getattr(self, name)]
         if flow is None and not (self.session_id and self.instance_url):
-            missing = ["session_id and instance_url, or username and password, or client_id and client_secret"]
+            missing = [f"{config.SALESFORCE_SESSION_ID} and {config.SALESFORCE_INSTANCE_URL}, or "
+                       f"{config.SALESFORCE_USERNAME} and {config.SALESFORCE_PASSWORD}, or "
+                       f"{config.SALESFORCE_CLIENT_ID} and {config.SALESFORCE_CLIENT_SECRET}"]
         if missing:
-            raise SalesforceAuthError(f"Salesforce {flow or 'session'} login needs: {', '.join(missing)}")
+            raise SalesforceAuthError(f"Salesforce {flow or 'session'} login needs {', '.join(missing)}: set them in "
+                                      f"the environment (docs/salesforce.md)")
 
 
 def initial_session(credentials: Credentials, http: requests.Session, version: str) -> Session:
@@ -94,7 +101,9 @@ def login(credentials: Credentials, http: requests.Session, version: str) -> Ses
         return _oauth(credentials, http, flow)
     except SalesforceAuthenticationFailed as failed:
         raise SalesforceAuthError(credentials.redact(
-            f"Salesforce SOAP login at {credentials.login_url} failed: {failed.code}: {failed.message}")) from None
+            # `failed.message` is simple-salesforce's unformatted template ("... {content}"): use the fault text.
+            f"Salesforce SOAP login at {credentials.login_url} failed: {failed.code}: {failed.auth_message}")) \
+            from None
     except requests.RequestException as error:
         # The exception text names the URL, never the form body, but redact anyway: a proxy may echo it.
         raise SalesforceAuthError(credentials.redact(

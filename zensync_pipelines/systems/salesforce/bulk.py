@@ -119,6 +119,7 @@ def upsert(connection: SalesforceConnection, object_type: str, external_field: s
     try:
         for data in _csv_uploads(records):
             connection.budget.ensure(CALLS_PER_JOB)
+            connection.breaker.check()
             # simple-salesforce's per-object Bulk 2.0 client: its steps are public methods, its attribute is not.
             count = data.count("\n") - 1  # records, near enough: it only paces the polls
             info = connection.call(lambda sf: _run_job(getattr(sf.bulk2, object_type)._client, external_field,
@@ -133,7 +134,10 @@ def upsert(connection: SalesforceConnection, object_type: str, external_field: s
                 _read_results(results("failedResults"), key, by_key)
     except SalesforceExpiredSession:
         raise
-    except (SalesforceError, SalesforceOperationError, OSError) as error:
-        return [RecordResult.request_failed(error)] * len(ops)
+    except SalesforceOperationError as error:  # the job failed or timed out: worth another try later
+        return [RecordResult.request_failed(error, transient=True)] * len(ops)
+    except (SalesforceError, OSError) as error:
+        return connection.request_failed(error, len(ops))
+    connection.breaker.success()
     missing = RecordResult(False, None, "unprocessed", "Bulk API 2.0 job did not process this record")
     return [by_key.get(op.internal_id, missing) for op in ops]

@@ -18,12 +18,14 @@ MAX_RECORDS = 200
 def _send(connection: SalesforceConnection, chunk: Sequence[Operation], request: Any) -> list[RecordResult]:
     """One call for the chunk; a request that fails for good fails each of its records, not the run."""
     connection.budget.ensure(1)
+    connection.breaker.check()
     try:
         answer = connection.call(request)
     except SalesforceExpiredSession:
         raise  # credentials that cannot log in fail every call alike: let the run fail loudly
     except (SalesforceError, OSError) as error:
-        return [RecordResult.request_failed(error)] * len(chunk)
+        return connection.request_failed(error, len(chunk))
+    connection.breaker.success()
     if not isinstance(answer, list) or len(answer) != len(chunk):
         failed = RecordResult(False, None, "unexpected_response", f"Salesforce answered {len(answer or [])} "
                                                                   f"results for {len(chunk)} records")

@@ -3,6 +3,7 @@ re-authentication on an expired session, and bounded retries of transient faults
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from typing import Any, Callable, Optional, TypeVar
@@ -11,10 +12,14 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceRefusedRequest
 
-from ..base import Backoff
+from ..base import Backoff, CircuitBreaker
 from .auth import Credentials, Session, initial_session, login
+from .records import RecordResult
 
 T = TypeVar("T")
+# Consecutive requests failed whole (a 5xx, a lost connection), each after its own backoff retries (about 15 s of
+# them), that open the circuit breaker; a refused login or an unreachable login URL opens it at once.
+BREAKER_THRESHOLD = 3
 LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
@@ -53,13 +58,27 @@ class ApiBudget:
         self.share = share
         self.used: Optional[int] = None
         self.limit: Optional[int] = None
+        self.observed_at: Optional[dt.datetime] = None
         self._lock = threading.Lock()
 
     def observe(self, response: requests.Response) -> None:
         found = LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if found:
-            with self._lock:
-                self.used, self.limit = int(found.group(1)), int(found.group(2))
+            self.restore(int(found.group(1)), int(found.group(2)), dt.datetime.now(dt.timezone.utc))
+
+    def restore(self, used: int, limit: int, observed_at: dt.datetime) -> None:
+        with self._lock:
+            self.used, self.limit, self.observed_at = used, limit, observed_at
+
+    @property
+    def spent(self) -> bool:
+        """The last known usage is at or above the share: no call until the 24-hour window has moved on."""
+        return self.used is not None and self.limit is not None and self.used >= self.share * self.limit
+
+    def resumes_at(self) -> Optional[dt.datetime]:
+        """When a spent share is free again: every call counted at the last observation has left the rolling
+        24-hour window by then (a conservative bound: Salesforce does not say when each call was made)."""
+        return self.observed_at + dt.timedelta(hours=24) if self.spent and self.observed_at else None
 
     @property
     def known(self) -> bool:
@@ -93,6 +112,7 @@ class SalesforceConnection:
                  on_request: Callable[[], None], ca_bundle: Optional[str] = None, timeout: float = 120.0):
         self.credentials, self.version, self.backoff, self.budget = credentials, version, backoff, budget
         self.http = MeteredSession(on_request, budget.observe, ca_bundle, timeout)
+        self.breaker = CircuitBreaker("Salesforce", BREAKER_THRESHOLD)
         self._client: Optional[Salesforce] = None
         self._lock = threading.Lock()
 
@@ -136,6 +156,16 @@ class SalesforceConnection:
                 raise BudgetSpent("Salesforce refused the call: the daily API allocation is spent "
                                   "(REQUEST_LIMIT_EXCEEDED); the rest resumes on the next run") from None
             raise
+
+    def request_failed(self, error: Exception, records: int) -> list[RecordResult]:
+        """A whole request failed for good (after its retries): each record fails with the same reason. The
+        breaker counts it, since a request refused whole says nothing about its records (Salesforce answers those
+        one by one): when the count is reached the run stops here and the chunk stays untouched. Only a 4xx
+        answer is final for its records; a 5xx, a lost connection or a local fault (TLS, CA file) is transient."""
+        self.breaker.outage(f"{type(error).__name__}: {str(error)[:150]}")
+        self.breaker.check()
+        transient = not isinstance(error, SalesforceError) or is_transient(error)
+        return [RecordResult.request_failed(error, transient)] * records
 
     def learn_budget(self) -> None:
         """One cheap call (`/limits`) so the guard knows the usage before the first write."""

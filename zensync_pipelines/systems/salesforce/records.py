@@ -10,6 +10,7 @@ from simple_salesforce.exceptions import SalesforceError
 from ...engine.types import Operation
 
 LOCKED = "UNABLE_TO_LOCK_ROW"
+UNPROCESSED = "unprocessed"
 # Deleting what is already gone is the outcome a delete wants.
 GONE = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
 
@@ -21,10 +22,15 @@ class RecordResult:
     code: Optional[str] = None
     message: str = ""
     field: Optional[str] = None
+    transient: bool = False  # a later attempt may succeed: a lock, a 5xx, a lost connection
 
     @property
     def locked(self) -> bool:
         return self.code == LOCKED
+
+    @property
+    def retryable(self) -> bool:
+        return self.transient or self.locked or self.code == UNPROCESSED
 
     @classmethod
     def from_collection(cls, item: dict[str, Any]) -> "RecordResult":
@@ -47,14 +53,14 @@ class RecordResult:
         return cls(False, record_id or None, code or "error", message or text, fields or None)
 
     @classmethod
-    def request_failed(cls, error: Exception) -> "RecordResult":
+    def request_failed(cls, error: Exception, transient: bool = False) -> "RecordResult":
         """A whole request failed for good (after retries): each of its records fails with the same reason."""
         if isinstance(error, SalesforceError):
             content = error.content
             item = content[0] if isinstance(content, list) and content and isinstance(content[0], dict) else {}
             return cls(False, None, item.get("errorCode") or f"http_{error.status}",
-                       item.get("message") or str(content)[:500])
-        return cls(False, None, type(error).__name__, str(error)[:500] or type(error).__name__)
+                       item.get("message") or str(content)[:500], transient=transient)
+        return cls(False, None, type(error).__name__, str(error)[:500] or type(error).__name__, transient=transient)
 
 
 def upsert_record(op: Operation, object_type: str, external_field: str) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 retire, and the pointer another object of the row keeps to it (a product's `default_price`).
 
 Every request carries a key derived from the operation's, so a rerun after a crash part-way through replays
-what already happened instead of doing it twice.
+what already happened instead of doing it twice. A 500 is stored by Stripe under its key and replayed to every
+retry with that key, so creates and updates that meet one are retried inside the run under a new derived key
+(a create first looks for the object the failed attempt may have made).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def write(adapter: Any, handler: Any, op: Operation) -> Outcome:
         _retire(handler, op.external_id, op.idempotency_key)
         return Outcome.of(op, DELETED)
     if op.action == REPLACE:
-        new_id = handler.create(op.internal_id, payload, op.idempotency_key)
+        new_id = _create(handler, op, payload)
         _point(adapter, op, new_id, "-point")
         _retire(handler, op.external_id, op.idempotency_key + "-retire")
         return Outcome.of(op, SYNCED, external_id=new_id)
@@ -42,13 +44,38 @@ def write(adapter: Any, handler: Any, op: Operation) -> Outcome:
         if found is None and op.lookup is not None and payload.get(op.lookup) is not None:
             found, how = handler.lookup(op.lookup, payload[op.lookup]), "-adopted"
         if found is None:
-            external_id = handler.create(op.internal_id, payload, op.idempotency_key)
+            external_id = _create(handler, op, payload)
         else:
             external_id = handler.update(found, op.internal_id, payload, op.idempotency_key + how)
         _point(adapter, op, external_id, "-point")
         return Outcome.of(op, SYNCED, external_id=external_id)
-    return Outcome.of(op, SYNCED, external_id=handler.update(op.external_id, op.internal_id, payload,
-                                                             op.idempotency_key))
+    try:
+        external_id = handler.update(op.external_id, op.internal_id, payload, op.idempotency_key)
+    except stripe.APIError as error:
+        if not server_error(error):
+            raise
+        external_id = handler.update(op.external_id, op.internal_id, payload, op.idempotency_key + "-retry")
+    return Outcome.of(op, SYNCED, external_id=external_id)
+
+
+def server_error(error: stripe.StripeError) -> bool:
+    return isinstance(error, stripe.APIError) and (error.http_status or 500) >= 500
+
+
+def _create(handler: Any, op: Operation, payload: dict[str, Any]) -> str:
+    """Create under the derived key; after a 500, do what recovery does: look for the object the failed attempt
+    may have made, then create under a new key. Both steps are deterministic, so a crash in between still finds,
+    never duplicates."""
+    try:
+        return handler.create(op.internal_id, payload, op.idempotency_key)
+    except stripe.APIError as error:
+        if not server_error(error):
+            raise
+    found = handler.find(op.internal_id, payload)
+    if found is not None:
+        handler.update(found, op.internal_id, payload, op.idempotency_key + "-recovered")
+        return found
+    return handler.create(op.internal_id, payload, op.idempotency_key + "-retry")
 
 
 def _retire(handler: Any, external_id: Optional[str], key: str) -> None:

@@ -42,22 +42,23 @@ def seed(customers: int, invoices: int, plans: int, rng_seed: int) -> None:
     from .demo.invoices import seed_invoices
     from .demo.seed import seed_customers
 
-    if not (customers or invoices):
-        raise click.UsageError("nothing to seed: give --customers N and/or --invoices M (e.g. zensync seed "
-                               "--customers 500); see zensync seed --help")
+    if not (customers or invoices or plans):
+        raise click.UsageError("nothing to seed: give --customers N, --invoices M and/or --plans P (e.g. zensync "
+                               "seed --customers 500); see zensync seed --help")
     url, engine = preflight.database()
     migrate.upgrade(engine)
     customers = customers or (50 if invoices else 0)  # invoices need customers to belong to
     now = dt.datetime.now(dt.timezone.utc)  # new rows land after any change sensor's cursor
-    added = seed_customers(engine, customers, rng_seed, stamp=now)
-    click.echo(f"customers: {added} added ({customers} wanted) in {redact(url)}")
+    if customers:
+        added = seed_customers(engine, customers, rng_seed, stamp=now)
+        click.echo(f"customers: {added} added ({customers} wanted) in {redact(url)}")
     if invoices:
         added_invoices, added_lines = seed_invoices(engine, invoices, customers, rng_seed, stamp=now)
         click.echo(f"invoices: {added_invoices} added ({invoices} wanted), {added_lines} lines")
     if plans:
         from .demo.plans import seed_plans
 
-        click.echo(f"plans: {seed_plans(engine, plans, rng_seed)} added ({plans} wanted)")
+        click.echo(f"plans: {seed_plans(engine, plans, rng_seed, stamp=now)} added ({plans} wanted)")
 
 
 @main.command()

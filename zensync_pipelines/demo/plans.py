@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Any
+from typing import Any, Optional
 
 from sqlalchemy import Engine, select
 
@@ -27,14 +27,15 @@ def plan_row(rng: random.Random, plan_id: int) -> dict[str, Any]:
             "updated_at": created + dt.timedelta(hours=rng.uniform(0, 500)), "deleted_at": None}
 
 
-def seed_plans(engine: Engine, count: int, seed: int = 42) -> int:
-    """Write plans 1..count that are missing; returns how many were added."""
+def seed_plans(engine: Engine, count: int, seed: int = 42, stamp: Optional[dt.datetime] = None) -> int:
+    """Write plans 1..count that are missing; returns how many were added. `stamp` sets the new rows'
+    `updated_at` (the CLI passes now), so a change sensor whose cursor is past the demo dates still sees them."""
     metadata.create_all(engine, tables=[plans])
     rng = random.Random(seed)
     rows = [plan_row(rng, i) for i in range(1, count + 1)]
     with engine.begin() as connection:
         existing = set(connection.execute(select(plans.c.id).where(plans.c.id <= count)).scalars())
-        new = [row for row in rows if row["id"] not in existing]
+        new = [row if stamp is None else row | {"updated_at": stamp} for row in rows if row["id"] not in existing]
         if new:
             connection.execute(plans.insert(), new)
     return len(new)

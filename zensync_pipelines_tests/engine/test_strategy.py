@@ -81,7 +81,8 @@ def asset_info(defs):
 def test_trigger_changes_builds_a_sensor_and_the_reconcile_schedule():
     defs = definitions(None)
     sensors, schedules = automation(defs)
-    assert list(sensors) == ["people_memory_changes"] and schedules == {"people_memory_reconcile": "0 3 * * *"}
+    assert sorted(sensors) == ["people_memory_changes", "people_memory_retries"]
+    assert schedules == {"people_memory_reconcile": "0 3 * * *"}
     spec = asset_info(defs)
     assert "Strategy: mirror (create, update, delete); on change" in spec.description
     assert spec.metadata["strategy_mode"].value == "mirror"
@@ -90,7 +91,9 @@ def test_trigger_changes_builds_a_sensor_and_the_reconcile_schedule():
 
 def test_trigger_schedule_builds_only_its_cron_schedule():
     defs = definitions(Strategy(mode="upsert", trigger="schedule", cron="*/15 * * * *"))
-    assert automation(defs) == ({}, {"people_memory_reconcile": "*/15 * * * *"})
+    sensors, schedules = automation(defs)
+    # Only the retry sensor: transient failures of a scheduled copy heal before its next scheduled run.
+    assert list(sensors) == ["people_memory_retries"] and schedules == {"people_memory_reconcile": "*/15 * * * *"}
     spec = asset_info(defs)
     assert "on schedule `*/15 * * * *`" in spec.description and "upsert" in spec.description
     assert spec.metadata["strategy_trigger"].value == "schedule */15 * * * *"

@@ -36,9 +36,10 @@ def test_plan_counts_actions_samples_field_diffs_and_lists_rejections_without_wr
     assert plan.counts[("account", "delete")] == 1 and plan.counts[("contact", "delete")] == 1
     assert plan.counts[("account", SKIP)] == 3 and plan.counts[("contact", SKIP)] == 2  # rows (2,) 5, 6
     assert plan.totals() == {"create": 2, "update": 3, "delete": 2, SKIP: 5, "invalid": 1, "waiting": 1}
-    [rejected] = plan.rejected
-    assert (rejected.internal_id, rejected.object_type, rejected.error_field) == ("3", "account", "name")
-    assert plan.counts[("contact", "waiting")] == 1  # row 3's contact waits for its account
+    invalid, waiting = plan.rejected  # row 3: its account is invalid, its contact waits for the account
+    assert (invalid.internal_id, invalid.object_type, invalid.error_field) == ("3", "account", "name")
+    assert "required" in invalid.error_message
+    assert (waiting.internal_id, waiting.object_type, waiting.status) == ("3", "contact", "waiting")
     diffs = {(s.internal_id, s.object_type): s.changes for s in plan.samples if s.action == "update"}
     [name] = diffs[("1", "account")]
     assert (name.path, name.old, name.new) == ("name", "Person 1", "Renamed One")

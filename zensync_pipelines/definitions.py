@@ -1,6 +1,6 @@
 """The code location: every catalog spec through the factory, plus the shared resources."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from .catalogs import load_specs
 from .dagster_defs.factory import build_catalog_definitions
@@ -8,5 +8,7 @@ from .dagster_defs.resources import default_resources
 
 defs = Definitions.merge(
     *(build_catalog_definitions(spec) for spec in load_specs()),
-    Definitions(resources=default_resources()),
+    # The default executor runs what has no job of its own: the UI's Materialize button and backfills launch the
+    # implicit asset job, which would otherwise start a process per step (seconds of imports each).
+    Definitions(resources=default_resources(), executor=in_process_executor),
 )

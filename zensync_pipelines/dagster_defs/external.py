@@ -1,17 +1,20 @@
 """The external copy of a catalog in one system: the asset whose materialization is a sync run."""
 
 import warnings
-from typing import Any, Iterator
+from typing import Any, Iterator, Union
 
-from dagster import (AssetExecutionContext, AssetKey, AssetsDefinition, BackfillPolicy, BetaWarning,
-                     MaterializeResult, MetadataValue, asset)
+from dagster import (AssetExecutionContext, AssetKey, AssetMaterialization, AssetObservation, AssetsDefinition,
+                     BackfillPolicy, BetaWarning, Config, MaterializeResult, MetadataValue, asset)
+from pydantic import Field
 
+from ..engine.dryrun import Planner
 from ..engine.spec import CatalogSpec
 from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
 from ..store.mappings import MappingStore
-from .scope import partitions_def, run_scope
+from .plan_view import plan_metadata
+from .scope import month_of, partitions_def, run_scope
 
 # Single-run backfills are a deliberate choice (docs/operations.md); the beta notice would repeat in every
 # process that loads the code location, for every catalog and system.
@@ -43,9 +46,11 @@ def failures_markdown(report: SyncReport) -> str:
     return "\n".join(lines)
 
 
-def report_metadata(report: SyncReport) -> dict[str, Any]:
+def report_metadata(report: SyncReport, run_level: bool = True) -> dict[str, Any]:
+    """The counts of a run, or of one month of it (`run_level=False`: API calls and time are the run's only)."""
+    counts = {k: v for k, v in report.counts().items() if run_level or k not in ("api_calls", "seconds")}
     metadata: dict[str, Any] = {name: MetadataValue.float(value) if name == "seconds" else MetadataValue.int(value)
-                                for name, value in report.counts().items()}
+                                for name, value in counts.items()}
     metadata["failures"] = MetadataValue.md(failures_markdown(report))
     if report.stopped_reason:
         metadata["stopped_reason"] = MetadataValue.text(report.stopped_reason)
@@ -60,21 +65,41 @@ def missing_ids(spec: CatalogSpec, system: str, catalog: CatalogTables, mappings
         yield from (internal_id for internal_id in chunk if internal_id not in present)
 
 
+class SyncConfig(Config):
+    dry_run: bool = Field(default=False, description="Plan only: show what the sync would do in the run's "
+                                                     "metadata (an observation), write nothing anywhere.")
+
+
+Event = Union[AssetMaterialization, AssetObservation, MaterializeResult]
+
+
 def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
     objects = ", ".join(obj.object_type for obj in spec.objects(system))
+    key = external_key(spec, system)
+    partitions = partitions_def(spec)
 
     # One run for any range of months: a backfill is one idempotent sync, not a run (and its start-up) per month.
-    @asset(key=external_key(spec, system), group_name=spec.name, deps=upstream_keys(spec, system), kinds={system},
-           pool=f"{system}_api", required_resource_keys={"catalog_db", system},
-           partitions_def=partitions_def(spec), backfill_policy=BackfillPolicy.single_run(),
-           description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync.")
-    def _external(context: AssetExecutionContext) -> MaterializeResult:
+    # The output is optional only so that a dry run records no materialization (and its checks do not run).
+    @asset(key=key, group_name=spec.name, deps=upstream_keys(spec, system), kinds={system},
+           pool=f"{system}_api", required_resource_keys={"catalog_db", system}, output_required=False,
+           partitions_def=partitions, backfill_policy=BackfillPolicy.single_run(),
+           description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync. "
+                       "Launch the job without a partition to sync the whole catalog.")
+    def _external(context: AssetExecutionContext, config: SyncConfig) -> Iterator[Event]:
         database = context.resources.catalog_db
         adapter = getattr(context.resources, system).adapter()
         scope = run_scope(context, spec)
-        context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
         catalog, mappings = database.catalog(), database.mappings()
-        run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id)
+        if config.dry_run:
+            context.log.info(f"{spec.name} -> {system}: planning {scope.description} (dry run, nothing written)")
+            planner = Planner(spec, system, catalog, mappings, reader=getattr(adapter, "current", None))
+            plan = planner.plan(scope.selection)
+            yield AssetObservation(asset_key=key, metadata=plan_metadata(plan) | {
+                "scope": MetadataValue.text(scope.description)})
+            return
+        context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
+        run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id,
+                      group_of=lambda row: month_of(spec, row))
         report = run.run(scope.selection)
         if scope.delete_missing and not report.stopped_reason:
             report = run.delete_missing(list(missing_ids(spec, system, catalog, mappings)))
@@ -82,6 +107,20 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
         metadata = report_metadata(report) | {"scope": MetadataValue.text(scope.description)}
         if hasattr(adapter, "usage"):  # e.g. Salesforce: the org's daily API allocation, as last reported
             metadata["api_usage"] = MetadataValue.json(adapter.usage())
-        return MaterializeResult(metadata=metadata)
+        if context.has_partition_key or context.has_partition_key_range:
+            # Each month of the range is materialized with its own rows' outcomes (zeros where it has none).
+            for month in context.partition_keys:
+                month_metadata = report_metadata(run.groups.get(month) or SyncReport(), run_level=False)
+                context.add_asset_metadata(month_metadata, partition_key=month)
+            shared = {k: v for k, v in metadata.items() if k not in report.counts() and k != "failures"}
+            yield MaterializeResult(metadata=shared | {"run_api_calls": MetadataValue.int(report.api_calls),
+                                                       "run_seconds": MetadataValue.float(round(report.seconds, 3))})
+            return
+        # A whole-catalog run (sensor, reconcile, one click, `zensync sync`): the months it touched, each with
+        # its own outcomes, then the run's totals. Months it did not touch keep their last materialization.
+        for month in sorted(run.groups):
+            yield AssetMaterialization(asset_key=key, partition=month,
+                                       metadata=report_metadata(run.groups[month], run_level=False))
+        yield MaterializeResult(metadata=metadata)
 
     return _external

@@ -1,15 +1,16 @@
 """Which rows a run of an external copy reads: one month, a range of months, the changes, or everything.
 
 External copies are partitioned by month of the catalog's created-at column, so a backfill of history is a
-partition range. Whole-catalog runs (sensor, reconcile) target the full partition range too, since every run of
-a partitioned asset targets partitions, and say with a tag which rows they really read: the changed ones, or all
-of them. Asset keys stay `[system, catalog]`, and the UI shows every month as synced after such a run.
+partition range. Whole-catalog runs (sensor, reconcile, a launch without a partition) target no partition and say
+with a tag which rows they read: the changed ones, or all of them. Every run materializes each month it touched
+with that month's own outcomes, so the event log grows with the months a run touched, not the catalog's age.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from dagster import AssetExecutionContext, MonthlyPartitionsDefinition
 
@@ -28,11 +29,24 @@ def partitions_def(spec: CatalogSpec) -> MonthlyPartitionsDefinition:
     return MonthlyPartitionsDefinition(start_date=spec.partition_start, end_offset=1)
 
 
-def whole_catalog_tags(spec: CatalogSpec, scope: str, changed_since: Any = None) -> dict[str, str]:
-    """Run tags for a run over every partition that reads the changes since `changed_since`, or every row."""
+def month_of(spec: CatalogSpec, row: Mapping[str, Any]) -> str:
+    """The partition a row's outcomes count in: its created-at month, rows older than partition_start (or without
+    a created-at) in the first month, rows stamped in the future in the last."""
     partitions = partitions_def(spec)
-    tags = {RANGE_START: partitions.get_first_partition_key(), RANGE_END: partitions.get_last_partition_key(),
-            SCOPE_TAG: scope}
+    first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()
+    created = row.get(spec.created_at_column)
+    if isinstance(created, str):
+        created = dt.datetime.fromisoformat(created)
+    if not isinstance(created, (dt.datetime, dt.date)):
+        return first
+    return min(max(f"{created.year:04d}-{created.month:02d}-01", first), last)
+
+
+def whole_catalog_tags(spec: CatalogSpec, scope: str, changed_since: Any = None) -> dict[str, str]:
+    """Run tags for a run without a partition that reads the changes since `changed_since`, or every row.
+
+    (`spec` is kept from when these runs targeted every partition by name: callers on other branches pass it.)"""
+    tags = {SCOPE_TAG: scope}
     if changed_since is not None:
         tags[CHANGED_SINCE_TAG] = encode(changed_since)
     return tags

@@ -12,7 +12,7 @@ import stripe
 from ...engine.ratelimit import TokenBucket
 from ...engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
 from ..base import Backoff, ExternalChange, ReadsChanges, SystemAdapter, SystemLimits
-from .objects import ZENSKAR_ID, Conflict, handler_for
+from .objects import ZENSKAR_ID, Conflict, describe, handler_for
 
 # Using the whole rate limit takes rate x latency requests in flight. Stripe answers writes in roughly 0.2-0.4 s,
 # so the default covers 0.4 s a request: with fewer threads the latency, not the limit, bounds a run (8 threads
@@ -83,6 +83,13 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
                 dt.datetime.fromtimestamp(event.created, dt.timezone.utc), metadata.get(ZENSKAR_ID),
                 {k: v for k, v in obj.items() if k != "metadata"}))
         return changes[::-1]  # Stripe lists newest first
+
+    def current(self, object_type: str, external_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The objects as Stripe holds them now (a dry run's "old" values); reads only, one call per object."""
+        service = getattr(self.client.v1, describe(object_type).resource, None)
+        if service is None:
+            return {}
+        return {i: self._call(service.retrieve, i).to_dict() for i in external_ids}
 
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
         return list(self._workers().map(self._apply_one, operations))

@@ -76,7 +76,8 @@ def zensync_dev(tmp_path_factory) -> Iterator[DevServer]:
                "--customers", str(CUSTOMERS)]
     with server.log.open("w") as log:
         # Its own session: the test stops the whole tree, and no terminal signal reaches it by accident.
-        process = subprocess.Popen(command, cwd=data, env=env, stdout=log, stderr=subprocess.STDOUT,
+        # From the repository root, as a user of a clone would: its dagster.yaml must not get in the way.
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
         wait_for_port(server.port, process, timeout=120)

@@ -28,6 +28,8 @@ AUTOMATION = """query Automation($selector: RepositorySelector!) {
   schedulesOrError(repositorySelector: $selector) { ... on Schedules { results { name scheduleState { status } } } }
 }"""
 RUN_STATUS = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+MATERIALIZATIONS = """query Events($id: ID!) { runOrError(runId: $id) { ... on Run { eventConnection(afterCursor: null) {
+  events { __typename ... on MaterializationEvent { partition } } } } } }"""
 
 
 @pytest.fixture
@@ -103,3 +105,27 @@ def test_the_daemon_syncs_a_catalog_change_without_anyone_launching_a_run(zensyn
     engine.dispose()
     wait_until(lambda: remote()["1"].phone == "+15551234567", 180, "the changed row reaching Stripe",
                server=zensync_dev)
+
+
+def test_zensync_dev_prints_the_ui_address_once_it_answers_and_no_instance_noise(zensync_dev):
+    log = zensync_dev.log.read_text(errors="replace")
+    announced = log.index(f"Dagster UI:         {zensync_dev.url}")
+    assert log.index(f"Serving dagster-webserver on {zensync_dev.url}") < announced  # not before it listens
+    assert log.count("Dagster UI:") == 1
+    for noise in ("Found a dagster instance configuration value", "SupersessionWarning", "is superseded"):
+        assert noise not in log
+
+
+def test_one_launch_without_a_partition_syncs_the_whole_catalog(zensync_dev):
+    """The launchpad's plain Launch: no partition chosen, the whole catalog synced, months it touched recorded."""
+    params = {"selector": {"repositoryLocationName": zensync_dev.location(), "repositoryName": "__repository__",
+                           "jobName": "sync_customers_stripe"}, "runConfigData": {}}
+    launched = zensync_dev.graphql(LAUNCH, params=params)["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    status = wait_until(lambda: (s := zensync_dev.graphql(RUN_STATUS, id=run_id)["runOrError"]["status"])
+                        in ("SUCCESS", "FAILURE", "CANCELED") and s, 180, f"run {run_id} finishing", server=zensync_dev)
+    assert status == "SUCCESS"
+    events = zensync_dev.graphql(MATERIALIZATIONS, id=run_id)["runOrError"]["eventConnection"]["events"]
+    partitions = [e["partition"] for e in events if e.get("__typename") == "MaterializationEvent"]
+    assert None in partitions and len(partitions) >= 2  # the run's totals, and each month it touched

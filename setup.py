@@ -38,6 +38,8 @@ setup(
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
             "localstripe==1.15.10",
+            # A throwaway PostgreSQL 16 for the tests when no server answers (zensync_pipelines_tests/conftest.py).
+            "pgserver>=0.1.4",
             "playwright>=1.45",
             "matplotlib>=3.8",
         ],

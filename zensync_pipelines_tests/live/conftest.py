@@ -93,6 +93,33 @@ def zensync_dev(tmp_path_factory) -> Iterator[DevServer]:
                 process.wait(timeout=10)
 
 
+NO_CHROMIUM = ("no Chromium for the UI test: put one on the PATH (Debian/Ubuntu: apt-get install chromium) or "
+               "run `python -m playwright install chromium`")
+
+
+def find_chromium() -> str | None:
+    """A Chromium on the PATH, else the one `playwright install chromium` downloads, else None."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        own = playwright.chromium.executable_path
+    return own if own and Path(own).exists() else None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    found = find_chromium()
+    if found is None:
+        pytest.fail(NO_CHROMIUM, pytrace=False)
+    return found
+
+
 @pytest.fixture(scope="session")
 def stripe_key() -> str:
     return SANDBOX_STRIPE_KEY

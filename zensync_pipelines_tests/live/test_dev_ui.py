@@ -33,13 +33,13 @@ MATERIALIZATIONS = """query Events($id: ID!) { runOrError(runId: $id) { ... on R
 
 
 @pytest.fixture
-def page(tmp_path):
+def page(tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         # A fresh profile per test (Playwright passes it as --user-data-dir).
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium"), executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_FLAGS,
+            str(tmp_path / "chromium"), executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
             viewport={"width": 1600, "height": 1000})
         try:
             yield context.new_page()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import config
+from .ops_cli import COMMANDS as OPERATOR_COMMANDS
 from .sandbox.cli import sandbox
 from .store import migrate
 from .store.db import make_engine, redact
@@ -64,6 +65,8 @@ def dev(port: int, stripe_port: int, salesforce_port: int, customers: int) -> No
 
 
 main.add_command(sandbox)
+for operator_command in OPERATOR_COMMANDS:  # sync, plan, status, retry, explain
+    main.add_command(operator_command)
 
 if __name__ == "__main__":
     main()

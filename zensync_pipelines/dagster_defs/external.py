@@ -13,6 +13,7 @@ from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
 from ..store.mappings import MappingStore
+from ..store.operations import OperationsView
 from .plan_view import plan_metadata
 from .scope import month_of, partitions_def, run_scope
 
@@ -100,7 +101,12 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
         context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
         run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id,
                       group_of=lambda row: month_of(spec, row))
-        report = run.run(scope.selection)
+        if scope.problem_rows:  # in chunks of ids: a long list of failed rows is never one huge IN (...)
+            for ids in OperationsView(database.engine()).problem_ids(spec.name, system):
+                run.run(Selection(ids=ids))  # counts add up across the passes
+            report = run.report
+        else:
+            report = run.run(scope.selection)
         if scope.delete_missing and not report.stopped_reason:
             report = run.delete_missing(list(missing_ids(spec, system, catalog, mappings)))
         context.log.info(f"{spec.name} -> {system}: {report.counts()}")

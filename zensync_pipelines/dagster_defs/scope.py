@@ -20,7 +20,8 @@ from ..store.changes import decode, encode
 
 SCOPE_TAG = "zensync/scope"
 CHANGED_SINCE_TAG = "zensync/changed_since"
-CHANGES, RECONCILE = "changes", "reconcile"
+IDS_TAG = "zensync/ids"  # comma-separated internal ids, for a retry of some rows only
+CHANGES, RECONCILE, RETRY = "changes", "reconcile", "retry"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -57,6 +58,7 @@ class RunScope:
     selection: Selection
     description: str
     delete_missing: bool = False  # only a reconcile looks for rows hard-deleted from the catalog
+    problem_rows: bool = False  # a retry of every row not synced: their ids come from the mapping table
 
 
 def run_scope(context: AssetExecutionContext, spec: CatalogSpec) -> RunScope:
@@ -67,8 +69,13 @@ def run_scope(context: AssetExecutionContext, spec: CatalogSpec) -> RunScope:
         return RunScope(Selection(changed_since=since), f"rows changed since {since}" if since else "every row")
     if scope == RECONCILE:
         return RunScope(Selection(), "every row, and rows deleted from the catalog", delete_missing=True)
+    if scope == RETRY:
+        ids = [i.strip() for i in tags.get(IDS_TAG, "").split(",") if i.strip()]
+        if ids:
+            return RunScope(Selection(ids=ids), f"rows {', '.join(ids)}")
+        return RunScope(Selection(), "every row not synced (failed, invalid, waiting, pending)", problem_rows=True)
     if scope is not None:
-        raise ValueError(f"run tag {SCOPE_TAG}={scope!r} is not one of {CHANGES!r}, {RECONCILE!r}")
+        raise ValueError(f"run tag {SCOPE_TAG}={scope!r} is not one of {CHANGES!r}, {RECONCILE!r}, {RETRY!r}")
     if not (context.has_partition_key or context.has_partition_key_range):
         return RunScope(Selection(), "every row")  # an unpartitioned run, e.g. materialize() from Python
     partitions = partitions_def(spec)

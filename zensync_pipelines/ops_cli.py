@@ -7,6 +7,7 @@ and checks. `plan`, `status` and `explain` only read.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
@@ -65,23 +66,56 @@ def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str]) -> None:
     job = defs.resolve_job_def(job_name(spec, system))
     with _instance() as instance:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
-    events = [e for e in result.get_asset_materialization_events() if e.partition is None]
-    totals = {k: v.value for k, v in events[-1].materialization.metadata.items()} if events else {}
+    events = result.get_asset_materialization_events()
+    totals = _totals([{k: v.value for k, v in e.materialization.metadata.items()} for e in events], tags)
     print_run(result.run_id, job.name, result.success, totals)
     if not result.success:
         raise SystemExit(1)
+
+
+def _month(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(f"{value[:7]}-01").isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a month like 2025-03") from None
 
 
 @click.command()
 @click.argument("catalog")
 @click.argument("system")
 @click.option("--full", is_flag=True, help="Reconcile: also delete the objects of rows hard-deleted from the catalog.")
-def sync(catalog: str, system: str, full: bool) -> None:
-    """Sync a whole catalog to one system now (every row; unchanged rows cost no API call)."""
-    from .dagster_defs.scope import RECONCILE, SCOPE_TAG
+@click.option("--from", "first", metavar="YYYY-MM", help="Only rows created from this month (a backfill) ...")
+@click.option("--to", "last", metavar="YYYY-MM", help="... to this month, included; one run, no backfill daemon.")
+def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Optional[str]) -> None:
+    """Sync a whole catalog (or the rows created in a range of months) to one system now, as a recorded run."""
+    from .dagster_defs.scope import RANGE_END, RANGE_START, RECONCILE, SCOPE_TAG, partitions_def
 
     spec = _spec(catalog, system)
+    if first or last:
+        if full:
+            raise click.UsageError("--full reconciles the whole catalog; it takes no --from/--to")
+        partitions = partitions_def(spec)
+        start, end = _month(first) or partitions.get_first_partition_key(), \
+            _month(last) or partitions.get_last_partition_key()
+        keys = partitions.get_partition_keys()
+        if start not in keys or end not in keys or start > end:
+            raise click.BadParameter(f"months must lie in {keys[0][:7]} .. {keys[-1][:7]}, first before last")
+        _run_job(spec, system, {RANGE_START: start, RANGE_END: end})
+        return
     _run_job(spec, system, {SCOPE_TAG: RECONCILE} if full else {})
+
+
+def _totals(months: list[dict[str, Any]], tags: dict[str, str]) -> dict[str, Any]:
+    """A whole-catalog run records its totals unpartitioned; a range run has only its months to add up."""
+    from .dagster_defs.scope import RANGE_START
+
+    if RANGE_START not in tags:
+        return next((m for m in reversed(months) if "api_calls" in m), {})
+    names = ("created", "updated", "deleted", "skipped", "failed", "waiting")
+    totals = {name: sum(m.get(name, 0) for m in months) for name in names}
+    return totals | {"api_calls": months[0]["run_api_calls"], "seconds": months[0]["run_seconds"]} if months else {}
 
 
 @click.command()

@@ -130,3 +130,20 @@ def test_status_and_explain_tell_where_each_catalog_and_row_stands(ops):
     assert "invalid" in story and "is required but empty" in story
     assert "never planned" in ops("explain", "customers", "999", code=1)
     assert "no catalog 'nope'" in ops("explain", "nope", "1", code=2)
+
+
+def test_sync_of_a_range_of_months_is_one_recorded_run_over_the_rows_created_then(ops):
+    utc = dt.timezone.utc
+    with ops.engine.connect() as connection:
+        spring = {str(i) for i in connection.execute(select(customers.c.id).where(
+            customers.c.created_at >= dt.datetime(2025, 3, 1, tzinfo=utc),
+            customers.c.created_at < dt.datetime(2025, 5, 1, tzinfo=utc))).scalars()}
+    assert spring
+    output = ops("sync", "customers", "stripe", "--from", "2025-03", "--to", "2025-04")
+    assert set(ops.remote()) == spring - {"7"}
+    [totals] = [line for line in output.splitlines() if line.startswith("│ ")]
+    assert totals.split("│")[1].strip() == str(len(spring - {"7"}))
+    with DagsterInstance.from_config(str(ops.home)) as instance:
+        assert instance.get_materialized_partitions(AssetKey(["stripe", "customers"])) == {"2025-03-01",
+                                                                                            "2025-04-01"}
+    assert "not a month" in ops("sync", "customers", "stripe", "--from", "March", code=2)

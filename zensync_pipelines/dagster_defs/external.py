@@ -122,11 +122,14 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
             yield MaterializeResult(metadata=shared | {"run_api_calls": MetadataValue.int(report.api_calls),
                                                        "run_seconds": MetadataValue.float(round(report.seconds, 3))})
             return
-        # A whole-catalog run (sensor, reconcile, one click, `zensync sync`): the months it touched, each with
-        # its own outcomes, then the run's totals. Months it did not touch keep their last materialization.
+        # A whole-catalog run (sensor, reconcile, one click, `zensync sync`): the months it touched (wrote, or
+        # failed to), each with its own outcomes, then the run's totals. Months whose rows it only re-read and
+        # skipped keep their last materialization, so an idle reconcile adds one event, not one per month.
         for month in sorted(run.groups):
-            yield AssetMaterialization(asset_key=key, partition=month,
-                                       metadata=report_metadata(run.groups[month], run_level=False))
+            counts = run.groups[month].counts()
+            if any(counts[name] for name in ("created", "updated", "deleted", "failed", "waiting", "deferred")):
+                yield AssetMaterialization(asset_key=key, partition=month,
+                                           metadata=report_metadata(run.groups[month], run_level=False))
         yield MaterializeResult(metadata=metadata)
 
     return _external

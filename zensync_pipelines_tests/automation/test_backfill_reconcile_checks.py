@@ -6,13 +6,13 @@ import pytest
 from dagster import AssetKey, AssetSelection, Definitions, build_schedule_context, define_asset_job
 from sqlalchemy import delete, func, select
 
-from zensync_pipelines.dagster_defs.scope import CHANGED_SINCE_TAG, RANGE_END, RANGE_START, SCOPE_TAG
+from zensync_pipelines.dagster_defs.scope import CHANGED_SINCE_TAG, RANGE_END, RANGE_START, SCOPE_TAG, month_of
 from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.store.changes import encode
 from zensync_pipelines.store.mappings import MappingStore
 
-from .harness import Harness
+from .harness import SPEC, Harness
 
 ROWS = 60
 INVALID = {"7", "23", "41", "57"}  # the seed breaks these rows on purpose
@@ -88,6 +88,14 @@ def test_a_whole_catalog_run_materializes_only_the_months_it_touched_with_their_
     months = by_month(result)
     assert set(months) == {f"{created:%Y-%m}-01", None}
     assert months[f"{created:%Y-%m}-01"]["updated"] == 1
+
+    # Every row re-read, nothing to write: only the months of the rows that fail again (the seed's invalid
+    # ones) are recorded, plus the run's totals; months of rows merely skipped are not.
+    with harness.engine.connect() as connection:
+        invalid_months = {month_of(SPEC, {"created_at": c}) for c in connection.execute(
+            select(customers.c.created_at).where(customers.c.id.in_([int(i) for i in INVALID]))).scalars()}
+    result, totals = harness.run({SCOPE_TAG: "reconcile"})
+    assert totals["skipped"] == ROWS - len(INVALID) and set(by_month(result)) == {None, *invalid_months}
 
 
 def test_reconcile_retries_failed_rows_finds_drift_and_deletes_rows_gone_from_the_catalog(harness):

@@ -75,5 +75,6 @@ def backfill(dev: Any, asset_path: list[str], months: list[str]) -> dict[str, fl
     assert runs and all(r["status"] == "SUCCESS" for r in runs), runs
     first = min(runs, key=lambda r: r["creationTime"])
     return {"total": done - clicked, "runs": len(runs), "queued": first["creationTime"] - clicked,
+            "run_done": max(r["endTime"] for r in runs) - clicked,
             "launch": first["startTime"] - first["creationTime"],
             "run": max(r["endTime"] for r in runs) - first["startTime"]}

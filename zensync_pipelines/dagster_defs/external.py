@@ -1,7 +1,7 @@
 """The external copy of a catalog in one system: the asset whose materialization is a sync run."""
 
 import warnings
-from typing import Any, Iterator, Union
+from typing import Any, Callable, Iterator, Union
 
 from dagster import (AssetExecutionContext, AssetKey, AssetMaterialization, AssetObservation, AssetsDefinition,
                      BackfillPolicy, BetaWarning, Config, MaterializeResult, MetadataValue, asset)
@@ -74,6 +74,58 @@ class SyncConfig(Config):
 Event = Union[AssetMaterialization, AssetObservation, MaterializeResult]
 
 
+def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
+                summary: Callable[..., Event]) -> Iterator[Event]:
+    """One sync step, for the asset and for the whole-catalog job alike: a plan (dry run) or a sync, then its
+    events. `summary(metadata=...)` makes the run's closing event: the asset's MaterializeResult, or an
+    AssetMaterialization without a partition in the op job."""
+    key = external_key(spec, system)
+    database = context.resources.catalog_db
+    adapter = getattr(context.resources, system).adapter()
+    scope = run_scope(context, spec)
+    catalog, mappings = database.catalog(), database.mappings()
+    if dry_run:
+        context.log.info(f"{spec.name} -> {system}: planning {scope.description} (dry run, nothing written)")
+        planner = Planner(spec, system, catalog, mappings, reader=getattr(adapter, "current", None))
+        plan = planner.plan(scope.selection)
+        yield AssetObservation(asset_key=key, metadata=plan_metadata(plan) | {
+            "scope": MetadataValue.text(scope.description)})
+        return
+    context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
+    run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id,
+                  group_of=lambda row: month_of(spec, row))
+    if scope.problem_rows:  # in chunks of ids: a long list of failed rows is never one huge IN (...)
+        for ids in OperationsView(database.engine()).problem_ids(spec.name, system):
+            run.run(Selection(ids=ids))  # counts add up across the passes
+        report = run.report
+    else:
+        report = run.run(scope.selection)
+    if scope.delete_missing and not report.stopped_reason:
+        report = run.delete_missing(list(missing_ids(spec, system, catalog, mappings)))
+    context.log.info(f"{spec.name} -> {system}: {report.counts()}")
+    metadata = report_metadata(report) | {"scope": MetadataValue.text(scope.description)}
+    if hasattr(adapter, "usage"):  # e.g. Salesforce: the org's daily API allocation, as last reported
+        metadata["api_usage"] = MetadataValue.json(adapter.usage())
+    if context.has_partition_key or context.has_partition_key_range:
+        # Each month of the range is materialized with its own rows' outcomes (zeros where it has none).
+        for month in context.partition_keys:
+            month_metadata = report_metadata(run.groups.get(month) or SyncReport(), run_level=False)
+            context.add_asset_metadata(month_metadata, partition_key=month)
+        shared = {k: v for k, v in metadata.items() if k not in report.counts() and k != "failures"}
+        yield MaterializeResult(metadata=shared | {"run_api_calls": MetadataValue.int(report.api_calls),
+                                                   "run_seconds": MetadataValue.float(round(report.seconds, 3))})
+        return
+    # A whole-catalog run (sensor, reconcile, one click, `zensync sync`): the months it touched (wrote, or
+    # failed to), each with its own outcomes, then the run's totals. Months whose rows it only re-read and
+    # skipped keep their last materialization, so an idle reconcile adds one event, not one per month.
+    for month in sorted(run.groups):
+        counts = run.groups[month].counts()
+        if any(counts[name] for name in ("created", "updated", "deleted", "failed", "waiting", "deferred")):
+            yield AssetMaterialization(asset_key=key, partition=month,
+                                       metadata=report_metadata(run.groups[month], run_level=False))
+    yield summary(metadata=metadata)
+
+
 def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
     objects = ", ".join(obj.object_type for obj in spec.objects(system))
     key = external_key(spec, system)
@@ -85,51 +137,8 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
            pool=f"{system}_api", required_resource_keys={"catalog_db", system}, output_required=False,
            partitions_def=partitions, backfill_policy=BackfillPolicy.single_run(),
            description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync. "
-                       "Launch the job without a partition to sync the whole catalog.")
+                       f"The job sync_{spec.name}_{system}_all syncs the whole catalog in one click.")
     def _external(context: AssetExecutionContext, config: SyncConfig) -> Iterator[Event]:
-        database = context.resources.catalog_db
-        adapter = getattr(context.resources, system).adapter()
-        scope = run_scope(context, spec)
-        catalog, mappings = database.catalog(), database.mappings()
-        if config.dry_run:
-            context.log.info(f"{spec.name} -> {system}: planning {scope.description} (dry run, nothing written)")
-            planner = Planner(spec, system, catalog, mappings, reader=getattr(adapter, "current", None))
-            plan = planner.plan(scope.selection)
-            yield AssetObservation(asset_key=key, metadata=plan_metadata(plan) | {
-                "scope": MetadataValue.text(scope.description)})
-            return
-        context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
-        run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id,
-                      group_of=lambda row: month_of(spec, row))
-        if scope.problem_rows:  # in chunks of ids: a long list of failed rows is never one huge IN (...)
-            for ids in OperationsView(database.engine()).problem_ids(spec.name, system):
-                run.run(Selection(ids=ids))  # counts add up across the passes
-            report = run.report
-        else:
-            report = run.run(scope.selection)
-        if scope.delete_missing and not report.stopped_reason:
-            report = run.delete_missing(list(missing_ids(spec, system, catalog, mappings)))
-        context.log.info(f"{spec.name} -> {system}: {report.counts()}")
-        metadata = report_metadata(report) | {"scope": MetadataValue.text(scope.description)}
-        if hasattr(adapter, "usage"):  # e.g. Salesforce: the org's daily API allocation, as last reported
-            metadata["api_usage"] = MetadataValue.json(adapter.usage())
-        if context.has_partition_key or context.has_partition_key_range:
-            # Each month of the range is materialized with its own rows' outcomes (zeros where it has none).
-            for month in context.partition_keys:
-                month_metadata = report_metadata(run.groups.get(month) or SyncReport(), run_level=False)
-                context.add_asset_metadata(month_metadata, partition_key=month)
-            shared = {k: v for k, v in metadata.items() if k not in report.counts() and k != "failures"}
-            yield MaterializeResult(metadata=shared | {"run_api_calls": MetadataValue.int(report.api_calls),
-                                                       "run_seconds": MetadataValue.float(round(report.seconds, 3))})
-            return
-        # A whole-catalog run (sensor, reconcile, one click, `zensync sync`): the months it touched (wrote, or
-        # failed to), each with its own outcomes, then the run's totals. Months whose rows it only re-read and
-        # skipped keep their last materialization, so an idle reconcile adds one event, not one per month.
-        for month in sorted(run.groups):
-            counts = run.groups[month].counts()
-            if any(counts[name] for name in ("created", "updated", "deleted", "failed", "waiting", "deferred")):
-                yield AssetMaterialization(asset_key=key, partition=month,
-                                           metadata=report_metadata(run.groups[month], run_level=False))
-        yield MaterializeResult(metadata=metadata)
+        yield from sync_events(context, spec, system, config.dry_run, MaterializeResult)
 
     return _external

@@ -1,5 +1,5 @@
-"""Turn one catalog spec into its Dagster definitions: per system an external copy, its checks, a job, a change
-sensor and a reconcile schedule; plus the catalog asset they all depend on."""
+"""Turn one catalog spec into its Dagster definitions: per system an external copy, its checks, a job, a
+whole-catalog job, a change sensor and a reconcile schedule; plus the catalog asset they all depend on."""
 
 from typing import Optional
 
@@ -12,6 +12,7 @@ from .external import build_external_asset, catalog_key, external_key
 from .schedules import build_reconcile_schedule
 from .sensors import build_change_sensor
 from .settings import AutomationSettings
+from .whole import build_whole_catalog_job
 
 __all__ = ["build_catalog_definitions", "catalog_key", "external_key", "job_name"]
 
@@ -45,6 +46,7 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # imports between a change and its sync; pools still limit the step across runs.
         jobs.append(define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
                                      description=f"Sync {spec.name} to {system}."))
+        jobs.append(build_whole_catalog_job(spec, system))
         sensors.append(build_change_sensor(spec, system, name, settings))
         schedules.append(build_reconcile_schedule(spec, system, name, settings))
     return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules)

@@ -177,3 +177,18 @@ def test_a_dry_run_shows_the_plan_in_the_run_and_writes_nothing(harness):
     assert "| 7 | customer | invalid |" in metadata["rejected"]
     assert MappingStore(harness.engine).events("customers", "stripe") == before
     assert harness.remote()["1"].name != "Planned Rename"
+
+
+def test_the_whole_catalog_job_syncs_every_row_without_a_partition_and_records_on_the_asset(harness):
+    job = harness.defs.resolve_job_def("sync_customers_stripe_all")
+    assert job.partitions_def is None  # the launchpad asks for nothing
+    result = job.execute_in_process(instance=harness.instance)
+    assert result.success
+    assert set(harness.remote()) == {str(i) for i in range(1, ROWS + 1)} - INVALID
+    months = by_month(result)
+    assert months[None]["created"] == ROWS - len(INVALID)
+    assert sum(m["created"] for p, m in months.items() if p) == ROWS - len(INVALID)
+    assert harness.instance.get_latest_materialization_event(KEY).run_id == result.run_id
+    dry = job.execute_in_process(instance=harness.instance, run_config={
+        "ops": {"stripe__customers__all": {"config": {"dry_run": True}}}})
+    assert dry.success and not dry.get_asset_materialization_events()

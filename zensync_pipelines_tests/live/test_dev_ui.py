@@ -2,6 +2,7 @@
 and the daemon syncing a catalog change to the Stripe sandbox with nobody launching anything."""
 
 import datetime as dt
+import re
 
 import pytest
 import stripe
@@ -28,6 +29,8 @@ AUTOMATION = """query Automation($selector: RepositorySelector!) {
   schedulesOrError(repositorySelector: $selector) { ... on Schedules { results { name scheduleState { status } } } }
 }"""
 RUN_STATUS = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+JOB_RUNS = """{ runsOrError(filter: {pipelineName: "sync_customers_stripe_all"}) {
+  ... on Runs { results { runId tags { key value } } } } }"""
 MATERIALIZATIONS = """query Events($id: ID!) { runOrError(runId: $id) { ... on Run { eventConnection(afterCursor: null) {
   events { __typename ... on MaterializationEvent { partition } } } } } }"""
 
@@ -129,3 +132,24 @@ def test_one_launch_without_a_partition_syncs_the_whole_catalog(zensync_dev):
     events = zensync_dev.graphql(MATERIALIZATIONS, id=run_id)["runOrError"]["eventConnection"]["events"]
     partitions = [e["partition"] for e in events if e.get("__typename") == "MaterializationEvent"]
     assert None in partitions and len(partitions) >= 2  # the run's totals, and each month it touched
+
+
+def test_the_launchpad_launches_a_whole_catalog_sync_in_one_click(zensync_dev, page):
+    location = zensync_dev.location()
+    before = zensync_dev.graphql(JOB_RUNS)["runsOrError"]["results"]
+    page.goto(f"{zensync_dev.url}/locations/{location}/jobs/sync_customers_stripe_all/playground")
+    launch = page.locator("button", has_text=re.compile("^Launch Run$"))
+    try:
+        wait_until(lambda: launch.count() == 1 and launch.is_enabled(), 60, "the launchpad's Launch run button")
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "launchpad.png"), full_page=True)
+    assert "dry_run: false" in page.locator("body").inner_text()  # the dry-run setting, in the launchpad
+    launch.click()  # no partition to choose, no config to type, nothing to confirm
+    runs = wait_until(lambda: len(r := zensync_dev.graphql(JOB_RUNS)["runsOrError"]["results"]) > len(before)
+                      and r, 60, "a run from the click", server=zensync_dev)
+    run_id = runs[0]["runId"]
+    status = wait_until(lambda: (s := zensync_dev.graphql(RUN_STATUS, id=run_id)["runOrError"]["status"])
+                        in ("SUCCESS", "FAILURE", "CANCELED") and s, 180, f"run {run_id} finishing", server=zensync_dev)
+    assert status == "SUCCESS"
+    events = zensync_dev.graphql(MATERIALIZATIONS, id=run_id)["runOrError"]["eventConnection"]["events"]
+    assert None in [e["partition"] for e in events if e.get("__typename") == "MaterializationEvent"]

@@ -47,7 +47,8 @@ class OperationsView:
             last = connection.execute(select(e.run_id, e.occurred_at).where(e.catalog == catalog, e.system == system)
                                       .order_by(e.id.desc()).limit(1)).first()
         return {"counts": {status: found.get(index, 0) for index, status in enumerate(WORST_FIRST)},
-                "last_attempt_run": last.run_id if last else None, "last_attempt_at": last.occurred_at if last else None}
+                "last_attempt_run": last.run_id if last else None,
+                "last_attempt_at": last.occurred_at if last else None}
 
     def story(self, catalog: str, internal_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The row's mappings (one per system and object) and every attempt, oldest first."""

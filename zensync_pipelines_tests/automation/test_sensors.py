@@ -13,7 +13,7 @@ from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.store.changes import decode
 
-from .harness import JOB, SPEC, Harness
+from .harness import JOB, Harness
 
 SENSOR = "customers_stripe_changes"
 SETTINGS = AutomationSettings(sensor_overlap_seconds=300)

@@ -31,8 +31,8 @@ AUTOMATION = """query Automation($selector: RepositorySelector!) {
 RUN_STATUS = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 JOB_RUNS = """{ runsOrError(filter: {pipelineName: "sync_customers_stripe_all"}) {
   ... on Runs { results { runId tags { key value } } } } }"""
-MATERIALIZATIONS = """query Events($id: ID!) { runOrError(runId: $id) { ... on Run { eventConnection(afterCursor: null) {
-  events { __typename ... on MaterializationEvent { partition } } } } } }"""
+MATERIALIZATIONS = """query Events($id: ID!) { runOrError(runId: $id) { ... on Run {
+  eventConnection(afterCursor: null) { events { __typename ... on MaterializationEvent { partition } } } } } }"""
 
 
 @pytest.fixture

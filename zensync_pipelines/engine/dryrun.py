@@ -63,10 +63,12 @@ def flatten(value: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def field_changes(payload: Mapping[str, Any], current: Optional[Mapping[str, Any]]) -> list[FieldChange]:
-    """The payload's fields whose value differs from the object's current one (absent counts as None)."""
+    """The payload's fields whose value differs from the object's current one (absent counts as None). A field
+    the current object does not show at all (e.g. a Salesforce lookup set through its relationship) cannot be
+    compared and is left out rather than reported as a change."""
     now = flatten(current or {})
     return [FieldChange(path, now.get(path), new) for path, new in sorted(flatten(payload).items())
-            if _norm(now.get(path)) != _norm(new)]
+            if (current is None or path.split(".")[0] in current) and _norm(now.get(path)) != _norm(new)]
 
 
 def _norm(value: Any) -> Any:

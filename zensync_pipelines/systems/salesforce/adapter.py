@@ -44,6 +44,10 @@ class SalesforceAdapter(SystemAdapter):
         return {"api_calls": self.api_calls, "daily_api_used": self.budget.used,
                 "daily_api_limit": self.budget.limit, "budget_share": self.budget.share}
 
+    def current(self, object_type: str, external_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The records as Salesforce holds them now (a dry run's "old" values); reads only, one call per record."""
+        return {i: dict(self.connection.call(lambda sf, i=i: getattr(sf, object_type).get(i))) for i in external_ids}
+
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
         done: dict[int, Outcome] = {}
         try:

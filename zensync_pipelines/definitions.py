@@ -6,9 +6,16 @@ from .catalogs import load_specs
 from .dagster_defs.factory import build_catalog_definitions
 from .dagster_defs.resources import default_resources
 
-defs = Definitions.merge(
-    *(build_catalog_definitions(spec) for spec in load_specs()),
-    # The default executor runs what has no job of its own: the UI's Materialize button and backfills launch the
-    # implicit asset job, which would otherwise start a process per step (seconds of imports each).
-    Definitions(resources=default_resources(), executor=in_process_executor),
-)
+
+def build_definitions() -> Definitions:
+    """Built from the environment as it is now (resources and settings read it): the code location does this once
+    at load; `zensync sync` and `retry` call it again so their runs use the environment they were started with."""
+    return Definitions.merge(
+        *(build_catalog_definitions(spec) for spec in load_specs()),
+        # The default executor runs what has no job of its own: the UI's Materialize button and backfills launch
+        # the implicit asset job, which would otherwise start a process per step (seconds of imports each).
+        Definitions(resources=default_resources(), executor=in_process_executor),
+    )
+
+
+defs = build_definitions()

@@ -61,9 +61,9 @@ def _ids(value: Optional[str]) -> list[str]:
 
 def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str]) -> None:
     from .dagster_defs.factory import job_name
-    from .definitions import defs
+    from .definitions import build_definitions
 
-    job = defs.resolve_job_def(job_name(spec, system))
+    job = build_definitions().resolve_job_def(job_name(spec, system))
     with _instance() as instance:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
     events = result.get_asset_materialization_events()

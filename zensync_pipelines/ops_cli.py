@@ -67,7 +67,7 @@ def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str]) -> None:
     with _instance() as instance:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
     events = result.get_asset_materialization_events()
-    totals = _totals([{k: v.value for k, v in e.materialization.metadata.items()} for e in events], tags)
+    totals = _totals([{k: v.value for k, v in e.materialization.metadata.items()} for e in events])
     print_run(result.run_id, job.name, result.success, totals)
     if not result.success:
         raise SystemExit(1)
@@ -90,7 +90,8 @@ def _month(value: Optional[str]) -> Optional[str]:
 @click.option("--to", "last", metavar="YYYY-MM", help="... to this month, included; one run, no backfill daemon.")
 def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Optional[str]) -> None:
     """Sync a whole catalog (or the rows created in a range of months) to one system now, as a recorded run."""
-    from .dagster_defs.scope import RANGE_END, RANGE_START, RECONCILE, SCOPE_TAG, partitions_def
+    from .dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
+                                     whole_catalog_tags)
 
     spec = _spec(catalog, system)
     if first or last:
@@ -104,18 +105,17 @@ def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Opti
             raise click.BadParameter(f"months must lie in {keys[0][:7]} .. {keys[-1][:7]}, first before last")
         _run_job(spec, system, {RANGE_START: start, RANGE_END: end})
         return
-    _run_job(spec, system, {SCOPE_TAG: RECONCILE} if full else {})
+    _run_job(spec, system, whole_catalog_tags(spec, RECONCILE) if full else partition_tags(spec))
 
 
-def _totals(months: list[dict[str, Any]], tags: dict[str, str]) -> dict[str, Any]:
-    """A whole-catalog run records its totals unpartitioned; a range run has only its months to add up."""
-    from .dagster_defs.scope import RANGE_START
-
-    if RANGE_START not in tags:
-        return next((m for m in reversed(months) if "api_calls" in m), {})
+def _totals(months: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run without a partition records its totals in one event; a range run's months add up to them."""
+    whole = [m for m in months if "api_calls" in m]
+    if whole or not months:
+        return whole[-1] if whole else {}
     names = ("created", "updated", "deleted", "skipped", "failed", "waiting")
     totals = {name: sum(m.get(name, 0) for m in months) for name in names}
-    return totals | {"api_calls": months[0]["run_api_calls"], "seconds": months[0]["run_seconds"]} if months else {}
+    return totals | {"api_calls": months[0]["run_api_calls"], "seconds": months[0]["run_seconds"]}
 
 
 @click.command()
@@ -124,11 +124,11 @@ def _totals(months: list[dict[str, Any]], tags: dict[str, str]) -> dict[str, Any
 @click.option("--ids", help="Comma-separated row ids; default every row not synced (failed, invalid, waiting).")
 def retry(catalog: str, system: str, ids: Optional[str]) -> None:
     """Retry rows that did not sync, now, as a recorded run."""
-    from .dagster_defs.scope import IDS_TAG, RETRY, SCOPE_TAG
+    from .dagster_defs.scope import IDS_TAG, RETRY, whole_catalog_tags
 
     spec = _spec(catalog, system)
     wanted = _ids(ids)
-    _run_job(spec, system, {SCOPE_TAG: RETRY} | ({IDS_TAG: ",".join(wanted)} if wanted else {}))
+    _run_job(spec, system, whole_catalog_tags(spec, RETRY) | ({IDS_TAG: ",".join(wanted)} if wanted else {}))
 
 
 @click.command()

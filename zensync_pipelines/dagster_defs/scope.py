@@ -43,11 +43,25 @@ def month_of(spec: CatalogSpec, row: Mapping[str, Any]) -> str:
     return min(max(f"{created.year:04d}-{created.month:02d}-01", first), last)
 
 
-def whole_catalog_tags(spec: CatalogSpec, scope: str, changed_since: Any = None) -> dict[str, str]:
-    """Run tags for a run without a partition that reads the changes since `changed_since`, or every row.
+def needs_partitions(spec: CatalogSpec) -> bool:
+    """True for a catalog that references another (invoices -> customers): its external copies depend on the
+    other catalog's partitioned copies, and Dagster cannot run an asset without a partition once a partitioned
+    upstream asset has a materialization. Its whole-catalog runs therefore target every month (each month then
+    recorded with its own counts); the whole-catalog op job (`sync_<catalog>_<system>_all`) is not affected."""
+    return any(spec.references(system) for system in spec.systems)
 
-    (`spec` is kept from when these runs targeted every partition by name: callers on other branches pass it.)"""
-    tags = {SCOPE_TAG: scope}
+
+def partition_tags(spec: CatalogSpec) -> dict[str, str]:
+    """The tags of a whole-catalog run of the asset job: none, or every month for a catalog that needs them."""
+    if not needs_partitions(spec):
+        return {}
+    partitions = partitions_def(spec)
+    return {RANGE_START: partitions.get_first_partition_key(), RANGE_END: partitions.get_last_partition_key()}
+
+
+def whole_catalog_tags(spec: CatalogSpec, scope: str, changed_since: Any = None) -> dict[str, str]:
+    """Run tags for a whole-catalog run that reads the changes since `changed_since`, or every row."""
+    tags = partition_tags(spec) | {SCOPE_TAG: scope}
     if changed_since is not None:
         tags[CHANGED_SINCE_TAG] = encode(changed_since)
     return tags

@@ -126,6 +126,10 @@ def test_invoices_sync_to_both_systems_after_their_customers(world):
         1 if rows[draft]["currency"] == "jpy" else 100)
     assert remote[draft]["Amount__c"] == pytest.approx(expected)
     assert run_job(definitions, "sync_invoices_salesforce", instance)["api_calls"] == 0
+    # The one-click job of a catalog whose copies need partitions: an op, so it runs without one.
+    whole = definitions.resolve_job_def("sync_invoices_salesforce_all").execute_in_process(instance=instance)
+    [totals] = [e for e in whole.get_asset_materialization_events() if e.partition is None]
+    assert whole.success and totals.materialization.metadata["api_calls"].value == 0
 
 
 def test_large_invoice_batches_go_through_bulk_with_the_same_results(world):

@@ -8,7 +8,7 @@ setup(
     version="0.1.0",
     description="Dagster-native two-way sync of business catalogs with Stripe and Salesforce",
     packages=find_packages(exclude=["zensync_pipelines_tests*", "benchmarks*"]),
-    package_data={"zensync_pipelines": ["store/migrations/*.ini", "store/migrations/*.mako",
+    package_data={"zensync_pipelines": ["dagster_instance.yaml", "store/migrations/*.ini", "store/migrations/*.mako",
                                         "store/migrations/versions/*.py", "sandbox/**/*.json"]},
     include_package_data=True,
     python_requires=">=3.11",
@@ -38,6 +38,8 @@ setup(
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
             "localstripe==1.15.10",
+            # A throwaway PostgreSQL 16 for the tests when no server answers (zensync_pipelines_tests/conftest.py).
+            "pgserver>=0.1.4",
             "playwright>=1.45",
             "matplotlib>=3.8",
         ],

@@ -8,6 +8,7 @@ import click
 
 from . import preflight
 from .inbound.cli import webhooks
+from .ops_cli import COMMANDS as OPERATOR_COMMANDS
 from .sandbox.cli import sandbox
 from .store import migrate
 from .store.db import redact
@@ -79,6 +80,8 @@ def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webho
 
 main.add_command(sandbox)
 main.add_command(webhooks)
+for operator_command in OPERATOR_COMMANDS:  # sync, plan, status, retry, explain
+    main.add_command(operator_command)
 
 if __name__ == "__main__":
     main()

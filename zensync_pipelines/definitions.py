@@ -1,6 +1,6 @@
 """The code location: every catalog spec through the factory, plus the shared resources."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from .catalogs import load_specs
 from .dagster_defs.factory import build_catalog_definitions
@@ -8,11 +8,20 @@ from .dagster_defs.inbound_automation import build_polling_definitions
 from .dagster_defs.settings import AutomationSettings
 from .dagster_defs.resources import default_resources
 
-SPECS = load_specs()
-_POLL_JOBS, _POLL_SCHEDULES = build_polling_definitions(SPECS, AutomationSettings.from_env())
 
-defs = Definitions.merge(
-    *(build_catalog_definitions(spec) for spec in SPECS),
-    Definitions(jobs=_POLL_JOBS, schedules=_POLL_SCHEDULES),  # one change-feed poll per system, not per catalog
-    Definitions(resources=default_resources()),
-)
+
+def build_definitions() -> Definitions:
+    """Built from the environment as it is now (resources and settings read it): the code location does this once
+    at load; `zensync sync` and `retry` call it again so their runs use the environment they were started with."""
+    specs = load_specs()
+    poll_jobs, poll_schedules = build_polling_definitions(specs, AutomationSettings.from_env())
+    return Definitions.merge(
+        *(build_catalog_definitions(spec) for spec in specs),
+        Definitions(jobs=poll_jobs, schedules=poll_schedules),  # one change-feed poll per system, not per catalog
+        # The default executor runs what has no job of its own: the UI's Materialize button and backfills launch
+        # the implicit asset job, which would otherwise start a process per step (seconds of imports each).
+        Definitions(resources=default_resources(), executor=in_process_executor),
+    )
+
+
+defs = build_definitions()

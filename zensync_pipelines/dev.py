@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import click
+import requests
 from sqlalchemy import inspect
 
 from . import config, devlog, preflight
@@ -27,23 +28,8 @@ from .store import migrate
 from .store.db import make_engine, redact
 from .systems.sandboxes import SANDBOX_STRIPE_KEY  # noqa: F401 (the live tests read it here)
 
-DEV_INSTANCE_YAML = """# zensync dev: Dagster's embedded default storage in this folder.
-telemetry:
-  enabled: false
-nux:
-  enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    dequeue_interval_seconds: 1  # a sensor's run starts within a second, not up to five
-concurrency:
-  pools:
-    default_limit: 1  # one sync per system at a time, as in production
-sensors:
-  use_threads: true  # as in production: sensors tick side by side
-  num_workers: 4
-"""
+# The same instance as `dagster` commands run from the repository root (its top-level dagster.yaml links here).
+INSTANCE_YAML = Path(__file__).with_name("dagster_instance.yaml")
 
 
 def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:
@@ -89,8 +75,16 @@ status becomes paid with its paid_at (asset stripe/inbound/invoices shows what w
 def dagster_home(data: Path) -> Path:
     home = data / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(DEV_INSTANCE_YAML)
+    (home / "dagster.yaml").write_text(INSTANCE_YAML.read_text())
     return home
+
+
+def answers(url: str) -> bool:
+    """True once the Dagster webserver serves requests (it listens some seconds after its process starts)."""
+    try:
+        return requests.get(f"{url}/server_info", timeout=1).ok
+    except requests.RequestException:
+        return False
 
 
 def _default_signals() -> None:
@@ -133,14 +127,16 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
     for line in systems.lines:
         click.echo(line)
     click.echo(f"{'webhook receiver:':<20}{receiver.url} (Stripe sandbox webhooks -> {receiver.url}/webhooks/stripe)")
-    click.echo(f"Dagster UI:         http://127.0.0.1:{port} (DAGSTER_HOME {env['DAGSTER_HOME']})")
+    click.echo(f"{'Dagster home:':<20}{env['DAGSTER_HOME']} (the UI's address follows once it answers)")
     click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
     click.echo("Ctrl-C stops everything.")
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "zensync_pipelines.definitions",
-               "-h", "127.0.0.1", "-p", str(port)]
-    dagster = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_default_signals,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    command = [sys.executable, "-m", "zensync_pipelines.dagster_dev", "--host", "127.0.0.1", "--port", str(port)]
+    # Started in its DAGSTER_HOME: Dagster warns about any other dagster.yaml in its working folder.
+    dagster = subprocess.Popen(command, env=env, cwd=env["DAGSTER_HOME"], start_new_session=True,
+                               preexec_fn=_default_signals, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, bufsize=1)
     output = devlog.relay(dagster.stdout, sys.stdout)
+    ui = f"http://127.0.0.1:{port}"
     stopping = []
 
     def stop(signum: int, _frame: object) -> None:
@@ -152,12 +148,16 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
+        announced = False
         while True:
             try:
                 return dagster.wait(timeout=1 if not stopping else 30)
             except subprocess.TimeoutExpired:
                 if stopping:
                     os.killpg(dagster.pid, signal.SIGKILL)
+                elif not announced and answers(ui):
+                    announced = True
+                    click.echo(f"Dagster UI:         {ui}")
     finally:
         output.join(timeout=5)
         receiver.stop()

@@ -1,7 +1,9 @@
 """Shared fixtures: catalog databases on SQLite and PostgreSQL, a Stripe sandbox, Dagster resources.
 
-PostgreSQL tests always run: ZENSYNC_TEST_POSTGRES_URL (default the local server at 127.0.0.1:5432) must be
-reachable, or they fail. Each test gets its own schema, dropped afterwards.
+PostgreSQL tests always run, never skip: against ZENSYNC_TEST_POSTGRES_URL when it is set (unreachable: they
+fail), else the local server at 127.0.0.1:5432 (ZENSYNC_TEST_POSTGRES_PORT) when one answers there, else a
+throwaway PostgreSQL from the `pgserver` wheel (the test extra brings it), started in a temporary folder for the
+session and stopped at its end. Each test gets its own schema, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -18,14 +20,44 @@ from sqlalchemy.engine import make_url
 from zensync_pipelines.store import migrate
 from zensync_pipelines.store.db import make_engine
 
-POSTGRES_URL = os.environ.get("ZENSYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+LOCAL_PORT = int(os.environ.get("ZENSYNC_TEST_POSTGRES_PORT") or 5432)
+LOCAL_URL = f"postgresql+psycopg2://postgres@127.0.0.1:{LOCAL_PORT}/test"
 
 stripe.enable_telemetry = False
 
 
-def _postgres_schema_url(schema: str) -> str:
-    url = make_url(POSTGRES_URL)
+def _postgres_schema_url(server: str, schema: str) -> str:
+    url = make_url(server)
     return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory) -> Iterator[str]:
+    """The PostgreSQL server of this session, as a SQLAlchemy URL."""
+    if os.environ.get("ZENSYNC_TEST_POSTGRES_URL"):
+        yield os.environ["ZENSYNC_TEST_POSTGRES_URL"]
+        return
+    if _answers(LOCAL_PORT):
+        yield LOCAL_URL
+        return
+    import pgserver  # PostgreSQL 16 binaries in a wheel; it starts even as root, in a folder of its own
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgserver"), cleanup_mode="delete")
+    try:
+        # A unix socket in the data folder: no port to collide with anything else on the machine.
+        yield make_url(server.get_uri()).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    finally:
+        server.cleanup()
 
 
 @pytest.fixture(autouse=True)
@@ -42,13 +74,13 @@ def _no_leaked_dagster_state_storage() -> Iterator[None]:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_server) -> Iterator[str]:
     schema = f"zs_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(POSTGRES_URL)
+    admin = make_engine(postgres_server)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield _postgres_schema_url(schema)
+        yield _postgres_schema_url(postgres_server, schema)
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

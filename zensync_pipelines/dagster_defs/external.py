@@ -1,20 +1,24 @@
 """The external copy of a catalog in one system: the asset whose materialization is a sync run."""
 
 import warnings
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Union
 
-from dagster import (AssetExecutionContext, AssetKey, AssetsDefinition, BackfillPolicy, BetaWarning, Failure,
-                     MaterializeResult, MetadataValue, asset)
+from dagster import (AssetExecutionContext, AssetKey, AssetMaterialization, AssetObservation, AssetsDefinition,
+                     BackfillPolicy, BetaWarning, Config, Failure, MaterializeResult, MetadataValue, asset)
+from pydantic import Field
 
+from ..engine.dryrun import Planner
 from ..engine.spec import CatalogSpec
 from ..engine.strategy import Strategy
 from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
 from ..store.mappings import MappingStore
+from ..store.operations import OperationsView
 from ..store.state import ApiUsageMemory, StateStore
 from .drift import run_read_back
-from .scope import partitions_def, run_scope
+from .plan_view import plan_metadata
+from .scope import month_of, partitions_def, run_scope
 
 # Single-run backfills are a deliberate choice (docs/operations.md); the beta notice would repeat in every
 # process that loads the code location, for every catalog and system.
@@ -46,9 +50,11 @@ def failures_markdown(report: SyncReport) -> str:
     return "\n".join(lines)
 
 
-def report_metadata(report: SyncReport) -> dict[str, Any]:
+def report_metadata(report: SyncReport, run_level: bool = True) -> dict[str, Any]:
+    """The counts of a run, or of one month of it (`run_level=False`: API calls and time are the run's only)."""
+    counts = {k: v for k, v in report.counts().items() if run_level or k not in ("api_calls", "seconds")}
     metadata: dict[str, Any] = {name: MetadataValue.float(value) if name == "seconds" else MetadataValue.int(value)
-                                for name, value in report.counts().items()}
+                                for name, value in counts.items()}
     metadata["failures"] = MetadataValue.md(failures_markdown(report))
     if report.stopped_reason:
         metadata["stopped_reason"] = MetadataValue.text(report.stopped_reason)
@@ -70,45 +76,98 @@ def missing_ids(spec: CatalogSpec, system: str, catalog: CatalogTables, mappings
         yield from (internal_id for internal_id in chunk if internal_id not in present)
 
 
+class SyncConfig(Config):
+    dry_run: bool = Field(default=False, description="Plan only: show what the sync would do in the run's "
+                                                     "metadata (an observation), write nothing anywhere.")
+
+
+Event = Union[AssetMaterialization, AssetObservation, MaterializeResult]
+
+
+def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
+                summary: Callable[..., Event]) -> Iterator[Event]:
+    """One sync step, for the asset and for the whole-catalog job alike: a plan (dry run) or a sync, then its
+    events. `summary(metadata=...)` makes the run's closing event: the asset's MaterializeResult, or an
+    AssetMaterialization without a partition in the op job."""
+    key = external_key(spec, system)
+    database = context.resources.catalog_db
+    adapter = getattr(context.resources, system).adapter()
+    if hasattr(adapter, "remember_usage"):  # e.g. Salesforce: a spent daily allocation is remembered
+        adapter.remember_usage(ApiUsageMemory(StateStore(database.engine()), system))
+    scope = run_scope(context, spec)
+    strategy = spec.strategy(system)
+    catalog, mappings = database.catalog(), database.mappings()
+    if dry_run:
+        context.log.info(f"{spec.name} -> {system}: planning {scope.description} (dry run, nothing written)")
+        planner = Planner(spec, system, catalog, mappings, reader=getattr(adapter, "current", None))
+        plan = planner.plan(scope.selection)
+        yield AssetObservation(asset_key=key, metadata=plan_metadata(plan) | {
+            "scope": MetadataValue.text(scope.description)})
+        return
+    context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
+    # A reconcile first reads the objects back: drift found there is repaired by this very run (outbound
+    # fields) or queued in the inbox (inbound fields, deletions) for the inbound job.
+    drift = run_read_back(spec, system, adapter, database.engine(), catalog, mappings) \
+        if scope.delete_missing else None
+    run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id,
+                  group_of=lambda row: month_of(spec, row))
+    if scope.problem_rows:  # in chunks of ids: a long list of failed rows is never one huge IN (...)
+        for ids in OperationsView(database.engine()).problem_ids(spec.name, system):
+            run.run(Selection(ids=ids))  # counts add up across the passes
+        report = run.report
+    else:
+        report = run.run(scope.selection)
+    if scope.delete_missing and strategy.deletes and not report.stopped_reason:
+        report = run.delete_missing(list(missing_ids(spec, system, catalog, mappings)))
+    context.log.info(f"{spec.name} -> {system}: {report.counts()}")
+    metadata = report_metadata(report) | {"scope": MetadataValue.text(scope.description)} \
+        | strategy_metadata(strategy)
+    if drift is not None:
+        metadata |= {f"drift_{name}": MetadataValue.int(value) for name, value in drift.counts().items()}
+        metadata["drift_examples"] = MetadataValue.json(drift.examples[:20])
+    if hasattr(adapter, "usage"):  # e.g. Salesforce: the org's daily API allocation, as last reported
+        metadata["api_usage"] = MetadataValue.json(adapter.usage())
+    if report.outage:
+        # The system, not the rows, is the problem: what finished is kept, untouched rows stay as they were,
+        # and the run fails (red) with the one reason first in the log and in the failure's metadata.
+        context.log.error(f"{spec.name} -> {system} stopped: {report.outage}")
+        raise Failure(description=report.outage, metadata=metadata)
+    if context.has_partition_key or context.has_partition_key_range:
+        # Each month of the range is materialized with its own rows' outcomes (zeros where it has none).
+        for month in context.partition_keys:
+            month_metadata = report_metadata(run.groups.get(month) or SyncReport(), run_level=False)
+            context.add_asset_metadata(month_metadata, partition_key=month)
+        shared = {k: v for k, v in metadata.items() if k not in report.counts() and k != "failures"}
+        yield MaterializeResult(metadata=shared | {"run_api_calls": MetadataValue.int(report.api_calls),
+                                                   "run_seconds": MetadataValue.float(round(report.seconds, 3))})
+        return
+    # A whole-catalog run (sensor, reconcile, one click, `zensync sync`): the months it touched (wrote, or
+    # failed to), each with its own outcomes, then the run's totals. Months whose rows it only re-read and
+    # skipped keep their last materialization, so an idle reconcile adds one event, not one per month.
+    for month in sorted(run.groups):
+        counts = run.groups[month].counts()
+        if any(counts[name] for name in ("created", "updated", "deleted", "failed", "waiting", "deferred")):
+            yield AssetMaterialization(asset_key=key, partition=month,
+                                       metadata=report_metadata(run.groups[month], run_level=False))
+    yield summary(metadata=metadata)
+
+
 def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
     objects = ", ".join(obj.name for obj in spec.objects(system))
     strategy = spec.strategy(system)
+    key = external_key(spec, system)
+    partitions = partitions_def(spec)
 
     # One run for any range of months: a backfill is one idempotent sync, not a run (and its start-up) per month.
-    @asset(key=external_key(spec, system), group_name=spec.name, deps=upstream_keys(spec, system), kinds={system},
-           pool=f"{system}_api", required_resource_keys={"catalog_db", system},
-           partitions_def=partitions_def(spec), backfill_policy=BackfillPolicy.single_run(),
+    # The output is optional only so that a dry run records no materialization (and its checks do not run).
+    @asset(key=key, group_name=spec.name, deps=upstream_keys(spec, system), kinds={system},
+           pool=f"{system}_api", required_resource_keys={"catalog_db", system}, output_required=False,
+           partitions_def=partitions, backfill_policy=BackfillPolicy.single_run(),
            description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync. "
-                       f"Strategy: {strategy.describe()}.", metadata=strategy_metadata(strategy))
-    def _external(context: AssetExecutionContext) -> MaterializeResult:
-        database = context.resources.catalog_db
-        adapter = getattr(context.resources, system).adapter()
-        if hasattr(adapter, "remember_usage"):  # e.g. Salesforce: a spent daily allocation is remembered
-            adapter.remember_usage(ApiUsageMemory(StateStore(database.engine()), system))
-        scope = run_scope(context, spec)
-        context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
-        catalog, mappings = database.catalog(), database.mappings()
-        # A reconcile first reads the objects back: drift found there is repaired by this very run (outbound
-        # fields) or queued in the inbox (inbound fields, deletions) for the inbound job.
-        drift = run_read_back(spec, system, adapter, database.engine(), catalog, mappings) \
-            if scope.delete_missing else None
-        run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id)
-        report = run.run(scope.selection)
-        if scope.delete_missing and strategy.deletes and not report.stopped_reason:
-            report = run.delete_missing(list(missing_ids(spec, system, catalog, mappings)))
-        context.log.info(f"{spec.name} -> {system}: {report.counts()}")
-        metadata = report_metadata(report) | {"scope": MetadataValue.text(scope.description)} \
-            | strategy_metadata(strategy)
-        if drift is not None:
-            metadata |= {f"drift_{name}": MetadataValue.int(value) for name, value in drift.counts().items()}
-            metadata["drift_examples"] = MetadataValue.json(drift.examples[:20])
-        if hasattr(adapter, "usage"):  # e.g. Salesforce: the org's daily API allocation, as last reported
-            metadata["api_usage"] = MetadataValue.json(adapter.usage())
-        if report.outage:
-            # The system, not the rows, is the problem: what finished is kept, untouched rows stay as they were,
-            # and the run fails (red) with the one reason first in the log and in the failure's metadata.
-            context.log.error(f"{spec.name} -> {system} stopped: {report.outage}")
-            raise Failure(description=report.outage, metadata=metadata)
-        return MaterializeResult(metadata=metadata)
+                       f"Strategy: {strategy.describe()}. "
+                       f"The job sync_{spec.name}_{system}_all syncs the whole catalog in one click.",
+           metadata=strategy_metadata(strategy))
+    def _external(context: AssetExecutionContext, config: SyncConfig) -> Iterator[Event]:
+        yield from sync_events(context, spec, system, config.dry_run, MaterializeResult)
 
     return _external

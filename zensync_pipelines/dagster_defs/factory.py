@@ -1,5 +1,6 @@
-"""Turn one catalog spec into its Dagster definitions: per system an external copy, its checks, a job, a change
-sensor, a retry sensor and a reconcile schedule; plus the catalog asset they all depend on."""
+"""Turn one catalog spec into its Dagster definitions: per system an external copy, its checks, a job, a
+whole-catalog job, a change sensor, a retry sensor and a reconcile schedule (as the copy's strategy asks), the
+inbound asset, job and inbox sensor where the spec reads changes back; plus the catalog asset they all depend on."""
 
 from typing import Optional
 
@@ -16,6 +17,7 @@ from .retries import build_retry_sensor
 from .schedules import build_reconcile_schedule
 from .sensors import build_change_sensor
 from .settings import AutomationSettings
+from .whole import build_whole_catalog_job
 
 __all__ = ["build_catalog_definitions", "catalog_key", "external_key", "job_name"]
 
@@ -54,6 +56,7 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # imports between a change and its sync; pools still limit the step across runs.
         jobs.append(define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
                                      description=f"Sync {spec.name} to {system}."))
+        jobs.append(build_whole_catalog_job(spec, system))
         # Only what the copy's strategy needs: no sensor unless it syncs on change, no schedule for a manual one.
         strategy, automated = spec.strategy(system), system not in settings.skipped_systems
         if strategy.sensor and automated:

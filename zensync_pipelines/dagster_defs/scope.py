@@ -1,15 +1,16 @@
 """Which rows a run of an external copy reads: one month, a range of months, the changes, or everything.
 
 External copies are partitioned by month of the catalog's created-at column, so a backfill of history is a
-partition range. Whole-catalog runs (sensor, reconcile) target the full partition range too, since every run of
-a partitioned asset targets partitions, and say with a tag which rows they really read: the changed ones, or all
-of them. Asset keys stay `[system, catalog]`, and the UI shows every month as synced after such a run.
+partition range. Whole-catalog runs (sensor, reconcile, a launch without a partition) target no partition and say
+with a tag which rows they read: the changed ones, or all of them. Every run materializes each month it touched
+with that month's own outcomes, so the event log grows with the months a run touched, not the catalog's age.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from dagster import AssetExecutionContext, MonthlyPartitionsDefinition
 
@@ -19,7 +20,7 @@ from ..store.changes import decode, encode
 
 SCOPE_TAG = "zensync/scope"
 CHANGED_SINCE_TAG = "zensync/changed_since"
-IDS_TAG = "zensync/ids"  # retry runs: the catalog rows to sync, comma-separated
+IDS_TAG = "zensync/ids"  # comma-separated internal ids: a retry of these rows only (retry sensor, zensync retry)
 CHANGES, RECONCILE, RETRY = "changes", "reconcile", "retry"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -29,11 +30,38 @@ def partitions_def(spec: CatalogSpec) -> MonthlyPartitionsDefinition:
     return MonthlyPartitionsDefinition(start_date=spec.partition_start, end_offset=1)
 
 
-def whole_catalog_tags(spec: CatalogSpec, scope: str, changed_since: Any = None) -> dict[str, str]:
-    """Run tags for a run over every partition that reads the changes since `changed_since`, or every row."""
+def month_of(spec: CatalogSpec, row: Mapping[str, Any]) -> str:
+    """The partition a row's outcomes count in: its created-at month, rows older than partition_start (or without
+    a created-at) in the first month, rows stamped in the future in the last."""
     partitions = partitions_def(spec)
-    tags = {RANGE_START: partitions.get_first_partition_key(), RANGE_END: partitions.get_last_partition_key(),
-            SCOPE_TAG: scope}
+    first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()
+    created = row.get(spec.created_at_column)
+    if isinstance(created, str):
+        created = dt.datetime.fromisoformat(created)
+    if not isinstance(created, (dt.datetime, dt.date)):
+        return first
+    return min(max(f"{created.year:04d}-{created.month:02d}-01", first), last)
+
+
+def needs_partitions(spec: CatalogSpec) -> bool:
+    """True for a catalog that references another (invoices -> customers): its external copies depend on the
+    other catalog's partitioned copies, and Dagster cannot run an asset without a partition once a partitioned
+    upstream asset has a materialization. Its whole-catalog runs therefore target every month (each month then
+    recorded with its own counts); the whole-catalog op job (`sync_<catalog>_<system>_all`) is not affected."""
+    return any(spec.references(system) for system in spec.systems)
+
+
+def partition_tags(spec: CatalogSpec) -> dict[str, str]:
+    """The tags of a whole-catalog run of the asset job: none, or every month for a catalog that needs them."""
+    if not needs_partitions(spec):
+        return {}
+    partitions = partitions_def(spec)
+    return {RANGE_START: partitions.get_first_partition_key(), RANGE_END: partitions.get_last_partition_key()}
+
+
+def whole_catalog_tags(spec: CatalogSpec, scope: str, changed_since: Any = None) -> dict[str, str]:
+    """Run tags for a whole-catalog run that reads the changes since `changed_since`, or every row."""
+    tags = partition_tags(spec) | {SCOPE_TAG: scope}
     if changed_since is not None:
         tags[CHANGED_SINCE_TAG] = encode(changed_since)
     return tags
@@ -44,6 +72,7 @@ class RunScope:
     selection: Selection
     description: str
     delete_missing: bool = False  # only a reconcile looks for rows hard-deleted from the catalog
+    problem_rows: bool = False  # a retry of every row not synced: their ids come from the mapping table
 
 
 def run_scope(context: AssetExecutionContext, spec: CatalogSpec) -> RunScope:
@@ -55,8 +84,11 @@ def run_scope(context: AssetExecutionContext, spec: CatalogSpec) -> RunScope:
     if scope == RECONCILE:
         return RunScope(Selection(), "every row, and rows deleted from the catalog", delete_missing=True)
     if scope == RETRY:
-        ids = [i for i in tags.get(IDS_TAG, "").split(",") if i]
-        return RunScope(Selection(ids=ids), f"{len(ids)} rows due for a retry")
+        ids = [i.strip() for i in tags.get(IDS_TAG, "").split(",") if i.strip()]
+        if ids:
+            shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+            return RunScope(Selection(ids=ids), f"{len(ids)} rows to retry: {shown}")
+        return RunScope(Selection(), "every row not synced (failed, invalid, waiting, pending)", problem_rows=True)
     if scope is not None:
         raise ValueError(f"run tag {SCOPE_TAG}={scope!r} is not one of {CHANGES!r}, {RECONCILE!r}, {RETRY!r}")
     if not (context.has_partition_key or context.has_partition_key_range):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
 
 from .failures import batch_failures, is_outage
 from .plan import plan_delete, plan_row
@@ -98,10 +98,16 @@ def _row_boundary(operations: Sequence[Operation], size: int) -> int:
 
 class SyncRun:
     def __init__(self, spec: CatalogSpec, system: str, source: CatalogSource, mappings: MappingRepository,
-                 adapter: SystemAdapter, run_id: str, chunk_size: int = 1000):
+                 adapter: SystemAdapter, run_id: str, chunk_size: int = 1000,
+                 group_of: Optional[Callable[[Mapping[str, Any]], str]] = None):
         self.spec, self.system, self.source, self.mappings = spec, system, source, mappings
         self.adapter, self.run_id, self.chunk_size = adapter, run_id, chunk_size
         self.report = SyncReport()
+        # Optional split of the counts by a row's group (e.g. its created-at month, for one materialization per
+        # month with that month's own outcomes). Rows without a group (hard deletes) count in the total only.
+        self.group_of = group_of
+        self.groups: dict[str, SyncReport] = {}
+        self._group_by_id: dict[str, str] = {}
         self._order = [obj.name for obj in spec.objects(system)]
 
     def run(self, selection: Selection = Selection()) -> SyncReport:
@@ -162,6 +168,9 @@ class SyncRun:
             operations += plan.operations
             verdicts += plan.outcomes
             self.report.skipped += plan.skipped
+            if self.group_of is not None:
+                group = self._group_by_id[internal_id] = self.group_of(row)
+                self.group(group).skipped += plan.skipped
         if verdicts:
             self._record(verdicts)
         return operations
@@ -222,11 +231,21 @@ class SyncRun:
                                           error_message=f"waiting for {parent}: {reason}"))
         return ready, blocked
 
+    def group(self, name: str) -> SyncReport:
+        return self.groups.setdefault(name, SyncReport())
+
     def _record(self, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
         self.mappings.record_outcomes(self.run_id, outcomes, deferred)
         for outcome in outcomes:
             self.report.count(outcome)
+            group = self._group_by_id.get(outcome.internal_id)
+            if group is not None:
+                self.group(group).count(outcome)
         self.report.deferred += len(deferred)
+        for op in deferred:
+            group = self._group_by_id.get(op.internal_id)
+            if group is not None:
+                self.group(group).deferred += 1
 
 
 def sync(spec: CatalogSpec, system: str, source: CatalogSource, mappings: MappingRepository,

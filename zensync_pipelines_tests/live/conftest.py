@@ -76,7 +76,8 @@ def zensync_dev(tmp_path_factory) -> Iterator[DevServer]:
                "--webhook-port", str(free_port()), "--customers", str(CUSTOMERS)]
     with server.log.open("w") as log:
         # Its own session: the test stops the whole tree, and no terminal signal reaches it by accident.
-        process = subprocess.Popen(command, cwd=data, env=env, stdout=log, stderr=subprocess.STDOUT,
+        # From the repository root, as a user of a clone would: its dagster.yaml must not get in the way.
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
         wait_for_port(server.port, process, timeout=120)
@@ -90,6 +91,33 @@ def zensync_dev(tmp_path_factory) -> Iterator[DevServer]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+NO_CHROMIUM = ("no Chromium for the UI test: put one on the PATH (Debian/Ubuntu: apt-get install chromium) or "
+               "run `python -m playwright install chromium`")
+
+
+def find_chromium() -> str | None:
+    """A Chromium on the PATH, else the one `playwright install chromium` downloads, else None."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        own = playwright.chromium.executable_path
+    return own if own and Path(own).exists() else None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    found = find_chromium()
+    if found is None:
+        pytest.fail(NO_CHROMIUM, pytrace=False)
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 and the daemon syncing a catalog change to the Stripe sandbox with nobody launching anything."""
 
 import datetime as dt
+import re
 import time
 
 import pytest
@@ -29,16 +30,20 @@ AUTOMATION = """query Automation($selector: RepositorySelector!) {
   schedulesOrError(repositorySelector: $selector) { ... on Schedules { results { name scheduleState { status } } } }
 }"""
 RUN_STATUS = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+JOB_RUNS = """{ runsOrError(filter: {pipelineName: "sync_customers_stripe_all"}) {
+  ... on Runs { results { runId tags { key value } } } } }"""
+MATERIALIZATIONS = """query Events($id: ID!) { runOrError(runId: $id) { ... on Run {
+  eventConnection(afterCursor: null) { events { __typename ... on MaterializationEvent { partition } } } } } }"""
 
 
 @pytest.fixture
-def page(tmp_path):
+def page(tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         # A fresh profile per test (Playwright passes it as --user-data-dir).
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium"), executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_FLAGS,
+            str(tmp_path / "chromium"), executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
             viewport={"width": 1600, "height": 1000})
         try:
             yield context.new_page()
@@ -119,3 +124,48 @@ def test_idle_sensor_ticks_write_nothing_to_the_console(zensync_dev):
     text = zensync_dev.log.read_text(errors="replace")
     assert "Checking for new runs for sensor" not in text and " skipped: " not in text
     assert "No run requests returned" not in text
+
+
+def test_zensync_dev_prints_the_ui_address_once_it_answers_and_no_instance_noise(zensync_dev):
+    log = zensync_dev.log.read_text(errors="replace")
+    announced = log.index(f"Dagster UI:         {zensync_dev.url}")
+    assert log.index(f"Serving dagster-webserver on {zensync_dev.url}") < announced  # not before it listens
+    assert log.count("Dagster UI:") == 1
+    for noise in ("Found a dagster instance configuration value", "SupersessionWarning", "is superseded"):
+        assert noise not in log
+
+
+def test_one_launch_without_a_partition_syncs_the_whole_catalog(zensync_dev):
+    """The launchpad's plain Launch: no partition chosen, the whole catalog synced, months it touched recorded."""
+    params = {"selector": {"repositoryLocationName": zensync_dev.location(), "repositoryName": "__repository__",
+                           "jobName": "sync_customers_stripe"}, "runConfigData": {}}
+    launched = zensync_dev.graphql(LAUNCH, params=params)["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    status = wait_until(lambda: (s := zensync_dev.graphql(RUN_STATUS, id=run_id)["runOrError"]["status"])
+                        in ("SUCCESS", "FAILURE", "CANCELED") and s, 180, f"run {run_id} finishing", server=zensync_dev)
+    assert status == "SUCCESS"
+    events = zensync_dev.graphql(MATERIALIZATIONS, id=run_id)["runOrError"]["eventConnection"]["events"]
+    partitions = [e["partition"] for e in events if e.get("__typename") == "MaterializationEvent"]
+    assert None in partitions and len(partitions) >= 2  # the run's totals, and each month it touched
+
+
+def test_the_launchpad_launches_a_whole_catalog_sync_in_one_click(zensync_dev, page):
+    location = zensync_dev.location()
+    before = zensync_dev.graphql(JOB_RUNS)["runsOrError"]["results"]
+    page.goto(f"{zensync_dev.url}/locations/{location}/jobs/sync_customers_stripe_all/playground")
+    launch = page.locator("button", has_text=re.compile("^Launch Run$"))
+    try:
+        wait_until(lambda: launch.count() == 1 and launch.is_enabled(), 60, "the launchpad's Launch run button")
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "launchpad.png"), full_page=True)
+    assert "dry_run: false" in page.locator("body").inner_text()  # the dry-run setting, in the launchpad
+    launch.click()  # no partition to choose, no config to type, nothing to confirm
+    runs = wait_until(lambda: len(r := zensync_dev.graphql(JOB_RUNS)["runsOrError"]["results"]) > len(before)
+                      and r, 60, "a run from the click", server=zensync_dev)
+    run_id = runs[0]["runId"]
+    status = wait_until(lambda: (s := zensync_dev.graphql(RUN_STATUS, id=run_id)["runOrError"]["status"])
+                        in ("SUCCESS", "FAILURE", "CANCELED") and s, 180, f"run {run_id} finishing", server=zensync_dev)
+    assert status == "SUCCESS"
+    events = zensync_dev.graphql(MATERIALIZATIONS, id=run_id)["runOrError"]["eventConnection"]["events"]
+    assert None in [e["partition"] for e in events if e.get("__typename") == "MaterializationEvent"]

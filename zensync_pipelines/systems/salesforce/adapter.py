@@ -80,6 +80,10 @@ class SalesforceAdapter(SystemAdapter):
                               "observed_at": self.budget.observed_at.isoformat(),
                               "resumes_at": resumes.isoformat() if resumes else None})
 
+    def current(self, object_type: str, external_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The records as Salesforce holds them now (a dry run's "old" values); reads only, one call per record."""
+        return {i: dict(self.connection.call(lambda sf, i=i: getattr(sf, object_type).get(i))) for i in external_ids}
+
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
         try:
             return self._apply(operations)

@@ -12,7 +12,7 @@ import stripe
 from ...engine.ratelimit import TokenBucket
 from ...engine.types import Operation, Outcome
 from ..base import Backoff, CircuitBreaker, ExternalChange, ReadsChanges, SystemAdapter
-from .objects import ZENSKAR_ID, Conflict, handler_for
+from .objects import ZENSKAR_ID, Conflict, describe, handler_for
 from .readback import ReadBack
 from .writes import server_error, write
 
@@ -114,6 +114,13 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
     def read_back(self, object_type: str, page_size: int = 100) -> ReadBack:
         """A pass over the `object_type` objects zensync owns in Stripe, for drift checks (see readback.py)."""
         return ReadBack(self, object_type, page_size)
+
+    def current(self, object_type: str, external_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The objects as Stripe holds them now (a dry run's "old" values); reads only, one call per object."""
+        service = getattr(self.client.v1, describe(object_type).resource, None)
+        if service is None:
+            return {}
+        return {i: self._call(service.retrieve, i).to_dict() for i in external_ids}
 
     def apply(self, operations: Sequence[Operation]) -> list[Outcome]:
         results = list(self._workers().map(self._apply_one, operations))

@@ -1,0 +1,216 @@
+"""Operator commands: `zensync sync`, `plan`, `status`, `retry` and `explain`.
+
+`sync` and `retry` run the catalog's sync job in this process and record it as a Dagster run in the instance of
+DAGSTER_HOME, else in `zensync dev`'s (in the data folder), so the run shows in the UI with its materializations
+and checks. `plan`, `status` and `explain` only read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
+
+import click
+
+from . import config
+from .catalogs import load_specs
+from .engine.spec import CatalogSpec
+from .ops_view import console, print_plan, print_run, print_status, print_story
+
+BUDGET_SCOPE, BUDGET_KEY = "salesforce", "api_usage"  # written by the Salesforce adapter's budget keeping
+
+
+def _spec(catalog: str, system: Optional[str] = None) -> CatalogSpec:
+    specs = {spec.name: spec for spec in load_specs()}
+    if catalog not in specs:
+        raise click.BadParameter(f"no catalog {catalog!r}; known: {', '.join(sorted(specs))}", param_hint="CATALOG")
+    if system is not None and system not in specs[catalog].systems:
+        raise click.BadParameter(f"catalog {catalog!r} syncs to {', '.join(specs[catalog].systems)}, not {system!r}",
+                                 param_hint="SYSTEM")
+    return specs[catalog]
+
+
+def _engine() -> Any:
+    from .store import migrate
+    from .store.db import make_engine
+
+    engine = make_engine(config.database_url())
+    migrate.upgrade(engine)
+    return engine
+
+
+def _instance_home() -> str:
+    from .dev import dagster_home
+
+    return os.environ.get("DAGSTER_HOME") or str(dagster_home(config.data_dir()))
+
+
+@contextmanager
+def _instance() -> Iterator[Any]:
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(_instance_home()) as instance:
+        yield instance
+
+
+def _ids(value: Optional[str]) -> list[str]:
+    return [i.strip() for i in (value or "").split(",") if i.strip()]
+
+
+def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str]) -> None:
+    from .dagster_defs.factory import job_name
+    from .definitions import build_definitions
+
+    job = build_definitions().resolve_job_def(job_name(spec, system))
+    with _instance() as instance:
+        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    events = result.get_asset_materialization_events()
+    totals = _totals([{k: v.value for k, v in e.materialization.metadata.items()} for e in events])
+    print_run(result.run_id, job.name, result.success, totals)
+    if not result.success:
+        raise SystemExit(1)
+
+
+def _month(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(f"{value[:7]}-01").isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a month like 2025-03") from None
+
+
+@click.command()
+@click.argument("catalog")
+@click.argument("system")
+@click.option("--full", is_flag=True, help="Reconcile: also delete the objects of rows hard-deleted from the catalog.")
+@click.option("--from", "first", metavar="YYYY-MM", help="Only rows created from this month (a backfill) ...")
+@click.option("--to", "last", metavar="YYYY-MM", help="... to this month, included; one run, no backfill daemon.")
+def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Optional[str]) -> None:
+    """Sync a whole catalog (or the rows created in a range of months) to one system now, as a recorded run."""
+    from .dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
+                                     whole_catalog_tags)
+
+    spec = _spec(catalog, system)
+    if first or last:
+        if full:
+            raise click.UsageError("--full reconciles the whole catalog; it takes no --from/--to")
+        partitions = partitions_def(spec)
+        start, end = _month(first) or partitions.get_first_partition_key(), \
+            _month(last) or partitions.get_last_partition_key()
+        keys = partitions.get_partition_keys()
+        if start not in keys or end not in keys or start > end:
+            raise click.BadParameter(f"months must lie in {keys[0][:7]} .. {keys[-1][:7]}, first before last")
+        _run_job(spec, system, {RANGE_START: start, RANGE_END: end})
+        return
+    _run_job(spec, system, whole_catalog_tags(spec, RECONCILE) if full else partition_tags(spec))
+
+
+def _totals(months: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run without a partition records its totals in one event; a range run's months add up to them."""
+    whole = [m for m in months if "api_calls" in m]
+    if whole or not months:
+        return whole[-1] if whole else {}
+    names = ("created", "updated", "deleted", "skipped", "failed", "waiting")
+    totals = {name: sum(m.get(name, 0) for m in months) for name in names}
+    return totals | {"api_calls": months[0]["run_api_calls"], "seconds": months[0]["run_seconds"]}
+
+
+@click.command()
+@click.argument("catalog")
+@click.argument("system")
+@click.option("--ids", help="Comma-separated row ids; default every row not synced (failed, invalid, waiting).")
+def retry(catalog: str, system: str, ids: Optional[str]) -> None:
+    """Retry rows that did not sync, now, as a recorded run."""
+    from .dagster_defs.scope import IDS_TAG, RETRY, whole_catalog_tags
+
+    spec = _spec(catalog, system)
+    wanted = _ids(ids)
+    _run_job(spec, system, whole_catalog_tags(spec, RETRY) | ({IDS_TAG: ",".join(wanted)} if wanted else {}))
+
+
+@click.command()
+@click.argument("catalog")
+@click.argument("system")
+@click.option("--ids", help="Comma-separated row ids; default the whole catalog.")
+@click.option("--samples", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Field-level diffs to show per object type and action.")
+def plan(catalog: str, system: str, ids: Optional[str], samples: int) -> None:
+    """What a sync would do now, writing nothing: counts per action, sample diffs, rejected rows."""
+    from .engine.dryrun import Planner
+    from .engine.sync import Selection
+    from .store.catalog import CatalogTables
+    from .store.mappings import MappingStore
+
+    spec = _spec(catalog, system)
+    engine = _engine()
+    with _system_reader(system) as (reader, why_not):
+        planner = Planner(spec, system, CatalogTables(engine), MappingStore(engine), reader=reader,
+                          sample_size=samples)
+        result = planner.plan(Selection(ids=_ids(ids) or None))
+    print_plan(spec.name, system, result, why_not)
+
+
+@contextmanager
+def _system_reader(system: str) -> Iterator[tuple[Any, Optional[str]]]:
+    """The adapter's read of current objects (old values for the diffs), or None and why, when unconfigured."""
+    from dagster import build_resources
+
+    from .dagster_defs.resources import default_resources
+
+    try:
+        with build_resources({system: default_resources()[system]}) as resources:
+            adapter = getattr(resources, system).adapter()
+            yield getattr(adapter, "current", None), None if hasattr(adapter, "current") else \
+                f"{system} offers no read of current objects"
+            return
+    except Exception as error:  # noqa: BLE001 - no credentials here: plan from zensync's tables alone
+        reason = f"{system} is not configured here ({type(error).__name__})"
+    yield None, reason
+
+
+@click.command()
+def status() -> None:
+    """Per catalog and system: rows synced / failed / waiting / pending, the last run, the Salesforce budget."""
+    from .dagster_defs.factory import job_name
+    from .store.operations import OperationsView
+    from .store.state import StateStore
+
+    engine = _engine()
+    view = OperationsView(engine)
+    last_runs = _last_runs({(s.name, system): job_name(s, system) for s in load_specs() for system in s.systems})
+    rows = [(spec.name, system, view.summary(spec.name, system), last_runs.get((spec.name, system)))
+            for spec in load_specs() for system in spec.systems]
+    print_status(rows, StateStore(engine).get(BUDGET_SCOPE, BUDGET_KEY))
+
+
+def _last_runs(jobs: dict[tuple[str, str], str]) -> dict[tuple[str, str], Any]:
+    """The newest Dagster run of each sync job, from an instance that exists (status creates none)."""
+    home = os.environ.get("DAGSTER_HOME") or str(config.data_dir() / "dagster_home")
+    if not os.path.exists(os.path.join(home, "dagster.yaml")):
+        return {}
+    from dagster import DagsterInstance, RunsFilter
+
+    with DagsterInstance.from_config(home) as instance:
+        found = {key: instance.get_run_records(RunsFilter(job_name=job), limit=1) for key, job in jobs.items()}
+    return {key: records[0] for key, records in found.items() if records}
+
+
+@click.command()
+@click.argument("catalog")
+@click.argument("row_id")
+def explain(catalog: str, row_id: str) -> None:
+    """One row's story across systems: its objects, external ids, status, and every attempt with its reason."""
+    from .store.operations import OperationsView
+
+    spec = _spec(catalog)
+    found, events = OperationsView(_engine()).story(spec.name, row_id)
+    if not found and not events:
+        console().print(f"{spec.name} row {row_id}: zensync has never planned it (no mapping, no attempt).")
+        raise SystemExit(1)
+    print_story(spec.name, row_id, found, events)
+
+
+COMMANDS = [sync, plan, status, retry, explain]

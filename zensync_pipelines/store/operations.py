@@ -1,0 +1,64 @@
+"""Read-only questions an operator asks of zensync's tables: which rows need a retry, how each catalog stands,
+and one row's whole story across systems."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+from sqlalchemy import Engine, case, func, select
+
+from ..engine.types import DELETED, SYNCED
+from .mappings import MappingStore
+from .tables import mappings, sync_events
+
+WORST_FIRST = ("failed", "invalid", "waiting", "pending", "synced", "deleted")
+
+
+class OperationsView:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def problem_ids(self, catalog: str, system: str, chunk_size: int = 900) -> Iterator[list[str]]:
+        """Internal ids with an object not synced (failed, waiting, pending or invalid), in chunks."""
+        c = mappings.c
+        last: Optional[str] = None
+        with self.engine.connect() as connection:
+            while True:
+                query = select(c.internal_id).distinct().where(
+                    c.catalog == catalog, c.system == system, c.status.not_in([SYNCED, DELETED])) \
+                    .order_by(c.internal_id).limit(chunk_size)
+                if last is not None:
+                    query = query.where(c.internal_id > last)
+                ids = list(connection.execute(query).scalars())
+                if not ids:
+                    return
+                yield ids
+                last = ids[-1]
+
+    def summary(self, catalog: str, system: str) -> dict[str, Any]:
+        """Catalog rows per status (a row counts under its worst object: a synced account with a failed contact
+        is a failed row), and the last attempt recorded."""
+        c, e = mappings.c, sync_events.c
+        rank = case({status: index for index, status in enumerate(WORST_FIRST)}, value=c.status,
+                    else_=len(WORST_FIRST))
+        per_row = select(func.min(rank).label("rank")).where(c.catalog == catalog, c.system == system) \
+            .group_by(c.internal_id).subquery()
+        with self.engine.connect() as connection:
+            found = dict(connection.execute(select(per_row.c.rank, func.count()).group_by(per_row.c.rank)).all())
+            last = connection.execute(select(e.run_id, e.occurred_at).where(e.catalog == catalog, e.system == system)
+                                      .order_by(e.id.desc()).limit(1)).first()
+        return {"counts": {status: found.get(index, 0) for index, status in enumerate(WORST_FIRST)},
+                "last_attempt_run": last.run_id if last else None,
+                "last_attempt_at": last.occurred_at if last else None,
+                "next_retry_at": MappingStore(self.engine).next_retry(catalog, system)}
+
+    def story(self, catalog: str, internal_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The row's mappings (one per system and object) and every attempt, oldest first."""
+        c, e = mappings.c, sync_events.c
+        with self.engine.connect() as connection:
+            found = [dict(r._mapping) for r in connection.execute(
+                select(mappings).where(c.catalog == catalog, c.internal_id == internal_id)
+                .order_by(c.system, c.id))]
+            events = [dict(r._mapping) for r in connection.execute(
+                select(sync_events).where(e.catalog == catalog, e.internal_id == internal_id).order_by(e.id))]
+        return found, events

@@ -58,9 +58,10 @@ SPEC = CatalogSpec(
         "salesforce": [
             # Lengths are Salesforce's: Account.Name 255; Contact LastName 80, FirstName 40, Email 80.
             # Two-way, like Stripe: sales edits an Account's phone and billing address and a Contact's email every
-            # day; those come back newest-wins (SystemModstamp against `updated_at`). Names stay billing's. An Account created in Salesforce by hand becomes a catalog customer (its name too) and
-            # gets the new id in Zenskar_Id__c at once; a record deleted there is unlinked and re-created by the
-            # next outbound run. Writes by zensync's own integration user are echoes. Invoice__c is outbound only.
+            # day; those come back newest-wins (SystemModstamp against `updated_at`). Names stay billing's. An
+            # Account created in Salesforce by hand becomes a catalog customer (its name too) and gets the new id in
+            # Zenskar_Id__c at once; a record deleted there is unlinked and re-created by the next outbound run.
+            # Writes by zensync's own integration user are echoes. Invoice__c is outbound only.
             ExternalObject("Account", external_id_field=ZENSKAR_ID,
                            inbound=Inbound(on_delete=RECREATE, create_rows=True), fields=[
                 Field("name", "Name", required=True, max_length=255),

@@ -13,9 +13,8 @@ from pathlib import Path
 from zensync_pipelines.sandbox.salesforce.auth import ORG_ID
 from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines_tests.conftest import free_port, wait_for_port
-from zensync_pipelines_tests.sandbox_salesforce.conftest import wait_until
-
 from zensync_pipelines_tests.salesforce.conftest import resource_for, run_engine, seeded
+from zensync_pipelines_tests.sandbox_salesforce.conftest import wait_until
 
 from .test_inbound_customers import inbound, linked, row
 

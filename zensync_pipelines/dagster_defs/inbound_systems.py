@@ -63,8 +63,8 @@ def _salesforce_parts(resource: Any) -> tuple[EventDecoder, StateFetcher, Any]:
     from ..systems.salesforce.inbound import SalesforceAdopter, SalesforceCurrentState, SalesforceEvents
 
     adapter = resource.adapter()
-    identity = adapter.changes.identity()
-    return (SalesforceEvents(identity.user_id), SalesforceCurrentState(adapter.changes, lambda: adapter.api_calls),
+    return (SalesforceEvents(identify=lambda: adapter.changes.identity().user_id),
+            SalesforceCurrentState(adapter.changes, lambda: adapter.api_calls),
             SalesforceAdopter(adapter))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from ...engine.inbound_types import REMOVE, UPSERT, Change
 from .changes import ChangeReader
@@ -32,8 +32,15 @@ class SalesforceEvents:
     delete_types = frozenset({DELETED})
     verify_state = True  # the payload is a hint: the engine replaces it with the fetched current state
 
-    def __init__(self, user_id: Optional[str]):
-        self.user_id = canonical(user_id) if user_id else None
+    def __init__(self, user_id: Optional[str] = None, identify: Optional[Callable[[], str]] = None):
+        # `identify` asks the org who zensync is, once, at the first event: an idle run makes no call.
+        self._user_id, self._identify = (canonical(user_id) if user_id else None), identify
+
+    @property
+    def user_id(self) -> Optional[str]:
+        if self._user_id is None and self._identify is not None:
+            self._user_id, self._identify = canonical(self._identify()), None
+        return self._user_id
 
     def decode(self, row: Mapping[str, Any]) -> Change:
         record = json.loads(row["payload"])

@@ -116,3 +116,27 @@ def test_an_account_deleted_in_salesforce_is_recreated_by_the_next_outbound_run(
     [again] = soql(sb, f"SELECT Id FROM Account WHERE Zenskar_Id__c = '{gone}'")
     assert again["Id"] != accounts[gone]["external_id"]
     assert linked(engine, "Account")[gone]["external_id"] == again["Id"]
+
+
+def test_a_forged_notification_writes_only_what_salesforce_holds(sb, sales, database_url):
+    """Field values in a message are hints: the record's current state, read with zensync's login, is applied."""
+    import json
+
+    from zensync_pipelines.sandbox.salesforce.auth import SALES_USER_ID
+    from zensync_pipelines.store.inbox import NewInboundEvent
+
+    engine = synced(sb, database_url, 2)
+    account = linked(engine, "Account")["1"]["external_id"]
+    before = row(engine, "1")["phone"]
+    sales.Account.update(account, {"BillingCity": "Bergen"})  # a real edit, which the forged message claims too
+    forged = {"attributes": {"type": "Account"}, "Id": account, "Phone": "+1 666 0000", "LastModifiedById":
+              SALES_USER_ID, "SystemModstamp": "2030-01-01T00:00:00.000Z"}
+    InboxStore(engine).add([NewInboundEvent(
+        system="salesforce", event_id="04l000000000099AAA", event_type="changed", catalog="customers",
+        object_type="Account", external_id=account, occurred_at=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc),
+        payload=json.dumps(forged))])
+    report = inbound(sb, engine)
+    assert report.failed == 0 and report.fetches >= 1
+    assert row(engine, "1")["phone"] == before  # Salesforce holds the old phone: nothing forged reaches the row
+    assert row(engine, "1")["city"] == "Bergen"  # the real edit, read from Salesforce, is applied
+    assert row(engine, "1")["updated_at"].year < 2030  # at the record's own time, not the forged one

@@ -57,9 +57,9 @@ class SalesforceEvents:
         """The change with the record as Salesforce holds it now (None or IsDeleted: gone)."""
         if current is None or current.get("IsDeleted"):
             return dataclasses.replace(change, kind=REMOVE, state={})
+        # The record's own stamp, never the message's: a forged time must not win newest-wins or move the cursor.
         stamp = parse_datetime(current.get("SystemModstamp")) or change.occurred_at
-        return dataclasses.replace(change, state=current, occurred_at=max(stamp, change.occurred_at),
-                                   tag=_tag(current) or change.tag)
+        return dataclasses.replace(change, state=current, occurred_at=stamp, tag=_tag(current) or change.tag)
 
     def _by_zensync(self, record: Mapping[str, Any]) -> bool:
         author = record.get("LastModifiedById")

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmar
 from benchmarks.common import Context, Result, dump  # noqa: E402
 from benchmarks.report import markdown  # noqa: E402
 
-SCENARIOS = ["salesforce", "stripe", "detection", "reconcile", "latency", "inbound"]
+SCENARIOS = ["salesforce", "stripe", "detection", "reconcile", "latency", "inbound", "salesforce_inbound"]
 # Run only when named with --only: the peer needs drt-core (`pip install -e .[bench]`) and minutes even when small.
 OPTIONAL = ["peer"]
 

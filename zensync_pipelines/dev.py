@@ -72,6 +72,12 @@ The webhook reaches the receiver, the sensor invoices_stripe_inbox starts inboun
 status becomes paid with its paid_at (asset stripe/inbound/invoices shows what was applied)."""
 
 
+EDIT_AN_ACCOUNT = """Watch a sales-side edit reach the catalog: change customer 1's Account as a sales user would.
+  zensync sandbox salesforce-edit --url {url} --ca-file {ca} Account 1 Phone="+1 555 0100" BillingCity=Lyon
+The outbound message reaches the receiver, the sensor customers_salesforce_inbox starts
+inbound_customers_salesforce, and customer 1's phone and city change (then reach Stripe)."""
+
+
 def dagster_home(data: Path) -> Path:
     home = data / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
@@ -123,10 +129,14 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
     from .inbound.dev import start_dev_receiver
 
     stripe_url = systems.environment[config.STRIPE_API_BASE]
-    receiver = start_dev_receiver(make_engine(url), SANDBOX_STRIPE_KEY, stripe_url, webhook_port)
+    receiver = start_dev_receiver(make_engine(url), SANDBOX_STRIPE_KEY, stripe_url, webhook_port, systems.sandboxes)
     for line in systems.lines:
         click.echo(line)
     click.echo(f"{'webhook receiver:':<20}{receiver.url} (Stripe sandbox webhooks -> {receiver.url}/webhooks/stripe)")
+    if receiver.salesforce_url:
+        click.echo(f"{'':<20}(the Salesforce sandbox's outbound messages go to {receiver.salesforce_url}/<token>)")
+        click.echo(EDIT_AN_ACCOUNT.format(url=systems.environment[config.SALESFORCE_LOGIN_URL],
+                                          ca=systems.environment[config.SALESFORCE_CA_BUNDLE]))
     click.echo(f"{'Dagster home:':<20}{env['DAGSTER_HOME']} (the UI's address follows once it answers)")
     click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
     click.echo("Ctrl-C stops everything.")

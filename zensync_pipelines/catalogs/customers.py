@@ -57,19 +57,29 @@ SPEC = CatalogSpec(
         ],
         "salesforce": [
             # Lengths are Salesforce's: Account.Name 255; Contact LastName 80, FirstName 40, Email 80.
-            ExternalObject("Account", external_id_field=ZENSKAR_ID, fields=[
+            # Two-way, like Stripe: sales edits an Account's phone and billing address and a Contact's email every
+            # day; those come back newest-wins (SystemModstamp against `updated_at`). Names stay billing's. An
+            # Account created in Salesforce by hand becomes a catalog customer (its name too) and gets the new id in
+            # Zenskar_Id__c at once; a record deleted there is unlinked and re-created by the next outbound run.
+            # Writes by zensync's own integration user are echoes. Invoice__c is outbound only.
+            ExternalObject("Account", external_id_field=ZENSKAR_ID,
+                           inbound=Inbound(on_delete=RECREATE, create_rows=True), fields=[
                 Field("name", "Name", required=True, max_length=255),
-                Field("phone", "Phone", max_length=40),
-                Field("address_line1", "BillingStreet", max_length=255),
-                Field("city", "BillingCity", max_length=40),
-                Field("state", "BillingState", max_length=80),
-                Field("postal_code", "BillingPostalCode", max_length=20),
-                Field("country", "BillingCountry", max_length=80),
+                Field("phone", "Phone", max_length=40, direction="both", conflict="newest_wins"),
+                Field("address_line1", "BillingStreet", max_length=255, direction="both", conflict="newest_wins"),
+                Field("city", "BillingCity", max_length=40, direction="both", conflict="newest_wins"),
+                Field("state", "BillingState", max_length=80, direction="both", conflict="newest_wins"),
+                Field("postal_code", "BillingPostalCode", max_length=20, direction="both", conflict="newest_wins"),
+                Field("country", "BillingCountry", max_length=80, direction="both", conflict="newest_wins"),
             ]),
-            ExternalObject("Contact", external_id_field=ZENSKAR_ID, after="Account", fields=[
+            ExternalObject("Contact", external_id_field=ZENSKAR_ID, after="Account",
+                           inbound=Inbound(on_delete=RECREATE), fields=[
                 Field("name", "LastName", required=True, max_length=80, transform=last_name),
                 Field("name", "FirstName", max_length=40, transform=first_name),
-                Field("email", "Email", type="email", max_length=80),
+                Field("email", "Email", type="email", max_length=80, direction="both", conflict="newest_wins"),
+                # Outbound only: the catalog's one phone comes back from the Account. Salesforce reports a record
+                # whole, not which fields changed, so a Contact's email edit would carry its unchanged Phone and
+                # undo an Account phone edit made before it.
                 Field("phone", "Phone", max_length=40),
                 Field("id", "Account", type="object", required=True, transform=account_lookup),
             ]),

@@ -60,8 +60,10 @@ def build_inbound_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
            description=f"Changes made in {system} ({objects}) applied to the {spec.name} catalog from the inbox.")
     def _inbound(context: AssetExecutionContext) -> MaterializeResult:
         engine = context.resources.catalog_db.engine()
-        run = InboundRun(spec, system, InboundTables(engine), hooks.decoder(),
-                         hooks.fetcher(getattr(context.resources, system)), context.run.run_id)
+        resource = getattr(context.resources, system)
+        decoder, fetcher, adopter = hooks.parts(resource) if hooks.parts else \
+            (hooks.decoder(), hooks.fetcher(resource), None)
+        run = InboundRun(spec, system, InboundTables(engine), decoder, fetcher, context.run.run_id, adopter=adopter)
         report = run.run()
         context.log.info(f"{system} -> {spec.name}: {report.counts()}")
         return MaterializeResult(metadata=report_metadata(report))

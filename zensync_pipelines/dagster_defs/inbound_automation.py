@@ -61,10 +61,10 @@ def _metadata(result: Any) -> dict[str, Any]:
             else MetadataValue.text(json.dumps(value, default=str)) for name, value in values.items()}
 
 
-def build_poll_job(system: str, routes: dict[str, str]) -> JobDefinition:
+def build_poll_job(system: str, routes: dict[str, str], suffix: str = "") -> JobDefinition:
     hooks = INBOUND_SYSTEMS[system]
 
-    @op(name=f"poll_{system}_events", required_resource_keys={"catalog_db", system}, ins={"start": In(Nothing)},
+    @op(name=f"poll_{system}{suffix}_events", required_resource_keys={"catalog_db", system}, ins={"start": In(Nothing)},
         description=f"Read {system}'s change feed from the stored cursor into the inbox ({', '.join(routes)}).")
     def _poll(context: OpExecutionContext) -> Output:
         engine = context.resources.catalog_db.engine()
@@ -72,7 +72,7 @@ def build_poll_job(system: str, routes: dict[str, str]) -> JobDefinition:
         context.log.info(f"{system} poll: {result}")
         return Output(None, metadata=_metadata(result))
 
-    @job(name=f"poll_{system}", executor_def=in_process_executor,
+    @job(name=f"poll_{system}{suffix}", executor_def=in_process_executor,
          description=f"Poll {system} for changes whose webhooks were lost.")
     def _job() -> None:
         _poll()
@@ -86,10 +86,18 @@ def build_polling_definitions(specs: Sequence[CatalogSpec],
     for system in inbound_systems(specs):
         if system not in INBOUND_SYSTEMS:
             continue
-        polled = build_poll_job(system, inbound_routes(specs, system))
-        jobs.append(polled)
-        schedules.append(ScheduleDefinition(
-            name=f"{system}_poll_events", job=polled, cron_schedule=os.environ.get(POLL_CRON) or "*/5 * * * *",
-            execution_timezone="UTC", default_status=settings.schedule_status,
-            description=f"Reads {system}'s change feed into the inbox: the fallback for lost webhooks."))
+        routes = inbound_routes(specs, system)
+        # Salesforce has no change feed but a query per object: a schedule each, so one object's failure (a
+        # missing field, a spent budget) does not hold back the others' repair.
+        parts = [(f"_{o}", {o: c}) for o, c in routes.items()] if INBOUND_SYSTEMS[system].poll_per_object \
+            else [("", routes)]
+        for suffix, polled_routes in parts:
+            polled = build_poll_job(system, polled_routes, suffix)
+            jobs.append(polled)
+            schedules.append(ScheduleDefinition(
+                name=f"{system}{suffix}_poll_events", job=polled,
+                cron_schedule=os.environ.get(POLL_CRON) or "*/5 * * * *", execution_timezone="UTC",
+                default_status=settings.schedule_status,
+                description=f"Reads {system}'s changes ({', '.join(polled_routes)}) into the inbox: the fallback "
+                            "for lost webhooks and outbound messages."))
     return jobs, schedules

@@ -21,6 +21,11 @@ class InboundSystem:
     # readback_event(catalog, object type, internal id, external id, state or None) -> the inbox row of a drift.
     readback: Optional[Callable[[Any, str], Any]] = None
     readback_event: Optional[Callable[..., Any]] = None
+    # A system whose decoder needs the API (Salesforce: who zensync is, for echoes) builds the run's decoder,
+    # fetcher and adopter together from its resource, on one adapter: parts(resource) -> (decoder, fetcher, adopter).
+    parts: Optional[Callable[[Any], tuple[EventDecoder, StateFetcher, Any]]] = None
+    # Polled per object type, one schedule each (the routes' object types), instead of one per system.
+    poll_per_object: bool = False
 
 
 def _stripe_decoder() -> EventDecoder:
@@ -54,7 +59,39 @@ def _stripe_readback_event(*args: Any) -> Any:
     return readback_event(*args)
 
 
+def _salesforce_parts(resource: Any) -> tuple[EventDecoder, StateFetcher, Any]:
+    from ..systems.salesforce.inbound import SalesforceAdopter, SalesforceCurrentState, SalesforceEvents
+
+    adapter = resource.adapter()
+    return (SalesforceEvents(identify=lambda: adapter.changes.identity().user_id),
+            SalesforceCurrentState(adapter.changes, lambda: adapter.api_calls),
+            SalesforceAdopter(adapter))
+
+
+def _salesforce_fetcher(resource: Any) -> StateFetcher:
+    return _salesforce_parts(resource)[1]
+
+
+def _salesforce_decoder() -> EventDecoder:
+    from ..systems.salesforce.inbound import SalesforceEvents
+
+    return SalesforceEvents(None)  # without the API: no echo by author (the asset uses `parts`)
+
+
+def _salesforce_poll(resource: Any, inbox: InboxStore, state: StateStore, routes: Mapping[str, str]) -> Any:
+    from ..systems.salesforce.polling import SalesforcePoller
+
+    adapter = resource.adapter()
+    reports = SalesforcePoller(adapter.changes, inbox, state, routes).tick()
+    return {"read": sum(r.read for r in reports), "stored": sum(r.stored for r in reports),
+            "api_calls": adapter.api_calls,
+            "objects": {r.object_type: {"read": r.read, "stored": r.stored, "deletions_checked": r.deletions_checked,
+                                        "gap_before": r.gap_before} for r in reports}}
+
+
 INBOUND_SYSTEMS: dict[str, InboundSystem] = {
     "stripe": InboundSystem(_stripe_decoder, _stripe_fetcher, _stripe_poll, _stripe_readback,
                             _stripe_readback_event),
+    "salesforce": InboundSystem(_salesforce_decoder, _salesforce_fetcher, _salesforce_poll,
+                                parts=_salesforce_parts, poll_per_object=True),
 }

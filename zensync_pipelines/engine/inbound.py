@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Protocol, Sequence
 
 from .inbound_plan import plan_object
 from .inbound_rows import RowApplier
-from .inbound_types import UNTRACKED, Change, EventDecoder, InboundReport, StateFetcher, Verdict
+from .inbound_types import REMOVE, UNTRACKED, Adopter, Change, EventDecoder, InboundReport, StateFetcher, Verdict
 from .inbound_values import as_utc
 from .spec import CatalogSpec
 
@@ -39,9 +39,9 @@ def _result(event: int, status: str, outcome: str, error: Optional[str] = None) 
 
 class InboundRun:
     def __init__(self, spec: CatalogSpec, system: str, tables: InboundTables, decoder: EventDecoder,
-                 fetcher: StateFetcher, run_id: str, batch_size: int = 500):
+                 fetcher: StateFetcher, run_id: str, batch_size: int = 500, adopter: Optional[Adopter] = None):
         self.spec, self.system, self.tables, self.decoder = spec, system, tables, decoder
-        self.fetcher, self.run_id, self.batch_size = fetcher, run_id, batch_size
+        self.fetcher, self.run_id, self.batch_size, self.adopter = fetcher, run_id, batch_size, adopter
         self.objects = {obj.object_type: obj for obj in spec.inbound_objects(system)}
         self.report = InboundReport()
 
@@ -74,6 +74,19 @@ class InboundRun:
                                              f"{type(error).__name__}: {error}"[:500])
         return changes, results
 
+    def _verify(self, changes: list[Change]) -> list[Change]:
+        """For a system whose events are hints (Salesforce), every non-echo upsert takes the object's current
+        state, read in one batched call per object type; echoes need no read (they are never applied)."""
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for change in changes:
+            if change.kind != REMOVE and not change.echo:
+                wanted[change.object_type].add(change.external_id)
+        current = {(object_type, external_id): state for object_type, ids in wanted.items()
+                   for external_id, state in self.fetcher.fetch_many(object_type, sorted(ids)).items()}
+        return [self.decoder.verified(c, current[(c.object_type, c.external_id)])
+                if (c.object_type, c.external_id) in current and c.kind != REMOVE and not c.echo else c
+                for c in changes]
+
     def _order(self, changes: list[Change], results: dict[int, Verdict]) -> list[Change]:
         groups: dict[tuple[str, str], list[Change]] = defaultdict(list)
         for change in changes:
@@ -97,11 +110,13 @@ class InboundRun:
 
     def _batch(self, rows: Sequence[Mapping[str, Any]]) -> None:
         changes, results = self._decode(rows)
+        if getattr(self.decoder, "verify_state", False):
+            changes = self._verify(changes)
         effective = self._order(changes, results)
         with self.tables.transaction() as writer:
             claimed = writer.claim([row["id"] for row in rows])
             mine = [c for c in effective if c.event in claimed]
-            applier = RowApplier(self.spec, self.system, writer, self.run_id, self.fetcher)
+            applier = RowApplier(self.spec, self.system, writer, self.run_id, self.fetcher, self.adopter)
             applier.load(mine)
             for change in mine:
                 results[change.event] = applier.apply(self.objects[change.object_type], change)

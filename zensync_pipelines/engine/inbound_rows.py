@@ -17,12 +17,12 @@ import datetime as dt
 from typing import Any, Optional, Sequence
 
 from .inbound_types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE,
-                            UNCHANGED, UNLINK, UNLINKED_OBJECT, UNTRACKED, UPSERT, Change, RowRefused, StateFetcher,
-                            Verdict)
+                            UNCHANGED, UNLINK, UNLINKED_OBJECT, UNTRACKED, UPSERT, Adopter, Change, RowRefused,
+                            StateFetcher, Verdict)
 from .inbound_values import as_utc, comparable, external_value, inbound_value
 from .mapper import mapper_for
 from .payload import fingerprint
-from .spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, InvalidValue
+from .spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, Field, InvalidValue
 from .sync import _resolve_references
 from .types import DELETED, SYNCED, UNLINKED, MappingState
 
@@ -38,8 +38,10 @@ def retry_at(attempts: int) -> dt.datetime:
 
 
 class RowApplier:
-    def __init__(self, spec: CatalogSpec, system: str, writer: Any, run_id: str, fetcher: StateFetcher):
+    def __init__(self, spec: CatalogSpec, system: str, writer: Any, run_id: str, fetcher: StateFetcher,
+                 adopter: Optional[Adopter] = None):
         self.spec, self.system, self.writer, self.run_id, self.fetcher = spec, system, writer, run_id, fetcher
+        self.adopter = adopter
         self.by_external: dict[str, dict[str, tuple[str, MappingState]]] = {}
         self.by_internal: dict[str, dict[str, MappingState]] = {}
         self.rows: dict[str, dict[str, Any]] = {}
@@ -129,9 +131,10 @@ class RowApplier:
             return Verdict(change.event, IGNORED, UNTRACKED)
         return self._import(obj, change)
 
-    def _values(self, obj: ExternalObject, change: Change) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    def _values(self, obj: ExternalObject, change: Change,
+                fields: Optional[Sequence[Field]] = None) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
         values, errors = {}, []
-        for f in obj.inbound_fields:
+        for f in obj.inbound_fields if fields is None else fields:
             try:
                 values[f.column] = inbound_value(f, external_value(change.state, f.target))
             except InvalidValue as bad:
@@ -202,8 +205,9 @@ class RowApplier:
 
     def _import(self, obj: ExternalObject, change: Change) -> Verdict:
         """An object made in the system becomes a row; the mapping links it with no fingerprint, so the next
-        outbound run writes the row's full payload (and zensync's tag) to it once."""
-        values, errors = self._values(obj, change)
+        outbound run writes the row's full payload (and zensync's tag) to it once. The new row takes every value
+        it can read back: the inbound fields and the outbound ones sent as they are (an Account's Name)."""
+        values, errors = self._values(obj, change, _importable(obj))
         if errors:
             return self._failed(change, errors[0][0], "; ".join(f"{column}: {reason}" for _, column, reason in errors))
         now = dt.datetime.now(dt.timezone.utc)
@@ -213,6 +217,10 @@ class RowApplier:
                 internal_id = self.writer.insert_row(self.spec, values)
                 self.writer.set_mapping(self.spec.name, self.system, obj.object_type, internal_id, status=SYNCED,
                                         external_id=change.external_id, fingerprint=None)
+                # Tagged before the commit: a refusal or an outage fails the run with the batch rolled back (the
+                # events stay due). Never a committed row whose object the next outbound run cannot find.
+                if self.adopter is not None:
+                    self.adopter.adopt(obj.object_type, change.external_id, str(internal_id))
         except RowRefused as refused:
             return self._failed(change, "cannot_create_row", str(refused))
         return Verdict(change.event, APPLIED, CREATED)
@@ -220,3 +228,13 @@ class RowApplier:
     def _failed(self, change: Change, code: str, reason: str) -> Verdict:
         return Verdict(change.event, FAILED, code, reason, retry_at(change.attempts))
 
+
+
+def _importable(obj: ExternalObject) -> list[Field]:
+    """Fields whose catalog value a new row can take from the object: inbound ones, and outbound ones whose value
+    is sent untransformed (one object's field per column)."""
+    inbound = obj.inbound_fields
+    columns = {f.column for f in inbound}
+    plain = [f for f in obj.fields if not f.inbound and f.transform is None and f.type != "object"
+             and f.column not in columns and sum(g.column == f.column for g in obj.fields) == 1]
+    return [*inbound, *plain]

@@ -69,6 +69,14 @@ class StateFetcher(Protocol):
         """The object now; None when it is gone (deleted)."""
 
 
+class Adopter(Protocol):
+    """Marks an object made in the system as the new catalog row's (a system whose outbound writes find objects
+    by zensync's tag, like Salesforce's upsert on Zenskar_Id__c, needs the tag there before the next run)."""
+
+    def adopt(self, object_type: str, external_id: str, internal_id: str) -> None:
+        """Tag the object, or raise (the batch is rolled back, the run fails, the events stay due)."""
+
+
 @dataclass
 class InboundReport:
     """Counts of one inbound run, reported as materialization metadata."""

@@ -52,9 +52,11 @@ class Receiver:
     build: Callable[[ReceiverContext], Optional[list[Route]]]
 
 
-async def read_body(request: Request, limit: int, content_type: str) -> bytes:
-    """The raw body (signatures cover the exact bytes), refused when too large or of the wrong type."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != content_type:
+async def read_body(request: Request, limit: int, content_type: Optional[str]) -> bytes:
+    """The raw body (signatures cover the exact bytes), refused when too large or of the wrong type (None: the
+    caller checks the type)."""
+    if content_type is not None and \
+            request.headers.get("content-type", "").split(";")[0].strip().lower() != content_type:
         raise Refused(415, f"content type must be {content_type}")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -82,9 +84,10 @@ async def store(context: ReceiverContext, system: str, events: list[NewInboundEv
 
 
 def _receivers() -> list[Receiver]:
+    from .salesforce import RECEIVER as SALESFORCE
     from .stripe import RECEIVER as STRIPE
 
-    return [STRIPE]
+    return [STRIPE, SALESFORCE]
 
 
 def build_app(context: ReceiverContext, receivers: Optional[Sequence[Receiver]] = None) -> Starlette:
@@ -96,7 +99,8 @@ def build_app(context: ReceiverContext, receivers: Optional[Sequence[Receiver]] 
             routes += built
             mounted.append(receiver.system)
     if not mounted:
-        raise RuntimeError("no webhook receiver is configured: set STRIPE_WEBHOOK_SECRET")
+        raise RuntimeError("no webhook receiver is configured: set STRIPE_WEBHOOK_SECRET and/or "
+                           "SALESFORCE_ORGANIZATION_ID")
 
     async def healthz(request: Request) -> JSONResponse:
         def database() -> str:

@@ -20,7 +20,8 @@ def webhooks() -> None:
 @click.option("--max-body-kb", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Larger bodies are refused with 413.")
 def serve(host: str, port: int, max_body_kb: int) -> None:
-    """Serve POST /webhooks/stripe (signed with STRIPE_WEBHOOK_SECRET) and GET /healthz."""
+    """Serve POST /webhooks/stripe (signed with STRIPE_WEBHOOK_SECRET), POST /webhooks/salesforce[/<token>]
+    (outbound messages of the org SALESFORCE_ORGANIZATION_ID) and GET /healthz."""
     import uvicorn
 
     from ..catalogs import load_specs

@@ -1,9 +1,11 @@
-"""The receiver for `zensync dev`: registered with the Stripe sandbox as a webhook endpoint, served in a thread."""
+"""The receiver for `zensync dev`: registered with the Stripe sandbox as a webhook endpoint and with the Salesforce
+sandbox as its outbound-message URL (secret path token, the org's id), served in a thread."""
 
 from __future__ import annotations
 
+import secrets
 import threading
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 import stripe
 import uvicorn
@@ -12,7 +14,10 @@ from sqlalchemy import Engine
 from ..catalogs import load_specs
 from ..engine.spec import inbound_routes
 from ..systems.stripe.inbound import event_types
+from ..systems.salesforce.outbound_auth import OutboundSettings
 from .app import Receiver, ReceiverContext, build_app
+from .salesforce import PATH as SALESFORCE_PATH
+from .salesforce import build_routes as salesforce_routes
 from .stripe import build_routes
 
 
@@ -29,12 +34,15 @@ def register_endpoint(api_key: str, stripe_url: str, receiver_url: str) -> str:
 
 
 class DevReceiver:
-    def __init__(self, engine: Engine, secret: str, port: int):
-        app = build_app(ReceiverContext(engine, load_specs()),
-                        [Receiver("stripe", lambda context: build_routes(context, [secret]))])
+    def __init__(self, engine: Engine, secret: str, port: int, salesforce: Optional[OutboundSettings] = None):
+        receivers = [Receiver("stripe", lambda context: build_routes(context, [secret]))]
+        if salesforce is not None:
+            receivers.append(Receiver("salesforce", lambda context: salesforce_routes(context, salesforce)))
+        app = build_app(ReceiverContext(engine, load_specs()), receivers)
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.thread: Optional[threading.Thread] = None
         self.url = f"http://127.0.0.1:{port}"
+        self.salesforce_url: Optional[str] = None  # set when the Salesforce sandbox sends outbound messages here
 
     def start(self) -> "DevReceiver":
         self.thread = threading.Thread(target=self.server.run, name="zensync-webhooks", daemon=True)
@@ -47,6 +55,25 @@ class DevReceiver:
             self.thread.join(timeout=5)
 
 
-def start_dev_receiver(engine: Engine, api_key: str, stripe_url: str, port: int) -> DevReceiver:
+def _salesforce_sandbox(sandboxes: Sequence[Any]) -> Any:
+    from ..sandbox.salesforce import SalesforceSandbox
+
+    return next((s for s in sandboxes if isinstance(s, SalesforceSandbox)), None)
+
+
+def start_dev_receiver(engine: Engine, api_key: str, stripe_url: str, port: int,
+                       sandboxes: Sequence[Any] = ()) -> DevReceiver:
+    """The receiver; with a Salesforce sandbox running, its outbound messages for Account and Contact go to
+    /webhooks/salesforce/<a token made for this run>, checked against the sandbox org's id."""
     secret = register_endpoint(api_key, stripe_url, f"http://127.0.0.1:{port}/webhooks/stripe")
-    return DevReceiver(engine, secret, port).start()
+    org = _salesforce_sandbox(sandboxes)
+    settings = None
+    if org is not None:
+        from ..sandbox.salesforce.auth import ORG_ID  # the id the sandbox org reports, as Setup shows a real one
+
+        settings = OutboundSettings(ORG_ID, secrets.token_urlsafe(24))
+    receiver = DevReceiver(engine, secret, port, settings).start()
+    if org is not None and settings is not None:
+        receiver.salesforce_url = f"{receiver.url}{SALESFORCE_PATH}"
+        org.outbound.configure({"*": f"{receiver.salesforce_url}/{settings.token}"})
+    return receiver

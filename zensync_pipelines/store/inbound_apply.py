@@ -96,7 +96,14 @@ class InboundWriter:
 
     def insert_row(self, spec: CatalogSpec, values: dict[str, Any]) -> str:
         table = self.tables.catalog.table(spec)
-        inserted = self.connection.execute(table.insert().values(**values).returning(table.c[spec.primary_key]))
+        key = table.c[spec.primary_key]
+        if spec.primary_key not in values and key.server_default is None and key.identity is None \
+                and self.connection.dialect.name != "sqlite":
+            # A key the application assigns (the demo's customers.id has no sequence): the next free one. A
+            # concurrent insert of the same id is refused and the event retries.
+            values = {**values, spec.primary_key: (self.connection.execute(
+                select(func.coalesce(func.max(key), 0))).scalar() or 0) + 1}
+        inserted = self.connection.execute(table.insert().values(**values).returning(key))
         return str(inserted.scalar_one())
 
     def set_mapping(self, catalog: str, system: str, object_type: str, internal_id: str, **values: Any) -> None:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"salesforce", "stripe", "detection", "reconcile", "latency", "inbound"}
+SCENARIOS = {"salesforce", "stripe", "detection", "reconcile", "latency", "inbound", "salesforce_inbound"}
 
 
 def test_every_scenario_runs_at_smoke_size_and_writes_json_markdown_and_plots(tmp_path):

@@ -51,7 +51,7 @@ def test_inbound_only_fields_never_reach_the_payload():
 def test_routes_name_the_catalog_of_each_inbound_object_type_and_refuse_two_readers():
     specs = load_specs()
     assert inbound_routes(specs, "stripe") == {"customer": "customers", "invoice": "invoices"}
-    assert inbound_routes(specs, "salesforce") == {}  # part 2 of two-way sync adds Salesforce's policies
+    assert inbound_routes(specs, "salesforce") == {"Account": "customers", "Contact": "customers"}
     twin = make(Field("e", "e", direction="in"), name="others",
                 systems={"stripe": [ExternalObject("customer", [Field("n", "name"),
                                                                 Field("e", "email", direction="in")])]})

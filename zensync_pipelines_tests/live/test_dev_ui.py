@@ -79,7 +79,9 @@ def test_sensors_run_and_schedules_wait_by_default_under_zensync_dev(zensync_dev
                if spec.inbound_objects(system)}
     assert sensors == {f"{name}_{kind}": "RUNNING" for name in expected for kind in ("changes", "retries")} | {
         f"{name}_inbox": "RUNNING" for name in inbound}
-    assert schedules == {f"{name}_reconcile": "STOPPED" for name in expected} | {"stripe_poll_events": "STOPPED"}
+    assert schedules == {f"{name}_reconcile": "STOPPED" for name in expected} | {
+        name: "STOPPED" for name in ("stripe_poll_events", "salesforce_Account_poll_events",
+                                     "salesforce_Contact_poll_events")}
     page.goto(f"{zensync_dev.url}/automation")
     wait_until(lambda: page.get_by_text(next(iter(sensors))).count() > 0, 60, "the automation page listing")
     page.screenshot(path=str(ARTIFACTS / "automation.png"), full_page=True)

@@ -14,8 +14,11 @@ from sqlalchemy.engine import make_url
 from zensync_pipelines.cli import main
 from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.store.db import make_engine
-from zensync_pipelines.systems.salesforce.auth import Credentials, SalesforceAuthError, login
-from zensync_pipelines_tests.conftest import POSTGRES_URL
+from zensync_pipelines.systems.salesforce.auth import (
+    Credentials,
+    SalesforceAuthError,
+    login,
+)
 
 
 @pytest.fixture
@@ -45,8 +48,8 @@ def test_a_garbage_database_url_names_the_variable(cli):
         assert line.startswith("Error: ZENSYNC_DATABASE_URL=garbage is not a database URL")
 
 
-def test_a_missing_database_names_it_and_masks_the_password(cli):
-    url = make_url(POSTGRES_URL).set(database="nosuchdb_zs13", password="S3cret-pw")
+def test_a_missing_database_names_it_and_masks_the_password(cli, postgres_server):
+    url = make_url(postgres_server).set(database="nosuchdb_zs13", password="S3cret-pw")
     line = one_line(cli("db", "upgrade", ZENSYNC_DATABASE_URL=url.render_as_string(hide_password=False)))
     assert "ZENSYNC_DATABASE_URL=" in line and "nosuchdb_zs13" in line and "does not exist" in line
     assert "S3cret-pw" not in line and "***" in line and "create the database" in line

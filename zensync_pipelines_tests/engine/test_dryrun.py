@@ -7,7 +7,7 @@ from zensync_pipelines.engine.sync import Selection, SyncRun
 from zensync_pipelines.store.tables import mappings, sync_events
 from zensync_pipelines_tests.memory_system import ListSource, MemorySystem
 
-from .test_sync import SPEC, rows, run, store  # noqa: F401 - the store fixture
+from .test_sync import SPEC, rows, run
 
 
 def table_rows(store_):

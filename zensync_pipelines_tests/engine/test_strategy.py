@@ -102,5 +102,5 @@ def test_trigger_schedule_builds_only_its_cron_schedule():
 def test_trigger_manual_builds_no_sensor_and_no_schedule():
     defs = definitions(Strategy(mode="insert_only", trigger="manual"))
     assert automation(defs) == ({}, {})
-    assert [job.name for job in defs.jobs] == ["sync_people_memory"]
+    assert sorted(job.name for job in defs.jobs) == ["sync_people_memory", "sync_people_memory_all"]
     assert asset_info(defs).metadata["strategy_mode"].value == "insert_only"

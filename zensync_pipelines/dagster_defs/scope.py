@@ -87,7 +87,7 @@ def run_scope(context: AssetExecutionContext, spec: CatalogSpec) -> RunScope:
         ids = [i.strip() for i in tags.get(IDS_TAG, "").split(",") if i.strip()]
         if ids:
             shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
-            return RunScope(Selection(ids=ids), f"{len(ids)} rows to retry: {shown}")
+            return RunScope(Selection(ids=ids), f"{len(ids)} rows due for a retry ({shown})")
         return RunScope(Selection(), "every row not synced (failed, invalid, waiting, pending)", problem_rows=True)
     if scope is not None:
         raise ValueError(f"run tag {SCOPE_TAG}={scope!r} is not one of {CHANGES!r}, {RECONCILE!r}, {RETRY!r}")

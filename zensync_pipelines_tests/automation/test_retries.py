@@ -54,7 +54,8 @@ def test_transient_failures_are_retried_by_the_sensor_until_every_row_is_synced(
     assert request.tags[SCOPE_TAG] == "retry" and set(request.tags[IDS_TAG].split(",")) == failed
     _, metadata = harness.run(request.tags)
     assert metadata["created"] == len(failed) and metadata["failed"] == 0  # the invalid rows are not read
-    assert metadata["scope"] == f"{len(failed)} rows due for a retry"
+    assert metadata["scope"].startswith(f"{len(failed)} rows due for a retry (")
+    assert set(metadata["scope"].split("(")[1].rstrip(")").split(", ")) == failed
     assert not harness.tick(SENSOR).run_requests  # quiet: nothing left to retry
     assert set(harness.remote()) == {str(i) for i in range(1, ROWS + 1)} - INVALID
 

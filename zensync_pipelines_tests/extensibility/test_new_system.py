@@ -51,7 +51,7 @@ def test_a_registered_system_syncs_through_dagster_with_no_other_edit(journal_sy
     defs = Definitions.merge(build_catalog_definitions(SPEC, AutomationSettings()), Definitions(resources=resources))
     result = defs.resolve_job_def("sync_customers_journal").execute_in_process(instance=DagsterInstance.ephemeral())
     assert result.success
-    [event] = result.get_asset_materialization_events()
+    [event] = [e for e in result.get_asset_materialization_events() if e.partition is None]  # the run's totals
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
     assert metadata["created"] == 9 and metadata["failed"] == 1  # customer 7 of the demo has no name
     written = [json.loads(line) for line in journal.read_text().splitlines()]
@@ -71,7 +71,8 @@ def test_zensync_dev_skips_a_system_without_settings_in_one_line(journal_system,
         systems.stop()
     settings = AutomationSettings(skipped_systems=tuple(systems.skipped))
     defs = build_catalog_definitions(SPEC, settings)
-    assert not defs.sensors and not defs.schedules and [job.name for job in defs.jobs] == ["sync_customers_journal"]
+    assert not defs.sensors and not defs.schedules  # its jobs stay, to run by hand
+    assert sorted(job.name for job in defs.jobs) == ["sync_customers_journal", "sync_customers_journal_all"]
     configured = start_systems(tmp_path / "again", {}, environ={ENV: "/tmp/j.jsonl", "ZENSYNC_JSONL_PATH": "x"})
     configured.stop()
     assert "journal" not in configured.skipped

@@ -4,6 +4,7 @@ throwaway PostgreSQL (the pgserver wheel) for the session, run against it, and s
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ..conftest import free_port
@@ -48,9 +49,20 @@ def test_without_a_server_the_tests_start_and_stop_a_throwaway_postgresql(tmp_pa
     server, data, postmaster, _ = report.read_text().split("\n")
     assert "127.0.0.1" not in server and "host=" in server  # its own unix socket, not a local server
     assert not Path(data).exists()  # stopped and removed at the end of the session
-    try:
-        os.kill(int(postmaster), 0)
-        alive = True
-    except ProcessLookupError:
-        alive = False
-    assert not alive
+    assert not running(int(postmaster))
+
+
+def running(pid: int, within: float = 10.0) -> bool:
+    """Whether `pid` still runs after up to `within` seconds of shutdown; a zombie (exited, not yet reaped by
+    an init that does not reap) has stopped."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        if state == "Z":
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.2)

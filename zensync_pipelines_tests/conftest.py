@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -104,6 +105,12 @@ def engine(database_url) -> Iterator[Engine]:
     migrate.upgrade(engine)
     yield engine
     engine.dispose()
+
+
+# The project's shared reference material (Stripe's fixtures, Salesforce's sample outbound message): beside the
+# repository in a checkout of the workspace, or at the workspace's fixed path.
+SHARED_REFERENCE = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "reference",
+                                     Path("/work/shared/reference")) if p.exists()), Path("/work/shared/reference"))
 
 
 def free_port() -> int:

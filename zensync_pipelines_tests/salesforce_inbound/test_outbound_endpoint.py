@@ -13,7 +13,7 @@ from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.systems.salesforce.outbound import ack
 from zensync_pipelines.systems.salesforce.outbound_auth import OutboundSettings, parse_networks
 from zensync_pipelines.systems.salesforce.outbound_endpoint import receive
-from zensync_pipelines_tests.conftest import free_port
+from zensync_pipelines_tests.conftest import SHARED_REFERENCE, free_port
 from zensync_pipelines_tests.salesforce_inbound.endpoint import ROUTES, TOKEN, Endpoint
 from zensync_pipelines_tests.sandbox_salesforce.conftest import client, wait_until
 
@@ -87,7 +87,7 @@ def test_an_endpoint_that_is_down_gets_the_notifications_when_it_is_back(org, en
 def test_receive_answers(engine):
     inbox = InboxStore(engine)
     settings = OutboundSettings("00D000000000001", "tok")
-    sample = open("/work/shared/reference/salesforce/outbound-message-sample.xml", "rb").read()
+    sample = (SHARED_REFERENCE / "salesforce" / "outbound-message-sample.xml").read_bytes()
     answer = receive(sample, "text/xml; charset=utf-8", "127.0.0.1", "tok", settings, ROUTES, inbox)
     assert (answer.status, answer.body, answer.notifications, answer.stored) == (200, ack(), 1, 1)
     again = receive(sample, "text/xml", "127.0.0.1", "tok", settings, ROUTES, inbox)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,9 @@ from zensync_pipelines.systems.salesforce.outbound import (MAX_NOTIFICATIONS, Ou
                                                            check_content_type, fault, parse, to_events)
 from zensync_pipelines.systems.salesforce.outbound_auth import (OutboundSettings, check_network, check_organization,
                                                                 check_token, parse_networks)
+from zensync_pipelines_tests.conftest import SHARED_REFERENCE
 
-REFERENCE = Path("/work/shared/reference/salesforce")
+REFERENCE = SHARED_REFERENCE / "salesforce"
 SAMPLE = (REFERENCE / "outbound-message-sample.xml").read_bytes()
 ORG = "00D000000000001EAA"
 ROUTES = {"Account": "customers", "Contact": "customers"}

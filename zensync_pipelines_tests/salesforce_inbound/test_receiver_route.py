@@ -20,7 +20,7 @@ from zensync_pipelines.sandbox.salesforce.auth import ORG_ID
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.systems.salesforce.outbound_auth import OutboundSettings
-from zensync_pipelines_tests.conftest import free_port, wait_for_port
+from zensync_pipelines_tests.conftest import SHARED_REFERENCE, free_port, wait_for_port
 from zensync_pipelines_tests.sandbox_salesforce.conftest import client, wait_until
 
 TOKEN = "route-t0ken"
@@ -103,7 +103,5 @@ def test_settings_are_read_once_and_a_bad_org_id_fails_at_start():
 
 def _message() -> bytes:
     """The reference sample, as if sent by the configured org."""
-    from pathlib import Path
-
-    body = Path("/work/shared/reference/salesforce/outbound-message-sample.xml").read_bytes()
+    body = (SHARED_REFERENCE / "salesforce" / "outbound-message-sample.xml").read_bytes()
     return body.replace(b"00D000000000001EAA", ORG_ID.encode())

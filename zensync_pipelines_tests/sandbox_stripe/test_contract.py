@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import stripe
 
-FIXTURES = Path("/work/shared/reference/stripe/fixtures3.json")
+from zensync_pipelines_tests.conftest import SHARED_REFERENCE
+
+FIXTURES = SHARED_REFERENCE / "stripe" / "fixtures3.json"
 
 # Deliberate differences, each with its reason. Nothing else may differ.
 EXCEPTIONS: dict[str, dict[str, str]] = {

@@ -123,12 +123,16 @@ class MappingStore:
 
     def mapped_ids(self, catalog: str, system: str, chunk_size: int = CHUNK) -> Iterator[list[str]]:
         """Internal ids with a mapping not yet deleted (an external object, or a failure to retire), in chunks."""
+        return self.ids_where(catalog, system, mappings.c.status != DELETED, chunk_size)
+
+    def ids_where(self, catalog: str, system: str, condition: Any, chunk_size: int = CHUNK) -> Iterator[list[str]]:
+        """Distinct internal ids with a mapping row matching `condition`, in id order and in chunks (keyset
+        pagination: each chunk is one indexed range read, however many rows there are)."""
         c = mappings.c
         last = None
         with self.engine.connect() as connection:
             while True:
-                query = select(c.internal_id).distinct().where(
-                    c.catalog == catalog, c.system == system, c.status != DELETED) \
+                query = select(c.internal_id).distinct().where(c.catalog == catalog, c.system == system, condition) \
                     .order_by(c.internal_id).limit(chunk_size)
                 if last is not None:
                     query = query.where(c.internal_id > last)

@@ -3,7 +3,7 @@ and one row's whole story across systems."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 from sqlalchemy import Engine, case, func, select
 
@@ -20,20 +20,8 @@ class OperationsView:
 
     def problem_ids(self, catalog: str, system: str, chunk_size: int = 900) -> Iterator[list[str]]:
         """Internal ids with an object not synced (failed, waiting, pending or invalid), in chunks."""
-        c = mappings.c
-        last: Optional[str] = None
-        with self.engine.connect() as connection:
-            while True:
-                query = select(c.internal_id).distinct().where(
-                    c.catalog == catalog, c.system == system, c.status.not_in([SYNCED, DELETED])) \
-                    .order_by(c.internal_id).limit(chunk_size)
-                if last is not None:
-                    query = query.where(c.internal_id > last)
-                ids = list(connection.execute(query).scalars())
-                if not ids:
-                    return
-                yield ids
-                last = ids[-1]
+        return MappingStore(self.engine).ids_where(catalog, system, mappings.c.status.not_in([SYNCED, DELETED]),
+                                                   chunk_size)
 
     def summary(self, catalog: str, system: str) -> dict[str, Any]:
         """Catalog rows per status (a row counts under its worst object: a synced account with a failed contact

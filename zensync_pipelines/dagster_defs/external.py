@@ -18,7 +18,7 @@ from ..store.operations import OperationsView
 from ..store.state import ApiUsageMemory, StateStore
 from .drift import run_read_back
 from .plan_view import plan_metadata
-from .scope import month_of, partitions_def, run_scope
+from .scope import month_grouper, partitions_def, run_scope
 
 # Single-run backfills are a deliberate choice (docs/operations.md); the beta notice would repeat in every
 # process that loads the code location, for every catalog and system.
@@ -110,7 +110,7 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     drift = run_read_back(spec, system, adapter, database.engine(), catalog, mappings) \
         if scope.delete_missing else None
     run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id,
-                  group_of=lambda row: month_of(spec, row))
+                  group_of=month_grouper(spec))
     if scope.problem_rows:  # in chunks of ids: a long list of failed rows is never one huge IN (...)
         for ids in OperationsView(database.engine()).problem_ids(spec.name, system):
             run.run(Selection(ids=ids))  # counts add up across the passes

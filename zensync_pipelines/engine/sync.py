@@ -14,8 +14,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protoco
 from .failures import batch_failures, is_outage
 from .plan import plan_delete, plan_row
 from .same_row import resolve_batch
+from .settled import DIGEST, HAD_DIGEST, SETTLED_STATUSES, Settled
 from .spec import CatalogSpec
 from .types import DELETE, WAITING, MappingState, Operation, Outcome, SyncReport
+
+
+SETTLE_BATCH = 10_000  # settled rows' digests are stored this many at a time
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class Selection:
     created_from: Any = None
     created_before: Any = None
     ids: Optional[Sequence[str]] = None
+    # Leave out rows settled for this system and spec (engine/settled.py); None reads and plans every row.
+    settled: Optional[Settled] = None
 
 
 class StopSync(Exception):
@@ -109,10 +115,28 @@ class SyncRun:
         self.groups: dict[str, SyncReport] = {}
         self._group_by_id: dict[str, str] = {}
         self._order = [obj.name for obj in spec.objects(system)]
+        # Settled rows (engine/settled.py): digests of rows read this run, until their objects are settled;
+        # rows with an outcome that is not settled; digests ready to store.
+        self._digests: dict[str, str] = {}
+        self._unsettled: set[str] = set()
+        self._ready: dict[str, str] = {}
 
     def run(self, selection: Selection = Selection()) -> SyncReport:
-        return self._drive(self._plan_chunk(rows)
-                           for rows in self.source.iter_chunks(self.spec, selection, self.chunk_size))
+        chunks = self.source.iter_chunks(self.spec, selection, self.chunk_size)
+        if selection.settled is None or not hasattr(self.source, "count"):
+            return self._drive(self._plan_chunk(rows) for rows in chunks)
+        # Settled rows never leave the database; they count as skipped: the selection's rows less those read.
+        total, read = self.source.count(self.spec, selection), 0
+
+        def planned() -> Iterator[list[Operation]]:
+            nonlocal read
+            for rows in chunks:
+                read += len(rows)
+                yield self._plan_chunk(rows)
+
+        report = self._drive(planned())
+        report.skipped += max(0, total - read)
+        return report
 
     def delete_missing(self, internal_ids: Sequence[str]) -> SyncReport:
         """Delete the external objects of rows gone from the catalog (hard deletes, which no cursor can see)."""
@@ -133,7 +157,9 @@ class SyncRun:
                     self._apply(batch)
             if pending:
                 self._apply(pending)
+            self._store_settled()
         except StopSync as stop:
+            self._store_settled()  # rows finished before the stop are settled all the same
             self.report.stopped_reason = stop.reason
             if isinstance(stop, SystemUnavailable):
                 self.report.outage = stop.reason
@@ -156,8 +182,9 @@ class SyncRun:
             self._record(verdicts)
         return operations
 
-    def _plan_chunk(self, rows: Sequence[Mapping[str, Any]]) -> list[Operation]:
+    def _plan_chunk(self, rows: Sequence[dict[str, Any]]) -> list[Operation]:
         ids = [str(row[self.spec.primary_key]) for row in rows]
+        self._take_digests(ids, rows)
         states = self.mappings.load_states(self.spec.name, self.system, ids)
         references = _resolve_references(self.spec, self.system, rows, self.mappings)
         operations: list[Operation] = []
@@ -173,7 +200,38 @@ class SyncRun:
                 self.group(group).skipped += plan.skipped
         if verdicts:
             self._record(verdicts)
+        if self._digests:
+            planned = {op.internal_id for op in operations}
+            self._settle(i for i in ids if i not in planned)  # nothing to write: settled already
         return operations
+
+    def _take_digests(self, ids: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+        """Take the digests a catalog source attached (engine/settled.py) off the rows before planning. A row
+        read despite a stored digest changed: that digest is forgotten before any of the row's writes, so a row
+        that changes back while its write is in doubt is planned, not skipped."""
+        stale = []
+        for internal_id, row in zip(ids, rows):
+            digest = row.pop(DIGEST, None)
+            if row.pop(HAD_DIGEST, False):
+                stale.append(internal_id)
+            if digest is not None:
+                self._digests[internal_id] = digest
+        if stale:
+            self.mappings.unsettle(self.spec.name, self.system, stale)
+
+    def _settle(self, ids: Iterable[str]) -> None:
+        """Rows whose every object got its outcome this run: keep their digests unless one was not settled."""
+        for internal_id in ids:
+            digest = self._digests.pop(internal_id, None)
+            if digest is not None and internal_id not in self._unsettled:
+                self._ready[internal_id] = digest
+        if len(self._ready) >= SETTLE_BATCH:
+            self._store_settled()
+
+    def _store_settled(self) -> None:
+        if self._ready:
+            self.mappings.settle(self.spec.name, self.system, self._ready)
+            self._ready = {}
 
     def _apply(self, batch: list[Operation]) -> None:
         """Apply one batch object type by object type, parents before children and children before deletes."""
@@ -203,6 +261,8 @@ class SyncRun:
             self._record(done, [op for op in batch if (op.internal_id, op.object_type, op.action) not in finished])
             raise
         self._record(done)
+        if self._digests:
+            self._settle({op.internal_id for op in batch})
 
     def _call_adapter(self, ready: list[Operation]) -> list[Outcome]:
         try:
@@ -237,12 +297,15 @@ class SyncRun:
     def _record(self, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
         self.mappings.record_outcomes(self.run_id, outcomes, deferred)
         for outcome in outcomes:
+            if outcome.status not in SETTLED_STATUSES:
+                self._unsettled.add(outcome.internal_id)
             self.report.count(outcome)
             group = self._group_by_id.get(outcome.internal_id)
             if group is not None:
                 self.group(group).count(outcome)
         self.report.deferred += len(deferred)
         for op in deferred:
+            self._unsettled.add(op.internal_id)
             group = self._group_by_id.get(op.internal_id)
             if group is not None:
                 self.group(group).deferred += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -11,6 +12,11 @@ from sqlalchemy.engine import make_url
 def redact(url: str) -> str:
     """The URL as it may appear in logs and errors: never with its password."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _digest(*values: object) -> str:
+    """MD5 of values as text (store/catalog.py's settled-row filter on SQLite)."""
+    return hashlib.md5("\x1f".join("\x00" if v is None else str(v) for v in values).encode()).hexdigest()
 
 
 def make_engine(url: str) -> Engine:
@@ -28,5 +34,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        # PostgreSQL computes row digests with md5(); SQLite has no hash function, so it gets this one.
+        connection.create_function("zs_digest", -1, _digest, deterministic=True)
 
     return engine

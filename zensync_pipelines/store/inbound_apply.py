@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from ..engine.inbound_types import RowRefused
 from ..engine.spec import CatalogSpec
 from ..engine.types import DELETED, SYNCED, UNLINKED, MappingState
+from . import digests
 from .catalog import CatalogTables
 from .inbox import APPLIED, FAILED, IGNORED, PENDING, EventResult, InboxStore
 from .mappings import CHUNK, _chunks
@@ -112,6 +113,7 @@ class InboundWriter:
         c = mappings.c
         where = and_(c.catalog == catalog, c.system == system, c.object_type == object_type,
                      c.internal_id == internal_id)
+        digests.forget(self.connection, catalog, system, [internal_id])  # the next outbound run plans the row
         changed = self.connection.execute(update(mappings).where(where).values(updated_at=now, **values)).rowcount
         if not changed:
             self.connection.execute(mappings.insert().values(
@@ -173,6 +175,7 @@ class InboundTables:
         """The object drifted from what zensync wrote: the next outbound run writes the row again."""
         c = mappings.c
         with self.engine.begin() as connection:
+            digests.forget(connection, catalog, system, [internal_id])
             connection.execute(update(mappings).where(
                 c.catalog == catalog, c.system == system, c.object_type == object_type,
                 c.internal_id == internal_id).values(fingerprint=None, updated_at=_now()))

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, and_, bindparam, func, select
 
 from ..engine.retry import PERMANENT, STALE_PENDING, TRANSIENT, next_retry_at
 from ..engine.types import DELETED, FAILED, PENDING, UNLINKED, MappingState, Operation, Outcome
-from . import bulkwrite
+from . import bulkwrite, digests
 from .tables import mappings, sync_events
 
 KEY = ("catalog", "internal_id", "system", "object_type")
@@ -216,3 +216,12 @@ class MappingStore:
         with self.engine.connect() as connection:
             return [dict(r._mapping) for r in connection.execute(select(sync_events).where(*conditions)
                                                                  .order_by(c.id))]
+
+    # -- settled rows (engine/settled.py) ---------------------------------------------------------------------
+    def settle(self, catalog: str, system: str, row_digests: dict[str, str]) -> None:
+        with self.engine.begin() as connection:
+            digests.store(connection, catalog, system, row_digests)
+
+    def unsettle(self, catalog: str, system: str, internal_ids: Sequence[str]) -> None:
+        with self.engine.begin() as connection:
+            digests.forget(connection, catalog, system, internal_ids)

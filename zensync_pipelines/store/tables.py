@@ -96,3 +96,18 @@ state = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("tenant", "scope", "key", name="pk_zensync_state"),
 )
+
+# Per catalog row and system: a digest of the row as last read, with the spec's own digest mixed in, stored once
+# every object of the row was settled by that read (synced, deleted, unchanged or refused as invalid). A run
+# compares it in the database and reads only rows whose digest differs, so an unchanged row costs no planning.
+# Forgotten whenever the row's mapping changes outside a settled run (drift, unlink, a changed row's new intent).
+row_digests = Table(
+    "zensync_row_digests",
+    metadata,
+    Column("tenant", String(100), nullable=False, server_default="default"),
+    Column("catalog", String(100), nullable=False),
+    Column("system", String(50), nullable=False),
+    Column("internal_id", String(255), nullable=False),
+    Column("digest", String(32), nullable=False),
+    PrimaryKeyConstraint("tenant", "catalog", "system", "internal_id", name="pk_zensync_row_digests"),
+)

@@ -125,7 +125,8 @@ class SyncRun:
         chunks = self.source.iter_chunks(self.spec, selection, self.chunk_size)
         if selection.settled is None or not hasattr(self.source, "count"):
             return self._drive(self._plan_chunk(rows) for rows in chunks)
-        # Settled rows never leave the database; they count as skipped: the selection's rows less those read.
+        # Settled rows never leave the database; each of their objects counts as skipped, as if planned: the
+        # selection's rows less those read.
         total, read = self.source.count(self.spec, selection), 0
 
         def planned() -> Iterator[list[Operation]]:
@@ -135,7 +136,7 @@ class SyncRun:
                 yield self._plan_chunk(rows)
 
         report = self._drive(planned())
-        report.skipped += max(0, total - read)
+        report.skipped += max(0, total - read) * len(self._order)
         return report
 
     def delete_missing(self, internal_ids: Sequence[str]) -> SyncReport:

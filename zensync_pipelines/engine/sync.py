@@ -20,6 +20,7 @@ from .types import DELETE, WAITING, MappingState, Operation, Outcome, SyncReport
 
 
 SETTLE_BATCH = 10_000  # settled rows' digests are stored this many at a time
+VERDICT_BATCH = 5_000
 
 
 @dataclass(frozen=True)
@@ -120,24 +121,26 @@ class SyncRun:
         self._digests: dict[str, str] = {}
         self._unsettled: set[str] = set()
         self._ready: dict[str, str] = {}
+        # Local verdicts (invalid, waiting) are recorded a few thousand at a time, not once per chunk read: they
+        # involve no external write, so a crash that loses some only means they are planned again.
+        self._verdicts: list[Outcome] = []
 
     def run(self, selection: Selection = Selection()) -> SyncReport:
-        chunks = self.source.iter_chunks(self.spec, selection, self.chunk_size)
-        if selection.settled is None or not hasattr(self.source, "count"):
-            return self._drive(self._plan_chunk(rows) for rows in chunks)
-        # Settled rows never leave the database; each of their objects counts as skipped, as if planned: the
-        # selection's rows less those read.
-        total, read = self.source.count(self.spec, selection), 0
+        if selection.settled is not None and hasattr(self.source, "settled_rows"):
+            self._count_settled(selection)
+        return self._drive(self._plan_chunk(rows)
+                           for rows in self.source.iter_chunks(self.spec, selection, self.chunk_size))
 
-        def planned() -> Iterator[list[Operation]]:
-            nonlocal read
-            for rows in chunks:
-                read += len(rows)
-                yield self._plan_chunk(rows)
-
-        report = self._drive(planned())
-        report.skipped += max(0, total - read) * len(self._order)
-        return report
+    def _count_settled(self, selection: Selection) -> None:
+        """Settled rows never leave the database as whole rows: each of their objects counts as skipped, as if
+        planned, in the run and in the row's group. Counted before the read (a row this run settles must not
+        count twice)."""
+        objects = len(self._order)
+        for rows in self.source.settled_rows(self.spec, selection, 10_000):
+            self.report.skipped += len(rows) * objects
+            if self.group_of is not None:
+                for row in rows:
+                    self.group(self.group_of(row)).skipped += objects
 
     def delete_missing(self, internal_ids: Sequence[str]) -> SyncReport:
         """Delete the external objects of rows gone from the catalog (hard deletes, which no cursor can see)."""
@@ -199,8 +202,7 @@ class SyncRun:
             if self.group_of is not None:
                 group = self._group_by_id[internal_id] = self.group_of(row)
                 self.group(group).skipped += plan.skipped
-        if verdicts:
-            self._record(verdicts)
+        self._hold_verdicts(verdicts)
         if self._digests:
             planned = {op.internal_id for op in operations}
             self._settle(i for i in ids if i not in planned)  # nothing to write: settled already
@@ -229,7 +231,21 @@ class SyncRun:
         if len(self._ready) >= SETTLE_BATCH:
             self._store_settled()
 
+    def _hold_verdicts(self, verdicts: Sequence[Outcome]) -> None:
+        for verdict in verdicts:
+            if verdict.status not in SETTLED_STATUSES:
+                self._unsettled.add(verdict.internal_id)  # now: the row may be settled before they are recorded
+        self._verdicts += verdicts
+        if len(self._verdicts) >= VERDICT_BATCH:
+            self._record_verdicts()
+
+    def _record_verdicts(self) -> None:
+        if self._verdicts:
+            self._record(self._verdicts)
+            self._verdicts = []
+
     def _store_settled(self) -> None:
+        self._record_verdicts()  # a digest is stored only once its row's verdicts are
         if self._ready:
             self.mappings.settle(self.spec.name, self.system, self._ready)
             self._ready = {}

@@ -92,14 +92,12 @@ class CatalogTables:
                 yield rows
                 last = rows[-1][spec.primary_key]
 
-    def count(self, spec: CatalogSpec, selection: Selection) -> int:
-        """How many rows the selection holds, settled or not."""
-        query = select(func.count()).select_from(self.table(spec)).where(*self._where(spec, selection))
-        with self.engine.connect() as connection:
-            return int(connection.execute(query).scalar() or 0)
+    def settled_rows(self, spec: CatalogSpec, selection: Selection, chunk_size: int) -> Iterator[list[dict]]:
+        """The key and created-at of each row a read with `selection.settled` leaves out, for the run's counts."""
+        yield from self._unsettled_chunks(spec, selection, selection.settled, chunk_size, settled_only=True)
 
-    def _unsettled_chunks(self, spec: CatalogSpec, selection: Selection, settled: Settled,
-                          chunk_size: int) -> Iterator[list[dict]]:
+    def _unsettled_chunks(self, spec: CatalogSpec, selection: Selection, settled: Settled, chunk_size: int,
+                          settled_only: bool = False) -> Iterator[list[dict]]:
         """Rows whose stored digest differs or is missing, each with its digest now (DIGEST) and whether one was
         stored (HAD_DIGEST). One streamed query, not keyset pages: the database joins the catalog to the digests
         once (a hash join, a fraction of a second for 100,000 rows) however few rows come out."""
@@ -114,9 +112,13 @@ class CatalogTables:
         joined = table.outerjoin(row_digests, and_(
             d.tenant == DEFAULT_TENANT, d.catalog == spec.name, d.system == settled.system,
             d.internal_id == cast(key, String)))
-        query = select(*columns, digest.label(DIGEST), d.digest.is_not(None).label(HAD_DIGEST)) \
-            .select_from(joined).where(*self._where(spec, selection), or_(d.digest.is_(None), d.digest != digest)) \
-            .order_by(key)
+        if settled_only:
+            query = select(key, table.c[spec.created_at_column]).select_from(joined).where(
+                *self._where(spec, selection), d.digest == digest)
+        else:
+            query = select(*columns, digest.label(DIGEST), d.digest.is_not(None).label(HAD_DIGEST)) \
+                .select_from(joined).where(*self._where(spec, selection), or_(d.digest.is_(None), d.digest != digest))
+        query = query.order_by(key)
         with self.engine.connect() as connection:
             if connection.dialect.name == "postgresql":
                 # Right after a large run the digests have no statistics yet, and the planner's guess of one

@@ -133,3 +133,15 @@ def test_failures_carry_their_kind_and_retry_time(engine):
     store.record_outcomes("run4", [Outcome.of(op("1"), SYNCED, external_id="cus_1")])
     assert store.next_retry("customers", "stripe") is None
     assert store.rows("customers", "stripe", internal_id="1")[0]["failure_kind"] is None
+
+
+def test_the_fast_head_check_names_the_newest_migration(tmp_path):
+    """migrate.HEAD lets a process skip Alembic when the database is current: it must be the scripts' head."""
+    from alembic.script import ScriptDirectory
+
+    from zensync_pipelines.store.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    assert ScriptDirectory.from_config(migrate.alembic_config(engine)).get_current_head() == migrate.HEAD
+    migrate.upgrade(engine)
+    assert migrate.current(engine) == migrate.HEAD

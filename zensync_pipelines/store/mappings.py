@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, and_, bindparam, func, select
 
@@ -14,6 +14,8 @@ from . import bulkwrite
 from .tables import mappings, sync_events
 
 KEY = ("catalog", "internal_id", "system", "object_type")
+EVENT_COLUMNS = ("catalog", "internal_id", "system", "object_type", "operation", "outcome", "error_code",
+                 "error_field", "error_message", "attempt")
 CHUNK = 900  # below SQLite's bound-parameter limit, comfortably
 
 
@@ -29,10 +31,18 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _last_per_key(items: Iterable[Operation | Outcome]) -> list[Any]:
-    """One item per mapping row, the last given, as consecutive single-row writes would leave it: a set-based
-    upsert cannot touch a row twice."""
-    return list({(i.catalog, i.internal_id, i.system, i.object_type): i for i in items}.values())
+def _last_per_key(items: Iterable[Operation | Outcome]) -> dict[tuple[str, str], Iterable[Any]]:
+    """(catalog, system) -> one item per mapping row, the last given, as consecutive single-row writes would
+    leave it: a set-based upsert cannot touch a row twice."""
+    groups: dict[tuple[str, str], dict[tuple[str, str], Any]] = {}
+    for i in items:
+        groups.setdefault((i.catalog, i.system), {})[(i.internal_id, i.object_type)] = i
+    return {group: rows.values() for group, rows in groups.items()}
+
+
+def _constants(values: dict[str, Any], varying: Sequence[str]) -> dict[str, Any]:
+    """The columns of a new row that are the same for every row of the call: all but the key and `varying`."""
+    return {name: value for name, value in values.items() if name not in varying}
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -143,72 +153,80 @@ class MappingStore:
                 last = ids[-1]
 
     # -- writes ------------------------------------------------------------------------------------------------
+    # Each write stages only what varies per row; the rest of the row is the same for the whole call and bound
+    # once (see bulkwrite). (catalog, system) is shared by every item of a call in practice, but not by contract:
+    # items are grouped by it, one set-based statement per group.
     @staticmethod
-    def _upsert(connection: Any, values: Iterable[dict[str, Any]], update: dict[str, Any]) -> None:
-        bulkwrite.upsert(connection, mappings, KEY, values, update)
+    def _upsert(connection: Any, items: Iterable[Operation | Outcome], columns: Sequence[str],
+                row: Callable[[Any], tuple[Any, ...]], constants: dict[str, Any], update: dict[str, Any]) -> None:
+        for (catalog, system), group in _last_per_key(items).items():
+            rows = ((i.internal_id, i.object_type, *row(i)) for i in group)
+            bulkwrite.upsert(connection, mappings, KEY, ("internal_id", "object_type", *columns), rows, update,
+                             {"catalog": catalog, "system": system, **constants})
 
     @staticmethod
-    def _base(item: Operation | Outcome, run_id: str, now: dt.datetime, **extra: Any) -> dict[str, Any]:
-        return {"catalog": item.catalog, "internal_id": item.internal_id, "system": item.system,
-                "object_type": item.object_type, "external_id": item.external_id, "fingerprint": None,
-                "status": PENDING, "last_error_code": None, "last_error_field": None, "last_error": None,
-                "attempts": 0, "last_run_id": run_id, "created_at": now, "updated_at": now,
-                "synced_at": None, "failure_kind": None, "next_retry_at": None} | extra
+    def _fresh(run_id: str, now: dt.datetime, **values: Any) -> dict[str, Any]:
+        """A new mapping row's values other than its key: a pending row of this run, changed by `values`."""
+        return {"external_id": None, "fingerprint": None, "status": PENDING, "last_error_code": None,
+                "last_error_field": None, "last_error": None, "attempts": 0, "last_run_id": run_id,
+                "created_at": now, "updated_at": now, "synced_at": None, "failure_kind": None,
+                "next_retry_at": None} | values
 
     def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None:
         """Mark rows as in flight before any external call, so a crash leaves a trace the next run acts on."""
         now = _now()
-        values = (self._base(op, run_id, now) for op in _last_per_key(operations))
+        columns = ("external_id",)
         with self.engine.begin() as connection:
-            self._upsert(connection, values, {"status": PENDING, "last_run_id": run_id, "updated_at": now})
+            self._upsert(connection, operations, columns, lambda op: (op.external_id,),
+                         _constants(self._fresh(run_id, now), columns),
+                         {"status": PENDING, "last_run_id": run_id, "updated_at": now})
 
     def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
         """One transaction per batch: mapping rows and their events land together or not at all."""
         now = _now()
-        applied = _last_per_key(o for o in outcomes if o.ok)
-        failed = _last_per_key(o for o in outcomes if o.status == FAILED)
-        verdicts = _last_per_key(o for o in outcomes if not o.ok and o.status != FAILED)
-
-        def errors(o: Outcome) -> dict[str, Any]:
-            return {"last_error_code": o.error_code, "last_error_field": o.error_field, "last_error": o.error_message}
-
-        def schedule(o: Outcome) -> dict[str, Any]:
-            # `o.attempt` is this attempt's number, so the wait grows with every failed try of the row.
-            return {"failure_kind": TRANSIENT if o.transient else PERMANENT,
-                    "next_retry_at": next_retry_at(o.attempt, now) if o.transient else None}
+        fresh = self._fresh(run_id, now)
+        keep_external_id = lambda x: func.coalesce(x.external_id, mappings.c.external_id)  # noqa: E731
+        errors = ("last_error_code", "last_error_field", "last_error")
 
         with self.engine.begin() as connection:
-            # Generators: bulkwrite stages them a slice at a time, so the value dicts never all exist at once.
-            self._upsert(connection, (self._base(o, run_id, now, status=o.status, fingerprint=o.fingerprint,
-                                                 synced_at=now) for o in applied), {
-                "status": lambda x: x.status,
-                "external_id": lambda x: func.coalesce(x.external_id, mappings.c.external_id),
+            applied = ("external_id", "fingerprint", "status")
+            self._upsert(connection, (o for o in outcomes if o.ok), applied,
+                         lambda o: (o.external_id, o.fingerprint, o.status),
+                         _constants(fresh | {"synced_at": now}, applied), {
+                "status": lambda x: x.status, "external_id": keep_external_id,
                 "fingerprint": lambda x: x.fingerprint, "attempts": 0, "last_error_code": None,
                 "last_error_field": None, "last_error": None, "last_run_id": run_id, "updated_at": now,
                 "synced_at": now, "failure_kind": None, "next_retry_at": None,
             })
-            self._upsert(connection, (self._base(o, run_id, now, status=FAILED, attempts=1, **errors(o),
-                                                 **schedule(o)) for o in failed), {
-                "status": FAILED, "attempts": mappings.c.attempts + 1,
-                "external_id": lambda x: func.coalesce(x.external_id, mappings.c.external_id),
+
+            def schedule(o: Outcome) -> tuple[Any, ...]:
+                # `o.attempt` is this attempt's number, so the wait grows with every failed try of the row.
+                return (o.external_id, o.error_code, o.error_field, o.error_message,
+                        TRANSIENT if o.transient else PERMANENT, next_retry_at(o.attempt, now) if o.transient else None)
+
+            failed = ("external_id", *errors, "failure_kind", "next_retry_at")
+            self._upsert(connection, (o for o in outcomes if o.status == FAILED), failed, schedule,
+                         _constants(fresh | {"status": FAILED, "attempts": 1}, failed), {
+                "status": FAILED, "attempts": mappings.c.attempts + 1, "external_id": keep_external_id,
                 "last_error_code": lambda x: x.last_error_code, "last_error_field": lambda x: x.last_error_field,
                 "last_error": lambda x: x.last_error, "last_run_id": run_id, "updated_at": now,
                 "failure_kind": lambda x: x.failure_kind, "next_retry_at": lambda x: x.next_retry_at,
             })
-            self._upsert(connection, (self._base(o, run_id, now, status=o.status, **errors(o)) for o in verdicts), {
+            verdicts = ("external_id", "status", *errors)
+            self._upsert(connection, (o for o in outcomes if not o.ok and o.status != FAILED), verdicts,
+                         lambda o: (o.external_id, o.status, o.error_code, o.error_field, o.error_message),
+                         _constants(fresh, verdicts), {
                 "status": lambda x: x.status, "last_error_code": lambda x: x.last_error_code,
                 "last_error_field": lambda x: x.last_error_field, "last_error": lambda x: x.last_error,
                 "last_run_id": run_id, "updated_at": now, "failure_kind": None, "next_retry_at": None,
             })
-            events = ({"run_id": run_id, "catalog": o.catalog, "internal_id": o.internal_id, "system": o.system,
-                       "object_type": o.object_type, "operation": o.action, "outcome": o.status,
-                       "error_code": o.error_code, "error_field": o.error_field, "error_message": o.error_message,
-                       "attempt": o.attempt, "occurred_at": now} for o in outcomes)
-            held = ({"run_id": run_id, "catalog": op.catalog, "internal_id": op.internal_id, "system": op.system,
-                     "object_type": op.object_type, "operation": op.action, "outcome": "deferred",
-                     "error_code": None, "error_field": None, "error_message": None, "attempt": op.attempt,
-                     "occurred_at": now} for op in deferred)
-            bulkwrite.append(connection, sync_events, itertools.chain(events, held))
+            # The log keeps every attempt, in the order given; only the run and its time are the same for all.
+            events = ((o.catalog, o.internal_id, o.system, o.object_type, o.action, o.status, o.error_code,
+                       o.error_field, o.error_message, o.attempt) for o in outcomes)
+            held = ((op.catalog, op.internal_id, op.system, op.object_type, op.action, "deferred", None, None, None,
+                     op.attempt) for op in deferred)
+            bulkwrite.append(connection, sync_events, EVENT_COLUMNS, itertools.chain(events, held),
+                             {"run_id": run_id, "occurred_at": now})
 
     def events(self, catalog: str, system: str, run_id: str | None = None) -> list[dict[str, Any]]:
         c = sync_events.c

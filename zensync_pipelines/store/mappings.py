@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from operator import attrgetter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, and_, bindparam, func, select
@@ -14,6 +15,8 @@ from . import bulkwrite
 from .tables import mappings, sync_events
 
 KEY = ("catalog", "internal_id", "system", "object_type")
+ERRORS = ("last_error_code", "last_error_field", "last_error")  # a mapping row's error columns, taken from
+OUTCOME_ERRORS = ("error_code", "error_field", "error_message")  # these attributes of an outcome
 EVENT_COLUMNS = ("catalog", "internal_id", "system", "object_type", "operation", "outcome", "error_code",
                  "error_field", "error_message", "attempt")
 CHUNK = 900  # below SQLite's bound-parameter limit, comfortably
@@ -38,11 +41,6 @@ def _last_per_key(items: Iterable[Operation | Outcome]) -> dict[tuple[str, str],
     for i in items:
         groups.setdefault((i.catalog, i.system), {})[(i.internal_id, i.object_type)] = i
     return {group: rows.values() for group, rows in groups.items()}
-
-
-def _constants(values: dict[str, Any], varying: Sequence[str]) -> dict[str, Any]:
-    """The columns of a new row that are the same for every row of the call: all but the key and `varying`."""
-    return {name: value for name, value in values.items() if name not in varying}
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -153,76 +151,80 @@ class MappingStore:
                 last = ids[-1]
 
     # -- writes ------------------------------------------------------------------------------------------------
-    # Each write stages only what varies per row; the rest of the row is the same for the whole call and bound
+    # Each write stages only what varies per row; the rest of a new row is the same for the whole call and bound
     # once (see bulkwrite). (catalog, system) is shared by every item of a call in practice, but not by contract:
-    # items are grouped by it, one set-based statement per group.
+    # items are grouped by it, one set-based statement per group. Rows are read off the items with `attrgetter`,
+    # which builds the tuples in C.
     @staticmethod
     def _upsert(connection: Any, items: Iterable[Operation | Outcome], columns: Sequence[str],
                 row: Callable[[Any], tuple[Any, ...]], constants: dict[str, Any], update: dict[str, Any]) -> None:
+        """Upsert one mapping row per item: `row` gives the item's values of `columns` (the key's internal id and
+        object type first), `constants` the other columns of a new row."""
         for (catalog, system), group in _last_per_key(items).items():
-            rows = ((i.internal_id, i.object_type, *row(i)) for i in group)
-            bulkwrite.upsert(connection, mappings, KEY, ("internal_id", "object_type", *columns), rows, update,
+            bulkwrite.upsert(connection, mappings, KEY, columns, map(row, group), update,
                              {"catalog": catalog, "system": system, **constants})
 
     @staticmethod
-    def _fresh(run_id: str, now: dt.datetime, **values: Any) -> dict[str, Any]:
-        """A new mapping row's values other than its key: a pending row of this run, changed by `values`."""
-        return {"external_id": None, "fingerprint": None, "status": PENDING, "last_error_code": None,
-                "last_error_field": None, "last_error": None, "attempts": 0, "last_run_id": run_id,
-                "created_at": now, "updated_at": now, "synced_at": None, "failure_kind": None,
-                "next_retry_at": None} | values
+    def _fresh(run_id: str, now: dt.datetime, columns: Sequence[str], **values: Any) -> dict[str, Any]:
+        """A new row's values of the columns not staged (not the key, not `columns`): pending in this run,
+        changed by `values`."""
+        fresh = {"external_id": None, "fingerprint": None, "status": PENDING, "last_error_code": None,
+                 "last_error_field": None, "last_error": None, "attempts": 0, "last_run_id": run_id,
+                 "created_at": now, "updated_at": now, "synced_at": None, "failure_kind": None,
+                 "next_retry_at": None} | values
+        return {name: value for name, value in fresh.items() if name not in columns}
 
     def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None:
         """Mark rows as in flight before any external call, so a crash leaves a trace the next run acts on."""
         now = _now()
-        columns = ("external_id",)
+        columns = ("internal_id", "object_type", "external_id")
         with self.engine.begin() as connection:
-            self._upsert(connection, operations, columns, lambda op: (op.external_id,),
-                         _constants(self._fresh(run_id, now), columns),
+            self._upsert(connection, operations, columns, attrgetter(*columns), self._fresh(run_id, now, columns),
                          {"status": PENDING, "last_run_id": run_id, "updated_at": now})
 
     def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
         """One transaction per batch: mapping rows and their events land together or not at all."""
         now = _now()
-        fresh = self._fresh(run_id, now)
+        applied: list[Outcome] = []
+        failed: list[Outcome] = []
+        verdicts: list[Outcome] = []
+        for o in outcomes:  # one pass, in order: the last outcome of a key wins within each kind
+            (applied if o.ok else failed if o.status == FAILED else verdicts).append(o)
         keep_external_id = lambda x: func.coalesce(x.external_id, mappings.c.external_id)  # noqa: E731
-        errors = ("last_error_code", "last_error_field", "last_error")
+
+        def schedule(o: Outcome) -> tuple[Any, ...]:
+            # `o.attempt` is this attempt's number, so the wait grows with every failed try of the row.
+            return (o.internal_id, o.object_type, o.external_id, o.error_code, o.error_field, o.error_message,
+                    TRANSIENT if o.transient else PERMANENT, next_retry_at(o.attempt, now) if o.transient else None)
 
         with self.engine.begin() as connection:
-            applied = ("external_id", "fingerprint", "status")
-            self._upsert(connection, (o for o in outcomes if o.ok), applied,
-                         lambda o: (o.external_id, o.fingerprint, o.status),
-                         _constants(fresh | {"synced_at": now}, applied), {
+            columns = ("internal_id", "object_type", "external_id", "fingerprint", "status")
+            self._upsert(connection, applied, columns, attrgetter(*columns),
+                         self._fresh(run_id, now, columns, synced_at=now), {
                 "status": lambda x: x.status, "external_id": keep_external_id,
                 "fingerprint": lambda x: x.fingerprint, "attempts": 0, "last_error_code": None,
                 "last_error_field": None, "last_error": None, "last_run_id": run_id, "updated_at": now,
                 "synced_at": now, "failure_kind": None, "next_retry_at": None,
             })
-
-            def schedule(o: Outcome) -> tuple[Any, ...]:
-                # `o.attempt` is this attempt's number, so the wait grows with every failed try of the row.
-                return (o.external_id, o.error_code, o.error_field, o.error_message,
-                        TRANSIENT if o.transient else PERMANENT, next_retry_at(o.attempt, now) if o.transient else None)
-
-            failed = ("external_id", *errors, "failure_kind", "next_retry_at")
-            self._upsert(connection, (o for o in outcomes if o.status == FAILED), failed, schedule,
-                         _constants(fresh | {"status": FAILED, "attempts": 1}, failed), {
+            columns = ("internal_id", "object_type", "external_id", *ERRORS, "failure_kind", "next_retry_at")
+            self._upsert(connection, failed, columns, schedule,
+                         self._fresh(run_id, now, columns, status=FAILED, attempts=1), {
                 "status": FAILED, "attempts": mappings.c.attempts + 1, "external_id": keep_external_id,
                 "last_error_code": lambda x: x.last_error_code, "last_error_field": lambda x: x.last_error_field,
                 "last_error": lambda x: x.last_error, "last_run_id": run_id, "updated_at": now,
                 "failure_kind": lambda x: x.failure_kind, "next_retry_at": lambda x: x.next_retry_at,
             })
-            verdicts = ("external_id", "status", *errors)
-            self._upsert(connection, (o for o in outcomes if not o.ok and o.status != FAILED), verdicts,
-                         lambda o: (o.external_id, o.status, o.error_code, o.error_field, o.error_message),
-                         _constants(fresh, verdicts), {
+            columns = ("internal_id", "object_type", "external_id", "status", *ERRORS)
+            self._upsert(connection, verdicts, columns,
+                         attrgetter("internal_id", "object_type", "external_id", "status", *OUTCOME_ERRORS),
+                         self._fresh(run_id, now, columns), {
                 "status": lambda x: x.status, "last_error_code": lambda x: x.last_error_code,
                 "last_error_field": lambda x: x.last_error_field, "last_error": lambda x: x.last_error,
                 "last_run_id": run_id, "updated_at": now, "failure_kind": None, "next_retry_at": None,
             })
             # The log keeps every attempt, in the order given; only the run and its time are the same for all.
-            events = ((o.catalog, o.internal_id, o.system, o.object_type, o.action, o.status, o.error_code,
-                       o.error_field, o.error_message, o.attempt) for o in outcomes)
+            events = map(attrgetter("catalog", "internal_id", "system", "object_type", "action", "status",
+                                    *OUTCOME_ERRORS, "attempt"), outcomes)
             held = ((op.catalog, op.internal_id, op.system, op.object_type, op.action, "deferred", None, None, None,
                      op.attempt) for op in deferred)
             bulkwrite.append(connection, sync_events, EVENT_COLUMNS, itertools.chain(events, held),

@@ -107,7 +107,8 @@ def append(connection: Connection, table: Table, columns: Sequence[str], rows: I
 
 
 def upsert(connection: Connection, table: Table, key: Sequence[str], columns: Sequence[str],
-           rows: Iterable[Sequence[Any]], update: Mapping[str, Any], constants: Mapping[str, Any] | None = None) -> None:
+           rows: Iterable[Sequence[Any]], update: Mapping[str, Any],
+           constants: Mapping[str, Any] | None = None) -> None:
     """Insert `rows` (with `constants`), or update the existing row of the same `key` with `update`: column -> a
     constant, an expression, or a callable taking the incoming row (`excluded`) and returning one. One row per
     key: a single statement cannot touch a row twice (the caller keeps the last of several)."""

@@ -6,110 +6,133 @@ temporary table with the driver's fastest path (COPY on PostgreSQL; the C-level 
 on SQLite) and merged with ONE `INSERT ... SELECT ... ON CONFLICT DO UPDATE`, so the per-row cost is the
 database's own. Appends (the event log) are COPYed straight into their table.
 
-Rows are dicts of column name -> value, every dict with the same keys: the callers stay readable, and a new
-column is one more key. They may come as a generator: they are staged SLICE at a time, so 10^5 outcomes never
-exist as 10^5 dicts at once.
+Rows are tuples in the order of `columns`: only the values that vary per row. Values shared by every row of a
+call (the run id, its timestamp, the catalog...) are `constants`, bound once in the statement (or, in an append's
+COPY, formatted once), not converted and sent again per row: with 17 columns a row, that repetition was most of
+the Python time. Rows may come as a generator: they are staged SLICE at a time, so 10^5 rows never exist as
+10^5 converted texts at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-from itertools import islice
+from itertools import islice, repeat
+from operator import add
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import Column, Connection, MetaData, Table, select, text, true
+from sqlalchemy import Column, Connection, MetaData, Table, literal, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 SLICE = 10_000
+_NULL = "\\N"  # COPY's text format for NULL
 
 
-def _slices(rows: Iterable[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
+def _slices(rows: Iterable[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:
     remaining = iter(rows)
     while chunk := list(islice(remaining, SLICE)):
         yield chunk
 
 
-# COPY's text format: backslash, tab, newline and carriage return are escaped; \N is NULL.
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def _escape(text_: str) -> str:
+    # COPY's text format escapes backslash, tab, newline and carriage return. `str.replace` runs in C and costs
+    # next to nothing when the character is absent, the usual case; a translate table works a character at a time.
+    if "\\" in text_:
+        text_ = text_.replace("\\", "\\\\")
+    return text_.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _copy_column(values: list[Any]) -> list[str]:
-    """One column as COPY text, a column at a time: the escaping runs once over the column joined by NUL (a
-    character PostgreSQL text never holds, so splitting on it again is exact), not once per value."""
-    texts: dict[Any, str] = {}  # most non-text values repeat (the run's timestamp, attempts): convert each once
-    for value in values:
-        if value is not None and not isinstance(value, str) and value not in texts:
-            texts[value] = value.isoformat() if isinstance(value, dt.datetime) else str(value)
-    plain = [("" if v is None else v) if v is None or isinstance(v, str) else texts[v] for v in values]
-    escaped = "\0".join(plain).translate(_ESCAPES).split("\0")
-    return [text_ if v is not None else "\\N" for v, text_ in zip(values, escaped)]
+def _text(value: Any) -> str:
+    return _NULL if value is None else _escape(value.isoformat() if isinstance(value, dt.datetime) else str(value))
 
 
-def _copy(connection: Connection, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    lines = map("\t".join, zip(*(_copy_column([row[c] for row in rows]) for c in columns)))
-    buffer = io.StringIO("\n".join(lines) + "\n")
+def _copy_column(values: Sequence[Any]) -> list[str]:
+    """One column as COPY fields. A column of text only (most of them) is joined by NUL, a character PostgreSQL
+    text never holds, escaped in one pass and split again: three C calls for the whole column."""
+    try:
+        return _escape("\0".join(values)).split("\0")
+    except TypeError:  # a NULL, a number or a timestamp among them: value by value, each distinct one once
+        texts: dict[Any, str] = {}
+        return [texts[v] if v in texts else texts.setdefault(v, _text(v)) for v in values]
+
+
+def _copy(connection: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+          constants: Mapping[str, Any]) -> None:
+    lines = map("\t".join, zip(*map(_copy_column, zip(*rows))))
+    # The constants' fields end every line: formatted once, appended by the join itself.
+    tail = "".join("\t" + _text(v) for v in constants.values()) + "\n"
+    buffer = io.StringIO(tail.join(lines) + tail)
     cursor = connection.connection.dbapi_connection.cursor()
     try:
-        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+        cursor.copy_expert(f"COPY {table} ({', '.join([*columns, *constants])}) FROM STDIN", buffer)
     finally:
         cursor.close()
 
 
-def _insert_sqlite(connection: Connection, table: Table, columns: Sequence[str],
-                   rows: Sequence[Mapping[str, Any]]) -> None:
+def _insert_sqlite(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                   constants: Mapping[str, Any]) -> None:
     """sqlite3's executemany of positional tuples, with SQLAlchemy's own value conversion (e.g. DateTime to
     its text form), so the rows read back exactly as if SQLAlchemy had written them."""
-    converted = []
-    for column in columns:
-        values = [row[column] for row in rows]
-        process = table.c[column].type._cached_bind_processor(connection.dialect)
-        if process is not None:
-            done = {v: process(v) for v in set(values) if v is not None}  # repeated values converted once
-            values = [None if v is None else done[v] for v in values]
-        converted.append(values)
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    def processed(name: str, values: Sequence[Any]) -> Sequence[Any]:
+        process = table.c[name].type._cached_bind_processor(connection.dialect)
+        if process is None:
+            return values
+        done = {v: process(v) for v in set(values) if v is not None}  # repeated values converted once
+        return [None if v is None else done[v] for v in values]
+
+    names = [*columns, *constants]
+    fixed = tuple(processed(name, [value])[0] for name, value in constants.items())
+    columns_ = [processed(name, values) for name, values in zip(columns, zip(*rows))]
+    statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     cursor = connection.connection.dbapi_connection.cursor()
     try:
-        cursor.executemany(statement, zip(*converted))
+        cursor.executemany(statement, map(add, zip(*columns_), repeat(fixed)) if fixed else zip(*columns_))
     finally:
         cursor.close()
 
 
-def _stage(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+def _stage(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+           constants: Mapping[str, Any]) -> None:
     if connection.dialect.name == "postgresql":
-        _copy(connection, table.name, columns, rows)
+        _copy(connection, table.name, columns, rows, constants)
     else:
-        _insert_sqlite(connection, table, columns, rows)
+        _insert_sqlite(connection, table, columns, rows, constants)
 
 
-def append(connection: Connection, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Insert `rows` (no conflicts expected) in the connection's transaction."""
+def append(connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+           constants: Mapping[str, Any] | None = None) -> None:
+    """Insert `rows` (no conflicts expected), each with `constants`, in the connection's transaction."""
     for chunk in _slices(rows):
-        _stage(connection, table, list(chunk[0]), chunk)
+        _stage(connection, table, columns, chunk, constants or {})
 
 
-def upsert(connection: Connection, table: Table, key: Sequence[str], rows: Iterable[Mapping[str, Any]],
-           update: Mapping[str, Any]) -> None:
-    """Insert `rows`, or update the existing row of the same `key` with `update`: column -> a constant, an
-    expression, or a callable taking the incoming row (`excluded`) and returning one. One row per key: a single
-    statement cannot touch a row twice (the caller keeps the last of several)."""
-    stage, columns = None, []
+def upsert(connection: Connection, table: Table, key: Sequence[str], columns: Sequence[str],
+           rows: Iterable[Sequence[Any]], update: Mapping[str, Any],
+           constants: Mapping[str, Any] | None = None) -> None:
+    """Insert `rows` (with `constants`), or update the existing row of the same `key` with `update`: column -> a
+    constant, an expression, or a callable taking the incoming row (`excluded`) and returning one. One row per
+    key: a single statement cannot touch a row twice (the caller keeps the last of several)."""
+    constants = constants or {}
+    stage = Table(f"zs_stage_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in columns))
+    staged = False
     for chunk in _slices(rows):
-        if stage is None:
-            columns = list(chunk[0])
-            stage = Table(f"zs_stage_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in columns))
+        if not staged:
             # A temporary table of the same column types and no constraints. A failed statement rolls its
             # creation back on PostgreSQL; SQLite's driver runs DDL outside the transaction, hence the drop first.
             connection.execute(text(f"DROP TABLE IF EXISTS {stage.name}"))
             connection.execute(text(f"CREATE TEMPORARY TABLE {stage.name} AS SELECT {', '.join(columns)} "
                                     f"FROM {table.name} WHERE 1 = 0"))
-        _stage(connection, stage, columns, chunk)
-    if stage is None:
+            staged = True
+        _stage(connection, stage, columns, chunk, {})
+    if not staged:
         return
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    # The constants are bound parameters of the SELECT, typed as their column (so SQLite gets SQLAlchemy's text
+    # form of a DateTime). The staging table needs no ANALYZE: it is read once, by a sequential scan, and every
+    # row's conflict is found through the unique index of `key` whatever the estimates.
+    source = select(*stage.c, *(literal(v, table.c[c].type).label(c) for c, v in constants.items()))
     # SQLite needs a WHERE in INSERT ... SELECT ... ON CONFLICT to parse it (its documented ambiguity).
-    statement = dialect.insert(table).from_select(columns, select(*stage.c).where(true()))
+    statement = dialect.insert(table).from_select([*columns, *constants], source.where(true()))
     excluded = statement.excluded
     resolved = {name: (value(excluded) if callable(value) else value) for name, value in update.items()}
     connection.execute(statement.on_conflict_do_update(index_elements=list(key), set_=resolved))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from typing import Any, Iterable, Iterator, Sequence
+from operator import attrgetter
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, and_, bindparam, func, select
 
@@ -14,6 +15,10 @@ from . import bulkwrite, digests
 from .tables import mappings, sync_events
 
 KEY = ("catalog", "internal_id", "system", "object_type")
+ERRORS = ("last_error_code", "last_error_field", "last_error")  # a mapping row's error columns, taken from
+OUTCOME_ERRORS = ("error_code", "error_field", "error_message")  # these attributes of an outcome
+EVENT_COLUMNS = ("catalog", "internal_id", "system", "object_type", "operation", "outcome", "error_code",
+                 "error_field", "error_message", "attempt")
 CHUNK = 900  # below SQLite's bound-parameter limit, comfortably
 
 
@@ -29,10 +34,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _last_per_key(items: Iterable[Operation | Outcome]) -> list[Any]:
-    """One item per mapping row, the last given, as consecutive single-row writes would leave it: a set-based
-    upsert cannot touch a row twice."""
-    return list({(i.catalog, i.internal_id, i.system, i.object_type): i for i in items}.values())
+def _last_per_key(items: Iterable[Operation | Outcome]) -> dict[tuple[str, str], Iterable[Any]]:
+    """(catalog, system) -> one item per mapping row, the last given, as consecutive single-row writes would
+    leave it: a set-based upsert cannot touch a row twice."""
+    groups: dict[tuple[str, str], dict[tuple[str, str], Any]] = {}
+    for i in items:
+        groups.setdefault((i.catalog, i.system), {})[(i.internal_id, i.object_type)] = i
+    return {group: rows.values() for group, rows in groups.items()}
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -143,72 +151,84 @@ class MappingStore:
                 last = ids[-1]
 
     # -- writes ------------------------------------------------------------------------------------------------
+    # Each write stages only what varies per row; the rest of a new row is the same for the whole call and bound
+    # once (see bulkwrite). (catalog, system) is shared by every item of a call in practice, but not by contract:
+    # items are grouped by it, one set-based statement per group. Rows are read off the items with `attrgetter`,
+    # which builds the tuples in C.
     @staticmethod
-    def _upsert(connection: Any, values: Iterable[dict[str, Any]], update: dict[str, Any]) -> None:
-        bulkwrite.upsert(connection, mappings, KEY, values, update)
+    def _upsert(connection: Any, items: Iterable[Operation | Outcome], columns: Sequence[str],
+                row: Callable[[Any], tuple[Any, ...]], constants: dict[str, Any], update: dict[str, Any]) -> None:
+        """Upsert one mapping row per item: `row` gives the item's values of `columns` (the key's internal id and
+        object type first), `constants` the other columns of a new row."""
+        for (catalog, system), group in _last_per_key(items).items():
+            bulkwrite.upsert(connection, mappings, KEY, columns, map(row, group), update,
+                             {"catalog": catalog, "system": system, **constants})
 
     @staticmethod
-    def _base(item: Operation | Outcome, run_id: str, now: dt.datetime, **extra: Any) -> dict[str, Any]:
-        return {"catalog": item.catalog, "internal_id": item.internal_id, "system": item.system,
-                "object_type": item.object_type, "external_id": item.external_id, "fingerprint": None,
-                "status": PENDING, "last_error_code": None, "last_error_field": None, "last_error": None,
-                "attempts": 0, "last_run_id": run_id, "created_at": now, "updated_at": now,
-                "synced_at": None, "failure_kind": None, "next_retry_at": None} | extra
+    def _fresh(run_id: str, now: dt.datetime, columns: Sequence[str], **values: Any) -> dict[str, Any]:
+        """A new row's values of the columns not staged (not the key, not `columns`): pending in this run,
+        changed by `values`."""
+        fresh = {"external_id": None, "fingerprint": None, "status": PENDING, "last_error_code": None,
+                 "last_error_field": None, "last_error": None, "attempts": 0, "last_run_id": run_id,
+                 "created_at": now, "updated_at": now, "synced_at": None, "failure_kind": None,
+                 "next_retry_at": None} | values
+        return {name: value for name, value in fresh.items() if name not in columns}
 
     def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None:
         """Mark rows as in flight before any external call, so a crash leaves a trace the next run acts on."""
         now = _now()
-        values = (self._base(op, run_id, now) for op in _last_per_key(operations))
+        columns = ("internal_id", "object_type", "external_id")
         with self.engine.begin() as connection:
-            self._upsert(connection, values, {"status": PENDING, "last_run_id": run_id, "updated_at": now})
+            self._upsert(connection, operations, columns, attrgetter(*columns), self._fresh(run_id, now, columns),
+                         {"status": PENDING, "last_run_id": run_id, "updated_at": now})
 
     def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
         """One transaction per batch: mapping rows and their events land together or not at all."""
         now = _now()
-        applied = _last_per_key(o for o in outcomes if o.ok)
-        failed = _last_per_key(o for o in outcomes if o.status == FAILED)
-        verdicts = _last_per_key(o for o in outcomes if not o.ok and o.status != FAILED)
+        applied: list[Outcome] = []
+        failed: list[Outcome] = []
+        verdicts: list[Outcome] = []
+        for o in outcomes:  # one pass, in order: the last outcome of a key wins within each kind
+            (applied if o.ok else failed if o.status == FAILED else verdicts).append(o)
+        keep_external_id = lambda x: func.coalesce(x.external_id, mappings.c.external_id)
 
-        def errors(o: Outcome) -> dict[str, Any]:
-            return {"last_error_code": o.error_code, "last_error_field": o.error_field, "last_error": o.error_message}
-
-        def schedule(o: Outcome) -> dict[str, Any]:
+        def schedule(o: Outcome) -> tuple[Any, ...]:
             # `o.attempt` is this attempt's number, so the wait grows with every failed try of the row.
-            return {"failure_kind": TRANSIENT if o.transient else PERMANENT,
-                    "next_retry_at": next_retry_at(o.attempt, now) if o.transient else None}
+            return (o.internal_id, o.object_type, o.external_id, o.error_code, o.error_field, o.error_message,
+                    TRANSIENT if o.transient else PERMANENT, next_retry_at(o.attempt, now) if o.transient else None)
 
         with self.engine.begin() as connection:
-            # Generators: bulkwrite stages them a slice at a time, so the value dicts never all exist at once.
-            self._upsert(connection, (self._base(o, run_id, now, status=o.status, fingerprint=o.fingerprint,
-                                                 synced_at=now) for o in applied), {
-                "status": lambda x: x.status,
-                "external_id": lambda x: func.coalesce(x.external_id, mappings.c.external_id),
+            columns = ("internal_id", "object_type", "external_id", "fingerprint", "status")
+            self._upsert(connection, applied, columns, attrgetter(*columns),
+                         self._fresh(run_id, now, columns, synced_at=now), {
+                "status": lambda x: x.status, "external_id": keep_external_id,
                 "fingerprint": lambda x: x.fingerprint, "attempts": 0, "last_error_code": None,
                 "last_error_field": None, "last_error": None, "last_run_id": run_id, "updated_at": now,
                 "synced_at": now, "failure_kind": None, "next_retry_at": None,
             })
-            self._upsert(connection, (self._base(o, run_id, now, status=FAILED, attempts=1, **errors(o),
-                                                 **schedule(o)) for o in failed), {
-                "status": FAILED, "attempts": mappings.c.attempts + 1,
-                "external_id": lambda x: func.coalesce(x.external_id, mappings.c.external_id),
+            columns = ("internal_id", "object_type", "external_id", *ERRORS, "failure_kind", "next_retry_at")
+            self._upsert(connection, failed, columns, schedule,
+                         self._fresh(run_id, now, columns, status=FAILED, attempts=1), {
+                "status": FAILED, "attempts": mappings.c.attempts + 1, "external_id": keep_external_id,
                 "last_error_code": lambda x: x.last_error_code, "last_error_field": lambda x: x.last_error_field,
                 "last_error": lambda x: x.last_error, "last_run_id": run_id, "updated_at": now,
                 "failure_kind": lambda x: x.failure_kind, "next_retry_at": lambda x: x.next_retry_at,
             })
-            self._upsert(connection, (self._base(o, run_id, now, status=o.status, **errors(o)) for o in verdicts), {
+            columns = ("internal_id", "object_type", "external_id", "status", *ERRORS)
+            self._upsert(connection, verdicts, columns,
+                         attrgetter("internal_id", "object_type", "external_id", "status", *OUTCOME_ERRORS),
+                         self._fresh(run_id, now, columns), {
                 "status": lambda x: x.status, "last_error_code": lambda x: x.last_error_code,
                 "last_error_field": lambda x: x.last_error_field, "last_error": lambda x: x.last_error,
                 "last_run_id": run_id, "updated_at": now, "failure_kind": None, "next_retry_at": None,
             })
-            events = ({"run_id": run_id, "catalog": o.catalog, "internal_id": o.internal_id, "system": o.system,
-                       "object_type": o.object_type, "operation": o.action, "outcome": o.status,
-                       "error_code": o.error_code, "error_field": o.error_field, "error_message": o.error_message,
-                       "attempt": o.attempt, "occurred_at": now} for o in outcomes)
-            held = ({"run_id": run_id, "catalog": op.catalog, "internal_id": op.internal_id, "system": op.system,
-                     "object_type": op.object_type, "operation": op.action, "outcome": "deferred",
-                     "error_code": None, "error_field": None, "error_message": None, "attempt": op.attempt,
-                     "occurred_at": now} for op in deferred)
-            bulkwrite.append(connection, sync_events, itertools.chain(events, held))
+            # The log keeps every attempt, in the order given; only the run and its time are the same for all.
+            events = map(attrgetter("catalog", "internal_id", "system", "object_type", "action", "status",
+                                    *OUTCOME_ERRORS, "attempt"), outcomes)
+            held = ((op.catalog, op.internal_id, op.system, op.object_type, op.action, "deferred", None, None, None,
+                     op.attempt) for op in deferred)
+            bulkwrite.append(connection, sync_events, EVENT_COLUMNS, itertools.chain(events, held),
+                             {"run_id": run_id, "occurred_at": now})
 
     def events(self, catalog: str, system: str, run_id: str | None = None) -> list[dict[str, Any]]:
         c = sync_events.c

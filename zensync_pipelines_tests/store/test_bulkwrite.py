@@ -1,7 +1,14 @@
 """Set-based bookkeeping writes: values survive COPY's text format and the SQLite staging exactly."""
 
-from zensync_pipelines.engine.types import CREATE, FAILED, SYNCED, Operation, Outcome
-from zensync_pipelines.store.mappings import MappingStore
+import datetime as dt
+
+from sqlalchemy import Text, cast, select
+
+from zensync_pipelines.engine.types import CREATE, FAILED, INVALID, PENDING, SYNCED, Operation, Outcome
+from zensync_pipelines.store import bulkwrite
+from zensync_pipelines.store import mappings as mappings_module
+from zensync_pipelines.store.mappings import KEY, MappingStore
+from zensync_pipelines.store.tables import mappings, sync_events
 
 AWKWARD = ["tab\there", "line\nbreak\r\n", "back\\slash \\N", "", "ünïcødé ✓", "quote \"'", "\\"]
 
@@ -39,3 +46,98 @@ def test_many_rows_in_one_call_and_a_key_given_twice_keeps_its_last_outcome(engi
     assert (states[("7", "Account")].external_id, states[("7", "Account")].fingerprint) == ("001new", "f2")
     assert states[("4999", "Account")].external_id == "0014999"
     assert len(store.events("customers", "salesforce", "run")) == 5001  # the log keeps every attempt
+
+
+# -- values shared by a call: bound once, not staged per row ---------------------------------------------------------
+NOW = dt.datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
+
+
+def _raw(engine, table, order):
+    """Every column as the database stores it (text on SQLite), so a value written another way shows."""
+    with engine.connect() as connection:
+        columns = [cast(c, Text).label(c.name) for c in table.c if c.name != "id"]
+        return [dict(r._mapping) for r in connection.execute(select(*columns).order_by(order))]
+
+
+def test_constants_land_exactly_as_sqlalchemy_writes_them(engine):
+    later = NOW + dt.timedelta(hours=1)
+    constants = {"catalog": "customers", "system": "salesforce", "status": PENDING, "attempts": 3,
+                 "created_at": NOW, "updated_at": NOW, "last_error": "tab\there \\N", "fingerprint": None}
+    with engine.begin() as connection:
+        bulkwrite.upsert(connection, mappings, KEY, ("internal_id", "object_type", "next_retry_at"),
+                         iter([("a", "Account", later), ("b", "Account", None)]), {"status": FAILED}, constants)
+        connection.execute(mappings.insert().values(internal_id="ref", object_type="Account", next_retry_at=later,
+                                                    **constants))
+    a, b, ref = _raw(engine, mappings, mappings.c.internal_id)
+    assert a | {"internal_id": "ref"} == ref
+    assert b | {"internal_id": "ref", "next_retry_at": ref["next_retry_at"]} == ref and b["next_retry_at"] is None
+
+
+def test_append_keeps_the_order_given_and_adds_the_constants_to_every_row(engine):
+    columns = ("catalog", "internal_id", "system", "object_type", "operation", "outcome", "error_message", "attempt")
+    rows = [("customers", f"{i}", "salesforce" if i % 2 else "stripe", "Account", "create", "failed",
+             None if i % 3 else "line\nbreak", i) for i in range(30)]
+    with engine.begin() as connection:
+        bulkwrite.append(connection, sync_events, columns, iter(rows), {"run_id": "run", "occurred_at": NOW})
+        connection.execute(sync_events.insert().values(**dict(zip(columns, rows[0])), run_id="run", occurred_at=NOW))
+    stored = _raw(engine, sync_events, sync_events.c.id)
+    assert [tuple(r[c] for c in columns) for r in stored[:-1]] == \
+        [tuple(None if v is None else str(v) for v in row) for row in rows]
+    assert stored[0] == stored[-1]  # the first row, as SQLAlchemy writes it
+
+
+def test_one_call_with_several_catalogs_and_systems_writes_each_row_under_its_own(engine):
+    store = MappingStore(engine)
+    ops = [Operation(catalog, system, "Account", f"{i}", CREATE, {}, "f", None, "k")
+           for i in range(4) for catalog in ("customers", "products") for system in ("salesforce", "stripe")]
+    store.record_intents("run", ops)
+    store.record_outcomes("run", [Outcome.of(o, SYNCED, external_id=f"{o.catalog}/{o.system}/{o.internal_id}")
+                                  for o in ops])
+    for catalog in ("customers", "products"):
+        for system in ("salesforce", "stripe"):
+            assert [(r["internal_id"], r["external_id"], r["status"]) for r in store.rows(catalog, system)] == \
+                [(f"{i}", f"{catalog}/{system}/{i}", SYNCED) for i in range(4)]
+    logged = [e for catalog in ("customers", "products") for system in ("salesforce", "stripe")
+              for e in store.events(catalog, system, "run")]
+    assert sorted((e["id"], e["catalog"], e["system"], e["internal_id"]) for e in logged) == \
+        [(e["id"], o.catalog, o.system, o.internal_id) for e, o in zip(sorted(logged, key=lambda e: e["id"]), ops)]
+
+
+def _changed(before, after):
+    return {name for name in before if before[name] != after[name]}
+
+
+def test_an_upsert_of_an_existing_row_changes_exactly_its_update_columns(engine, monkeypatch):
+    store = MappingStore(engine)
+    clock = iter(NOW + dt.timedelta(minutes=m) for m in range(100))
+    monkeypatch.setattr(mappings_module, "_now", lambda: next(clock))
+    one = op("1")
+    store.record_intents("run1", [one])
+    store.record_outcomes("run1", [Outcome.of(one, SYNCED, external_id="001")])
+    (synced,) = store.rows("customers", "salesforce")
+    assert (synced["status"], synced["external_id"], synced["fingerprint"], synced["attempts"]) == \
+        (SYNCED, "001", "f1", 0)
+
+    store.record_intents("run2", [op("1", "f2")])
+    (pending,) = store.rows("customers", "salesforce")
+    assert _changed(synced, pending) == {"status", "last_run_id", "updated_at"} and pending["status"] == PENDING
+
+    store.record_outcomes("run2", [Outcome.of(op("1", "f2"), FAILED, external_id=None, error_code="E",
+                                              error_field="Name", error_message="no", transient=True)])
+    (failed,) = store.rows("customers", "salesforce")
+    assert _changed(pending, failed) == {"status", "attempts", "last_error_code", "last_error_field", "last_error",
+                                         "updated_at", "failure_kind", "next_retry_at"}
+    assert (failed["attempts"], failed["external_id"], failed["fingerprint"]) == (1, "001", "f1")
+
+    store.record_outcomes("run3", [Outcome.of(op("1", "f2"), INVALID, error_code="V", error_message="bad")])
+    (invalid,) = store.rows("customers", "salesforce")
+    assert _changed(failed, invalid) == {"status", "last_error_code", "last_error_field", "last_error",
+                                         "last_run_id", "updated_at", "failure_kind", "next_retry_at"}
+    assert (invalid["attempts"], invalid["failure_kind"], invalid["next_retry_at"]) == (1, None, None)
+
+    store.record_outcomes("run4", [Outcome.of(op("1", "f3"), SYNCED, external_id=None)])
+    (resynced,) = store.rows("customers", "salesforce")
+    assert _changed(invalid, resynced) == {"status", "fingerprint", "attempts", "last_error_code", "last_error",
+                                           "last_run_id", "updated_at", "synced_at"}
+    assert (resynced["external_id"], resynced["fingerprint"], resynced["attempts"]) == ("001", "f3", 0)
+    assert resynced["created_at"] == synced["created_at"] and resynced["id"] == synced["id"]

@@ -15,10 +15,9 @@ CHUNK = 900  # below SQLite's bound-parameter limit
 
 def store(connection: Connection, catalog: str, system: str, digests: Mapping[str, str]) -> None:
     """Remember each row's digest (internal id -> digest), replacing an older one."""
-    rows = ({"tenant": DEFAULT_TENANT, "catalog": catalog, "system": system, "internal_id": internal_id,
-             "digest": digest} for internal_id, digest in digests.items())
-    bulkwrite.upsert(connection, row_digests, ("tenant", "catalog", "system", "internal_id"), rows,
-                     {"digest": lambda excluded: excluded.digest})
+    bulkwrite.upsert(connection, row_digests, ("tenant", "catalog", "system", "internal_id"),
+                     ("internal_id", "digest"), digests.items(), {"digest": lambda excluded: excluded.digest},
+                     constants={"tenant": DEFAULT_TENANT, "catalog": catalog, "system": system})
 
 
 def forget(connection: Connection, catalog: str, system: str, internal_ids: Iterable[str]) -> None:

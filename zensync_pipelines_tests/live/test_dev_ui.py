@@ -139,6 +139,12 @@ def test_zensync_dev_prints_the_ui_address_once_it_answers_and_no_instance_noise
 
 def test_one_launch_without_a_partition_syncs_the_whole_catalog(zensync_dev):
     """The launchpad's plain Launch: no partition chosen, the whole catalog synced, months it touched recorded."""
+    # A change the sensors cannot see (its cursor column is untouched): only a whole-catalog run finds it, so the
+    # run has a month to touch whatever the sensors synced before.
+    engine = make_engine(zensync_dev.database_url)
+    with engine.begin() as connection:
+        connection.execute(update(customers).where(customers.c.id == 2).values(phone="+15557654321"))
+    engine.dispose()
     params = {"selector": {"repositoryLocationName": zensync_dev.location(), "repositoryName": "__repository__",
                            "jobName": "sync_customers_stripe"}, "runConfigData": {}}
     launched = zensync_dev.graphql(LAUNCH, params=params)["launchPipelineExecution"]

@@ -145,6 +145,10 @@ class SyncRun:
     def delete_missing(self, internal_ids: Sequence[str]) -> SyncReport:
         """Delete the external objects of rows gone from the catalog (hard deletes, which no cursor can see)."""
         ids = list(internal_ids)
+        if ids:
+            # A settled digest must not outlive its row: a row later inserted again with the same id and columns
+            # would be skipped while its object is deleted.
+            self.mappings.unsettle(self.spec.name, self.system, ids)
         return self._drive(self._plan_deletes(ids[start:start + self.chunk_size])
                            for start in range(0, len(ids), self.chunk_size))
 

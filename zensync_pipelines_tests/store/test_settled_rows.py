@@ -3,7 +3,7 @@ every way a row's plan can change without a settled digest changing brings the r
 
 import dataclasses
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, update
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, insert, update
 
 from zensync_pipelines.engine.settled import settled_for, spec_digest
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field
@@ -146,3 +146,19 @@ def test_a_run_without_the_filter_still_reads_every_row(engine):
     sync(engine, system, "r1")
     report = sync(engine, system, "r2", settled=False)  # e.g. a reconcile
     assert report.skipped == 10  # every (row, object) planned and compared
+
+
+def test_a_hard_deleted_row_inserted_again_is_created_again(engine):
+    """The reconcile's delete of a row gone from the catalog forgets its digest: the same id and columns inserted
+    later are a new row to create, not a settled one to skip."""
+    table = people(engine, 3)
+    system = MemorySystem()
+    sync(engine, system, "r1")
+    with engine.begin() as connection:
+        connection.execute(delete(table).where(table.c.id == 2))
+    run = SyncRun(SPEC, "memory", CatalogTables(engine), MappingStore(engine), system, "r2")
+    assert run.delete_missing(["2"]).deleted == 2
+    with engine.begin() as connection:
+        connection.execute(insert(table).values(id=2, name="Person 2", email="p2@example.com"))
+    assert handed_out(engine) == 1
+    assert sync(engine, system, "r3").created == 2

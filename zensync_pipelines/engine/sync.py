@@ -126,21 +126,20 @@ class SyncRun:
         self._verdicts: list[Outcome] = []
 
     def run(self, selection: Selection = Selection()) -> SyncReport:
-        if selection.settled is not None and hasattr(self.source, "settled_rows"):
+        if selection.settled is not None and hasattr(self.source, "settled_counts"):
             self._count_settled(selection)
         return self._drive(self._plan_chunk(rows)
                            for rows in self.source.iter_chunks(self.spec, selection, self.chunk_size))
 
     def _count_settled(self, selection: Selection) -> None:
-        """Settled rows never leave the database as whole rows: each of their objects counts as skipped, as if
-        planned, in the run and in the row's group. Counted before the read (a row this run settles must not
-        count twice)."""
+        """Settled rows never leave the database: each of their objects counts as skipped, as if planned, in the
+        run and in the group of the rows' created-at month. Counted before the read (a row this run settles must
+        not count twice)."""
         objects = len(self._order)
-        for rows in self.source.settled_rows(self.spec, selection, 10_000):
-            self.report.skipped += len(rows) * objects
+        for created_at, rows in self.source.settled_counts(self.spec, selection):
+            self.report.skipped += rows * objects
             if self.group_of is not None:
-                for row in rows:
-                    self.group(self.group_of(row)).skipped += objects
+                self.group(self.group_of({self.spec.created_at_column: created_at})).skipped += rows * objects
 
     def delete_missing(self, internal_ids: Sequence[str]) -> SyncReport:
         """Delete the external objects of rows gone from the catalog (hard deletes, which no cursor can see)."""

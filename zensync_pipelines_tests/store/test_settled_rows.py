@@ -2,6 +2,7 @@
 every way a row's plan can change without a settled digest changing brings the row back."""
 
 import dataclasses
+import datetime as dt
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, insert, update
 
@@ -162,3 +163,31 @@ def test_a_hard_deleted_row_inserted_again_is_created_again(engine):
         connection.execute(insert(table).values(id=2, name="Person 2", email="p2@example.com"))
     assert handed_out(engine) == 1
     assert sync(engine, system, "r3").created == 2
+
+
+def test_settled_rows_count_in_the_month_they_were_created(engine):
+    """Counted in the database, grouped by created-at month: each month's skipped objects are its settled rows'
+    objects, rows without a created-at count where the grouping puts them, and a changed row in its own month."""
+    table = people(engine, 7)
+    stamps = {1: dt.datetime(2026, 1, 1, 0, 0), 2: dt.datetime(2026, 1, 31, 23, 59, 59), 3: dt.datetime(2026, 2, 1),
+              4: dt.datetime(2026, 2, 14, 12, 30), 5: dt.datetime(2026, 2, 28, 23, 0), 6: None,
+              7: dt.datetime(2025, 12, 31, 23, 59)}
+    with engine.begin() as connection:
+        for key, stamp in stamps.items():
+            connection.execute(update(table).where(table.c.id == key).values(created_at=stamp))
+    sync(engine, MemorySystem(), "r1")
+    with engine.begin() as connection:
+        connection.execute(update(table).where(table.c.id == 4).values(name="Renamed"))
+
+    def month(row):
+        created = row.get("created_at")
+        if isinstance(created, str):
+            created = dt.datetime.fromisoformat(created)
+        return f"{created.year:04d}-{created.month:02d}" if created else "none"
+
+    run = SyncRun(SPEC, "memory", CatalogTables(engine), MappingStore(engine), MemorySystem(), "r2", group_of=month)
+    report = run.run(Selection(settled=settled_for(SPEC, "memory")))
+    assert report.skipped == 13  # 6 settled rows x 2 objects + row 4's unchanged contact (February)
+    assert {name: group.skipped for name, group in run.groups.items()} == {
+        "2025-12": 2, "2026-01": 4, "2026-02": 5, "none": 2}
+    assert run.groups["2026-02"].updated == 1

@@ -1,8 +1,10 @@
 """customers -> Salesforce Accounts + Contacts through Dagster, the real simple-salesforce over HTTPS to the sandbox."""
 
 import csv
+import dataclasses
 import io
 
+from zensync_pipelines.engine.types import Operation
 from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines.systems.salesforce import bulk
 
@@ -85,8 +87,12 @@ def test_six_thousand_rows_take_the_bulk_path_in_one_job_per_object(sqlite_url, 
 
 def test_a_csv_past_the_upload_limit_is_split_into_jobs_with_a_header_each(monkeypatch):
     monkeypatch.setattr(bulk, "MAX_UPLOAD_BYTES", 200)
-    records = [{"Name": f"Account {i:03d}", "Zenskar_Id__c": str(i)} for i in range(40)]
-    uploads = bulk._csv_uploads(records)
+    ops = [Operation("customers", "salesforce", "Account", str(i), "create", {"Name": f"Account, {i:03d}"}, "f",
+                     None, f"k{i}") for i in range(40)]
+    ops[7] = dataclasses.replace(ops[7], payload={"Name": None, "Phone": "555"})  # a column only one row has
+    uploads = bulk._csv_uploads(ops, "Zenskar_Id__c")
     assert len(uploads) > 1 and all(len(u.encode()) <= 200 for u in uploads)
     parsed = [row for upload in uploads for row in csv.DictReader(io.StringIO(upload))]
-    assert parsed == records
+    assert parsed[7] == {"Name": "#N/A", "Phone": "555", "Zenskar_Id__c": "7"}
+    assert parsed[:7] + parsed[8:] == [{"Name": f"Account, {i:03d}", "Phone": "#N/A", "Zenskar_Id__c": str(i)}
+                                       for i in range(40) if i != 7]

@@ -11,7 +11,7 @@ import contextlib
 import csv
 import io
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Iterator, Sequence
 
 from simple_salesforce import bulk2
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceOperationError
@@ -43,35 +43,38 @@ def _read_results(text: str, key: str, by_key: dict[str, RecordResult]) -> None:
             RecordResult.from_bulk_error(row[at_id], row[at_error])
 
 
-def _csv_records(ops: Sequence[Operation], external_field: str) -> list[dict[str, str]]:
-    """Every row gets every column: a missing key would be an empty cell, which Bulk reads as "leave
-    unchanged"; `#N/A` is Bulk's explicit null."""
-    rows = [flat_record(op, external_field) for op in ops]
-    columns = sorted({column for row in rows for column in row})
-    return [{column: row.get(column, "#N/A") for column in columns} for row in rows]
+def _csv_uploads(ops: Sequence[Operation], external_field: str) -> list[str]:
+    """The operations as CSV texts of at most MAX_UPLOAD_BYTES each, one per job, every one with the header.
+
+    Every row gets every column: a missing key would be an empty cell, which Bulk reads as "leave unchanged";
+    `#N/A` is Bulk's explicit null. Rows are rendered straight from their flat records, one line at a time: no
+    second, column-complete copy of 10^5 records."""
+    records = [flat_record(op, external_field) for op in ops]
+    columns = sorted({column for record in records for column in record})
+    return _render(columns, ([record.get(column, "#N/A") for column in columns] for record in records))
 
 
-def _csv_uploads(records: list[dict[str, str]]) -> list[str]:
-    """The records as CSV texts of at most MAX_UPLOAD_BYTES each, one per job, every one with the header."""
+def _render(columns: list[str], rows: Iterator[list[str]]) -> list[str]:
     scratch = io.StringIO()
-    writer = csv.DictWriter(scratch, fieldnames=list(records[0]), lineterminator="\n")
+    writer = csv.writer(scratch, lineterminator="\n")
 
-    def render(write: Callable[[], Any]) -> str:  # one CSV line, quoted the csv module's way
+    def line(values: list[str]) -> str:  # one CSV line, quoted the csv module's way
         scratch.seek(0)
         scratch.truncate()
-        write()
+        writer.writerow(values)
         return scratch.getvalue()
 
-    header = render(writer.writeheader)
+    header = line(columns)
     room = MAX_UPLOAD_BYTES - len(header.encode())
     uploads, lines, size = [], [], 0
-    for record in records:
-        line = render(lambda: writer.writerow(record))
-        if lines and size + len(line.encode()) > room:
+    for values in rows:
+        text = line(values)
+        length = len(text.encode())
+        if lines and size + length > room:
             uploads.append(header + "".join(lines))
             lines, size = [], 0
-        lines.append(line)
-        size += len(line.encode())
+        lines.append(text)
+        size += length
     uploads.append(header + "".join(lines))
     return uploads
 
@@ -113,11 +116,12 @@ def _run_job(client: Any, external_field: str, data: str, records: int, poll_sec
 
 def upsert(connection: SalesforceConnection, object_type: str, external_field: str, ops: Sequence[Operation],
            poll_seconds: float) -> list[RecordResult]:
-    records = _csv_records(ops, external_field)
+    uploads = _csv_uploads(ops, external_field)
     by_key: dict[str, RecordResult] = {}
     key = external_field.lower()
     try:
-        for data in _csv_uploads(records):
+        while uploads:
+            data = uploads.pop(0)  # each text is let go once its job is done, before the results are read
             connection.budget.ensure(CALLS_PER_JOB)
             connection.breaker.check()
             # simple-salesforce's per-object Bulk 2.0 client: its steps are public methods, its attribute is not.

@@ -108,8 +108,8 @@ def main() -> None:
     with StripeSandbox(rate_limit=None) as sandbox:
         adapter = StripeAdapter("sk_test_zensync_bench", sandbox.url, rate_limit_per_second=1000)
         timed = Timed()
-        run = SyncRun(SPEC, "stripe", TimedSource(CatalogTables(engine), timed), TimedStore(MappingStore(engine), timed),
-                      adapter, "bench-reconcile")
+        run = SyncRun(SPEC, "stripe", TimedSource(CatalogTables(engine), timed),
+                      TimedStore(MappingStore(engine), timed), adapter, "bench-reconcile")
         profiler = None
         if args.profile:
             from pyinstrument import Profiler
@@ -126,8 +126,9 @@ def main() -> None:
         calls = sandbox.counters.total()
     parts = dict(timed.seconds)
     parts["plan"] = seconds - sum(parts.values())
-    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "parts": parts, "counts": report.counts(), "sandbox_calls": calls,
-                      "adapter_calls": adapter.api_calls, "rss_before_kib": rss_before, "rss_peak_kib": rss_after}))
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "parts": parts, "counts": report.counts(),
+                      "sandbox_calls": calls, "adapter_calls": adapter.api_calls, "rss_before_kib": rss_before,
+                      "rss_peak_kib": rss_after}))
 
 
 if __name__ == "__main__":

@@ -230,7 +230,8 @@ READ_SQL = (f"SELECT {', '.join(SPEC.columns)} FROM customers WHERE updated_at >
 
 
 def _explain(engine: Engine, floor: dt.datetime,
-             sql: str = "SELECT updated_at, id FROM customers WHERE updated_at >= :floor ORDER BY updated_at, id") -> str:
+             sql: str = ("SELECT updated_at, id FROM customers WHERE updated_at >= :floor"
+                         " ORDER BY updated_at, id")) -> str:
     """The plan of the tick's query (ChangeFeed.window) with the idle tick's own floor; with READ_SQL, of
     the run's first read of changed rows (CatalogTables.iter_chunks with Selection(changed_since=floor))."""
     if floor.tzinfo is None:

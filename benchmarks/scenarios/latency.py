@@ -70,7 +70,8 @@ class Dev:
         self.url, self.stripe_url = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.stripe_port}"
         self.database_url = f"sqlite:///{data / 'catalog.db'}"
         env = dict(os.environ, ZENSYNC_DATA_DIR=str(data), ZENSYNC_SENSOR_INTERVAL_SECONDS=str(interval),
-                   TMPDIR=str(data), PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+                   TMPDIR=str(data),
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         for inherited in ("ZENSYNC_DATABASE_URL", "ZENSYNC_SENSORS_DEFAULT", "DAGSTER_HOME"):
             env.pop(inherited, None)
         self.log = (data / "zensync-dev.log").open("w")
@@ -172,8 +173,8 @@ def measure(ctx: Context, dev: Dev, client: stripe.StripeClient, ids: dict[str, 
                 phone=phone, updated_at=dt.datetime.now(dt.timezone.utc)))
         _wait(lambda: client.v1.customers.retrieve(ids[row]).phone == phone, 300, f"change {n} reaching Stripe")
         visible = time.time()
-        run = _wait(lambda: (r := dev.newest_run("sync_customers_stripe")) and r["runId"] != before and r["startTime"] and r,
-                    60, "the run record")
+        run = _wait(lambda: (r := dev.newest_run("sync_customers_stripe")) and r["runId"] != before
+                    and r["startTime"] and r, 60, "the run record")
         sample = {"total": visible - changed_at, "detect": run["creationTime"] - changed_at,
                   "launch": run["startTime"] - run["creationTime"], "run": visible - run["startTime"]}
         samples.append({k: round(v, 3) for k, v in sample.items()})

@@ -67,7 +67,8 @@ class SandboxProcess:
         token = requests.post(self.url + "/services/oauth2/token", verify=self.ca_file, timeout=60, data={
             "grant_type": "client_credentials", "client_id": CREDENTIALS["client_id"],
             "client_secret": CREDENTIALS["client_secret"]}).json()["access_token"]
-        found = requests.get(f"{self.url}/services/data/v59.0/query", params={"q": f"SELECT COUNT() FROM {object_type}"},
+        found = requests.get(f"{self.url}/services/data/v59.0/query",
+                             params={"q": f"SELECT COUNT() FROM {object_type}"},
                              headers={"Authorization": f"Bearer {token}"}, verify=self.ca_file, timeout=120)
         return found.json()["totalSize"]
 

@@ -7,8 +7,8 @@ import datetime as dt
 from typing import Any, Optional
 
 from zensync_pipelines.catalogs.customers import CURRENCIES, ZENSKAR_ID
-from zensync_pipelines.engine.spec import (RECREATE, CatalogSpec, Children, ExternalObject, Field, Inbound, InvalidValue,
-                                           Reference)
+from zensync_pipelines.engine.spec import (RECREATE, CatalogSpec, Children, ExternalObject, Field, Inbound,
+                                           InvalidValue, Reference)
 
 # "uncollectible" arrives from Stripe (support marks an invoice uncollectible there); billing may set it too.
 STATUSES = ("draft", "issued", "paid", "void", "uncollectible")

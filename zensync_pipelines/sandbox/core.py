@@ -168,7 +168,8 @@ class Sandbox:
             with self._rng_lock:
                 self._rng = random.Random(self.knobs.seed)
         if "rate_limit" in changes:
-            self._bucket = TokenBucket(self.knobs.rate_limit, clock=self._bucket_clock) if self.knobs.rate_limit else None
+            self._bucket = (TokenBucket(self.knobs.rate_limit, clock=self._bucket_clock) if self.knobs.rate_limit
+                            else None)
         return vars(self.knobs).copy()
 
     def random(self) -> float:

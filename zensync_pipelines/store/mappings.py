@@ -190,7 +190,10 @@ class MappingStore:
         verdicts: list[Outcome] = []
         for o in outcomes:  # one pass, in order: the last outcome of a key wins within each kind
             (applied if o.ok else failed if o.status == FAILED else verdicts).append(o)
-        keep_external_id = lambda x: func.coalesce(x.external_id, mappings.c.external_id)
+
+        def keep_external_id(x: Any) -> Any:
+            # An outcome without an external id must not wipe the one the row already has.
+            return func.coalesce(x.external_id, mappings.c.external_id)
 
         def schedule(o: Outcome) -> tuple[Any, ...]:
             # `o.attempt` is this attempt's number, so the wait grows with every failed try of the row.

@@ -130,7 +130,8 @@ def test_kills_and_faults_end_with_every_valid_row_exactly_once(tmp_path, stripe
         for target in targets:
             statuses = MappingStore(make_engine(target["database_url"])).status_counts("customers", target["system"])
             assert set(statuses) <= {"synced", "invalid", "waiting"}, (target["name"], statuses)
-        figures = {"rows_per_target": ROWS, "kills": kills.count("killed"), "retry_rounds": rounds, "rows_retried": retried,
+        figures = {"rows_per_target": ROWS, "kills": kills.count("killed"), "retry_rounds": rounds,
+                   "rows_retried": retried,
                    "seconds_killing": round(killed_at - started, 1),
                    "seconds_total": round(time.monotonic() - started, 1),
                    "stripe_requests": stripe_sandbox.counters.total(),

@@ -10,8 +10,8 @@ from zensync_pipelines.dagster_defs.resources import CatalogDatabase
 from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines.store.state import StateStore
 
-from .conftest import (SPEC, account_ids, catalog_rows, contacts_by_row, materialize_salesforce, metadata_of, resource_for,
-                       seeded, soql, valid_ids)
+from .conftest import (SPEC, account_ids, catalog_rows, contacts_by_row, materialize_salesforce, metadata_of,
+                       resource_for, seeded, soql, valid_ids)
 
 
 def test_a_small_allocation_stops_the_run_cleanly_and_a_later_run_finishes(sqlite_url, sb):

@@ -91,7 +91,8 @@ def test_failed_invalid_and_waiting_rows(engine):
     with engine.begin() as connection:
         connection.execute(update(table).where(table.c.id == 2).values(name="Fixed"))
     assert sync(engine, system, "r3").created == 2 and handed_out(engine) == 0
-    statuses = {(r["internal_id"], r["object_type"]): r["status"] for r in MappingStore(engine).rows("people", "memory")}
+    statuses = {(r["internal_id"], r["object_type"]): r["status"]
+                for r in MappingStore(engine).rows("people", "memory")}
     assert statuses[("3", "account")] == statuses[("3", "contact")] == SYNCED
 
 
@@ -133,7 +134,8 @@ def test_a_mapping_changed_by_inbound_or_drift_brings_the_row_back(engine):
     tables = InboundTables(engine)
     tables.forget_fingerprint("people", "memory", "account", "2")  # drift found by a read-back
     with tables.transaction() as writer:
-        writer.set_mapping("people", "memory", "contact", "3", status="deleted", fingerprint=None)  # deleted there: re-create
+        # Deleted there, so the row must be created again.
+        writer.set_mapping("people", "memory", "contact", "3", status="deleted", fingerprint=None)
     assert handed_out(engine) == 2
     with engine.connect() as connection:
         assert len(connection.execute(row_digests.select()).all()) == 2  # rows 1 and 4 stay settled

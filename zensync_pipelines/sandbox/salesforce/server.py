@@ -80,7 +80,8 @@ class SalesforceSandbox(Sandbox):
         self.store.on_write = self.outbound.on_write
         self.router.add("GET", "/_sandbox/outbound", lambda r: Response(body=self.outbound.status()))
         self.router.add("POST", "/_sandbox/outbound", self._configure_outbound)
-        self.router.add("POST", "/_sandbox/expire_sessions", lambda r: Response(body={"expired": self.expire_sessions()}))
+        self.router.add("POST", "/_sandbox/expire_sessions",
+                        lambda r: Response(body={"expired": self.expire_sessions()}))
         self.persistence = Persistence(data_file, self._snapshot) if data_file else None
         if self.persistence:
             self._restore(self.persistence.load())

@@ -59,7 +59,8 @@ def parse_datetime(text: str) -> Optional[float]:
 
 
 def _bad_type(f: Field, value: Any) -> RecordError:
-    return RecordError.one("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{f.name}: value not of required type: {value}", [f.name])
+    return RecordError.one("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{f.name}: value not of required type: {value}",
+                           [f.name])
 
 
 def coerce(f: Field, value: Any) -> Any:

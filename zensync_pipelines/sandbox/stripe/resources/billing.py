@@ -56,7 +56,8 @@ def item_amounts(sb: "StripeSandbox", p: Params, quantity: int) -> dict[str, Any
         price = new_price(sb, data, product["id"])
         price["active"] = False  # inline prices are single-use, like Stripe's
         sb.store.insert(price)
-    return {"amount": int(price["unit_amount"]) * quantity, "currency": price["currency"], "_unit": price["unit_amount"],
+    return {"amount": int(price["unit_amount"]) * quantity, "currency": price["currency"],
+            "_unit": price["unit_amount"],
             "pricing": {"type": "price_details", "price_details": {"price": price["id"], "product": price["product"]},
                         "unit_amount_decimal": price["unit_amount_decimal"]}}
 

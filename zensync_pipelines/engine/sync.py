@@ -114,6 +114,8 @@ class SyncRun:
         # month with that month's own outcomes). Rows without a group (hard deletes) count in the total only.
         self.group_of = group_of
         self.groups: dict[str, SyncReport] = {}
+        # Only rows with operations in flight: a row's group is dropped once its outcomes are counted, so the
+        # run's memory is bounded by its batch, not by the rows it read.
         self._group_by_id: dict[str, str] = {}
         self._order = [obj.name for obj in spec.objects(system)]
         # Settled rows (engine/settled.py): digests of rows read this run, until their objects are settled;
@@ -124,6 +126,7 @@ class SyncRun:
         # Local verdicts (invalid, waiting) are recorded a few thousand at a time, not once per chunk read: they
         # involve no external write, so a crash that loses some only means they are planned again.
         self._verdicts: list[Outcome] = []
+        self._verdict_groups: list[Optional[str]] = []
 
     def run(self, selection: Selection = Selection()) -> SyncReport:
         if selection.settled is not None and hasattr(self.source, "settled_counts"):
@@ -206,9 +209,13 @@ class SyncRun:
                 group = self._group_by_id[internal_id] = self.group_of(row)
                 self.group(group).skipped += plan.skipped
         self._hold_verdicts(verdicts)
-        if self._digests:
+        if self._digests or self._group_by_id:
             planned = {op.internal_id for op in operations}
-            self._settle(i for i in ids if i not in planned)  # nothing to write: settled already
+            idle = [i for i in ids if i not in planned]
+            if self._digests:
+                self._settle(idle)  # nothing to write: settled already
+            for internal_id in idle:
+                self._group_by_id.pop(internal_id, None)  # its verdicts took their group along
         return operations
 
     def _take_digests(self, ids: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
@@ -239,13 +246,14 @@ class SyncRun:
             if verdict.status not in SETTLED_STATUSES:
                 self._unsettled.add(verdict.internal_id)  # now: the row may be settled before they are recorded
         self._verdicts += verdicts
+        self._verdict_groups += [self._group_by_id.get(v.internal_id) for v in verdicts]
         if len(self._verdicts) >= VERDICT_BATCH:
             self._record_verdicts()
 
     def _record_verdicts(self) -> None:
         if self._verdicts:
-            self._record(self._verdicts)
-            self._verdicts = []
+            self._record(self._verdicts, groups=self._verdict_groups)
+            self._verdicts, self._verdict_groups = [], []
 
     def _store_settled(self) -> None:
         self._record_verdicts()  # a digest is stored only once its row's verdicts are
@@ -279,10 +287,17 @@ class SyncRun:
             done += stop.outcomes
             finished = {(o.internal_id, o.object_type, o.action) for o in done}
             self._record(done, [op for op in batch if (op.internal_id, op.object_type, op.action) not in finished])
+            self._forget_groups(batch)
             raise
         self._record(done)
         if self._digests:
             self._settle({op.internal_id for op in batch})
+        self._forget_groups(batch)
+
+    def _forget_groups(self, batch: Sequence[Operation]) -> None:
+        if self._group_by_id:
+            for op in batch:
+                self._group_by_id.pop(op.internal_id, None)
 
     def _call_adapter(self, ready: list[Operation]) -> list[Outcome]:
         try:
@@ -314,13 +329,15 @@ class SyncRun:
     def group(self, name: str) -> SyncReport:
         return self.groups.setdefault(name, SyncReport())
 
-    def _record(self, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
+    def _record(self, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = (),
+                groups: Optional[Sequence[Optional[str]]] = None) -> None:
+        """Record and count outcomes; `groups` names each outcome's group where the row's may be forgotten."""
         self.mappings.record_outcomes(self.run_id, outcomes, deferred)
-        for outcome in outcomes:
+        for index, outcome in enumerate(outcomes):
             if outcome.status not in SETTLED_STATUSES:
                 self._unsettled.add(outcome.internal_id)
             self.report.count(outcome)
-            group = self._group_by_id.get(outcome.internal_id)
+            group = groups[index] if groups is not None else self._group_by_id.get(outcome.internal_id)
             if group is not None:
                 self.group(group).count(outcome)
         self.report.deferred += len(deferred)

@@ -56,3 +56,33 @@ def test_a_run_split_by_group_counts_each_groups_own_rows(store):  # noqa: F811
     odd, even = sync_run.groups["odd"], sync_run.groups["even"]
     assert (odd.created, odd.failed, odd.waiting) == (4, 1, 1) and (even.created, even.failed) == (6, 0)
     assert report.created == odd.created + even.created
+
+
+def test_groups_add_up_across_batches_and_verdicts_and_are_not_kept_per_row(store):  # noqa: F811
+    """Small chunks and batches, verdicts held past their rows' batches: each group's counts are its own rows',
+    and the run keeps no per-row group once a row's outcomes are counted. A stop midway counts what was done."""
+    data = rows(40)
+    for row in data[::7]:
+        row["name"] = None  # its account is invalid, its contact waits
+
+    def parity(row):
+        return "odd" if row["id"] % 2 else "even"
+
+    sync_run = SyncRun(SPEC, "memory", ListSource(data), store, MemorySystem(batch_size=3), "r1", chunk_size=4,
+                       group_of=parity)
+    sync_run.run(Selection())
+    refused = {parity(row) for row in data[::7]}
+    for name in ("odd", "even"):
+        mine = [row for row in data if parity(row) == name]
+        bad = sum(1 for row in mine if row["name"] is None)
+        group = sync_run.groups[name]
+        assert (group.created, group.failed, group.waiting) == (2 * (len(mine) - bad), bad, bad), name
+    assert refused == {"odd", "even"} and sync_run._group_by_id == {}
+
+    stopped = MemorySystem(batch_size=3)
+    stopped.stop_after_writes = 10
+    fresh = [dict(row, id=row["id"] + 100) for row in rows(12)]
+    sync_run = SyncRun(SPEC, "memory", ListSource(fresh), store, stopped, "r2", chunk_size=4, group_of=parity)
+    report = sync_run.run(Selection())
+    assert report.stopped_reason and report.deferred
+    assert sum(g.created + g.deferred for g in sync_run.groups.values()) == report.created + report.deferred

@@ -121,13 +121,14 @@ def upsert(connection: SalesforceConnection, object_type: str, external_field: s
     key = external_field.lower()
     try:
         while uploads:
-            data = uploads.pop(0)  # each text is let go once its job is done, before the results are read
+            data = uploads.pop(0)  # taken off the list: the text lives only until its job is done
             connection.budget.ensure(CALLS_PER_JOB)
             connection.breaker.check()
             # simple-salesforce's per-object Bulk 2.0 client: its steps are public methods, its attribute is not.
             count = data.count("\n") - 1  # records, near enough: it only paces the polls
             info = connection.call(lambda sf: _run_job(getattr(sf.bulk2, object_type)._client, external_field,
                                                        data, count, poll_seconds))
+            data = ""  # the job has it: let the text go before its results (as large again) are read
 
             def results(kind: str, job_id: str = info["id"]) -> str:
                 return connection.call(lambda sf: getattr(sf.bulk2, object_type)._client.get_ingest_results(

@@ -21,7 +21,8 @@ from itertools import islice, repeat
 from operator import add
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import Column, Connection, MetaData, Table, literal, select, text, true
+from sqlalchemy import Column, Connection, MetaData, Table, exists, literal, select, text, true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects import postgresql, sqlite
 
 SLICE = 10_000
@@ -126,14 +127,63 @@ def upsert(connection: Connection, table: Table, key: Sequence[str], columns: Se
         _stage(connection, stage, columns, chunk, {})
     if not staged:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    if connection.dialect.name == "postgresql":
+        _merge_postgres(connection, table, stage, key, columns, constants, update)
+    else:
+        # SQLite's upsert is a plain index probe per row: one INSERT ... SELECT ... ON CONFLICT is its fast path.
+        _on_conflict(connection, sqlite, table, stage, key, columns, constants, update)
+    connection.execute(text(f"DROP TABLE {stage.name}"))
+
+
+def _source(table: Table, stage: Table, constants: Mapping[str, Any]) -> Any:
     # The constants are bound parameters of the SELECT, typed as their column (so SQLite gets SQLAlchemy's text
-    # form of a DateTime). The staging table needs no ANALYZE: it is read once, by a sequential scan, and every
-    # row's conflict is found through the unique index of `key` whatever the estimates.
-    source = select(*stage.c, *(literal(v, table.c[c].type).label(c) for c, v in constants.items()))
+    # form of a DateTime).
+    return select(*stage.c, *(literal(v, table.c[c].type).label(c) for c, v in constants.items()))
+
+
+def _on_conflict(connection: Connection, dialect: Any, table: Table, stage: Table, key: Sequence[str],
+                 columns: Sequence[str], constants: Mapping[str, Any], update: Mapping[str, Any]) -> None:
     # SQLite needs a WHERE in INSERT ... SELECT ... ON CONFLICT to parse it (its documented ambiguity).
-    statement = dialect.insert(table).from_select([*columns, *constants], source.where(true()))
+    statement = dialect.insert(table).from_select([*columns, *constants],
+                                                  _source(table, stage, constants).where(true()))
     excluded = statement.excluded
     resolved = {name: (value(excluded) if callable(value) else value) for name, value in update.items()}
     connection.execute(statement.on_conflict_do_update(index_elements=list(key), set_=resolved))
-    connection.execute(text(f"DROP TABLE {stage.name}"))
+
+
+class _Incoming:
+    """What `excluded` names in ON CONFLICT, for an UPDATE ... FROM the staging table: a staged column, or a
+    constant bound as its column's type."""
+
+    def __init__(self, table: Table, stage: Table, constants: Mapping[str, Any]):
+        self._table, self._stage, self._constants = table, stage, constants
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._stage.c:
+            return self._stage.c[name]
+        return literal(self._constants[name], self._table.c[name].type)
+
+
+def _merge_postgres(connection: Connection, table: Table, stage: Table, key: Sequence[str],
+                    columns: Sequence[str], constants: Mapping[str, Any], update: Mapping[str, Any]) -> None:
+    """An UPDATE of the rows that exist, then a plain INSERT of the rest, instead of INSERT ... ON CONFLICT.
+
+    PostgreSQL inserts a row ON CONFLICT speculatively (insert, check every unique index, confirm), which here
+    costs about twice a plain insert (100,000 rows into a table with a primary key: 1.0 s against 0.58 s) and
+    1.5x an UPDATE ... FROM for rows that exist. Another transaction may insert one of the keys between the two
+    statements: the unique index then refuses the INSERT, the savepoint undoes both, and the one-statement ON
+    CONFLICT path runs instead, which is always right."""
+    incoming = _Incoming(table, stage, constants)
+    matches = [table.c[k] == getattr(incoming, k) for k in key]
+    resolved = {name: (value(incoming) if callable(value) else value) for name, value in update.items()}
+    # The planner needs the staging table's size: a handful of rows against a million mapping rows is an index
+    # lookup each, 10^5 rows a hash join.
+    connection.execute(text(f"ANALYZE {stage.name}"))
+    try:
+        with connection.begin_nested():
+            connection.execute(table.update().where(*matches).values(resolved))
+            missing = ~exists().where(*matches)
+            connection.execute(table.insert().from_select([*columns, *constants],
+                                                          _source(table, stage, constants).where(missing)))
+    except IntegrityError:
+        _on_conflict(connection, postgresql, table, stage, key, columns, constants, update)

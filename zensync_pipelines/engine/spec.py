@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from .spec_objects import validate_row_objects
@@ -154,22 +155,24 @@ class ExternalObject:
     def name(self) -> str:
         return self.key or self.object_type
 
-    @property
+    # Derived once per object (cached_property writes past the frozen dataclass): the planner asks for each of
+    # these for every row, and specs never change after they are built.
+    @cached_property
     def create_only_targets(self) -> list[str]:
         return [f.target for f in self.fields if f.create_only and f.outbound]
 
-    @property
+    @cached_property
     def parents(self) -> list[str]:
         """Objects of the same row that must be written before this one."""
         found = [self.after] + [f.same_row for f in self.fields if f.same_row] + \
             [self.pointed_by[0] if self.pointed_by else None]
         return list(dict.fromkeys(p for p in found if p))
 
-    @property
+    @cached_property
     def outbound_fields(self) -> list[Field]:
         return [f for f in self.fields if f.outbound]
 
-    @property
+    @cached_property
     def inbound_fields(self) -> list[Field]:
         return [f for f in self.fields if f.inbound]
 

@@ -3,8 +3,9 @@
 An `executemany` of an upsert costs one server round trip and one plan per row on PostgreSQL (about 3,500 rows/s
 here), which made the bookkeeping of a 100,000-row Bulk job cost more than the job. Instead rows are staged in a
 temporary table with the driver's fastest path (COPY on PostgreSQL; the C-level `executemany` of a plain INSERT
-on SQLite) and merged with ONE `INSERT ... SELECT ... ON CONFLICT DO UPDATE`, so the per-row cost is the
-database's own. Appends (the event log) are COPYed straight into their table.
+on SQLite) and merged set-based, so the per-row cost is the database's own: on SQLite one `INSERT ... SELECT
+... ON CONFLICT DO UPDATE`; on PostgreSQL an `UPDATE ... FROM` of the rows that exist and a plain `INSERT` of the
+rest (see `_merge_postgres`). Appends (the event log) are COPYed straight into their table.
 
 Rows are tuples in the order of `columns`: only the values that vary per row. Values shared by every row of a
 call (the run id, its timestamp, the catalog...) are `constants`, bound once in the statement (or, in an append's

@@ -141,3 +141,42 @@ def test_an_upsert_of_an_existing_row_changes_exactly_its_update_columns(engine,
                                            "last_run_id", "updated_at", "synced_at"}
     assert (resynced["external_id"], resynced["fingerprint"], resynced["attempts"]) == ("001", "f3", 0)
     assert resynced["created_at"] == synced["created_at"] and resynced["id"] == synced["id"]
+
+
+def test_a_key_another_transaction_inserts_meanwhile_is_updated_not_refused(postgres_url):
+    """PostgreSQL's fast path (UPDATE the rows that exist, INSERT the rest) cannot see a row another transaction
+    has inserted and not committed yet: the INSERT waits for it, is refused by the unique index once it commits,
+    and the upsert falls back to ON CONFLICT in its savepoint, so the call still succeeds and updates that row."""
+    import threading
+
+    from zensync_pipelines.store import digests, migrate
+    from zensync_pipelines.store.db import make_engine
+    from zensync_pipelines.store.tables import row_digests
+
+    engine = make_engine(postgres_url)
+    migrate.upgrade(engine)
+    rival = engine.connect()
+    rival.begin()
+    rival.execute(row_digests.insert().values(tenant="default", catalog="customers", system="salesforce",
+                                              internal_id="2", digest="theirs"))
+    failures = []
+
+    def store() -> None:
+        try:
+            with engine.begin() as connection:
+                digests.store(connection, "customers", "salesforce", {"1": "a", "2": "ours", "3": "c"})
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            failures.append(error)
+
+    writer = threading.Thread(target=store)
+    writer.start()
+    writer.join(timeout=1.0)
+    assert writer.is_alive(), "the insert of key 2 should wait for the rival transaction"
+    rival.commit()
+    rival.close()
+    writer.join(timeout=10)
+    assert not writer.is_alive() and failures == []
+    with engine.connect() as connection:
+        stored = dict(connection.execute(select(row_digests.c.internal_id, row_digests.c.digest)).all())
+    assert stored == {"1": "a", "2": "ours", "3": "c"}
+    engine.dispose()

@@ -48,8 +48,12 @@ def test_close_answers_at_once_and_the_rows_are_processed_in_the_background(sb):
         info = session.get(url, timeout=5).json()
         assert (info["state"], info["numberRecordsProcessed"]) == ("InProgress", 0)
         assert session.get(url + "/successfulResults", timeout=5).status_code == 400
+        time.sleep(0.2)  # processing is under way (and blocked on the org's records) all this time
     done = poll(session, url)
     assert (done["state"], done["numberRecordsProcessed"], done["numberRecordsFailed"]) == ("JobComplete", 301, 1)
+    # totalProcessingTime: the milliseconds spent processing, fixed once the job is done.
+    assert done["totalProcessingTime"] >= 200 and session.get(url).json()["totalProcessingTime"] == \
+        done["totalProcessingTime"]
     assert len(rows(session.get(url + "/successfulResults").text)) == 300
     assert len(sb.store.rows("Account")) == 300
 

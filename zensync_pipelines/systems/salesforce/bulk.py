@@ -24,7 +24,8 @@ from .records import RecordResult, flat_record
 CALLS_PER_JOB = 8
 MAX_UPLOAD_BYTES = 100_000_000  # Bulk 2.0 takes 150 MB of CSV per job (base64-encoded); stay well below
 # Polls start soon (a small job is done in well under a second) and back off by half again each time; once a poll
-# reports records processed, the next waits about as long as the rest should take at the rate seen so far.
+# reports records processed, the next waits about as long as the rest should take at the rate seen since the poll
+# before (not since the close: a job waits in a queue, and its CSV is read, before its first record is processed).
 POLL_GROWTH, MAX_POLL_SECONDS, MAX_WAIT_SECONDS = 1.5, 10.0, 6 * 3600.0
 ESTIMATE_MARGIN = 1.1  # a little past the estimate: one poll that finds the job done, not one just before
 TERMINAL = ("JobComplete", "Failed", "Aborted")
@@ -79,10 +80,13 @@ def _render(columns: list[str], rows: Iterator[list[str]]) -> list[str]:
     return uploads
 
 
-def next_wait(previous: float, first: float, elapsed: float, processed: int, records: int) -> float:
-    """Seconds until the next poll of a job `elapsed` seconds after its close, `processed` of `records` done."""
-    if 0 < processed < records and elapsed > 0:
-        remaining = (records - processed) * elapsed / processed
+def next_wait(previous: float, first: float, elapsed: float, processed: int, records: int,
+              before: tuple[float, int] = (0.0, 0)) -> float:
+    """Seconds until the next poll of a job `elapsed` seconds after its close, `processed` of `records` done;
+    `before` is (elapsed, processed) at the poll before this one (the close: nothing processed)."""
+    then, done_then = before
+    if 0 < processed < records and elapsed > then and processed > done_then:
+        remaining = (records - processed) * (elapsed - then) / (processed - done_then)
         return min(max(remaining * ESTIMATE_MARGIN, first), MAX_POLL_SECONDS)
     return min(previous * POLL_GROWTH, MAX_POLL_SECONDS)
 
@@ -95,7 +99,7 @@ def _run_job(client: Any, external_field: str, data: str, records: int, poll_sec
     try:
         client.upload_job_data(job["id"], data)
         client.close_job(job["id"])
-        closed, delay = time.monotonic(), poll_seconds
+        closed, delay, before = time.monotonic(), poll_seconds, (0.0, 0)
         while True:
             time.sleep(delay)
             info = client.get_job(job["id"], False)
@@ -104,7 +108,9 @@ def _run_job(client: Any, external_field: str, data: str, records: int, poll_sec
             elapsed = time.monotonic() - closed
             if elapsed > MAX_WAIT_SECONDS:
                 raise SalesforceOperationError(f"Bulk job {job['id']} still {info['state']} after {elapsed:.0f} s")
-            delay = next_wait(delay, poll_seconds, elapsed, int(info.get("numberRecordsProcessed") or 0), records)
+            processed = int(info.get("numberRecordsProcessed") or 0)
+            delay = next_wait(delay, poll_seconds, elapsed, processed, records, before)
+            before = (elapsed, processed)
     except Exception:
         with contextlib.suppress(Exception):
             client.abort_job(job["id"], False)

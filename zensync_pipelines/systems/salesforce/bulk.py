@@ -28,6 +28,9 @@ MAX_UPLOAD_BYTES = 100_000_000  # Bulk 2.0 takes 150 MB of CSV per job (base64-e
 # before (not since the close: a job waits in a queue, and its CSV is read, before its first record is processed).
 POLL_GROWTH, MAX_POLL_SECONDS, MAX_WAIT_SECONDS = 1.5, 10.0, 6 * 3600.0
 ESTIMATE_MARGIN = 1.1  # a little past the estimate: one poll that finds the job done, not one just before
+# Below this share of its records done, a job's pace is not known yet (its first records were processed just now):
+# the next poll waits at most as long again as the job has run, not a whole estimate from a few hundred records.
+TRUSTED_SHARE = 0.1
 TERMINAL = ("JobComplete", "Failed", "Aborted")
 
 
@@ -87,7 +90,10 @@ def next_wait(previous: float, first: float, elapsed: float, processed: int, rec
     then, done_then = before
     if 0 < processed < records and elapsed > then and processed > done_then:
         remaining = (records - processed) * (elapsed - then) / (processed - done_then)
-        return min(max(remaining * ESTIMATE_MARGIN, first), MAX_POLL_SECONDS)
+        wait = max(remaining * ESTIMATE_MARGIN, first)
+        if processed < records * TRUSTED_SHARE:
+            wait = min(wait, max(elapsed, first))
+        return min(wait, MAX_POLL_SECONDS)
     return min(previous * POLL_GROWTH, MAX_POLL_SECONDS)
 
 

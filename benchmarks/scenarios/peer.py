@@ -65,7 +65,8 @@ class SandboxProcess:
         return api_calls(self.get("/_sandbox/counters"))
 
     def api(self, path: str, **params: Any) -> Any:
-        """GET /services/data/v59.0/<path> with a session of its own (not counted against either tool)."""
+        """GET /services/data/v59.0/<path> with a session of its own. The sandbox counts it as an API call: call it
+        only after a run's counters are read."""
         token = requests.post(self.url + "/services/oauth2/token", verify=self.ca_file, timeout=60, data={
             "grant_type": "client_credentials", "client_id": CREDENTIALS["client_id"],
             "client_secret": CREDENTIALS["client_secret"]}).json()["access_token"]

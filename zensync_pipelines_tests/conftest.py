@@ -175,3 +175,14 @@ def stripe_sandbox():
 @pytest.fixture
 def stripe_sandbox_url(stripe_sandbox) -> str:
     return stripe_sandbox.url
+
+
+@pytest.fixture(params=["in-memory batches", "spooled batches"])
+def batches(request, monkeypatch):
+    """Run a test twice: with the memory system answering whole batches (as Stripe's adapter does),
+    and streaming, which makes the engine spool each batch to disk (as for Salesforce's Bulk API)."""
+    if request.param == "spooled batches":
+        from zensync_pipelines_tests.memory_system import MemorySystem
+
+        monkeypatch.setattr(MemorySystem, "apply_stream", MemorySystem.streaming_apply, raising=False)
+    return request.param

@@ -7,7 +7,7 @@ simulate a crash after its write landed, or stop the run the way a spent API bud
 from __future__ import annotations
 
 import itertools
-from typing import Any, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from zensync_pipelines.engine.sync import StopSync
 from zensync_pipelines.engine.types import CREATE, DELETE, DELETED, SYNCED, Operation, Outcome
@@ -46,6 +46,14 @@ class MemorySystem(SystemAdapter):
                 self.crash_after_writes = None
                 raise SimulatedCrash(f"crashed after {len(self.writes)} writes")
         return outcomes
+
+    def streaming_apply(self, operations: Iterable[Operation], expected: int) -> Iterator[list[Outcome]]:
+        """The streaming twin of `apply` (as a bulk API answers): it takes an iterator and answers three
+        operations at a time, each chunk's outcomes in reverse order, since a bulk job's results come in any order.
+        Tests switch it on as `apply_stream`, which makes the engine spool its batches (engine/batch.py)."""
+        pending = iter(operations)
+        while chunk := list(itertools.islice(pending, 3)):
+            yield self.apply(chunk)[::-1]
 
     def _apply_one(self, op: Operation) -> Outcome:
         self.count_call()

@@ -37,9 +37,9 @@ class RowPlan:
 
 
 def _verdict(spec: CatalogSpec, system: str, obj: ExternalObject, internal_id: str, state: Optional[MappingState],
-             status: str, code: str, column: Optional[str], message: str) -> Outcome:
-    return Outcome(spec.name, system, obj.name, internal_id, CREATE, status, error_code=code,
-                   error_field=column, error_message=message, attempt=(state.attempts if state else 0) + 1)
+             status: str, code: str, column: Optional[str], message: str, group: Optional[str]) -> Outcome:
+    return Outcome(spec.name, system, obj.name, internal_id, CREATE, status, error_code=code, error_field=column,
+                   error_message=message, attempt=(state.attempts if state else 0) + 1, group=group)
 
 
 def _live_id(state: Optional[MappingState]) -> Optional[str]:
@@ -60,7 +60,8 @@ def _pointer(spec: CatalogSpec, system: str, obj: ExternalObject, states: Mappin
     return Pointer(name, owner.object_type, field_, known)
 
 
-def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mapping[str, MappingState]) -> RowPlan:
+def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mapping[str, MappingState],
+                group: Optional[str] = None) -> RowPlan:
     """Delete every live external object of a row that is soft-deleted, or gone from the catalog altogether."""
     plan = RowPlan()
     deletes = spec.strategy(system).deletes  # upsert and insert_only copies keep what they wrote
@@ -76,13 +77,13 @@ def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mappin
             # Never written (invalid, waiting, failed before creation): nothing to delete outside, but the row
             # must leave the failed list, or it would be reported as failing forever.
             plan.outcomes.append(Outcome(spec.name, system, obj.name, internal_id, DELETE, DELETED,
-                                         fingerprint=DELETED_FINGERPRINT, attempt=state.attempts + 1))
+                                         fingerprint=DELETED_FINGERPRINT, attempt=state.attempts + 1, group=group))
             continue
         plan.operations.append(Operation(
             spec.name, system, obj.name, internal_id, DELETE, {}, DELETED_FINGERPRINT, state.external_id,
             idempotency_key(spec.name, internal_id, system, obj.name, DELETE, DELETED_FINGERPRINT,
                             state.attempts),
-            obj.external_id_field, attempt=state.attempts + 1, resource_type=obj.key and obj.object_type,
+            obj.external_id_field, attempt=state.attempts + 1, resource_type=obj.key and obj.object_type, group=group,
             pointer=_pointer(spec, system, obj, states),  # cleared first: a system may refuse to retire a target
         ))
     return plan
@@ -94,16 +95,17 @@ def plan_row(
     row: Mapping[str, Any],
     states: Mapping[str, MappingState],
     references: Optional[Mapping[str, Mapping[str, Optional[str]]]] = None,
+    group: Optional[str] = None,
 ) -> RowPlan:
     """Plan one row for every external object of `system`.
 
     `states` maps object name -> what the mapping table knows; `references` maps object name -> {target field:
-    resolved external id} for fields that point at another catalog.
+    resolved external id} for fields that point at another catalog; `group` is the row's group in the run's counts.
     """
     internal_id = str(row[spec.primary_key])
     objects = spec.objects(system)
     if spec.soft_delete_column and row.get(spec.soft_delete_column) is not None:
-        return plan_delete(spec, system, internal_id, states)
+        return plan_delete(spec, system, internal_id, states, group)
 
     plan = RowPlan()
     updates = spec.strategy(system).updates
@@ -115,7 +117,8 @@ def plan_row(
 
         def hold(status: str, code: str, column: Optional[str], reason: str) -> None:
             blocked[obj.name] = reason
-            plan.outcomes.append(_verdict(spec, system, obj, internal_id, state, status, code, column, reason))
+            plan.outcomes.append(_verdict(spec, system, obj, internal_id, state, status, code, column, reason,
+                                          group))
 
         if state is not None and state.status == UNLINKED:
             plan.skipped += 1  # deleted on the system's side, and its inbound policy says not to re-create it
@@ -171,7 +174,7 @@ def plan_row(
         plan.operations.append(Operation(
             spec.name, system, obj.name, internal_id, action, payload, fp,
             state.external_id if exists else None, key,
-            obj.external_id_field, attempt=attempt + 1,
+            obj.external_id_field, attempt=attempt + 1, group=group,
             recovering=action == CREATE and state is not None and state.status in (PENDING, FAILED),
             resource_type=obj.key and obj.object_type, awaiting=tuple(awaiting),
             pointer=_pointer(spec, system, obj, states, new) if action != UPDATE else None,

@@ -103,22 +103,29 @@ def replace_fingerprint(fp: str, old_external_id: Optional[str]) -> str:
     return f"{REPLACE}:{fp}:{old_external_id}"
 
 
+def _key(op: Operation, fp: str) -> str:
+    """The idempotency key of a resolved operation, derived from (action, fingerprint, attempt) as the planner's."""
+    from .plan import idempotency_key  # plan imports this module
+
+    material = replace_fingerprint(fp, op.external_id) if op.action == REPLACE else fp
+    return idempotency_key(op.catalog, op.internal_id, op.system, op.object_type, op.action, material,
+                           0 if op.action == REPLACE else op.attempt - 1)
+
+
+def resolve_one(spec: CatalogSpec, op: Operation, written: Mapping[tuple[str, str], str]) -> Operation | Outcome:
+    """`op` ready to send, or the outcome of waiting when the same-row id it needs was not written."""
+    resolved = resolve(spec, op, written, _key)
+    if resolved is not None:
+        return resolved
+    return Outcome.of(op, WAITING, error_code="parent_not_synced",
+                      error_message="waiting for an object of the same row that was not written")
+
+
 def resolve_batch(spec: CatalogSpec, ops: list[Operation],
                   written: Mapping[tuple[str, str], str]) -> tuple[list[Operation], list[Outcome]]:
     """Resolve every operation of one step; one still missing an id waits (its parent was not written)."""
-    from .plan import idempotency_key  # plan imports this module
-
-    def key(op: Operation, fp: str) -> str:
-        material = replace_fingerprint(fp, op.external_id) if op.action == REPLACE else fp
-        return idempotency_key(op.catalog, op.internal_id, op.system, op.object_type, op.action, material,
-                               0 if op.action == REPLACE else op.attempt - 1)
-
     ready, waiting = [], []
     for op in ops:
-        resolved = resolve(spec, op, written, key)
-        if resolved is not None:
-            ready.append(resolved)
-        else:
-            waiting.append(Outcome.of(op, WAITING, error_code="parent_not_synced",
-                                      error_message="waiting for an object of the same row that was not written"))
+        resolved = resolve_one(spec, op, written)
+        (waiting if isinstance(resolved, Outcome) else ready).append(resolved)
     return ready, waiting

@@ -7,20 +7,24 @@ upserts turn any repeated write into a no-op.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
 
+from .batch import MemoryBatch, SpooledBatch
 from .failures import batch_failures, is_outage
 from .plan import plan_delete, plan_row
-from .same_row import resolve_batch
+from .same_row import resolve_one
 from .settled import DIGEST, HAD_DIGEST, SETTLED_STATUSES, Settled
 from .spec import CatalogSpec
-from .types import DELETE, WAITING, MappingState, Operation, Outcome, SyncReport
+from .types import DELETE, PENDING, WAITING, MappingState, Operation, Outcome, SyncReport
 
 
 SETTLE_BATCH = 10_000  # settled rows' digests are stored this many at a time
 VERDICT_BATCH = 5_000
+RECORD_BATCH = 10_000  # a large batch's outcomes are recorded (one transaction) this many at a time
 
 
 @dataclass(frozen=True)
@@ -111,22 +115,28 @@ class SyncRun:
         self.adapter, self.run_id, self.chunk_size = adapter, run_id, chunk_size
         self.report = SyncReport()
         # Optional split of the counts by a row's group (e.g. its created-at month, for one materialization per
-        # month with that month's own outcomes). Rows without a group (hard deletes) count in the total only.
+        # month with that month's own outcomes). Operations and outcomes carry their row's group; rows without
+        # one (hard deletes) count in the total only.
         self.group_of = group_of
         self.groups: dict[str, SyncReport] = {}
-        # Only rows with operations in flight: a row's group is dropped once its outcomes are counted, so the
-        # run's memory is bounded by its batch, not by the rows it read.
-        self._group_by_id: dict[str, str] = {}
-        self._order = [obj.name for obj in spec.objects(system)]
-        # Settled rows (engine/settled.py): digests of rows read this run, until their objects are settled;
-        # rows with an outcome that is not settled; digests ready to store.
-        self._digests: dict[str, str] = {}
+        objects = spec.objects(system)
+        self._order = [obj.name for obj in objects]
+        self._steps = [(t, False) for t in self._order] + [(t, True) for t in reversed(self._order)]
+        self._parents_of = {obj.name: obj.parents for obj in objects}
+        # Objects whose new ids another object of the same row waits for (same_row fields, pointers): only their
+        # ids are kept while a batch is applied.
+        self._awaited = {f.same_row for obj in objects for f in obj.fields if f.same_row} | \
+            {obj.pointed_by[0] for obj in objects if obj.pointed_by}
+        # A streaming adapter takes a step's operations as an iterator and answers a chunk at a time, so a batch
+        # can be spooled to disk and be as large as the run (one Bulk job per object, engine/batch.py).
+        self._streams = callable(getattr(adapter, "apply_stream", None))
+        # Settled rows (engine/settled.py): rows with an outcome that is not settled; digests ready to store.
         self._unsettled: set[str] = set()
         self._ready: dict[str, str] = {}
-        # Local verdicts (invalid, waiting) are recorded a few thousand at a time, not once per chunk read: they
-        # involve no external write, so a crash that loses some only means they are planned again.
+        # Outcomes not recorded yet: local verdicts a few thousand at a time (no external write involved, so a
+        # crash that loses some only means they are planned again), a batch's outcomes every RECORD_BATCH.
         self._verdicts: list[Outcome] = []
-        self._verdict_groups: list[Optional[str]] = []
+        self._done: list[Outcome] = []
 
     def run(self, selection: Selection = Selection()) -> SyncReport:
         if selection.settled is not None and hasattr(self.source, "settled_counts"):
@@ -154,19 +164,27 @@ class SyncRun:
         return self._drive(self._plan_deletes(ids[start:start + self.chunk_size])
                            for start in range(0, len(ids), self.chunk_size))
 
-    def _drive(self, planned: Iterable[list[Operation]]) -> SyncReport:
+    def _new_batch(self) -> MemoryBatch | SpooledBatch:
+        record = partial(self.mappings.record_intents, self.run_id)
+        return SpooledBatch(record) if self._streams else MemoryBatch(record)
+
+    def _drive(self, planned: Iterable[tuple[list[Operation], dict[str, str]]]) -> SyncReport:
         """Apply planned operations in batches; counts add up when one SyncRun drives several passes."""
         started, calls_before = time.monotonic(), self.adapter.api_calls
-        pending: list[Operation] = []
+        size = self.adapter.batch_size
+        batch = self._new_batch()
         try:
-            for operations in planned:
-                pending += operations
-                while len(pending) >= self.adapter.batch_size:
-                    cut = _row_boundary(pending, self.adapter.batch_size)
-                    batch, pending = pending[:cut], pending[cut:]
+            for operations, digests in planned:
+                while len(batch) + len(operations) >= size:
+                    cut = _row_boundary(operations, size - len(batch))
+                    part, operations = operations[:cut], operations[cut:]
+                    batch.add(part, _digests_of(part, digests))
                     self._apply(batch)
-            if pending:
-                self._apply(pending)
+                    batch.close()
+                    batch = self._new_batch()
+                batch.add(operations, _digests_of(operations, digests))
+            if len(batch):
+                self._apply(batch)
             self._store_settled()
         except StopSync as stop:
             self._store_settled()  # rows finished before the stop are settled all the same
@@ -174,11 +192,12 @@ class SyncRun:
             if isinstance(stop, SystemUnavailable):
                 self.report.outage = stop.reason
         finally:
+            batch.close()
             self.report.api_calls += self.adapter.api_calls - calls_before
             self.report.seconds += time.monotonic() - started
         return self.report
 
-    def _plan_deletes(self, ids: Sequence[str]) -> list[Operation]:
+    def _plan_deletes(self, ids: Sequence[str]) -> tuple[list[Operation], dict[str, str]]:
         states = self.mappings.load_states(self.spec.name, self.system, ids)
         operations: list[Operation] = []
         verdicts: list[Outcome] = []
@@ -190,70 +209,67 @@ class SyncRun:
             self.report.skipped += plan.skipped
         if verdicts:
             self._record(verdicts)
-        return operations
+        return operations, {}
 
-    def _plan_chunk(self, rows: Sequence[dict[str, Any]]) -> list[Operation]:
+    def _plan_chunk(self, rows: Sequence[dict[str, Any]]) -> tuple[list[Operation], dict[str, str]]:
+        """The chunk's operations, and the digests of the rows that have some (the others settle now)."""
         ids = [str(row[self.spec.primary_key]) for row in rows]
-        self._take_digests(ids, rows)
+        digests = self._take_digests(ids, rows)
         states = self.mappings.load_states(self.spec.name, self.system, ids)
         references = _resolve_references(self.spec, self.system, rows, self.mappings)
         operations: list[Operation] = []
         verdicts: list[Outcome] = []
         for internal_id, row, refs in zip(ids, rows, references):
             row_states = {t: states[(internal_id, t)] for t in self._order if (internal_id, t) in states}
-            plan = plan_row(self.spec, self.system, row, row_states, refs)
+            group = self.group_of(row) if self.group_of is not None else None
+            plan = plan_row(self.spec, self.system, row, row_states, refs, group)
             operations += plan.operations
             verdicts += plan.outcomes
             self.report.skipped += plan.skipped
-            if self.group_of is not None:
-                group = self._group_by_id[internal_id] = self.group_of(row)
+            if group is not None:
                 self.group(group).skipped += plan.skipped
         self._hold_verdicts(verdicts)
-        if self._digests or self._group_by_id:
+        if digests:
             planned = {op.internal_id for op in operations}
-            idle = [i for i in ids if i not in planned]
-            if self._digests:
-                self._settle(idle)  # nothing to write: settled already
-            for internal_id in idle:
-                self._group_by_id.pop(internal_id, None)  # its verdicts took their group along
-        return operations
+            self._settle((i, d) for i, d in digests.items() if i not in planned)  # nothing to write: settled
+            digests = {i: d for i, d in digests.items() if i in planned}
+        return operations, digests
 
-    def _take_digests(self, ids: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    def _take_digests(self, ids: Sequence[str], rows: Sequence[dict[str, Any]]) -> dict[str, str]:
         """Take the digests a catalog source attached (engine/settled.py) off the rows before planning. A row
         read despite a stored digest changed: that digest is forgotten before any of the row's writes, so a row
         that changes back while its write is in doubt is planned, not skipped."""
-        stale = []
+        stale, digests = [], {}
         for internal_id, row in zip(ids, rows):
             digest = row.pop(DIGEST, None)
             if row.pop(HAD_DIGEST, False):
                 stale.append(internal_id)
             if digest is not None:
-                self._digests[internal_id] = digest
+                digests[internal_id] = digest
         if stale:
             self.mappings.unsettle(self.spec.name, self.system, stale)
+        return digests
 
-    def _settle(self, ids: Iterable[str]) -> None:
+    def _settle(self, digests: Iterable[tuple[str, str]]) -> None:
         """Rows whose every object got its outcome this run: keep their digests unless one was not settled."""
-        for internal_id in ids:
-            digest = self._digests.pop(internal_id, None)
-            if digest is not None and internal_id not in self._unsettled:
+        for internal_id, digest in digests:
+            if internal_id not in self._unsettled:
                 self._ready[internal_id] = digest
-        if len(self._ready) >= SETTLE_BATCH:
-            self._store_settled()
+                if len(self._ready) >= SETTLE_BATCH:
+                    self._store_settled()
 
     def _hold_verdicts(self, verdicts: Sequence[Outcome]) -> None:
         for verdict in verdicts:
             if verdict.status not in SETTLED_STATUSES:
                 self._unsettled.add(verdict.internal_id)  # now: the row may be settled before they are recorded
         self._verdicts += verdicts
-        self._verdict_groups += [self._group_by_id.get(v.internal_id) for v in verdicts]
         if len(self._verdicts) >= VERDICT_BATCH:
             self._record_verdicts()
 
     def _record_verdicts(self) -> None:
         if self._verdicts:
-            self._record(self._verdicts, groups=self._verdict_groups)
-            self._verdicts, self._verdict_groups = [], []
+            self._record(self._verdicts)
+            self._verdicts = []
 
     def _store_settled(self) -> None:
         self._record_verdicts()  # a digest is stored only once its row's verdicts are
@@ -261,43 +277,106 @@ class SyncRun:
             self.mappings.settle(self.spec.name, self.system, self._ready)
             self._ready = {}
 
-    def _apply(self, batch: list[Operation]) -> None:
+    def _apply(self, batch: MemoryBatch | SpooledBatch) -> None:
         """Apply one batch object type by object type, parents before children and children before deletes."""
-        self.mappings.record_intents(self.run_id, batch)
-        steps = [(t, False) for t in self._order] + [(t, True) for t in reversed(self._order)]
+        batch.seal()  # every intent is committed before the first external call
         failed_parents: dict[tuple[str, str], str] = {}
         written: dict[tuple[str, str], str] = {}  # (row, object) -> external id, for same-row ids (same_row.py)
-        done: list[Outcome] = []
-        try:
-            for object_type, deleting in steps:
-                ops = [op for op in batch if op.object_type == object_type and (op.action == DELETE) == deleting]
-                ready, blocked = self._split_blocked(ops, failed_parents)
-                ready, unresolved = resolve_batch(self.spec, ready, written)
-                done += blocked + unresolved
-                if ready:
-                    outcomes = self._call_adapter(ready)
-                    assert len(outcomes) == len(ready), "an adapter must answer every operation"
-                    done += outcomes
-                    for outcome in outcomes:
-                        if not outcome.ok:
-                            failed_parents[(outcome.internal_id, object_type)] = outcome.error_message or "failed"
-                        elif outcome.external_id is not None:
-                            written[(outcome.internal_id, object_type)] = outcome.external_id
-        except StopSync as stop:
-            done += stop.outcomes
-            finished = {(o.internal_id, o.object_type, o.action) for o in done}
-            self._record(done, [op for op in batch if (op.internal_id, op.object_type, op.action) not in finished])
-            self._forget_groups(batch)
-            raise
-        self._record(done)
-        if self._digests:
-            self._settle({op.internal_id for op in batch})
-        self._forget_groups(batch)
+        for index, step in enumerate(self._steps):
+            try:
+                self._step(batch, step, failed_parents, written)
+            except StopSync as stop:
+                self._flush(stop.outcomes)
+                for deferred in self._unanswered(batch, self._steps[index:]):
+                    self._record((), deferred)
+                raise
+        self._flush()
+        self._settle(batch.digests())
 
-    def _forget_groups(self, batch: Sequence[Operation]) -> None:
-        if self._group_by_id:
-            for op in batch:
-                self._group_by_id.pop(op.internal_id, None)
+    def _step(self, batch: MemoryBatch | SpooledBatch, step: tuple[str, bool],
+              failed_parents: dict[tuple[str, str], str], written: dict[tuple[str, str], str]) -> None:
+        object_type = step[0]
+        count = batch.count(step)
+        if not count:
+            return
+        keep_ids = object_type in self._awaited
+        sent = 0
+
+        def ready() -> Iterator[Operation]:
+            nonlocal sent
+            for op in batch.ops(step):
+                resolved = self._blocked(op, failed_parents) or resolve_one(self.spec, op, written)
+                if isinstance(resolved, Outcome):
+                    self._hold(resolved)
+                else:
+                    sent += 1
+                    yield resolved
+
+        def take(outcome: Outcome) -> None:
+            if not outcome.ok:
+                failed_parents[(outcome.internal_id, object_type)] = outcome.error_message or "failed"
+            elif keep_ids and outcome.external_id is not None:
+                written[(outcome.internal_id, object_type)] = outcome.external_id
+            self._hold(outcome)
+
+        answered = 0
+        try:
+            for outcome in self._send(ready(), count):
+                answered += 1
+                take(outcome)
+        except _StreamBroke as broke:  # a bug or an SDK surprise fails the step's unanswered rows, not the run
+            self._flush()
+            for unanswered in self._unanswered(batch, [step]):
+                for failure in batch_failures(unanswered, broke.error):
+                    take(failure)
+            return
+        assert answered == sent, "an adapter must answer every operation"
+
+    def _send(self, ready: Iterator[Operation], count: int) -> Iterator[Outcome]:
+        """The adapter's outcomes for one step's ready operations: all at once, or streamed chunk by chunk."""
+        if not self._streams:
+            ops = list(ready)
+            if ops:
+                outcomes = self._call_adapter(ops)
+                assert len(outcomes) == len(ops), "an adapter must answer every operation"
+                yield from outcomes
+            return
+        try:
+            for outcomes in self.adapter.apply_stream(ready, count):
+                yield from outcomes
+        except StopSync:
+            raise
+        except Exception as error:
+            if is_outage(self.adapter, error):
+                raise
+            raise _StreamBroke(error) from error
+
+    def _unanswered(self, batch: MemoryBatch | SpooledBatch,
+                    steps: Sequence[tuple[str, bool]]) -> Iterator[list[Operation]]:
+        """Operations of `steps` still pending after a stop, a block at a time: every outcome is recorded by
+        then, so the mapping table, not a per-row set in memory, tells which ones were answered."""
+        for step in steps:
+            block: list[Operation] = []
+            for op in itertools.chain(batch.ops(step), [None]):
+                if op is not None:
+                    block.append(op)
+                if block and (op is None or len(block) >= RECORD_BATCH):
+                    states = self.mappings.load_states(self.spec.name, self.system, [o.internal_id for o in block])
+                    left = [o for o in block if getattr(states.get((o.internal_id, o.object_type)), "status",
+                                                        PENDING) == PENDING]
+                    if left:
+                        yield left
+                    block = []
+
+    def _hold(self, outcome: Outcome) -> None:
+        self._done.append(outcome)
+        if len(self._done) >= RECORD_BATCH:
+            self._flush()
+
+    def _flush(self, more: Sequence[Outcome] = ()) -> None:
+        if self._done or more:
+            done, self._done = self._done + list(more), []
+            self._record(done)
 
     def _call_adapter(self, ready: list[Operation]) -> list[Outcome]:
         try:
@@ -309,43 +388,51 @@ class SyncRun:
                 raise
             return batch_failures(ready, error)
 
-    def _split_blocked(self, ops: list[Operation],
-                       failed_parents: dict[tuple[str, str], str]) -> tuple[list[Operation], list[Outcome]]:
-        parents_of = {obj.name: obj.parents for obj in self.spec.objects(self.system)}
-        ready, blocked = [], []
-        for op in ops:
-            parent, reason = None, None
-            if op.action != DELETE:
-                parent = next((p for p in parents_of.get(op.object_type, ()) if (op.internal_id, p) in failed_parents),
-                              None)
-                reason = failed_parents.get((op.internal_id, parent)) if parent else None
-            if reason is None:
-                ready.append(op)
-            else:
-                blocked.append(Outcome.of(op, WAITING, error_code="parent_failed",
-                                          error_message=f"waiting for {parent}: {reason}"))
-        return ready, blocked
+    def _blocked(self, op: Operation, failed_parents: dict[tuple[str, str], str]) -> Optional[Outcome]:
+        """The waiting outcome of an operation whose parent object of the same row failed in this batch."""
+        if op.action == DELETE or not failed_parents:
+            return None
+        for parent in self._parents_of.get(op.object_type, ()):
+            reason = failed_parents.get((op.internal_id, parent))
+            if reason is not None:
+                return Outcome.of(op, WAITING, error_code="parent_failed",
+                                  error_message=f"waiting for {parent}: {reason}")
+        return None
 
     def group(self, name: str) -> SyncReport:
         return self.groups.setdefault(name, SyncReport())
 
-    def _record(self, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = (),
-                groups: Optional[Sequence[Optional[str]]] = None) -> None:
-        """Record and count outcomes; `groups` names each outcome's group where the row's may be forgotten."""
+    def _record(self, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
+        """Record and count outcomes, each also in its row's group."""
         self.mappings.record_outcomes(self.run_id, outcomes, deferred)
-        for index, outcome in enumerate(outcomes):
+        for outcome in outcomes:
             if outcome.status not in SETTLED_STATUSES:
                 self._unsettled.add(outcome.internal_id)
             self.report.count(outcome)
-            group = groups[index] if groups is not None else self._group_by_id.get(outcome.internal_id)
-            if group is not None:
-                self.group(group).count(outcome)
+            if outcome.group is not None:
+                self.group(outcome.group).count(outcome)
         self.report.deferred += len(deferred)
         for op in deferred:
             self._unsettled.add(op.internal_id)
-            group = self._group_by_id.get(op.internal_id)
-            if group is not None:
-                self.group(group).deferred += 1
+            if op.group is not None:
+                self.group(op.group).deferred += 1
+
+
+class _StreamBroke(Exception):
+    """A streaming adapter failed part-way with an error that is not an outage (engine/failures.py)."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _digests_of(ops: Sequence[Operation], digests: dict[str, str]) -> dict[str, str]:
+    """The digests of the rows `ops` belong to (all of the chunk's when `ops` is the whole chunk)."""
+    if not digests:
+        return {}
+    ids = {op.internal_id for op in ops}
+    return digests if len(ids) >= len(digests) and ids.issuperset(digests) else \
+        {i: d for i, d in digests.items() if i in ids}
 
 
 def sync(spec: CatalogSpec, system: str, source: CatalogSource, mappings: MappingRepository,

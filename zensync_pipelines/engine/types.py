@@ -60,6 +60,9 @@ class Operation:
     pointer: Optional[Pointer] = None
     # On create: adopt an existing object whose field of this name has the payload's value instead of creating.
     lookup: Optional[str] = None
+    # The row's group in the run's counts (its created-at month), carried to the outcome: a batch spooled to disk
+    # keeps no per-row lookup of it in memory.
+    group: Optional[str] = None
 
     @property
     def system_type(self) -> str:
@@ -85,6 +88,7 @@ class Outcome:
     # A failure a later attempt may not meet (5xx, dropped connection, lock, rate limit): retried automatically
     # with backoff. Any other failure (invalid data, a validation rule) waits for its row to change.
     transient: bool = False
+    group: Optional[str] = None  # the row's group in the run's counts (Operation.group)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +99,7 @@ class Outcome:
         details.setdefault("external_id", op.external_id)
         details.setdefault("fingerprint", op.fingerprint if status in (SYNCED, DELETED) else None)
         details.setdefault("attempt", op.attempt)
+        details.setdefault("group", op.group)
         return cls(op.catalog, op.system, op.object_type, op.internal_id, op.action, status, **details)
 
 

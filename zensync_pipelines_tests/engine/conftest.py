@@ -11,3 +11,10 @@ def store(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate.upgrade(engine)
     return MappingStore(engine)
+
+
+
+@pytest.fixture(autouse=True)
+def both_batches(batches):
+    """Every engine test runs with in-memory and with spooled batches (the `batches` fixture)."""
+    return batches

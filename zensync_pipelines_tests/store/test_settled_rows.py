@@ -4,6 +4,7 @@ every way a row's plan can change without a settled digest changing brings the r
 import dataclasses
 import datetime as dt
 
+import pytest
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, delete, insert, update
 
 from zensync_pipelines.engine.settled import settled_for, spec_digest
@@ -13,8 +14,11 @@ from zensync_pipelines.engine.types import FAILED, SYNCED
 from zensync_pipelines.store.catalog import CatalogTables
 from zensync_pipelines.store.inbound_apply import InboundTables
 from zensync_pipelines.store.mappings import MappingStore
+
 from zensync_pipelines.store.tables import row_digests
 from zensync_pipelines_tests.memory_system import MemorySystem
+
+pytestmark = pytest.mark.usefixtures("batches")  # settling works the same with in-memory and spooled batches
 
 SPEC = CatalogSpec(
     name="people", table="people", primary_key="id", cursor_column="updated_at", created_at_column="created_at",

@@ -1,0 +1,129 @@
+"""One batch's planned operations, by step, from planning until they are applied.
+
+A batch for a per-record API (Stripe: 100 operations) stays in memory. A batch for a bulk API is as large as the
+run, so that each object gets one job: it is spooled to disk, one file per step, in pickled blocks, and the run's
+memory no longer grows with its rows (docs/performance.md section 6). Anonymous temporary files: nothing is left
+behind, not even after a `kill -9`.
+
+Either way every operation's intent is committed before the batch is applied (`seal`); a spooled batch commits
+them block by block as it fills, so a crash while planning leaves only intents, which the next run replans.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from typing import IO, Callable, Iterator, Sequence
+
+from .types import DELETE, Operation
+
+Step = tuple[str, bool]  # (object name, deleting)
+BLOCK = 10_000  # operations per spooled block: one intent transaction, one pickle per step
+RecordIntents = Callable[[Sequence[Operation]], None]
+
+
+def step_of(op: Operation) -> Step:
+    return op.object_type, op.action == DELETE
+
+
+class MemoryBatch:
+    def __init__(self, record_intents: RecordIntents):
+        self._record_intents = record_intents
+        self._ops: list[Operation] = []
+        self._digests: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def add(self, ops: Sequence[Operation], digests: dict[str, str]) -> None:
+        """Operations of whole rows, with the digests of those rows (engine/settled.py) to store once applied."""
+        self._ops += ops
+        self._digests.update(digests)
+
+    def seal(self) -> None:
+        self._record_intents(self._ops)
+
+    def count(self, step: Step) -> int:
+        return sum(1 for op in self._ops if step_of(op) == step)
+
+    def ops(self, step: Step) -> Iterator[Operation]:
+        return (op for op in self._ops if step_of(op) == step)
+
+    def digests(self) -> Iterator[tuple[str, str]]:
+        return iter(self._digests.items())
+
+    def close(self) -> None:
+        self._ops, self._digests = [], {}
+
+
+class SpooledBatch:
+    def __init__(self, record_intents: RecordIntents):
+        self._record_intents = record_intents
+        self._buffer: list[Operation] = []
+        self._digest_buffer: list[tuple[str, str]] = []
+        self._files: dict[Step, IO[bytes]] = {}
+        self._counts: dict[Step, int] = {}
+        self._digest_file: IO[bytes] | None = None
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, ops: Sequence[Operation], digests: dict[str, str]) -> None:
+        self._buffer += ops
+        self._digest_buffer += digests.items()
+        self._size += len(ops)
+        if len(self._buffer) >= BLOCK:
+            self._spill()
+
+    def seal(self) -> None:
+        self._spill()
+
+    def _spill(self) -> None:
+        if self._buffer:
+            self._record_intents(self._buffer)  # committed before the block can reach any system
+            by_step: dict[Step, list[Operation]] = {}
+            for op in self._buffer:
+                by_step.setdefault(step_of(op), []).append(op)
+            for step, ops in by_step.items():
+                if step not in self._files:
+                    self._files[step] = tempfile.TemporaryFile(prefix="zensync-batch-")
+                pickle.dump(ops, self._files[step], protocol=pickle.HIGHEST_PROTOCOL)
+                self._counts[step] = self._counts.get(step, 0) + len(ops)
+            self._buffer = []
+        if self._digest_buffer:
+            if self._digest_file is None:
+                self._digest_file = tempfile.TemporaryFile(prefix="zensync-digests-")
+            pickle.dump(self._digest_buffer, self._digest_file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._digest_buffer = []
+
+    def count(self, step: Step) -> int:
+        return self._counts.get(step, 0)
+
+    def ops(self, step: Step) -> Iterator[Operation]:
+        file = self._files.get(step)
+        if file is not None:
+            for block in _blocks(file):
+                yield from block
+
+    def digests(self) -> Iterator[tuple[str, str]]:
+        if self._digest_file is not None:
+            for block in _blocks(self._digest_file):
+                yield from block
+
+    def close(self) -> None:
+        for file in [*self._files.values(), self._digest_file]:
+            if file is not None:
+                file.close()
+        self._files, self._digest_file, self._buffer, self._digest_buffer = {}, None, [], []
+
+
+def _blocks(file: IO[bytes]) -> Iterator[list]:
+    """Every pickled block of `file`, from the start; the file is written only before it is read."""
+    file.flush()
+    file.seek(0)
+    while True:
+        try:
+            yield pickle.load(file)
+        except EOFError:
+            return

@@ -85,14 +85,21 @@ def test_six_thousand_rows_take_the_bulk_path_in_one_job_per_object(sqlite_url, 
     engine.dispose()
 
 
-def test_a_csv_past_the_upload_limit_is_split_into_jobs_with_a_header_each(monkeypatch):
+def test_a_csv_past_the_upload_limit_is_split_into_jobs_with_a_header_each(monkeypatch, tmp_path):
     monkeypatch.setattr(bulk, "MAX_UPLOAD_BYTES", 200)
+    monkeypatch.setattr(bulk, "BLOCK", 6)  # the spool's blocks end inside uploads, and uploads inside blocks
     ops = [Operation("customers", "salesforce", "Account", str(i), "create", {"Name": f"Account, {i:03d}"}, "f",
                      None, f"k{i}") for i in range(40)]
     ops[7] = dataclasses.replace(ops[7], payload={"Name": None, "Phone": "555"})  # a column only one row has
-    uploads = bulk._csv_uploads(ops, "Zenskar_Id__c")
-    assert len(uploads) > 1 and all(len(u.encode()) <= 200 for u in uploads)
-    parsed = [row for upload in uploads for row in csv.DictReader(io.StringIO(upload))]
+    spool = bulk._Spool(str(tmp_path), iter(ops), "Zenskar_Id__c")
+    uploads = spool.uploads()
+    texts = [open(path, encoding="utf-8").read() for path, _ in uploads]
+    assert len(uploads) > 1 and all(len(t.encode()) <= 200 for t in texts)
+    parsed = [list(csv.DictReader(io.StringIO(text))) for text in texts]
+    assert [records for _, records in uploads] == [len(rows) for rows in parsed]  # counts match the files
+    parsed = [row for rows in parsed for row in rows]
     assert parsed[7] == {"Name": "#N/A", "Phone": "555", "Zenskar_Id__c": "7"}
     assert parsed[:7] + parsed[8:] == [{"Name": f"Account, {i:03d}", "Phone": "#N/A", "Zenskar_Id__c": str(i)}
                                        for i in range(40) if i != 7]
+    assert list(spool.ops()) == ops  # read back in order, to be matched to their results
+    spool.close()

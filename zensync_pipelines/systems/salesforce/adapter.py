@@ -6,10 +6,12 @@ after a crash finds the record it wrote before instead of duplicating it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import itertools
 import time
 from collections import defaultdict
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol, Sequence
 
 from simple_salesforce.exceptions import SalesforceExpiredSession
 
@@ -23,6 +25,7 @@ from .connection import ApiBudget, BudgetSpent, SalesforceConnection, is_transie
 from .records import GONE, RecordResult
 
 Send = Callable[[Sequence[Operation]], list[RecordResult]]
+STREAM_CHUNK = 10_000  # operations a streamed step hands to `apply` at a time where it does not use Bulk
 
 
 class UsageMemory(Protocol):
@@ -90,14 +93,66 @@ class SalesforceAdapter(SystemAdapter):
         finally:
             self._save_usage()
 
-    def _apply(self, operations: Sequence[Operation]) -> list[Outcome]:
-        done: dict[int, Outcome] = {}
+    def apply_stream(self, operations: Iterable[Operation], expected: int) -> Iterator[list[Outcome]]:
+        """One step's outcomes a chunk at a time (engine/sync.py), in any order. An upsert above the Bulk
+        threshold is one job (per 100 MB of CSV) whatever its size, with its operations, CSV and results on disk,
+        so memory stays flat; anything else goes through `apply` STREAM_CHUNK operations at a time."""
+        pending = iter(operations)
+        first = next(pending, None)
+        if first is None:
+            return
+        pending = itertools.chain([first], pending)
+        if first.action == DELETE or first.external_id_field is None or expected <= self.bulk_threshold:
+            while chunk := list(itertools.islice(pending, STREAM_CHUNK)):
+                yield self.apply(chunk)
+            return
+        try:
+            locked: list[Operation] = []
+            self._check_budget()
+            with self._stops(lambda: []):  # every outcome of a finished job was yielded already
+                self.connection.learn_budget()
+                blocks = bulk.upsert_stream(self.connection, first.system_type, first.external_id_field, pending,
+                                            self.bulk_poll_seconds)
+                for block in blocks:
+                    outcomes = [self._outcome(op, result) for op, result in block if not result.locked]
+                    locked += [op for op, result in block if result.locked]
+                    yield outcomes
+            if locked:  # records Salesforce could not lock: again with backoff, as `apply` does
+                time.sleep(self.backoff.delay(0))
+                yield self.apply(locked)
+        finally:
+            self._save_usage()
+
+    def _check_budget(self) -> None:
         resumes = self.budget.resumes_at()
         if resumes is not None:
             raise StopSync(f"Salesforce API budget: {self.budget.used} of {self.budget.limit} daily calls were used "
                            f"at {self.budget.observed_at:%Y-%m-%d %H:%M} UTC, at or above the {self.budget.share:.0%} "
                            f"share; no call made, the sync resumes at {resumes:%Y-%m-%d %H:%M} UTC")
+
+    @contextlib.contextmanager
+    def _stops(self, finished: Callable[[], list[Outcome]]) -> Iterator[None]:
+        """Turn what stops a run into StopSync (budget) or SystemUnavailable (outage, refused login), carrying
+        the outcomes `finished` returns."""
         try:
+            yield
+        except BudgetSpent as spent:
+            raise StopSync(str(spent), finished()) from None
+        except StopSync as stop:  # the circuit breaker opened inside a request
+            raise SystemUnavailable(stop.reason, finished()) from None
+        except (SalesforceAuthError, SalesforceExpiredSession) as refused:
+            raise SystemUnavailable(f"Salesforce login failed, the run stopped: {refused}", finished()) from None
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            # Only the login and the first probe let an outage escape: nothing was written, the system is down.
+            raise SystemUnavailable(f"Salesforce unreachable: {type(error).__name__}: {str(error)[:200]}",
+                                    finished()) from None
+
+    def _apply(self, operations: Sequence[Operation]) -> list[Outcome]:
+        done: dict[int, Outcome] = {}
+        self._check_budget()
+        with self._stops(lambda: [done[i] for i in sorted(done)]):
             self.connection.learn_budget()
             groups: dict[tuple[str, bool, Optional[str]], list[int]] = defaultdict(list)
             for index, op in enumerate(operations):
@@ -112,19 +167,6 @@ class SalesforceAdapter(SystemAdapter):
                                                "external-id field; Salesforce writes are upserts on one")
                 else:
                     self._settle(pending, done, self._upsert_path(object_type, external_field))
-        except BudgetSpent as spent:
-            raise StopSync(str(spent), [done[i] for i in sorted(done)]) from None
-        except StopSync as stop:  # the circuit breaker opened inside a request
-            raise SystemUnavailable(stop.reason, [done[i] for i in sorted(done)]) from None
-        except (SalesforceAuthError, SalesforceExpiredSession) as refused:
-            raise SystemUnavailable(f"Salesforce login failed, the run stopped: {refused}",
-                                    [done[i] for i in sorted(done)]) from None
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            # Only the login and the first probe let an outage escape: nothing was written, the system is down.
-            raise SystemUnavailable(f"Salesforce unreachable: {type(error).__name__}: {str(error)[:200]}",
-                                    [done[i] for i in sorted(done)]) from None
         return [done[i] for i in range(len(operations))]
 
     def _delete_path(self, count: int) -> tuple[Send, int]:

@@ -10,11 +10,17 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
+import os
+import pickle
+import sqlite3
+import tempfile
 import time
-from typing import Any, Iterator, Sequence
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
 from simple_salesforce import bulk2
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceOperationError
+from simple_salesforce.util import call_salesforce
 
 from ...engine.types import Operation
 from .connection import SalesforceConnection
@@ -32,55 +38,122 @@ ESTIMATE_MARGIN = 1.1  # a little past the estimate: one poll that finds the job
 # the next poll waits at most as long again as the job has run, not a whole estimate from a few hundred records.
 TRUSTED_SHARE = 0.1
 TERMINAL = ("JobComplete", "Failed", "Aborted")
+BLOCK = 10_000  # operations pickled, and matched to their results, at a time
+LOOKUP = 900  # keys per results query (SQLite's oldest limit on bound parameters is 999)
 
 
-def _read_results(text: str, key: str, by_key: dict[str, RecordResult]) -> None:
-    """A results CSV into `by_key` (external id -> result), row by row: no list of dicts for 10^5 records."""
-    reader = csv.reader(io.StringIO(text))
-    header = [name.lower() for name in next(reader, [])]
-    if key not in header:
-        return
-    at_key, at_id = header.index(key), header.index("sf__id")
-    at_error = header.index("sf__error") if "sf__error" in header else None
-    for row in reader:
-        by_key[row[at_key]] = RecordResult(True, row[at_id]) if at_error is None else \
-            RecordResult.from_bulk_error(row[at_id], row[at_error])
+class _Spool:
+    """A job's operations and CSV on disk (scratch directory), so a job of any size costs flat memory.
+
+    Pass 1 pickles the operations and their flat records in blocks and learns the columns (every row gets every
+    column); pass 2 renders the CSV uploads of at most MAX_UPLOAD_BYTES; the operations are read back, in order,
+    to match each one to its result."""
+
+    def __init__(self, scratch: str, ops: Iterable[Operation], external_field: str):
+        self.scratch, self.columns, self.size = scratch, set(), 0
+        self._ops, self._records = _file(scratch, "ops"), _file(scratch, "records")
+        pending = iter(ops)
+        while block := list(itertools.islice(pending, BLOCK)):
+            records = [flat_record(op, external_field) for op in block]
+            for record in records:
+                self.columns.update(record)
+            pickle.dump(block, self._ops, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(records, self._records, protocol=pickle.HIGHEST_PROTOCOL)
+            self.size += len(block)
+
+    def uploads(self) -> list[tuple[str, int]]:
+        """The CSV files, each with its header, and how many records each holds (consecutive operations)."""
+        columns = sorted(self.columns)
+        records = (record for block in _blocks(self._records) for record in block)
+        rows = ([record.get(column, "#N/A") for column in columns] for record in records)
+        return _render(columns, rows, self.scratch)
+
+    def ops(self) -> Iterator[Operation]:
+        return (op for block in _blocks(self._ops) for op in block)
+
+    def close(self) -> None:
+        self._ops.close()
+        self._records.close()
 
 
-def _csv_uploads(ops: Sequence[Operation], external_field: str) -> list[str]:
-    """The operations as CSV texts of at most MAX_UPLOAD_BYTES each, one per job, every one with the header.
-
-    Every row gets every column: a missing key would be an empty cell, which Bulk reads as "leave unchanged";
-    `#N/A` is Bulk's explicit null. Rows are rendered straight from their flat records, one line at a time: no
-    second, column-complete copy of 10^5 records."""
-    records = [flat_record(op, external_field) for op in ops]
-    columns = sorted({column for record in records for column in record})
-    return _render(columns, ([record.get(column, "#N/A") for column in columns] for record in records))
+def _file(scratch: str, name: str) -> IO[bytes]:
+    return open(os.path.join(scratch, name), "w+b")
 
 
-def _render(columns: list[str], rows: Iterator[list[str]]) -> list[str]:
-    scratch = io.StringIO()
-    writer = csv.writer(scratch, lineterminator="\n")
+def _blocks(file: IO[bytes]) -> Iterator[list]:
+    file.flush()
+    file.seek(0)
+    while True:
+        try:
+            yield pickle.load(file)
+        except EOFError:
+            return
 
-    def line(values: list[str]) -> str:  # one CSV line, quoted the csv module's way
-        scratch.seek(0)
-        scratch.truncate()
+
+def _render(columns: list[str], rows: Iterator[list[str]], scratch: str) -> list[tuple[str, int]]:
+    scratch_line = io.StringIO()
+    writer = csv.writer(scratch_line, lineterminator="\n")
+
+    def line(values: list[str]) -> bytes:  # one CSV line, quoted the csv module's way
+        scratch_line.seek(0)
+        scratch_line.truncate()
         writer.writerow(values)
-        return scratch.getvalue()
+        return scratch_line.getvalue().encode()
 
     header = line(columns)
-    room = MAX_UPLOAD_BYTES - len(header.encode())
-    uploads, lines, size = [], [], 0
+    uploads: list[tuple[str, int]] = []
+    out: IO[bytes] | None = None
+    size = records = 0
     for values in rows:
         text = line(values)
-        length = len(text.encode())
-        if lines and size + length > room:
-            uploads.append(header + "".join(lines))
-            lines, size = [], 0
-        lines.append(text)
-        size += length
-    uploads.append(header + "".join(lines))
+        if out is None or (records and size + len(text) > MAX_UPLOAD_BYTES):
+            if out is not None:
+                out.close()
+                uploads.append((out.name, records))
+            out = open(os.path.join(scratch, f"upload-{len(uploads)}.csv"), "wb")
+            out.write(header)
+            size, records = len(header), 0
+        out.write(text)
+        size += len(text)
+        records += 1
+    if out is not None:
+        out.close()
+        uploads.append((out.name, records))
     return uploads
+
+
+class _Results:
+    """A job's results by external id, in a SQLite file beside the spool: Salesforce does not return them in the
+    order they were sent, and a dict of 10^5 or 10^6 of them is what flat memory rules out."""
+
+    def __init__(self, scratch: str, name: str):
+        self.db = sqlite3.connect(os.path.join(scratch, f"{name}.db"))
+        self.db.execute("CREATE TABLE results (key TEXT PRIMARY KEY, ok INTEGER, id TEXT, error TEXT)")
+
+    def load(self, path: str, key: str) -> None:
+        """A results CSV (`sf__Id`, `sf__Error` for failures, the columns sent) into the table, row by row."""
+        with open(path, newline="", encoding="utf-8") as text:
+            reader = csv.reader(text)
+            header = [name.lower() for name in next(reader, [])]
+            if key not in header:
+                return
+            at_key, at_id = header.index(key), header.index("sf__id")
+            at_error = header.index("sf__error") if "sf__error" in header else None
+            self.db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)", (
+                (row[at_key], at_error is None, row[at_id], None if at_error is None else row[at_error])
+                for row in reader))
+
+    def find(self, keys: Sequence[str]) -> dict[str, RecordResult]:
+        found: dict[str, RecordResult] = {}
+        for start in range(0, len(keys), LOOKUP):
+            part = keys[start:start + LOOKUP]
+            query = f"SELECT key, ok, id, error FROM results WHERE key IN ({','.join('?' * len(part))})"
+            for key, ok, record_id, error in self.db.execute(query, part):
+                found[key] = RecordResult(True, record_id) if ok else RecordResult.from_bulk_error(record_id, error)
+        return found
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def next_wait(previous: float, first: float, elapsed: float, processed: int, records: int,
@@ -97,13 +170,17 @@ def next_wait(previous: float, first: float, elapsed: float, processed: int, rec
     return min(previous * POLL_GROWTH, MAX_POLL_SECONDS)
 
 
-def _run_job(client: Any, external_field: str, data: str, records: int, poll_seconds: float) -> dict[str, Any]:
+def _run_job(client: Any, external_field: str, path: str, records: int, poll_seconds: float) -> dict[str, Any]:
     """One job, step by step, so it costs the protocol's calls and no more: simple-salesforce's own upsert reads
-    the job once more after the poll that saw it complete. A job that fails midway is aborted and raised; the
-    caller runs it again whole, and upserts on the external id make the repeat harmless."""
+    the job once more after the poll that saw it complete, and wants its CSV as one string (this uploads the
+    file as it is read). A job that fails midway is aborted and raised; the caller runs it again whole, and
+    upserts on the external id make the repeat harmless."""
     job = client.create_job(bulk2.Operation.upsert, external_id_field=external_field)
     try:
-        client.upload_job_data(job["id"], data)
+        with open(path, "rb") as body:
+            call_salesforce(url=f"{client.bulk2_url}ingest/{job['id']}/batches", method="PUT",
+                            session=client.session, data=body,
+                            headers={**client.headers, "Content-Type": "text/csv", "Accept": "application/json"})
         client.close_job(job["id"])
         closed, delay, before = time.monotonic(), poll_seconds, (0.0, 0)
         while True:
@@ -126,35 +203,77 @@ def _run_job(client: Any, external_field: str, data: str, records: int, poll_sec
     return info
 
 
+def _download(client: Any, job_id: str, kind: str, path: str) -> str:
+    """A job's results CSV to a file, streamed (as large as the upload, or larger)."""
+    response = call_salesforce(url=f"{client.bulk2_url}ingest/{job_id}/{kind}", method="GET",
+                               session=client.session, stream=True,
+                               headers={**client.headers, "Content-Type": "application/json", "Accept": "text/csv"})
+    with contextlib.closing(response), open(path, "wb") as out:
+        for chunk in response.iter_content(chunk_size=1 << 16):
+            out.write(chunk)
+    return path
+
+
 def upsert(connection: SalesforceConnection, object_type: str, external_field: str, ops: Sequence[Operation],
            poll_seconds: float) -> list[RecordResult]:
-    uploads = _csv_uploads(ops, external_field)
-    by_key: dict[str, RecordResult] = {}
+    """Results of `ops`, in their order (the in-memory form of `upsert_stream`)."""
+    return [result for block in upsert_stream(connection, object_type, external_field, ops, poll_seconds)
+            for _, result in block]
+
+
+def upsert_stream(connection: SalesforceConnection, object_type: str, external_field: str, ops: Iterable[Operation],
+                  poll_seconds: float) -> Iterator[list[tuple[Operation, RecordResult]]]:
+    """Upsert any number of operations, one job per MAX_UPLOAD_BYTES of CSV, with the operations, the CSV and the
+    results on disk: yields (operation, result) in the operations' order, a block at a time, job after job."""
     key = external_field.lower()
+    with tempfile.TemporaryDirectory(prefix="zensync-bulk-") as scratch:
+        spool = _Spool(scratch, ops, external_field)
+        try:
+            sent = spool.ops()
+            for number, (path, records) in enumerate(spool.uploads()):
+                found = _job_results(connection, object_type, external_field, key, path, records, poll_seconds,
+                                     scratch, number)
+                for start in range(0, records, BLOCK):
+                    block = list(itertools.islice(sent, min(BLOCK, records - start)))
+                    results = found(block)
+                    yield list(zip(block, results))
+        finally:
+            spool.close()
+
+
+def _job_results(connection: SalesforceConnection, object_type: str, external_field: str, key: str, path: str,
+                 records: int, poll_seconds: float, scratch: str,
+                 number: int) -> Callable[[list[Operation]], list[RecordResult]]:
+    """Run one upload's job; answer its operations' results block by block (every record the same failure when
+    the job or a request failed for good)."""
     try:
-        while uploads:
-            data = uploads.pop(0)  # taken off the list: the text lives only until its job is done
-            connection.budget.ensure(CALLS_PER_JOB)
-            connection.breaker.check()
-            # simple-salesforce's per-object Bulk 2.0 client: its steps are public methods, its attribute is not.
-            count = data.count("\n") - 1  # records, near enough: it only paces the polls
-            info = connection.call(lambda sf: _run_job(getattr(sf.bulk2, object_type)._client, external_field,
-                                                       data, count, poll_seconds))
-            data = ""  # the job has it: let the text go before its results (as large again) are read
-
-            def results(kind: str, job_id: str = info["id"]) -> str:
-                return connection.call(lambda sf: getattr(sf.bulk2, object_type)._client.get_ingest_results(
-                    job_id, kind))
-
-            _read_results(results("successfulResults"), key, by_key)
-            if int(info.get("numberRecordsFailed") or 0):  # no failure reported: nothing to download
-                _read_results(results("failedResults"), key, by_key)
+        connection.budget.ensure(CALLS_PER_JOB)
+        connection.breaker.check()
+        # simple-salesforce's per-object Bulk 2.0 client: its steps are public methods, its attribute is not.
+        info = connection.call(lambda sf: _run_job(getattr(sf.bulk2, object_type)._client, external_field,
+                                                   path, records, poll_seconds))
+        os.remove(path)  # the job has it
+        results = _Results(scratch, f"results-{number}")
+        kinds = ["successfulResults"] + (["failedResults"] if int(info.get("numberRecordsFailed") or 0) else [])
+        for kind in kinds:  # no failure reported: nothing to download
+            target = os.path.join(scratch, f"{kind}-{number}.csv")
+            connection.call(lambda sf, kind=kind, target=target: _download(
+                getattr(sf.bulk2, object_type)._client, info["id"], kind, target))
+            results.load(target, key)
+            os.remove(target)
     except SalesforceExpiredSession:
         raise
     except SalesforceOperationError as error:  # the job failed or timed out: worth another try later
-        return [RecordResult.request_failed(error, transient=True)] * len(ops)
+        failed = RecordResult.request_failed(error, transient=True)
+        return lambda block: [failed] * len(block)
     except (SalesforceError, OSError) as error:
-        return connection.request_failed(error, len(ops))
+        failures = connection.request_failed(error, 1)
+        return lambda block: failures * len(block)
     connection.breaker.success()
     missing = RecordResult(False, None, "unprocessed", "Bulk API 2.0 job did not process this record")
-    return [by_key.get(op.internal_id, missing) for op in ops]
+
+    def found(block: list[Operation]) -> list[RecordResult]:
+        by_key = results.find([op.internal_id for op in block])
+        return [by_key.get(op.internal_id, missing) for op in block]
+
+    return found

@@ -3,6 +3,8 @@
 import csv
 import dataclasses
 import io
+import random
+import tempfile
 
 from zensync_pipelines.engine.types import Operation
 from zensync_pipelines.store.mappings import MappingStore
@@ -85,15 +87,18 @@ def test_six_thousand_rows_take_the_bulk_path_in_one_job_per_object(sqlite_url, 
     engine.dispose()
 
 
-def test_a_csv_past_the_upload_limit_is_split_into_jobs_with_a_header_each(monkeypatch, tmp_path):
+def test_a_csv_past_the_upload_limit_is_split_into_jobs_with_a_header_each(monkeypatch):
     monkeypatch.setattr(bulk, "MAX_UPLOAD_BYTES", 200)
     monkeypatch.setattr(bulk, "BLOCK", 6)  # the spool's blocks end inside uploads, and uploads inside blocks
     ops = [Operation("customers", "salesforce", "Account", str(i), "create", {"Name": f"Account, {i:03d}"}, "f",
                      None, f"k{i}") for i in range(40)]
     ops[7] = dataclasses.replace(ops[7], payload={"Name": None, "Phone": "555"})  # a column only one row has
-    spool = bulk._Spool(str(tmp_path), iter(ops), "Zenskar_Id__c")
+    spool = bulk._Spool(iter(ops), "Zenskar_Id__c")
     uploads = spool.uploads()
-    texts = [open(path, encoding="utf-8").read() for path, _ in uploads]
+    texts = []
+    for body, _ in uploads:
+        body.seek(0)
+        texts.append(body.read().decode())
     assert len(uploads) > 1 and all(len(t.encode()) <= 200 for t in texts)
     parsed = [list(csv.DictReader(io.StringIO(text))) for text in texts]
     assert [records for _, records in uploads] == [len(rows) for rows in parsed]  # counts match the files
@@ -103,3 +108,28 @@ def test_a_csv_past_the_upload_limit_is_split_into_jobs_with_a_header_each(monke
                                        for i in range(40) if i != 7]
     assert list(spool.ops()) == ops  # read back in order, to be matched to their results
     spool.close()
+
+
+def test_bulk_results_are_matched_by_external_id_whatever_their_order():
+    """Salesforce does not return a job's results in the order of its CSV: each operation gets its own."""
+    ops = [Operation("customers", "salesforce", "Account", str(i), "create", {"Name": str(i)}, "f", None, f"k{i}")
+           for i in range(3000)]
+    lines = [f'"{i:018d}","true","{i}","{i}"' for i in range(3000) if i % 7]
+    failed = ['"","REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --","' + str(i) + '","x"'
+              for i in range(3000) if i % 7 == 0 and i % 2]
+    random.Random(4).shuffle(lines)
+    results = bulk._Results()
+    for text in ('"sf__Id","sf__Created","Zenskar_Id__c","Name"\n' + "\n".join(lines) + "\n",
+                 '"sf__Id","sf__Error","Zenskar_Id__c","Name"\n' + "\n".join(failed) + "\n"):
+        file = tempfile.TemporaryFile()
+        file.write(text.encode())
+        results.load(file, "zenskar_id__c")
+    answers = results.answer(ops)
+    results.close()
+    for i, answer in enumerate(answers):
+        if i % 7:
+            assert answer.ok and answer.record_id == f"{i:018d}", i
+        elif i % 2:
+            assert (answer.ok, answer.code, answer.field) == (False, "REQUIRED_FIELD_MISSING", "Name"), i
+        else:  # in neither file: not processed, retried later
+            assert (answer.ok, answer.code, answer.retryable) == (False, "unprocessed", True), i

@@ -42,7 +42,7 @@ class SalesforceAdapter(SystemAdapter):
     outage_errors = (SalesforceExpiredSession,)  # SalesforceAuthError is an engine Outage already
 
     def __init__(self, credentials: Credentials, api_version: str = "59.0", ca_bundle: Optional[str] = None,
-                 bulk_threshold: int = 2000, batch_size: int = 200_000, budget_share: float = 0.9,
+                 bulk_threshold: int = 2000, batch_size: int = 1_000_000, budget_share: float = 0.9,
                  backoff: Optional[Backoff] = None, bulk_poll_seconds: float = 0.25, timeout_seconds: float = 120.0):
         super().__init__()
         credentials.check()

@@ -11,12 +11,11 @@ import contextlib
 import csv
 import io
 import itertools
-import os
 import pickle
 import sqlite3
 import tempfile
 import time
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 from simple_salesforce import bulk2
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceOperationError
@@ -39,19 +38,22 @@ ESTIMATE_MARGIN = 1.1  # a little past the estimate: one poll that finds the job
 TRUSTED_SHARE = 0.1
 TERMINAL = ("JobComplete", "Failed", "Aborted")
 BLOCK = 10_000  # operations pickled, and matched to their results, at a time
+MISSING = RecordResult(False, None, "unprocessed", "Bulk API 2.0 job did not process this record")
 LOOKUP = 900  # keys per results query (SQLite's oldest limit on bound parameters is 999)
 
 
 class _Spool:
-    """A job's operations and CSV on disk (scratch directory), so a job of any size costs flat memory.
+    """A job's operations and CSV on disk, so a job of any size costs flat memory. Every file is anonymous
+    (unlinked at once), so nothing is left behind, even by a killed process.
 
     Pass 1 pickles the operations and their flat records in blocks and learns the columns (every row gets every
     column); pass 2 renders the CSV uploads of at most MAX_UPLOAD_BYTES; the operations are read back, in order,
     to match each one to its result."""
 
-    def __init__(self, scratch: str, ops: Iterable[Operation], external_field: str):
-        self.scratch, self.columns, self.size = scratch, set(), 0
-        self._ops, self._records = _file(scratch, "ops"), _file(scratch, "records")
+    def __init__(self, ops: Iterable[Operation], external_field: str):
+        self.columns: set[str] = set()
+        self.size = 0
+        self._ops, self._records = _file(), _file()
         pending = iter(ops)
         while block := list(itertools.islice(pending, BLOCK)):
             records = [flat_record(op, external_field) for op in block]
@@ -61,12 +63,12 @@ class _Spool:
             pickle.dump(records, self._records, protocol=pickle.HIGHEST_PROTOCOL)
             self.size += len(block)
 
-    def uploads(self) -> list[tuple[str, int]]:
+    def uploads(self) -> list[tuple[IO[bytes], int]]:
         """The CSV files, each with its header, and how many records each holds (consecutive operations)."""
         columns = sorted(self.columns)
         records = (record for block in _blocks(self._records) for record in block)
         rows = ([record.get(column, "#N/A") for column in columns] for record in records)
-        return _render(columns, rows, self.scratch)
+        return _render(columns, rows)
 
     def ops(self) -> Iterator[Operation]:
         return (op for block in _blocks(self._ops) for op in block)
@@ -76,8 +78,8 @@ class _Spool:
         self._records.close()
 
 
-def _file(scratch: str, name: str) -> IO[bytes]:
-    return open(os.path.join(scratch, name), "w+b")
+def _file() -> IO[bytes]:
+    return tempfile.TemporaryFile(prefix="zensync-bulk-")
 
 
 def _blocks(file: IO[bytes]) -> Iterator[list]:
@@ -90,7 +92,7 @@ def _blocks(file: IO[bytes]) -> Iterator[list]:
             return
 
 
-def _render(columns: list[str], rows: Iterator[list[str]], scratch: str) -> list[tuple[str, int]]:
+def _render(columns: list[str], rows: Iterator[list[str]]) -> list[tuple[IO[bytes], int]]:
     scratch_line = io.StringIO()
     writer = csv.writer(scratch_line, lineterminator="\n")
 
@@ -101,38 +103,38 @@ def _render(columns: list[str], rows: Iterator[list[str]], scratch: str) -> list
         return scratch_line.getvalue().encode()
 
     header = line(columns)
-    uploads: list[tuple[str, int]] = []
+    uploads: list[tuple[IO[bytes], int]] = []
     out: IO[bytes] | None = None
     size = records = 0
     for values in rows:
         text = line(values)
         if out is None or (records and size + len(text) > MAX_UPLOAD_BYTES):
             if out is not None:
-                out.close()
-                uploads.append((out.name, records))
-            out = open(os.path.join(scratch, f"upload-{len(uploads)}.csv"), "wb")
+                uploads.append((out, records))
+            out = _file()
             out.write(header)
             size, records = len(header), 0
         out.write(text)
         size += len(text)
         records += 1
     if out is not None:
-        out.close()
-        uploads.append((out.name, records))
+        uploads.append((out, records))
     return uploads
 
 
 class _Results:
-    """A job's results by external id, in a SQLite file beside the spool: Salesforce does not return them in the
-    order they were sent, and a dict of 10^5 or 10^6 of them is what flat memory rules out."""
+    """A job's results by external id, in a private temporary SQLite database (on disk, deleted when closed):
+    Salesforce does not return them in the order they were sent, and a dict of 10^5 or 10^6 of them is what flat
+    memory rules out."""
 
-    def __init__(self, scratch: str, name: str):
-        self.db = sqlite3.connect(os.path.join(scratch, f"{name}.db"))
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("")
         self.db.execute("CREATE TABLE results (key TEXT PRIMARY KEY, ok INTEGER, id TEXT, error TEXT)")
 
-    def load(self, path: str, key: str) -> None:
+    def load(self, file: IO[bytes], key: str) -> None:
         """A results CSV (`sf__Id`, `sf__Error` for failures, the columns sent) into the table, row by row."""
-        with open(path, newline="", encoding="utf-8") as text:
+        file.seek(0)
+        with io.TextIOWrapper(file, encoding="utf-8", newline="") as text:
             reader = csv.reader(text)
             header = [name.lower() for name in next(reader, [])]
             if key not in header:
@@ -143,17 +145,32 @@ class _Results:
                 (row[at_key], at_error is None, row[at_id], None if at_error is None else row[at_error])
                 for row in reader))
 
-    def find(self, keys: Sequence[str]) -> dict[str, RecordResult]:
+    def answer(self, block: list[Operation]) -> list[RecordResult]:
+        """Each operation's result; one the job did not report was not processed (and is retried)."""
+        keys = [op.internal_id for op in block]
         found: dict[str, RecordResult] = {}
         for start in range(0, len(keys), LOOKUP):
             part = keys[start:start + LOOKUP]
             query = f"SELECT key, ok, id, error FROM results WHERE key IN ({','.join('?' * len(part))})"
             for key, ok, record_id, error in self.db.execute(query, part):
                 found[key] = RecordResult(True, record_id) if ok else RecordResult.from_bulk_error(record_id, error)
-        return found
+        return [found.get(key, MISSING) for key in keys]
 
     def close(self) -> None:
         self.db.close()
+
+
+class _Failed:
+    """The results of a job that failed, or whose requests failed for good: every record the same failure."""
+
+    def __init__(self, result: RecordResult):
+        self.result = result
+
+    def answer(self, block: list[Operation]) -> list[RecordResult]:
+        return [self.result] * len(block)
+
+    def close(self) -> None:
+        pass
 
 
 def next_wait(previous: float, first: float, elapsed: float, processed: int, records: int,
@@ -170,17 +187,16 @@ def next_wait(previous: float, first: float, elapsed: float, processed: int, rec
     return min(previous * POLL_GROWTH, MAX_POLL_SECONDS)
 
 
-def _run_job(client: Any, external_field: str, path: str, records: int, poll_seconds: float) -> dict[str, Any]:
+def _run_job(client: Any, external_field: str, body: IO[bytes], records: int, poll_seconds: float) -> dict[str, Any]:
     """One job, step by step, so it costs the protocol's calls and no more: simple-salesforce's own upsert reads
     the job once more after the poll that saw it complete, and wants its CSV as one string (this uploads the
     file as it is read). A job that fails midway is aborted and raised; the caller runs it again whole, and
     upserts on the external id make the repeat harmless."""
     job = client.create_job(bulk2.Operation.upsert, external_id_field=external_field)
     try:
-        with open(path, "rb") as body:
-            call_salesforce(url=f"{client.bulk2_url}ingest/{job['id']}/batches", method="PUT",
-                            session=client.session, data=body,
-                            headers={**client.headers, "Content-Type": "text/csv", "Accept": "application/json"})
+        body.seek(0)  # from the start on every attempt
+        call_salesforce(url=f"{client.bulk2_url}ingest/{job['id']}/batches", method="PUT", session=client.session,
+                        data=body, headers={**client.headers, "Content-Type": "text/csv", "Accept": "application/json"})
         client.close_job(job["id"])
         closed, delay, before = time.monotonic(), poll_seconds, (0.0, 0)
         while True:
@@ -203,15 +219,16 @@ def _run_job(client: Any, external_field: str, path: str, records: int, poll_sec
     return info
 
 
-def _download(client: Any, job_id: str, kind: str, path: str) -> str:
-    """A job's results CSV to a file, streamed (as large as the upload, or larger)."""
+def _download(client: Any, job_id: str, kind: str, out: IO[bytes]) -> None:
+    """A job's results CSV into a file, streamed (as large as the upload, or larger)."""
     response = call_salesforce(url=f"{client.bulk2_url}ingest/{job_id}/{kind}", method="GET",
                                session=client.session, stream=True,
                                headers={**client.headers, "Content-Type": "application/json", "Accept": "text/csv"})
-    with contextlib.closing(response), open(path, "wb") as out:
+    out.seek(0)
+    out.truncate()  # a retried download starts again
+    with contextlib.closing(response):
         for chunk in response.iter_content(chunk_size=1 << 16):
             out.write(chunk)
-    return path
 
 
 def upsert(connection: SalesforceConnection, object_type: str, external_field: str, ops: Sequence[Operation],
@@ -226,54 +243,49 @@ def upsert_stream(connection: SalesforceConnection, object_type: str, external_f
     """Upsert any number of operations, one job per MAX_UPLOAD_BYTES of CSV, with the operations, the CSV and the
     results on disk: yields (operation, result) in the operations' order, a block at a time, job after job."""
     key = external_field.lower()
-    with tempfile.TemporaryDirectory(prefix="zensync-bulk-") as scratch:
-        spool = _Spool(scratch, ops, external_field)
-        try:
-            sent = spool.ops()
-            for number, (path, records) in enumerate(spool.uploads()):
-                found = _job_results(connection, object_type, external_field, key, path, records, poll_seconds,
-                                     scratch, number)
+    spool = _Spool(ops, external_field)
+    uploads: list[tuple[IO[bytes], int]] = []
+    try:
+        uploads = spool.uploads()
+        sent = spool.ops()
+        for body, records in uploads:
+            results = _job_results(connection, object_type, external_field, key, body, records, poll_seconds)
+            body.close()  # the job has it
+            try:
                 for start in range(0, records, BLOCK):
                     block = list(itertools.islice(sent, min(BLOCK, records - start)))
-                    results = found(block)
-                    yield list(zip(block, results))
-        finally:
-            spool.close()
+                    yield list(zip(block, results.answer(block)))
+            finally:
+                results.close()
+    finally:
+        spool.close()
+        for body, _ in uploads:
+            body.close()
 
 
-def _job_results(connection: SalesforceConnection, object_type: str, external_field: str, key: str, path: str,
-                 records: int, poll_seconds: float, scratch: str,
-                 number: int) -> Callable[[list[Operation]], list[RecordResult]]:
-    """Run one upload's job; answer its operations' results block by block (every record the same failure when
-    the job or a request failed for good)."""
+def _job_results(connection: SalesforceConnection, object_type: str, external_field: str, key: str,
+                 body: IO[bytes], records: int,
+                 poll_seconds: float) -> _Results | _Failed:
+    """Run one upload's job and gather its results (every record the same failure when the job or a request
+    failed for good)."""
     try:
         connection.budget.ensure(CALLS_PER_JOB)
         connection.breaker.check()
         # simple-salesforce's per-object Bulk 2.0 client: its steps are public methods, its attribute is not.
         info = connection.call(lambda sf: _run_job(getattr(sf.bulk2, object_type)._client, external_field,
-                                                   path, records, poll_seconds))
-        os.remove(path)  # the job has it
-        results = _Results(scratch, f"results-{number}")
+                                                   body, records, poll_seconds))
+        results = _Results()
         kinds = ["successfulResults"] + (["failedResults"] if int(info.get("numberRecordsFailed") or 0) else [])
         for kind in kinds:  # no failure reported: nothing to download
-            target = os.path.join(scratch, f"{kind}-{number}.csv")
-            connection.call(lambda sf, kind=kind, target=target: _download(
-                getattr(sf.bulk2, object_type)._client, info["id"], kind, target))
-            results.load(target, key)
-            os.remove(target)
+            with _file() as target:
+                connection.call(lambda sf, kind=kind, target=target: _download(
+                    getattr(sf.bulk2, object_type)._client, info["id"], kind, target))
+                results.load(target, key)
     except SalesforceExpiredSession:
         raise
     except SalesforceOperationError as error:  # the job failed or timed out: worth another try later
-        failed = RecordResult.request_failed(error, transient=True)
-        return lambda block: [failed] * len(block)
+        return _Failed(RecordResult.request_failed(error, transient=True))
     except (SalesforceError, OSError) as error:
-        failures = connection.request_failed(error, 1)
-        return lambda block: failures * len(block)
+        return _Failed(connection.request_failed(error, 1)[0])
     connection.breaker.success()
-    missing = RecordResult(False, None, "unprocessed", "Bulk API 2.0 job did not process this record")
-
-    def found(block: list[Operation]) -> list[RecordResult]:
-        by_key = results.find([op.internal_id for op in block])
-        return [by_key.get(op.internal_id, missing) for op in block]
-
-    return found
+    return results

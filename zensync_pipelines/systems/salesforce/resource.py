@@ -52,9 +52,10 @@ class SalesforceResource(ConfigurableResource):
                                                                "REQUESTS_CA_BUNDLE when set)")
     api_version: str = Field(default=config.SALESFORCE_DEFAULT_API_VERSION, description="REST API version")
     bulk_threshold: int = Field(default=2000, description="More upserts than this in a batch go through Bulk 2.0")
-    batch_size: int = Field(default=200_000, description="Operations the engine gathers per batch: one Bulk job "
-                                                         "per object for each (fewer calls and polls), intents "
-                                                         "committed before it, outcomes after its results")
+    batch_size: int = Field(default=1_000_000, description="Operations the engine gathers per batch, spooled to "
+                                                           "disk: one Bulk job per object for each (per 100 MB "
+                                                           "of CSV), intents committed before it, outcomes as "
+                                                           "its results are read")
     budget_share: float = Field(default=0.9, description="Stop the run before this share of the daily API "
                                                          "allocation is used")
     max_retries: int = Field(default=4, description="Retries of 5xx, dropped connections and locked rows")

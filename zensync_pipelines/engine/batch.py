@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import pickle
 import tempfile
-from typing import IO, Callable, Iterator, Sequence
+from operator import attrgetter
+from typing import IO, Any, Callable, Iterator, Sequence
 
 from .types import DELETE, Operation
 
 Step = tuple[str, bool]  # (object name, deleting)
 BLOCK = 10_000  # operations per spooled block: one intent transaction, one pickle per step
 RecordIntents = Callable[[Sequence[Operation]], None]
+# Operations are pickled as plain tuples of their fields: pickling the frozen dataclass itself goes through
+# Python-level state functions per object and cost twice as much (100,000 operations: 0.94 s against ~0.45 s).
+FIELDS = attrgetter(*Operation.__slots__)
 
 
 def step_of(op: Operation) -> Step:
@@ -88,7 +92,7 @@ class SpooledBatch:
             for step, ops in by_step.items():
                 if step not in self._files:
                     self._files[step] = tempfile.TemporaryFile(prefix="zensync-batch-")
-                pickle.dump(ops, self._files[step], protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(list(map(FIELDS, ops)), self._files[step], protocol=pickle.HIGHEST_PROTOCOL)
                 self._counts[step] = self._counts.get(step, 0) + len(ops)
             self._buffer = []
         if self._digest_buffer:
@@ -104,7 +108,8 @@ class SpooledBatch:
         file = self._files.get(step)
         if file is not None:
             for block in _blocks(file):
-                yield from block
+                for fields in block:
+                    yield Operation(*fields)
 
     def digests(self) -> Iterator[tuple[str, str]]:
         if self._digest_file is not None:
@@ -118,7 +123,7 @@ class SpooledBatch:
         self._files, self._digest_file, self._buffer, self._digest_buffer = {}, None, [], []
 
 
-def _blocks(file: IO[bytes]) -> Iterator[list]:
+def _blocks(file: IO[bytes]) -> Iterator[list[Any]]:
     """Every pickled block of `file`, from the start; the file is written only before it is read."""
     file.flush()
     file.seek(0)

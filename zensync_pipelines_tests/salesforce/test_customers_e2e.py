@@ -106,7 +106,7 @@ def test_a_csv_past_the_upload_limit_is_split_into_jobs_with_a_header_each(monke
     assert parsed[7] == {"Name": "#N/A", "Phone": "555", "Zenskar_Id__c": "7"}
     assert parsed[:7] + parsed[8:] == [{"Name": f"Account, {i:03d}", "Phone": "#N/A", "Zenskar_Id__c": str(i)}
                                        for i in range(40) if i != 7]
-    assert list(spool.ops()) == ops  # read back in order, to be matched to their results
+    assert [Operation(*sent) for sent in spool.ops()] == ops  # read back in order, to be matched to results
     spool.close()
 
 

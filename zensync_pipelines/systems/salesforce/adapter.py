@@ -115,7 +115,7 @@ class SalesforceAdapter(SystemAdapter):
                                             self.bulk_poll_seconds)
                 for block in blocks:
                     outcomes = [self._outcome(op, result) for op, result in block if not result.locked]
-                    locked += [op for op, result in block if result.locked]
+                    locked += [Operation(*op) for op, result in block if result.locked]
                     yield outcomes
             if locked:  # records Salesforce could not lock: again with backoff, as `apply` does
                 time.sleep(self.backoff.delay(0))

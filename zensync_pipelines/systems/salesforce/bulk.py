@@ -7,10 +7,12 @@ Collections costs one call per 200 records.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import io
 import itertools
+import operator
 import pickle
 import sqlite3
 import tempfile
@@ -42,6 +44,12 @@ MISSING = RecordResult(False, None, "unprocessed", "Bulk API 2.0 job did not pro
 LOOKUP = 900  # keys per results query (SQLite's oldest limit on bound parameters is 999)
 
 
+# An operation as read back from the spool: the same fields by name, as a tuple (Outcome.of reads only fields), so
+# 10^5 frozen dataclasses are not rebuilt; `Operation(*sent)` gives the operation itself (a locked record's retry).
+Sent = collections.namedtuple("Sent", Operation.__slots__)
+_FIELDS = operator.attrgetter(*Operation.__slots__)
+
+
 class _Spool:
     """A job's operations and CSV on disk, so a job of any size costs flat memory. Every file is anonymous
     (unlinked at once), so nothing is left behind, even by a killed process.
@@ -59,7 +67,7 @@ class _Spool:
             records = [flat_record(op, external_field) for op in block]
             for record in records:
                 self.columns.update(record)
-            pickle.dump(block, self._ops, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(list(map(_FIELDS, block)), self._ops, protocol=pickle.HIGHEST_PROTOCOL)
             pickle.dump(records, self._records, protocol=pickle.HIGHEST_PROTOCOL)
             self.size += len(block)
 
@@ -70,8 +78,8 @@ class _Spool:
         rows = ([record.get(column, "#N/A") for column in columns] for record in records)
         return _render(columns, rows)
 
-    def ops(self) -> Iterator[Operation]:
-        return (op for block in _blocks(self._ops) for op in block)
+    def ops(self) -> Iterator[Sent]:
+        return (Sent._make(fields) for block in _blocks(self._ops) for fields in block)
 
     def close(self) -> None:
         self._ops.close()
@@ -145,7 +153,7 @@ class _Results:
                 (row[at_key], at_error is None, row[at_id], None if at_error is None else row[at_error])
                 for row in reader))
 
-    def answer(self, block: list[Operation]) -> list[RecordResult]:
+    def answer(self, block: list[Sent]) -> list[RecordResult]:
         """Each operation's result; one the job did not report was not processed (and is retried)."""
         keys = [op.internal_id for op in block]
         found: dict[str, RecordResult] = {}
@@ -166,7 +174,7 @@ class _Failed:
     def __init__(self, result: RecordResult):
         self.result = result
 
-    def answer(self, block: list[Operation]) -> list[RecordResult]:
+    def answer(self, block: list[Sent]) -> list[RecordResult]:
         return [self.result] * len(block)
 
     def close(self) -> None:
@@ -239,9 +247,10 @@ def upsert(connection: SalesforceConnection, object_type: str, external_field: s
 
 
 def upsert_stream(connection: SalesforceConnection, object_type: str, external_field: str, ops: Iterable[Operation],
-                  poll_seconds: float) -> Iterator[list[tuple[Operation, RecordResult]]]:
+                  poll_seconds: float) -> Iterator[list[tuple[Sent, RecordResult]]]:
     """Upsert any number of operations, one job per MAX_UPLOAD_BYTES of CSV, with the operations, the CSV and the
-    results on disk: yields (operation, result) in the operations' order, a block at a time, job after job."""
+    results on disk: yields (operation as `Sent`, result) in the operations' order, a block at a time, job after
+    job."""
     key = external_field.lower()
     spool = _Spool(ops, external_field)
     uploads: list[tuple[IO[bytes], int]] = []

@@ -27,7 +27,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects import postgresql, sqlite
 
 SLICE = 10_000
-ANALYZE_AT = 1_000  # inserted rows from which a table's statistics are worth keeping up to date (see below)
 _NULL = "\\N"  # COPY's text format for NULL
 
 
@@ -185,25 +184,7 @@ def _merge_postgres(connection: Connection, table: Table, stage: Table, key: Seq
         with connection.begin_nested():
             connection.execute(table.update().where(*matches).values(resolved))
             missing = ~exists().where(*matches)
-            inserted = connection.execute(table.insert().from_select(
-                [*columns, *constants], _source(table, stage, constants).where(missing))).rowcount
+            connection.execute(table.insert().from_select([*columns, *constants],
+                                                          _source(table, stage, constants).where(missing)))
     except IntegrityError:
         _on_conflict(connection, postgresql, table, stage, key, columns, constants, update)
-        inserted = 0
-    _keep_statistics(connection, table, inserted)
-
-
-def _keep_statistics(connection: Connection, table: Table, inserted: int) -> None:
-    """ANALYZE `table` when this insert at least doubled it since its statistics were taken.
-
-    A first load writes its intents 10,000 at a time while it plans, and each chunk's planning reads states by
-    id. With the statistics of an empty table PostgreSQL scans another index and filters every row it holds
-    (100,000 rows: 1.6 s of state reads instead of 0.5 s); autovacuum's ANALYZE comes too late for the run. Once
-    the statistics know the table, the planner scales them with its size, so a run analyzes a growing table
-    only each time it doubles: a handful of samples of at most 30,000 rows."""
-    if inserted < ANALYZE_AT:
-        return
-    known = connection.execute(text("SELECT reltuples FROM pg_class WHERE oid = CAST(:name AS regclass)"),
-                               {"name": table.name}).scalar()
-    if known is None or inserted >= known:  # -1 (PostgreSQL 14+) or 0: never analyzed
-        connection.execute(text(f"ANALYZE {table.name}"))

@@ -93,7 +93,8 @@ def test_a_csv_past_the_upload_limit_is_split_into_jobs_with_a_header_each(monke
     ops = [Operation("customers", "salesforce", "Account", str(i), "create", {"Name": f"Account, {i:03d}"}, "f",
                      None, f"k{i}") for i in range(40)]
     ops[7] = dataclasses.replace(ops[7], payload={"Name": None, "Phone": "555"})  # a column only one row has
-    spool = bulk._Spool(iter(ops), "Zenskar_Id__c")
+    results = bulk._Results()
+    spool = bulk._Spool(iter(ops), "Zenskar_Id__c", results)
     uploads = spool.uploads()
     texts = []
     for body, _ in uploads:
@@ -107,7 +108,10 @@ def test_a_csv_past_the_upload_limit_is_split_into_jobs_with_a_header_each(monke
     assert parsed[:7] + parsed[8:] == [{"Name": f"Account, {i:03d}", "Phone": "#N/A", "Zenskar_Id__c": str(i)}
                                        for i in range(40) if i != 7]
     assert [Operation(*sent) for sent in spool.ops()] == ops  # read back in order, to be matched to results
+    assert [row[0] for row in results.db.execute("SELECT key FROM sent ORDER BY position")] == [str(i)
+                                                                                                for i in range(40)]
     spool.close()
+    results.close()
 
 
 def test_bulk_results_are_matched_by_external_id_whatever_their_order():
@@ -119,13 +123,16 @@ def test_bulk_results_are_matched_by_external_id_whatever_their_order():
               for i in range(3000) if i % 7 == 0 and i % 2]
     random.Random(4).shuffle(lines)
     results = bulk._Results()
+    results.send(["unrelated"] * 5)  # an earlier upload's records: positions go on from there
+    results.send(op.internal_id for op in ops)
     for text in ('"sf__Id","sf__Created","Zenskar_Id__c","Name"\n' + "\n".join(lines) + "\n",
                  '"sf__Id","sf__Error","Zenskar_Id__c","Name"\n' + "\n".join(failed) + "\n"):
         file = tempfile.TemporaryFile()
         file.write(text.encode())
         results.load(file, "zenskar_id__c")
-    answers = results.answer(ops)
+    answers = list(results.answers(5, len(ops)))
     results.close()
+    assert len(answers) == len(ops)
     for i, answer in enumerate(answers):
         if i % 7:
             assert answer.ok and answer.record_id == f"{i:018d}", i

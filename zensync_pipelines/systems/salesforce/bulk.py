@@ -41,7 +41,6 @@ TRUSTED_SHARE = 0.1
 TERMINAL = ("JobComplete", "Failed", "Aborted")
 BLOCK = 10_000  # operations pickled, and matched to their results, at a time
 MISSING = RecordResult(False, None, "unprocessed", "Bulk API 2.0 job did not process this record")
-LOOKUP = 900  # keys per results query (SQLite's oldest limit on bound parameters is 999)
 
 
 # An operation as read back from the spool: the same fields by name, as a tuple (Outcome.of reads only fields), so
@@ -58,7 +57,7 @@ class _Spool:
     column); pass 2 renders the CSV uploads of at most MAX_UPLOAD_BYTES; the operations are read back, in order,
     to match each one to its result."""
 
-    def __init__(self, ops: Iterable[Operation], external_field: str):
+    def __init__(self, ops: Iterable[Operation], external_field: str, results: _Results):
         self.columns: set[str] = set()
         self.size = 0
         self._ops, self._records = _file(), _file()
@@ -69,6 +68,7 @@ class _Spool:
                 self.columns.update(record)
             pickle.dump(list(map(_FIELDS, block)), self._ops, protocol=pickle.HIGHEST_PROTOCOL)
             pickle.dump(records, self._records, protocol=pickle.HIGHEST_PROTOCOL)
+            results.send(op.internal_id for op in block)
             self.size += len(block)
 
     def uploads(self) -> list[tuple[IO[bytes], int]]:
@@ -131,13 +131,18 @@ def _render(columns: list[str], rows: Iterator[list[str]]) -> list[tuple[IO[byte
 
 
 class _Results:
-    """A job's results by external id, in a private temporary SQLite database (on disk, deleted when closed):
+    """A job's results by external id, in a private temporary SQLite database (on disk, deleted when closed).
     Salesforce does not return them in the order they were sent, and a dict of 10^5 or 10^6 of them is what flat
-    memory rules out."""
+    memory rules out: every key sent is numbered, and SQLite joins the results to the numbers, in order."""
 
     def __init__(self) -> None:
         self.db = sqlite3.connect("")
+        self.db.execute("CREATE TABLE sent (position INTEGER PRIMARY KEY, key TEXT)")
         self.db.execute("CREATE TABLE results (key TEXT PRIMARY KEY, ok INTEGER, id TEXT, error TEXT)")
+
+    def send(self, keys: Iterable[str]) -> None:
+        """Number the next records sent (positions count from 1, in the order of the uploads)."""
+        self.db.executemany("INSERT INTO sent (key) VALUES (?)", ((key,) for key in keys))
 
     def load(self, file: IO[bytes], key: str) -> None:
         """A results CSV (`sf__Id`, `sf__Error` for failures, the columns sent) into the table, row by row."""
@@ -153,32 +158,20 @@ class _Results:
                 (row[at_key], at_error is None, row[at_id], None if at_error is None else row[at_error])
                 for row in reader))
 
-    def answer(self, block: list[Sent]) -> list[RecordResult]:
-        """Each operation's result; one the job did not report was not processed (and is retried)."""
-        keys = [op.internal_id for op in block]
-        found: dict[str, RecordResult] = {}
-        for start in range(0, len(keys), LOOKUP):
-            part = keys[start:start + LOOKUP]
-            query = f"SELECT key, ok, id, error FROM results WHERE key IN ({','.join('?' * len(part))})"
-            for key, ok, record_id, error in self.db.execute(query, part):
-                found[key] = RecordResult(True, record_id) if ok else RecordResult.from_bulk_error(record_id, error)
-        return [found.get(key, MISSING) for key in keys]
+    def answers(self, after: int, count: int) -> Iterator[RecordResult]:
+        """The results of the records at positions after+1 .. after+count, in order; a record the job did not
+        report was not processed (and is retried)."""
+        rows = self.db.execute("SELECT r.ok, r.id, r.error FROM sent AS s LEFT JOIN results AS r ON r.key = s.key "
+                               "WHERE s.position > ? AND s.position <= ? ORDER BY s.position", (after, after + count))
+        for ok, record_id, error in rows:
+            yield MISSING if ok is None else RecordResult(True, record_id) if ok else \
+                RecordResult.from_bulk_error(record_id, error)
+
+    def clear(self) -> None:
+        self.db.execute("DELETE FROM results")
 
     def close(self) -> None:
         self.db.close()
-
-
-class _Failed:
-    """The results of a job that failed, or whose requests failed for good: every record the same failure."""
-
-    def __init__(self, result: RecordResult):
-        self.result = result
-
-    def answer(self, block: list[Sent]) -> list[RecordResult]:
-        return [self.result] * len(block)
-
-    def close(self) -> None:
-        pass
 
 
 def next_wait(previous: float, first: float, elapsed: float, processed: int, records: int,
@@ -252,38 +245,38 @@ def upsert_stream(connection: SalesforceConnection, object_type: str, external_f
     results on disk: yields (operation as `Sent`, result) in the operations' order, a block at a time, job after
     job."""
     key = external_field.lower()
-    spool = _Spool(ops, external_field)
+    results = _Results()
+    spool = _Spool(ops, external_field, results)
     uploads: list[tuple[IO[bytes], int]] = []
     try:
         uploads = spool.uploads()
-        sent = spool.ops()
+        sent, done = spool.ops(), 0
         for body, records in uploads:
-            results = _job_results(connection, object_type, external_field, key, body, records, poll_seconds)
+            failed = _run(connection, object_type, external_field, key, body, records, poll_seconds, results)
             body.close()  # the job has it
-            try:
-                for start in range(0, records, BLOCK):
-                    block = list(itertools.islice(sent, min(BLOCK, records - start)))
-                    yield list(zip(block, results.answer(block)))
-            finally:
-                results.close()
+            answers = itertools.repeat(failed) if failed is not None else results.answers(done, records)
+            for start in range(0, records, BLOCK):
+                block = list(itertools.islice(sent, min(BLOCK, records - start)))
+                yield list(zip(block, itertools.islice(answers, len(block)), strict=True))
+            done += records
+            results.clear()
     finally:
         spool.close()
+        results.close()
         for body, _ in uploads:
             body.close()
 
 
-def _job_results(connection: SalesforceConnection, object_type: str, external_field: str, key: str,
-                 body: IO[bytes], records: int,
-                 poll_seconds: float) -> _Results | _Failed:
-    """Run one upload's job and gather its results (every record the same failure when the job or a request
-    failed for good)."""
+def _run(connection: SalesforceConnection, object_type: str, external_field: str, key: str, body: IO[bytes],
+         records: int, poll_seconds: float, results: _Results) -> RecordResult | None:
+    """Run one upload's job and load its results; or the failure of every one of its records when the job or a
+    request failed for good."""
     try:
         connection.budget.ensure(CALLS_PER_JOB)
         connection.breaker.check()
         # simple-salesforce's per-object Bulk 2.0 client: its steps are public methods, its attribute is not.
         info = connection.call(lambda sf: _run_job(getattr(sf.bulk2, object_type)._client, external_field,
                                                    body, records, poll_seconds))
-        results = _Results()
         kinds = ["successfulResults"] + (["failedResults"] if int(info.get("numberRecordsFailed") or 0) else [])
         for kind in kinds:  # no failure reported: nothing to download
             with _file() as target:
@@ -293,8 +286,8 @@ def _job_results(connection: SalesforceConnection, object_type: str, external_fi
     except SalesforceExpiredSession:
         raise
     except SalesforceOperationError as error:  # the job failed or timed out: worth another try later
-        return _Failed(RecordResult.request_failed(error, transient=True))
+        return RecordResult.request_failed(error, transient=True)
     except (SalesforceError, OSError) as error:
-        return _Failed(connection.request_failed(error, 1)[0])
+        return connection.request_failed(error, 1)[0]
     connection.breaker.success()
-    return results
+    return None

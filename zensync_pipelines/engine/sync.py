@@ -22,9 +22,9 @@ from .spec import CatalogSpec
 from .types import DELETE, PENDING, WAITING, MappingState, Operation, Outcome, SyncReport
 
 
-SETTLE_BATCH = 10_000  # settled rows' digests are stored this many at a time
+SETTLE_BATCH = 50_000  # settled rows' digests are stored this many at a time (an id and an MD5 each)
 VERDICT_BATCH = 5_000
-RECORD_BATCH = 10_000  # a large batch's outcomes are recorded (one transaction) this many at a time
+RECORD_BATCH = 50_000  # a large batch's outcomes are recorded (one transaction) this many at a time
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ def op(i, object_type="Account", action="create"):
 
 def test_a_spooled_batch_gives_back_each_steps_operations_in_order_and_commits_intents_when_sealed(monkeypatch):
     monkeypatch.setattr(batches, "BLOCK", 4)
+    monkeypatch.setattr(batches, "INTENTS", 5)
     recorded = []
     spooled, memory = SpooledBatch(recorded.append), MemoryBatch(lambda ops: None)
     ops = [op(i, "Account" if i % 2 else "Contact", "delete" if i % 5 == 0 else "create") for i in range(21)]
@@ -24,9 +25,9 @@ def test_a_spooled_batch_gives_back_each_steps_operations_in_order_and_commits_i
             batch.add(part, {o.internal_id: f"d{o.internal_id}" for o in part})
     assert len(spooled) == 21 and recorded == []  # full blocks are on disk; no intent is written while planning
     spooled.seal()
-    assert all(len(block) <= 4 for block in recorded)  # every intent, a block at a time, before any is read back
-    key = attrgetter("internal_id", "object_type")
-    assert sorted((Operation(*o) for block in recorded for o in block), key=key) == sorted(ops, key=key)
+    assert [len(block) for block in recorded] == [6, 6, 6, 3]  # spilled 6 at a time, written once 5 are gathered
+    fields = attrgetter("catalog", "system", "object_type", "internal_id", "external_id")
+    assert [tuple(o) for block in recorded for o in block] == list(map(fields, ops))
     for step in [("Account", False), ("Contact", False), ("Account", True), ("Contact", True)]:
         expected = [o for o in ops if (o.object_type, o.action == "delete") == (step[0], step[1])]
         assert spooled.count(step) == memory.count(step) == len(expected)

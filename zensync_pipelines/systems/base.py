@@ -99,6 +99,11 @@ class SystemAdapter(ABC):
 
     `apply` answers every operation with one Outcome, in order, and never raises for a single row's failure;
     it raises only when the whole run must stop (then `engine.sync.StopSync` keeps what was finished).
+
+    A system with a bulk API may also define `apply_stream(operations, expected)`: one object's operations of a
+    batch as an iterator (about `expected` of them), answered by yielding lists of outcomes, in any order, one
+    per operation. The engine then spools its batches to disk (engine/batch.py), so a batch can be as large as
+    a run in flat memory (Salesforce's Bulk 2.0 path).
     """
 
     name: ClassVar[str]

@@ -76,7 +76,7 @@ class SpooledBatch:
         self._files: dict[Step, IO[bytes]] = {}
         self._counts: dict[Step, int] = {}
         self._digest_file: IO[bytes] | None = None
-        self._intent_file = tempfile.TemporaryFile(prefix="zensync-intents-")
+        self._intent_file = spool_file("intents")
         self._size = 0
 
     def __len__(self) -> int:
@@ -93,7 +93,7 @@ class SpooledBatch:
         """Commit every operation's intent, a block at a time, before the batch can reach any system."""
         self._spill()
         intents: list[Intent] = []
-        for block in _blocks(self._intent_file):
+        for block in read_blocks(self._intent_file):
             intents += map(Intent._make, block)
             if len(intents) >= INTENTS:
                 self._record_intents(intents)
@@ -103,20 +103,20 @@ class SpooledBatch:
 
     def _spill(self) -> None:
         if self._buffer:
-            pickle.dump(list(map(INTENT_FIELDS, self._buffer)), self._intent_file, protocol=pickle.HIGHEST_PROTOCOL)
+            write_block(self._intent_file, list(map(INTENT_FIELDS, self._buffer)))
             by_step: dict[Step, list[Operation]] = {}
             for op in self._buffer:
                 by_step.setdefault(step_of(op), []).append(op)
             for step, ops in by_step.items():
                 if step not in self._files:
-                    self._files[step] = tempfile.TemporaryFile(prefix="zensync-batch-")
-                pickle.dump(list(map(FIELDS, ops)), self._files[step], protocol=pickle.HIGHEST_PROTOCOL)
+                    self._files[step] = spool_file("batch")
+                write_block(self._files[step], list(map(FIELDS, ops)))
                 self._counts[step] = self._counts.get(step, 0) + len(ops)
             self._buffer = []
         if self._digest_buffer:
             if self._digest_file is None:
-                self._digest_file = tempfile.TemporaryFile(prefix="zensync-digests-")
-            pickle.dump(self._digest_buffer, self._digest_file, protocol=pickle.HIGHEST_PROTOCOL)
+                self._digest_file = spool_file("digests")
+            write_block(self._digest_file, self._digest_buffer)
             self._digest_buffer = []
 
     def count(self, step: Step) -> int:
@@ -125,13 +125,13 @@ class SpooledBatch:
     def ops(self, step: Step) -> Iterator[Operation]:
         file = self._files.get(step)
         if file is not None:
-            for block in _blocks(file):
+            for block in read_blocks(file):
                 for fields in block:
                     yield Operation(*fields)
 
     def digests(self) -> Iterator[tuple[str, str]]:
         if self._digest_file is not None:
-            for block in _blocks(self._digest_file):
+            for block in read_blocks(self._digest_file):
                 yield from block
 
     def close(self) -> None:
@@ -141,8 +141,17 @@ class SpooledBatch:
         self._files, self._digest_file, self._buffer, self._digest_buffer = {}, None, [], []
 
 
-def _blocks(file: IO[bytes]) -> Iterator[list[Any]]:
-    """Every pickled block of `file`, from the start; the file is written only before it is read."""
+def spool_file(prefix: str) -> IO[bytes]:
+    """An anonymous temporary file (unlinked at once): nothing is left behind, even by a killed process."""
+    return tempfile.TemporaryFile(prefix=f"zensync-{prefix}-")
+
+
+def write_block(file: IO[bytes], items: list[Any]) -> None:
+    pickle.dump(items, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def read_blocks(file: IO[bytes]) -> Iterator[list[Any]]:
+    """Every block `write_block` put in `file`, from the start; a spool is written only before it is read."""
     file.flush()
     file.seek(0)
     while True:

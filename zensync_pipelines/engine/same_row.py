@@ -119,13 +119,3 @@ def resolve_one(spec: CatalogSpec, op: Operation, written: Mapping[tuple[str, st
         return resolved
     return Outcome.of(op, WAITING, error_code="parent_not_synced",
                       error_message="waiting for an object of the same row that was not written")
-
-
-def resolve_batch(spec: CatalogSpec, ops: list[Operation],
-                  written: Mapping[tuple[str, str], str]) -> tuple[list[Operation], list[Outcome]]:
-    """Resolve every operation of one step; one still missing an id waits (its parent was not written)."""
-    ready, waiting = [], []
-    for op in ops:
-        resolved = resolve_one(spec, op, written)
-        (waiting if isinstance(resolved, Outcome) else ready).append(resolved)
-    return ready, waiting

@@ -12,10 +12,7 @@ import contextlib
 import csv
 import io
 import itertools
-import operator
-import pickle
 import sqlite3
-import tempfile
 import time
 from typing import IO, Any, Iterable, Iterator, Sequence
 
@@ -23,6 +20,7 @@ from simple_salesforce import bulk2
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession, SalesforceOperationError
 from simple_salesforce.util import call_salesforce
 
+from ...engine.batch import FIELDS, read_blocks, spool_file, write_block
 from ...engine.types import Operation
 from .connection import SalesforceConnection
 from .records import RecordResult, flat_record
@@ -46,7 +44,6 @@ MISSING = RecordResult(False, None, "unprocessed", "Bulk API 2.0 job did not pro
 # An operation as read back from the spool: the same fields by name, as a tuple (Outcome.of reads only fields), so
 # 10^5 frozen dataclasses are not rebuilt; `Operation(*sent)` gives the operation itself (a locked record's retry).
 Sent = collections.namedtuple("Sent", Operation.__slots__)
-_FIELDS = operator.attrgetter(*Operation.__slots__)
 
 
 class _Spool:
@@ -65,20 +62,20 @@ class _Spool:
         while block := list(itertools.islice(pending, BLOCK)):
             records = [flat_record(op, external_field) for op in block]
             self.columns.update(*records)  # one call a block: the keys of every record
-            pickle.dump(list(map(_FIELDS, block)), self._ops, protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.dump(records, self._records, protocol=pickle.HIGHEST_PROTOCOL)
+            write_block(self._ops, list(map(FIELDS, block)))
+            write_block(self._records, records)
             results.send(op.internal_id for op in block)
             self.size += len(block)
 
     def uploads(self) -> list[tuple[IO[bytes], int]]:
         """The CSV files, each with its header, and how many records each holds (consecutive operations)."""
         columns = sorted(self.columns)
-        records = (record for block in _blocks(self._records) for record in block)
+        records = (record for block in read_blocks(self._records) for record in block)
         rows = ([record.get(column, "#N/A") for column in columns] for record in records)
         return _render(columns, rows)
 
     def ops(self) -> Iterator[Sent]:
-        return (Sent._make(fields) for block in _blocks(self._ops) for fields in block)
+        return (Sent._make(fields) for block in read_blocks(self._ops) for fields in block)
 
     def close(self) -> None:
         self._ops.close()
@@ -86,17 +83,7 @@ class _Spool:
 
 
 def _file() -> IO[bytes]:
-    return tempfile.TemporaryFile(prefix="zensync-bulk-")
-
-
-def _blocks(file: IO[bytes]) -> Iterator[list]:
-    file.flush()
-    file.seek(0)
-    while True:
-        try:
-            yield pickle.load(file)
-        except EOFError:
-            return
+    return spool_file("bulk")
 
 
 def _render(columns: list[str], rows: Iterator[list[str]]) -> list[tuple[IO[bytes], int]]:

@@ -18,6 +18,7 @@ from .inbound_plan import plan_object
 from .inbound_rows import RowApplier
 from .inbound_types import REMOVE, UNTRACKED, Adopter, Change, EventDecoder, InboundReport, StateFetcher, Verdict
 from .inbound_values import as_utc
+from .merge import merges
 from .spec import CatalogSpec
 
 IGNORED, FAILED = "ignored", "failed"  # the inbox's statuses; RowApplier's verdicts use them too
@@ -98,11 +99,12 @@ class InboundRun:
             history.update({(object_type, external_id): value for external_id, value in found.items()})
         effective = []
         for key, group in groups.items():
-            fields = self.objects[key[0]].inbound_fields
+            obj = self.objects[key[0]]
+            fields, merge = obj.inbound_fields, merges(obj)
             newest, deleted = history.get(key, (None, False))
-            plan = plan_object(group, fields, as_utc(newest), deleted)
+            plan = plan_object(group, fields, as_utc(newest), deleted, merge=merge)
             if plan.needs_fetch:
-                plan = plan_object(group, fields, as_utc(newest), deleted, self.fetcher.fetch(*key))
+                plan = plan_object(group, fields, as_utc(newest), deleted, self.fetcher.fetch(*key), merge)
             results.update({event: _result(event, IGNORED, outcome) for event, outcome in plan.verdicts.items()})
             if plan.effective is not None:
                 effective.append(plan.effective)

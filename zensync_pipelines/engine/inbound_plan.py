@@ -9,7 +9,11 @@ was deleted) decide:
 - zensync's own echoes are never applied; a foreign event older than an echo is stale (the echo's write came
   after it);
 - when the newest second holds events that disagree, an echo beside a foreign change, or a tie with an event
-  already processed, the events cannot tell the order: the object's current state is fetched and applied.
+  already processed, the events cannot tell the order: the object's current state is fetched and applied;
+- for an object merged field by field (engine/merge.py), a foreign event older than an echo or than what was
+  processed is not stale: a person's edit of one field is not undone by zensync's later write of another. The
+  object's current state is fetched and merged, and the older events' hinted fields go with it (`overwritten`),
+  so an edit that zensync's write replaced before it was applied is still judged by its field's rule.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ class GroupPlan:
 
 
 def plan_object(changes: Sequence[Change], fields: list[Field], newest_processed: Optional[dt.datetime],
-                deleted_before: bool, fetched: object = MISSING) -> GroupPlan:
-    """Decide one object's events. `fetched`: its current state (None: gone), once the plan asked for it."""
+                deleted_before: bool, fetched: object = MISSING, merge: bool = False) -> GroupPlan:
+    """Decide one object's events. `fetched`: its current state (None: gone), once the plan asked for it;
+    `merge`: the object is merged field by field."""
     plan = GroupPlan()
     ordered = sorted(changes, key=lambda c: (c.occurred_at, c.event))
     if deleted_before:
@@ -54,6 +59,9 @@ def plan_object(changes: Sequence[Change], fields: list[Field], newest_processed
     top = [c for c in ordered if c.occurred_at == newest]
     foreign = [c for c in top if not c.echo]
     if not foreign or (newest_processed is not None and newest < newest_processed):
+        superseded = [c for c in ordered if not c.echo]
+        if merge and superseded:
+            return _merge_superseded(plan, superseded, fetched)
         return plan
     ambiguous = len(foreign) < len(top) or len({state_key(fields, c.state) for c in foreign}) > 1 \
         or (newest_processed is not None and newest == newest_processed)
@@ -65,4 +73,18 @@ def plan_object(changes: Sequence[Change], fields: list[Field], newest_processed
                                      state=fetched or {})  # type: ignore[arg-type]
     del plan.verdicts[chosen.event]
     plan.effective = chosen
+    return plan
+
+
+def _merge_superseded(plan: GroupPlan, foreign: list[Change], fetched: object) -> GroupPlan:
+    """Foreign events a later echo (or a processed event) came after: merge the object's current state, carrying
+    the events' hinted fields as edits zensync's later write may have replaced."""
+    if fetched is MISSING:
+        return GroupPlan(needs_fetch=True)
+    chosen = foreign[-1]
+    overwritten = tuple((c.state, c.hints, c.occurred_at) for c in foreign if c.hints)
+    del plan.verdicts[chosen.event]
+    plan.effective = dataclasses.replace(chosen, kind=UPSERT if fetched is not None else REMOVE,
+                                         state=fetched or {}, hints=None,  # type: ignore[arg-type]
+                                         overwritten=overwritten)
     return plan

@@ -19,8 +19,10 @@ from typing import Any, Optional, Sequence
 from .inbound_types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE,
                             UNCHANGED, UNLINK, UNLINKED_OBJECT, UNTRACKED, UPSERT, Adopter, Change, RowRefused,
                             StateFetcher, Verdict)
+from .inbound_merge import apply_merge, base_for
 from .inbound_values import as_utc, comparable, external_value, inbound_value
 from .mapper import mapper_for
+from .merge import base_of, dump, merges
 from .payload import fingerprint
 from .spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, Field, InvalidValue
 from .sync import _resolve_references
@@ -83,6 +85,10 @@ class RowApplier:
             return Verdict(change.event, IGNORED, ROW_DELETED)
         if change.kind == REMOVE:
             return self._delete(obj, change, internal_id, row, state)
+        if merges(obj):
+            merged = self._merge(obj, change, internal_id, row, state)
+            if merged is not None:
+                return merged
         values, errors = self._values(obj, change)
         if errors:
             return self._failed(change, errors[0][0], "; ".join(f"{column}: {reason}" for _, column, reason in errors))
@@ -109,6 +115,22 @@ class RowApplier:
                            f"the catalog's newer {', '.join(changed)} kept")
         self.partly_lost += len(winners) < len(changed)
         return self._write(obj, change, internal_id, row, state, winners, in_sync)
+
+    def _merge(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
+               state: Optional[MappingState]) -> Optional[Verdict]:
+        """Field by field against the base (engine/inbound_merge.py); None when the mapping has no base yet and
+        the row is not in sync, which is judged whole as before."""
+        payload, ok = self._payload(obj, row)
+        base = base_for(obj, state, payload, fingerprint(payload) if ok else None)
+        if base is None:
+            return None
+        verdict, after, lost = apply_merge(self.spec, self.system, self.writer, self.run_id, obj, change,
+                                           internal_id, row, state, base, payload,
+                                           lambda code, reason: self._failed(change, code, reason))
+        if after is not None:
+            self.rows[internal_id] = after
+        self.partly_lost += bool(lost)
+        return verdict
 
     def _link(self, obj: ExternalObject, change: Change) -> tuple[str, Optional[MappingState]] | Verdict:
         """The catalog row an object belongs to: its mapping first, zensync's tag second."""
@@ -157,10 +179,14 @@ class RowApplier:
             return change.occurred_at > cursor
         return True  # system_wins, and direction "in": the system owns the value
 
-    def _fingerprint(self, obj: ExternalObject, row: dict[str, Any]) -> Optional[str]:
+    def _payload(self, obj: ExternalObject, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         references = _resolve_references(self.spec, self.system, [row], self.writer)[0].get(obj.object_type)
         payload, errors = mapper_for(obj).build(row, references)
-        return None if errors else fingerprint(payload)
+        return payload, not errors
+
+    def _fingerprint(self, obj: ExternalObject, row: dict[str, Any]) -> Optional[str]:
+        payload, ok = self._payload(obj, row)
+        return fingerprint(payload) if ok else None
 
     def _write(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
                state: Optional[MappingState], winners: dict[str, Any], in_sync: bool) -> Verdict:
@@ -191,7 +217,7 @@ class RowApplier:
             # first creation's answer (the deleted object) for the same one.
             attempts = 1 + self.writer.unlinks(name, self.system, object_type, internal_id)
             self.writer.set_mapping(name, self.system, object_type, internal_id, status=DELETED, fingerprint=None,
-                                    attempts=attempts)
+                                    attempts=attempts, field_base=None)
             self.writer.log_unlink(self.run_id, name, self.system, object_type, internal_id, attempts,
                                    f"{object_type} {change.external_id} deleted in {self.system}; re-created next run")
             self.writer.update_row(self.spec, internal_id, {self.spec.cursor_column: now})  # the sensor's signal
@@ -215,8 +241,10 @@ class RowApplier:
         try:
             with self.writer.savepoint():
                 internal_id = self.writer.insert_row(self.spec, values)
+                # The object's values are what the system holds: the base of the merge and of the first update.
+                base = dump(base_of(obj, change.state)) if merges(obj) else None
                 self.writer.set_mapping(self.spec.name, self.system, obj.object_type, internal_id, status=SYNCED,
-                                        external_id=change.external_id, fingerprint=None)
+                                        external_id=change.external_id, fingerprint=None, field_base=base)
                 # Tagged before the commit: a refusal or an outage fails the run with the batch rolled back (the
                 # events stay due). Never a committed row whose object the next outbound run cannot find.
                 if self.adopter is not None:

@@ -34,6 +34,12 @@ class Change:
     echo: bool = False  # the system says zensync's own request caused it
     tag: Optional[str] = None  # the internal id the object carries as zensync's tag, if any
     attempts: int = 0  # earlier attempts at applying this event
+    # The targets the system says this change touched (Stripe's `data.previous_attributes`); None: no hint, any
+    # field may have changed (engine/merge.py).
+    hints: Optional[frozenset[str]] = None
+    # Earlier changes of other people that a later write of zensync's replaced before they were applied (their
+    # events older than its echo): (state, hints, time) each, so the merge still counts their fields as edits.
+    overwritten: tuple[tuple[Mapping[str, Any], frozenset[str], dt.datetime], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from .mapper import mapper_for
+from .merge import base_of, dump, load, merges, partial
 from .same_row import AWAITING, create_only_changed, object_fingerprint, replace_fingerprint, split
 from .spec import CatalogSpec, ExternalObject
 from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, REPLACE, SYNCED, UNLINKED, UPDATE, WAITING,
@@ -164,8 +165,13 @@ def plan_row(
         exists = state is not None and state.external_id is not None and state.status != DELETED
         action = CREATE if not exists else REPLACE if create_only_changed(obj, state.fingerprint, fp) else UPDATE
         attempt = state.attempts if state is not None else 0
+        base = dump(base_of(obj, payload)) if merges(obj) else None  # kept once the write is confirmed
         if action == UPDATE and obj.create_only_targets:
             payload = split(obj, payload)[0]
+        fields = None
+        if action == UPDATE and base is not None and state.base is not None:
+            # Only the fields the catalog changed since the last sync: the system's own edits of the others stay.
+            fields = tuple(sorted(partial(obj, payload, load(state.base)))) or None
         key = idempotency_key(spec.name, internal_id, system, obj.name, action, fp, attempt) if action != REPLACE \
             else idempotency_key(spec.name, internal_id, system, obj.name, action,
                                  replace_fingerprint(fp, state.external_id), 0)
@@ -178,6 +184,6 @@ def plan_row(
             recovering=action == CREATE and state is not None and state.status in (PENDING, FAILED),
             resource_type=obj.key and obj.object_type, awaiting=tuple(awaiting),
             pointer=_pointer(spec, system, obj, states, new) if action != UPDATE else None,
-            lookup=obj.lookup if action == CREATE else None,
+            lookup=obj.lookup if action == CREATE else None, base=base, fields=fields,
         ))
     return plan

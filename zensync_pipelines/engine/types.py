@@ -33,6 +33,10 @@ class MappingState:
     fingerprint: Optional[str]
     status: str
     attempts: int = 0
+    # The last synced value of each outbound field, by target, as JSON text (engine/merge.py; parsed only where
+    # used); None until the object's first write or merge since the base came, and for objects with no two-way
+    # field.
+    base: Optional[str] = None
 
 
 @dataclass(frozen=True, slots=True)  # slots: a Bulk batch holds 10^5 of them, each a few hundred bytes lighter
@@ -63,10 +67,23 @@ class Operation:
     # The row's group in the run's counts (its created-at month), carried to the outcome: a batch spooled to disk
     # keeps no per-row lookup of it in memory.
     group: Optional[str] = None
+    # The base the mapping keeps once this write is confirmed (JSON text, engine/merge.py); None: keep none.
+    base: Optional[str] = None
+    # An update of a merged object: the payload's top-level keys whose catalog value moved since the base, the
+    # only ones to send (the system's own edits of the others stay). None: send the whole payload. The payload
+    # stays whole, for adapters that diff against the object themselves (Stripe invoices) and for the fingerprint.
+    fields: Optional[tuple[str, ...]] = None
 
     @property
     def system_type(self) -> str:
         return self.resource_type or self.object_type
+
+    @property
+    def sent(self) -> dict[str, Any]:
+        """What an update writes: the changed fields only, when the plan says which."""
+        if self.fields is None:
+            return self.payload
+        return {key: self.payload[key] for key in self.fields if key in self.payload}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +106,7 @@ class Outcome:
     # with backoff. Any other failure (invalid data, a validation rule) waits for its row to change.
     transient: bool = False
     group: Optional[str] = None  # the row's group in the run's counts (Operation.group)
+    base: Optional[str] = None  # Operation.base, for a confirmed write
 
     @property
     def ok(self) -> bool:
@@ -100,6 +118,7 @@ class Outcome:
         details.setdefault("fingerprint", op.fingerprint if status in (SYNCED, DELETED) else None)
         details.setdefault("attempt", op.attempt)
         details.setdefault("group", op.group)
+        details.setdefault("base", op.base if status == SYNCED else None)
         return cls(op.catalog, op.system, op.object_type, op.internal_id, op.action, status, **details)
 
 

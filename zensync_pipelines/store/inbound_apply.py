@@ -18,7 +18,7 @@ from .catalog import CatalogTables
 from .inbox import APPLIED, FAILED, IGNORED, PENDING, EventResult, InboxStore
 from .mappings import CHUNK, _chunks
 from .state import DEFAULT_TENANT
-from .tables import inbound_events, mappings, sync_events
+from .tables import conflicts, inbound_events, mappings, sync_events
 
 UNLINK_EVENT = "unlink"  # the sync-event operation recorded when a system's delete unlinks a row
 
@@ -49,18 +49,18 @@ class InboundWriter:
               internal_ids: Sequence[str]) -> tuple[dict[str, tuple[str, MappingState]], dict[str, MappingState]]:
         """Mappings by external id, and by internal id (for objects known only by their tag)."""
         c = mappings.c
-        columns = (c.internal_id, c.external_id, c.fingerprint, c.status, c.attempts)
+        columns = (c.internal_id, c.external_id, c.fingerprint, c.status, c.attempts, c.field_base)
         by_external: dict[str, tuple[str, MappingState]] = {}
         by_internal: dict[str, MappingState] = {}
         base = and_(c.catalog == catalog, c.system == system, c.object_type == object_type)
         for chunk in _chunks(list(external_ids)):
-            for internal_id, external_id, fingerprint, status, attempts in self.connection.execute(
+            for internal_id, external_id, *known in self.connection.execute(
                     select(*columns).where(base, c.external_id.in_(chunk))):
-                by_external[external_id] = (internal_id, MappingState(external_id, fingerprint, status, attempts))
+                by_external[external_id] = (internal_id, MappingState(external_id, *known))
         for chunk in _chunks(list(internal_ids)):
-            for internal_id, external_id, fingerprint, status, attempts in self.connection.execute(
+            for internal_id, external_id, *known in self.connection.execute(
                     select(*columns).where(base, c.internal_id.in_(chunk))):
-                by_internal[internal_id] = MappingState(external_id, fingerprint, status, attempts)
+                by_internal[internal_id] = MappingState(external_id, *known)
         return by_external, by_internal
 
     def external_ids(self, catalog: str, system: str, object_type: str,
@@ -120,6 +120,12 @@ class InboundWriter:
                 catalog=catalog, system=system, object_type=object_type, internal_id=internal_id, created_at=now,
                 updated_at=now, attempts=0, **values))
 
+    def record_conflicts(self, rows: list[dict[str, Any]]) -> None:
+        """Same-field conflicts the merge settled (engine/merge.py), with the batch's catalog writes."""
+        now = _now()
+        self.connection.execute(conflicts.insert(), [{"tenant": self.tables.tenant, "recorded_at": now, **row}
+                                                     for row in rows])
+
     def unlinks(self, catalog: str, system: str, object_type: str, internal_id: str) -> int:
         """How often a system's delete unlinked this row's object: re-creations derive fresh idempotency keys."""
         c = sync_events.c
@@ -172,13 +178,14 @@ class InboundTables:
                      "reason": r.last_error, "attempts": r.attempts} for r in connection.execute(query)]
 
     def forget_fingerprint(self, catalog: str, system: str, object_type: str, internal_id: str) -> None:
-        """The object drifted from what zensync wrote: the next outbound run writes the row again."""
+        """The object drifted from what zensync wrote: the next outbound run writes the row again, whole (the base
+        no longer says what the system holds)."""
         c = mappings.c
         with self.engine.begin() as connection:
             digests.forget(connection, catalog, system, [internal_id])
             connection.execute(update(mappings).where(
                 c.catalog == catalog, c.system == system, c.object_type == object_type,
-                c.internal_id == internal_id).values(fingerprint=None, updated_at=_now()))
+                c.internal_id == internal_id).values(fingerprint=None, field_base=None, updated_at=_now()))
 
     def synced_external_ids(self, catalog: str, system: str, object_type: str) -> dict[str, str]:
         """External id -> internal id of every synced mapping of an object type (the read-back's reference)."""

@@ -25,7 +25,7 @@ CHUNK = 900  # below SQLite's bound-parameter limit, comfortably
 # Built once with an expanding parameter: building `in_(ids)` per chunk coerces every id into a bound parameter
 # of its own, which cost more than the query when a reconcile loads a state for each of a million rows.
 _STATES = select(mappings.c.internal_id, mappings.c.object_type, mappings.c.external_id, mappings.c.fingerprint,
-                 mappings.c.status, mappings.c.attempts).where(
+                 mappings.c.status, mappings.c.attempts, mappings.c.field_base).where(
     mappings.c.catalog == bindparam("catalog"), mappings.c.system == bindparam("system"),
     mappings.c.internal_id.in_(bindparam("ids", expanding=True)))
 
@@ -60,8 +60,9 @@ class MappingStore:
             for ids in _chunks(list(internal_ids)):
                 # Plain tuples: named access on a million rows costs more than the query itself.
                 found = connection.execute(_STATES, {"catalog": catalog, "system": system, "ids": ids}).all()
-                for internal_id, object_type, external_id, fingerprint, status, attempts in found:
-                    states[(internal_id, object_type)] = MappingState(external_id, fingerprint, status, attempts)
+                for internal_id, object_type, external_id, fingerprint, status, attempts, base in found:
+                    states[(internal_id, object_type)] = MappingState(external_id, fingerprint, status, attempts,
+                                                                      base)
         return states
 
     def external_ids(self, catalog: str, system: str, object_type: str,
@@ -171,7 +172,7 @@ class MappingStore:
         fresh = {"external_id": None, "fingerprint": None, "status": PENDING, "last_error_code": None,
                  "last_error_field": None, "last_error": None, "attempts": 0, "last_run_id": run_id,
                  "created_at": now, "updated_at": now, "synced_at": None, "failure_kind": None,
-                 "next_retry_at": None} | values
+                 "next_retry_at": None, "field_base": None} | values
         return {name: value for name, value in fresh.items() if name not in columns}
 
     def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None:
@@ -201,11 +202,14 @@ class MappingStore:
                     TRANSIENT if o.transient else PERMANENT, next_retry_at(o.attempt, now) if o.transient else None)
 
         with self.engine.begin() as connection:
-            columns = ("internal_id", "object_type", "external_id", "fingerprint", "status")
-            self._upsert(connection, applied, columns, attrgetter(*columns),
+            # The base moves with the fingerprint, in the same statement: a confirmed write's payload is what the
+            # system holds (engine/merge.py).
+            columns = ("internal_id", "object_type", "external_id", "fingerprint", "status", "field_base")
+            self._upsert(connection, applied, columns, attrgetter(*columns[:-1], "base"),
                          self._fresh(run_id, now, columns, synced_at=now), {
                 "status": lambda x: x.status, "external_id": keep_external_id,
-                "fingerprint": lambda x: x.fingerprint, "attempts": 0, "last_error_code": None,
+                "fingerprint": lambda x: x.fingerprint, "field_base": lambda x: x.field_base, "attempts": 0,
+                "last_error_code": None,
                 "last_error_field": None, "last_error": None, "last_run_id": run_id, "updated_at": now,
                 "synced_at": now, "failure_kind": None, "next_retry_at": None,
             })

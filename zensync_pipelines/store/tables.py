@@ -29,6 +29,7 @@ mappings = Table(
     Column("synced_at", DateTime(timezone=True)),
     Column("failure_kind", String(20)),  # transient | permanent, for failed rows (migration 0003)
     Column("next_retry_at", DateTime(timezone=True)),  # when the retry automation tries a transient failure
+    Column("field_base", Text),  # JSON: target -> last synced value, for objects with two-way fields (0006)
     UniqueConstraint("catalog", "internal_id", "system", "object_type", name="uq_zensync_mapping_row"),
     Index("ix_zensync_mapping_status", "catalog", "system", "status"),
     Index("ix_zensync_mapping_external", "system", "object_type", "external_id"),
@@ -110,4 +111,30 @@ row_digests = Table(
     Column("internal_id", String(255), nullable=False),
     Column("digest", String(32), nullable=False),
     PrimaryKeyConstraint("tenant", "catalog", "system", "internal_id", name="pk_zensync_row_digests"),
+)
+
+# Every field changed on both sides to different values (engine/merge.py): both values (JSON) and times, the rule
+# and the winner. The losing value stays findable here after the winner overwrote it.
+conflicts = Table(
+    "zensync_conflicts",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column("tenant", String(100), nullable=False, server_default="default"),
+    Column("catalog", String(100), nullable=False),
+    Column("internal_id", String(255), nullable=False),
+    Column("system", String(50), nullable=False),
+    Column("object_type", String(100), nullable=False),
+    Column("external_id", String(255)),
+    Column("field", String(255), nullable=False),  # the system's field (target)
+    Column("column", String(255), nullable=False),  # the catalog's column
+    Column("catalog_value", Text),
+    Column("system_value", Text),
+    Column("catalog_at", DateTime(timezone=True)),
+    Column("system_at", DateTime(timezone=True)),
+    Column("rule", String(20), nullable=False),
+    Column("winner", String(20), nullable=False),  # catalog | system
+    Column("run_id", String(64)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_zensync_conflicts_row", "tenant", "catalog", "internal_id"),
+    Index("ix_zensync_conflicts_time", "tenant", "catalog", "system", "recorded_at"),
 )

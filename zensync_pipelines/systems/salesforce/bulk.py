@@ -51,7 +51,9 @@ class _Spool:
     (unlinked at once), so nothing is left behind, even by a killed process.
 
     Pass 1 pickles the operations and their flat records in blocks and learns the columns (every row gets every
-    column); pass 2 renders the CSV uploads of at most MAX_UPLOAD_BYTES; the operations are read back, in order,
+    column: a partial update's record leaves the fields it does not send empty, which Bulk 2.0 leaves as they
+    are, so one job per object carries updates of any mix of fields and never writes an unchanged one); pass 2
+    renders the CSV uploads of at most MAX_UPLOAD_BYTES; the operations are read back, in order,
     to match each one to its result."""
 
     def __init__(self, ops: Iterable[Operation], external_field: str, results: _Results):
@@ -71,7 +73,7 @@ class _Spool:
         """The CSV files, each with its header, and how many records each holds (consecutive operations)."""
         columns = sorted(self.columns)
         records = (record for block in read_blocks(self._records) for record in block)
-        rows = ([record.get(column, "#N/A") for column in columns] for record in records)
+        rows = ([record.get(column, "") for column in columns] for record in records)
         return _render(columns, rows)
 
     def ops(self) -> Iterator[Sent]:

@@ -64,13 +64,15 @@ class RecordResult:
 
 
 def upsert_record(op: Operation, object_type: str, external_field: str) -> dict[str, Any]:
-    """The payload as a Collections record: typed, and carrying the row's id in the external-id field."""
-    return {"attributes": {"type": object_type}, **op.payload, external_field: op.internal_id}
+    """The payload as a Collections record: typed, and carrying the row's id in the external-id field. An
+    update of a merged object carries only its changed fields (engine/merge.py): Salesforce leaves the others."""
+    return {"attributes": {"type": object_type}, **op.sent, external_field: op.internal_id}
 
 
 def flat_record(op: Operation, external_field: str) -> dict[str, str]:
     """The payload as one Bulk 2.0 CSV row: lookups become `Relation.Field` columns, None becomes `#N/A`
-    (an empty cell would leave the field as it was, not clear it)."""
+    (an empty cell would leave the field as it was, not clear it). A partial update's record holds its changed
+    fields only; the job's other columns stay empty in its row, so Salesforce leaves those fields alone."""
     row: dict[str, str] = {external_field: op.internal_id}
 
     def put(prefix: str, value: Any) -> None:
@@ -80,7 +82,7 @@ def flat_record(op: Operation, external_field: str) -> dict[str, str]:
         else:
             row[prefix] = "#N/A" if value is None else _text(value)
 
-    put("", op.payload)
+    put("", op.sent)
     return row
 
 

@@ -73,7 +73,22 @@ class StripeEvents:
             occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.timezone.utc),
             state=(event.get("data") or {}).get("object") or {},
             # Every key zensync sends is derived and carries its prefix: the event of its own write is an echo.
-            echo=key.startswith(IDEMPOTENCY_PREFIX), tag=internal_id(event), attempts=row["attempts"])
+            echo=key.startswith(IDEMPOTENCY_PREFIX), tag=internal_id(event), attempts=row["attempts"],
+            hints=touched(event.get("data") or {}))
+
+
+def touched(data: Mapping[str, Any]) -> Optional[frozenset[str]]:
+    """The dotted targets an `*.updated` event changed, from `previous_attributes` (within a hash Stripe lists
+    only the changed keys; a hash that was null before counts whole). None for events without it."""
+    if "previous_attributes" not in data:
+        return None
+    found: set[str] = set()
+    now = data.get("object") or {}
+    for key, old in (data.get("previous_attributes") or {}).items():
+        found.add(key)
+        inner = old if isinstance(old, dict) else now.get(key) if isinstance(now.get(key), dict) else {}
+        found.update(f"{key}.{name}" for name in inner)
+    return frozenset(found)
 
 
 def readback_event(catalog: str, object_type: str, internal_id: str, external_id: str,

@@ -75,6 +75,8 @@ def describe(object_type: str) -> StripeObject:
 class ResourceHandler:
     """Create, update, retire and recover one kind of plain Stripe object, keyed by `metadata.zenskar_id`."""
 
+    partial_updates = True  # an update sends only the parameters given: Stripe leaves the others as they are
+
     def __init__(self, client: stripe.StripeClient, call: Callable[..., Any], spec: StripeObject):
         self.spec, self.call = spec, call
         self.service = getattr(client.v1, spec.resource)

@@ -13,21 +13,24 @@ from typing import Any, Optional
 
 import stripe
 
-from ...engine.types import CREATE, DELETE, DELETED, REPLACE, SYNCED, Operation, Outcome
+from ...engine.types import CREATE, DELETE, DELETED, REPLACE, SYNCED, UPDATE, Operation, Outcome
 from .objects import ZENSKAR_OBJECT
 
 # Stripe refuses to archive a product's default price, so a pointer is cleared before its target is retired.
 
 
-def tagged(op: Operation) -> dict[str, Any]:
-    """The payload, plus the object's name in the row when a row has several objects of this type."""
+def tagged(op: Operation, partial: bool = False) -> dict[str, Any]:
+    """The payload (of an update by a handler that takes partial updates: its changed fields only,
+    engine/merge.py), plus the object's name in the row when a row has several objects of this type."""
+    payload = op.sent if partial and op.action == UPDATE else op.payload
     if not op.resource_type:
-        return op.payload
-    return op.payload | {"metadata": dict(op.payload.get("metadata") or {}) | {ZENSKAR_OBJECT: op.object_type}}
+        return payload
+    return payload | {"metadata": dict(payload.get("metadata") or {}) | {ZENSKAR_OBJECT: op.object_type}}
 
 
 def write(adapter: Any, handler: Any, op: Operation) -> Outcome:
-    payload = tagged(op)
+    # A handler that reads the object and writes only what differs (invoices) takes the whole payload.
+    payload = tagged(op, getattr(handler, "partial_updates", False))
     if op.action == DELETE:
         if op.pointer is not None:
             _point(adapter, op, None, "-unpoint")

@@ -57,8 +57,9 @@ SPEC = CatalogSpec(
         ],
         "salesforce": [
             # Lengths are Salesforce's: Account.Name 255; Contact LastName 80, FirstName 40, Email 80.
-            # Two-way, like Stripe: sales edits an Account's phone and billing address and a Contact's email every
-            # day; those come back newest-wins (SystemModstamp against `updated_at`). Names stay billing's. An
+            # Two-way, like Stripe: sales edits an Account's phone and billing address and a Contact's email and
+            # phone every day; those come back field by field, a field both sides changed newest-wins
+            # (SystemModstamp against `updated_at`). Names stay billing's. An
             # Account created in Salesforce by hand becomes a catalog customer (its name too) and gets the new id in
             # Zenskar_Id__c at once; a record deleted there is unlinked and re-created by the next outbound run.
             # Writes by zensync's own integration user are echoes. Invoice__c is outbound only.
@@ -77,10 +78,10 @@ SPEC = CatalogSpec(
                 Field("name", "LastName", required=True, max_length=80, transform=last_name),
                 Field("name", "FirstName", max_length=40, transform=first_name),
                 Field("email", "Email", type="email", max_length=80, direction="both", conflict="newest_wins"),
-                # Outbound only: the catalog's one phone comes back from the Account. Salesforce reports a record
-                # whole, not which fields changed, so a Contact's email edit would carry its unchanged Phone and
-                # undo an Account phone edit made before it.
-                Field("phone", "Phone", max_length=40),
+                # Two-way like the Account's: each object's mapping keeps the Phone it last synced (its base), so a
+                # Contact's email edit carries no phone change, and a phone edited on either object reaches the
+                # other through the catalog's one column, once (engine/merge.py).
+                Field("phone", "Phone", max_length=40, direction="both", conflict="newest_wins"),
                 Field("id", "Account", type="object", required=True, transform=account_lookup),
             ]),
         ],

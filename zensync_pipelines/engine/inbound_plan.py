@@ -66,6 +66,8 @@ def plan_object(changes: Sequence[Change], fields: list[Field], newest_processed
     ambiguous = len(foreign) < len(top) or len({state_key(fields, c.state) for c in foreign}) > 1 \
         or (newest_processed is not None and newest == newest_processed)
     chosen = foreign[-1]
+    if ambiguous and merge:
+        return _merge_superseded(plan, [c for c in ordered if not c.echo], fetched)
     if ambiguous:
         if fetched is MISSING:
             return GroupPlan(needs_fetch=True)

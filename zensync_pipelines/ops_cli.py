@@ -202,15 +202,19 @@ def _last_runs(jobs: dict[tuple[str, str], str]) -> dict[tuple[str, str], Any]:
 @click.argument("catalog")
 @click.argument("row_id")
 def explain(catalog: str, row_id: str) -> None:
-    """One row's story across systems: its objects, external ids, status, and every attempt with its reason."""
+    """One row's story across systems: its objects, external ids, status, every attempt with its reason, the
+    changes applied from the systems, and its conflicts."""
+    from .store.conflicts import ConflictStore
     from .store.operations import OperationsView
 
     spec = _spec(catalog)
-    found, events = OperationsView(_engine()).story(spec.name, row_id)
+    view = OperationsView(_engine())
+    found, events = view.story(spec.name, row_id)
     if not found and not events:
         console().print(f"{spec.name} row {row_id}: zensync has never planned it (no mapping, no attempt).")
         raise SystemExit(1)
-    print_story(spec.name, row_id, found, events)
+    print_story(spec.name, row_id, found, events, view.inbound_story(spec.name, found),
+                ConflictStore(_engine()).for_row(spec.name, row_id))
 
 
 COMMANDS = [sync, plan, status, retry, explain]

@@ -100,7 +100,8 @@ def print_status(rows: Sequence[tuple[str, str, Mapping[str, Any], Any]], budget
 
 
 def print_story(catalog: str, row_id: str, found: Sequence[Mapping[str, Any]],
-                events: Sequence[Mapping[str, Any]]) -> None:
+                events: Sequence[Mapping[str, Any]], inbound: Sequence[Mapping[str, Any]] = (),
+                conflicts: Sequence[Mapping[str, Any]] = ()) -> None:
     out = console()
     out.print(f"{catalog} row {row_id}")
     objects = Table("system", "object", "status", "external id", "attempts", "last synced", "last error",
@@ -110,10 +111,20 @@ def print_story(catalog: str, row_id: str, found: Sequence[Mapping[str, Any]],
         objects.add_row(m["system"], m["object_type"], m["status"], m["external_id"] or "-", str(m["attempts"]),
                         _when(m["synced_at"]), error or "-")
     out.print(objects)
-    attempts = Table("when", "system", "object", "operation", "outcome", "attempt", "reason", "run",
-                     title="Every attempt, oldest first")
-    for e in events:
-        reason = _reason(e.get("error_code"), e.get("error_message"))
-        attempts.add_row(_when(e["occurred_at"]), e["system"], e["object_type"], e["operation"], e["outcome"],
-                         str(e["attempt"]), reason or "-", e["run_id"][:8])
+    attempts = Table("when", "way", "system", "object", "operation", "outcome", "attempt", "reason", "run/event",
+                     title="Every outbound write and every change applied from a system, oldest first")
+    story = [(_when(e["occurred_at"]), "out", e["system"], e["object_type"], e["operation"], e["outcome"],
+              str(e["attempt"]), _reason(e.get("error_code"), e.get("error_message")) or "-", e["run_id"][:8])
+             for e in events]
+    story += [(_when(i["received_at"]), "in", i["system"], i["object_type"], i["event_type"], i["outcome"] or "-",
+               str(i["attempts"]), i.get("last_error") or "-", _short(i["event_id"], 24)) for i in inbound]
+    for line in sorted(story, key=lambda s: s[0]):
+        attempts.add_row(*line)
     out.print(attempts)
+    if conflicts:
+        table = Table("recorded", "system", "object", "field", "catalog value", "system value", "catalog at",
+                      "system at", "rule", "winner", title="Conflicts (a field changed on both sides)")
+        for c in conflicts:
+            table.add_row(_when(c["recorded_at"]), c["system"], c["object_type"], c["field"], c["catalog_value"],
+                          c["system_value"], _when(c["catalog_at"]), _when(c["system_at"]), c["rule"], c["winner"])
+        out.print(table)

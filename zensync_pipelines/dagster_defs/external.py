@@ -9,12 +9,14 @@ from dagster import (AssetExecutionContext, AssetKey, AssetMaterialization, Asse
 from pydantic import Field
 
 from ..engine.dryrun import Planner
+from ..engine.merge import merges
 from ..engine.settled import settled_for
 from ..engine.spec import CatalogSpec
 from ..engine.strategy import Strategy
 from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
+from ..store.conflicts import ConflictStore, day_metadata
 from ..store.mappings import MappingStore
 from ..store.operations import OperationsView
 from ..store.state import ApiUsageMemory, StateStore
@@ -133,6 +135,10 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
         metadata["drift_examples"] = MetadataValue.json(drift.examples[:20])
     if hasattr(adapter, "usage"):  # e.g. Salesforce: the org's daily API allocation, as last reported
         metadata["api_usage"] = MetadataValue.json(adapter.usage())
+    if any(merges(obj) for obj in spec.objects(system)):
+        # The merge records conflicts when the system's changes come in; the copy shows the last day's.
+        total, table = day_metadata(ConflictStore(database.engine()), spec.name, system)
+        metadata |= {"conflicts": MetadataValue.int(total), "latest_conflicts": MetadataValue.md(table)}
     if report.outage:
         # The system, not the rows, is the problem: what finished is kept, untouched rows stay as they were,
         # and the run fails (red) with the one reason first in the log and in the failure's metadata.

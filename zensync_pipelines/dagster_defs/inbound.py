@@ -12,6 +12,7 @@ from dagster import (AssetCheckExecutionContext, AssetCheckResult, AssetCheckSev
 from ..engine.inbound import InboundRun
 from ..engine.inbound_types import InboundReport
 from ..engine.spec import CatalogSpec
+from ..store.conflicts import ConflictStore, day_metadata, markdown
 from ..store.inbound_apply import InboundTables
 from .inbound_systems import INBOUND_SYSTEMS
 from .settings import _number
@@ -66,7 +67,9 @@ def build_inbound_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
         run = InboundRun(spec, system, InboundTables(engine), decoder, fetcher, context.run.run_id, adopter=adopter)
         report = run.run()
         context.log.info(f"{system} -> {spec.name}: {report.counts()}")
-        return MaterializeResult(metadata=report_metadata(report))
+        latest = ConflictStore(engine).latest(spec.name, system, limit=ROWS_SHOWN) if report.conflicts else []
+        return MaterializeResult(metadata=report_metadata(report) | {
+            "latest_conflicts": MetadataValue.md(markdown(latest[:report.conflicts], report.conflicts))})
 
     return _inbound
 
@@ -103,7 +106,16 @@ def build_inbound_checks(spec: CatalogSpec, system: str) -> list[AssetChecksDefi
             "age_minutes": MetadataValue.float(round(age, 2) + 0.0), "max_age_minutes": MetadataValue.float(max_age),
             "oldest_received_at": MetadataValue.timestamp(oldest)})
 
-    return [_backlog, _oldest]
+    @asset_check(asset=key, name="conflicts_last_day", required_resource_keys={"catalog_db"}, blocking=False,
+                 description=f"No field of {spec.name} was changed both here and in {system} to different values "
+                             f"in the last day (each conflict is settled by its rule and recorded).")
+    def _conflicts(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        total, table = day_metadata(ConflictStore(context.resources.catalog_db.engine()), spec.name, system,
+                                    ROWS_SHOWN)
+        return AssetCheckResult(passed=total == 0, severity=AssetCheckSeverity.WARN, metadata={
+            "conflicts": MetadataValue.int(total), "latest_conflicts": MetadataValue.md(table)})
+
+    return [_backlog, _oldest, _conflicts]
 
 
 def inbound_enabled(spec: CatalogSpec, system: str) -> bool:

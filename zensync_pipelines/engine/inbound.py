@@ -131,3 +131,4 @@ class InboundRun:
                               object=f"{row['object_type']} {row['external_id']}", code=result.outcome,
                               reason=result.error, attempts=row["attempts"] + 1)
         self.report.conflicts_lost += applier.partly_lost
+        self.report.conflicts += applier.conflicts

@@ -61,9 +61,9 @@ def conflict_row(spec: CatalogSpec, system: str, obj: ExternalObject, internal_i
 def apply_merge(spec: CatalogSpec, system: str, writer: MergeWriter, run_id: str, obj: ExternalObject,
                 change: Change, internal_id: str, row: dict[str, Any], state: Optional[MappingState],
                 base: dict[str, Any], payload: Mapping[str, Any],
-                failed: Callable[[str, str], Verdict]) -> tuple[Verdict, Optional[dict[str, Any]], int]:
-    """(the event's verdict, the row after it or None when it failed, how many fields lost to the catalog);
-    `failed(code, reason)` is the verdict of an event that fails."""
+                failed: Callable[[str, str], Verdict]) -> tuple[Verdict, Optional[dict[str, Any]], list[FieldConflict]]:
+    """(the event's verdict, the row after it or None when it failed, the conflicts recorded); `failed(code,
+    reason)` is the verdict of an event that fails."""
     cursor = row.get(spec.cursor_column)
     catalog_at = as_utc(cursor) if isinstance(cursor, dt.datetime) else None
     both = [f for f in obj.inbound_fields if f.direction == BOTH]
@@ -79,14 +79,14 @@ def apply_merge(spec: CatalogSpec, system: str, writer: MergeWriter, run_id: str
             if f.direction != BOTH:  # inbound only: the system owns the value
                 values[f.column] = inbound_value(f, external_value(change.state, f.target))
     except InvalidValue as bad:
-        return failed(bad.code, f"{change.object_type}: {bad.reason}"), None, 0
+        return failed(bad.code, f"{change.object_type}: {bad.reason}"), None, []
     fields = {f.column: f for f in obj.inbound_fields}
     values = {column: value for column, value in values.items()
               if comparable(fields[column], value) != comparable(fields[column], row.get(column))}
     lost = sum(c.winner != SYSTEM for c in result.conflicts)
     moved = result.base != base or (state is not None and state.base is None)
     if not values and not moved and not result.conflicts:
-        return Verdict(change.event, APPLIED, UNCHANGED), row, 0
+        return Verdict(change.event, APPLIED, UNCHANGED), row, []
     if values and isinstance(cursor, dt.datetime):
         # The cursor records when the row changed, on either side: newest-wins compares the next event with it,
         # and the outbound sensors of other systems notice the row.
@@ -103,12 +103,12 @@ def apply_merge(spec: CatalogSpec, system: str, writer: MergeWriter, run_id: str
                 writer.record_conflicts([conflict_row(spec, system, obj, internal_id, change.external_id, c,
                                                       catalog_at, run_id) for c in result.conflicts])
     except RowRefused as refused:
-        return failed("rejected_by_database", str(refused)), None, 0
+        return failed("rejected_by_database", str(refused)), None, []
     after = row | values
     if values:
-        return Verdict(change.event, APPLIED, APPLIED), after, lost
+        return Verdict(change.event, APPLIED, APPLIED), after, result.conflicts
     if lost:
         kept = ", ".join(c.field.column for c in result.conflicts)
         return Verdict(change.event, "ignored", CONFLICT_LOST, f"the catalog's {kept} kept (conflict recorded)"), \
-            after, 0
-    return Verdict(change.event, APPLIED, UNCHANGED), after, 0
+            after, result.conflicts
+    return Verdict(change.event, APPLIED, UNCHANGED), after, result.conflicts

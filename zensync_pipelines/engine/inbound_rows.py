@@ -22,7 +22,7 @@ from .inbound_types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REM
 from .inbound_merge import apply_merge, base_for
 from .inbound_values import as_utc, comparable, external_value, inbound_value
 from .mapper import mapper_for
-from .merge import base_of, dump, merges
+from .merge import SYSTEM, base_of, dump, merges
 from .payload import fingerprint
 from .spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, Field, InvalidValue
 from .sync import _resolve_references
@@ -48,6 +48,7 @@ class RowApplier:
         self.by_internal: dict[str, dict[str, MappingState]] = {}
         self.rows: dict[str, dict[str, Any]] = {}
         self.partly_lost = 0  # applied events of which some field lost to the catalog
+        self.conflicts = 0  # fields changed on both sides to different values (recorded by the merge)
 
     def load(self, changes: Sequence[Change]) -> None:
         """Links and locked rows for every change of the batch: one query per object type, one for the rows."""
@@ -124,12 +125,13 @@ class RowApplier:
         base = base_for(obj, state, payload, fingerprint(payload) if ok else None)
         if base is None:
             return None
-        verdict, after, lost = apply_merge(self.spec, self.system, self.writer, self.run_id, obj, change,
-                                           internal_id, row, state, base, payload,
-                                           lambda code, reason: self._failed(change, code, reason))
+        verdict, after, conflicts = apply_merge(self.spec, self.system, self.writer, self.run_id, obj, change,
+                                                internal_id, row, state, base, payload,
+                                                lambda code, reason: self._failed(change, code, reason))
         if after is not None:
             self.rows[internal_id] = after
-        self.partly_lost += bool(lost)
+        self.conflicts += len(conflicts)
+        self.partly_lost += verdict.outcome == APPLIED and any(c.winner != SYSTEM for c in conflicts)
         return verdict
 
     def _link(self, obj: ExternalObject, change: Change) -> tuple[str, Optional[MappingState]] | Verdict:

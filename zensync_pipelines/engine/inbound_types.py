@@ -92,6 +92,7 @@ class InboundReport:
     echo: int = 0
     stale: int = 0
     conflicts_lost: int = 0  # events with at least one field that lost to the catalog
+    conflicts: int = 0  # fields changed on both sides to different values, recorded with both (engine/merge.py)
     untracked: int = 0
     deletes: int = 0  # external deletes handled by policy
     failed: int = 0
@@ -114,6 +115,6 @@ class InboundReport:
         setattr(self, name, getattr(self, name) + 1)
 
     def counts(self) -> dict[str, Any]:
-        names = ("applied", "unchanged", "echo", "stale", "conflicts_lost", "untracked", "deletes", "failed",
-                 "fetches")
+        names = ("applied", "unchanged", "echo", "stale", "conflicts_lost", "conflicts", "untracked", "deletes",
+                 "failed", "fetches")
         return {name: getattr(self, name) for name in names} | {"seconds": round(self.seconds, 3)}

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, and_, case, func, or_, select
 
 from ..engine.types import DELETED, SYNCED
 from .mappings import MappingStore
-from .tables import mappings, sync_events
+from .tables import inbound_events, mappings, sync_events
 
 WORST_FIRST = ("failed", "invalid", "waiting", "pending", "synced", "deleted")
 
@@ -50,3 +50,18 @@ class OperationsView:
             events = [dict(r._mapping) for r in connection.execute(
                 select(sync_events).where(e.catalog == catalog, e.internal_id == internal_id).order_by(e.id))]
         return found, events
+
+    def inbound_story(self, catalog: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The changes made on the systems' side that reached the row (or tried to): the inbox events of its
+        objects that were applied, lost a conflict or failed, oldest first. Echoes and stale events are left out."""
+        e = inbound_events.c
+        objects = [and_(e.system == m["system"], e.object_type == m["object_type"], e.external_id == m["external_id"])
+                   for m in found if m.get("external_id")]
+        if not objects:
+            return []
+        query = select(e.received_at, e.occurred_at, e.system, e.object_type, e.event_type, e.event_id, e.status,
+                       e.outcome, e.last_error, e.attempts).where(
+            e.catalog == catalog, or_(*objects), or_(e.status.in_(["applied", "failed"]),
+                                                     e.outcome == "conflict_lost")).order_by(e.id)
+        with self.engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(query)]

@@ -9,6 +9,7 @@ leaving the events due; a bad event fails alone, with its reason, and is retried
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections import defaultdict
@@ -16,7 +17,8 @@ from typing import Any, Mapping, Optional, Protocol, Sequence
 
 from .inbound_plan import plan_object
 from .inbound_rows import RowApplier
-from .inbound_types import REMOVE, UNTRACKED, Adopter, Change, EventDecoder, InboundReport, StateFetcher, Verdict
+from .inbound_types import (REMOVE, UNTRACKED, UPSERT, Adopter, Change, EventDecoder, InboundReport, StateFetcher,
+                            Verdict)
 from .inbound_values import as_utc
 from .merge import merges
 from .spec import CatalogSpec
@@ -77,16 +79,31 @@ class InboundRun:
 
     def _verify(self, changes: list[Change]) -> list[Change]:
         """For a system whose events are hints (Salesforce), every non-echo upsert takes the object's current
-        state, read in one batched call per object type; echoes need no read (they are never applied)."""
+        state, read in one batched call per object type. Echoes of objects merged field by field are read too:
+        the system names only the last writer, so a person's edit just before zensync's write would otherwise be
+        hidden by it; the merge finds it against the base (and counts the echo as one when nothing differs).
+        Other echoes need no read (they are never applied)."""
+        merged = {object_type for object_type, obj in self.objects.items() if merges(obj)}
+
+        def read(change: Change) -> bool:
+            return change.kind != REMOVE and (not change.echo or change.object_type in merged)
+
         wanted: dict[str, set[str]] = defaultdict(set)
         for change in changes:
-            if change.kind != REMOVE and not change.echo:
+            if read(change):
                 wanted[change.object_type].add(change.external_id)
         current = {(object_type, external_id): state for object_type, ids in wanted.items()
                    for external_id, state in self.fetcher.fetch_many(object_type, sorted(ids)).items()}
-        return [self.decoder.verified(c, current[(c.object_type, c.external_id)])
-                if (c.object_type, c.external_id) in current and c.kind != REMOVE and not c.echo else c
-                for c in changes]
+        verified = []
+        for c in changes:
+            if (c.object_type, c.external_id) not in current or not read(c):
+                verified.append(c)
+                continue
+            found = self.decoder.verified(c, current[(c.object_type, c.external_id)])
+            if c.echo and found.kind == UPSERT:
+                found = dataclasses.replace(found, echo=False, own=True)
+            verified.append(found if not c.echo or found.kind == UPSERT else c)
+        return verified
 
     def _order(self, changes: list[Change], results: dict[int, Verdict]) -> list[Change]:
         groups: dict[tuple[str, str], list[Change]] = defaultdict(list)

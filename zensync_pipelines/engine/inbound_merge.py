@@ -17,7 +17,7 @@ import datetime as dt
 import json
 from typing import Any, Callable, Mapping, Optional, Protocol
 
-from .inbound_types import APPLIED, CONFLICT_LOST, UNCHANGED, Change, RowRefused, Verdict
+from .inbound_types import APPLIED, CONFLICT_LOST, ECHO, UNCHANGED, Change, RowRefused, Verdict
 from .inbound_values import as_utc, comparable, external_value, inbound_value
 from .merge import SYSTEM, FieldConflict, base_of, dump, load, merge, payload_of
 from .same_row import object_fingerprint
@@ -86,7 +86,8 @@ def apply_merge(spec: CatalogSpec, system: str, writer: MergeWriter, run_id: str
     lost = sum(c.winner != SYSTEM for c in result.conflicts)
     moved = result.base != base or (state is not None and state.base is None)
     if not values and not moved and not result.conflicts:
-        return Verdict(change.event, APPLIED, UNCHANGED), row, []
+        return Verdict(change.event, "ignored", ECHO) if change.own else Verdict(change.event, APPLIED, UNCHANGED), \
+            row, []
     if values and isinstance(cursor, dt.datetime):
         # The cursor records when the row changed, on either side: newest-wins compares the next event with it,
         # and the outbound sensors of other systems notice the row.
@@ -111,4 +112,6 @@ def apply_merge(spec: CatalogSpec, system: str, writer: MergeWriter, run_id: str
         kept = ", ".join(c.field.column for c in result.conflicts)
         return Verdict(change.event, "ignored", CONFLICT_LOST, f"the catalog's {kept} kept (conflict recorded)"), \
             after, result.conflicts
+    if change.own:
+        return Verdict(change.event, "ignored", ECHO), after, result.conflicts
     return Verdict(change.event, APPLIED, UNCHANGED), after, result.conflicts

@@ -90,6 +90,8 @@ class RowApplier:
             merged = self._merge(obj, change, internal_id, row, state)
             if merged is not None:
                 return merged
+        if change.own:  # zensync's own write, and no base to merge it against: never applied, as before
+            return Verdict(change.event, IGNORED, ECHO)
         values, errors = self._values(obj, change)
         if errors:
             return self._failed(change, errors[0][0], "; ".join(f"{column}: {reason}" for _, column, reason in errors))

@@ -40,6 +40,10 @@ class Change:
     # Earlier changes of other people that a later write of zensync's replaced before they were applied (their
     # events older than its echo): (state, hints, time) each, so the merge still counts their fields as edits.
     overwritten: tuple[tuple[Mapping[str, Any], frozenset[str], dt.datetime], ...] = ()
+    # Marked as zensync's own write by the system, yet merged: its state was read now (a system that reports the
+    # last writer only, like Salesforce, would hide a person's edit made just before it). Counted as an echo
+    # when it changes nothing.
+    own: bool = False
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def apply_merge(spec: CatalogSpec, system: str, writer: MergeWriter, run_id: str
     catalog = {f.target: external_value(payload, f.target) if f.target.split(".")[0] in payload
                else row.get(f.column) for f in both}
     result = merge(both, base, catalog, change.state, change.occurred_at, catalog_at, change.hints,
-                   change.overwritten)
+                   change.overwritten, change.ours)
     values: dict[str, Any] = {}
     try:
         for f, raw in result.take.values():

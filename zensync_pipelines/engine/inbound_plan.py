@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from .inbound_types import ECHO, REMOVE, STALE, UPSERT, Change
-from .inbound_values import state_key
+from .inbound_values import external_value, state_key
 from .spec import Field
 
 MISSING = object()  # no state fetched yet
@@ -61,24 +62,44 @@ def plan_object(changes: Sequence[Change], fields: list[Field], newest_processed
     if not foreign or (newest_processed is not None and newest < newest_processed):
         superseded = [c for c in ordered if not c.echo]
         if merge and superseded:
-            return _merge_superseded(plan, superseded, fetched)
+            return _merge_superseded(plan, superseded, fetched, ordered)
         return plan
     ambiguous = len(foreign) < len(top) or len({state_key(fields, c.state) for c in foreign}) > 1 \
         or (newest_processed is not None and newest == newest_processed)
     chosen = foreign[-1]
     if ambiguous and merge:
-        return _merge_superseded(plan, [c for c in ordered if not c.echo], fetched)
+        return _merge_superseded(plan, [c for c in ordered if not c.echo], fetched, ordered)
     if ambiguous:
         if fetched is MISSING:
             return GroupPlan(needs_fetch=True)
         chosen = dataclasses.replace(chosen, kind=UPSERT if fetched is not None else REMOVE,
                                      state=fetched or {})  # type: ignore[arg-type]
     del plan.verdicts[chosen.event]
-    plan.effective = chosen
+    plan.effective = dataclasses.replace(chosen, hints=_union(c.hints for c in ordered if not c.echo),
+                                         ours=_ours(ordered))
     return plan
 
 
-def _merge_superseded(plan: GroupPlan, foreign: list[Change], fetched: object) -> GroupPlan:
+def _ours(ordered: Sequence[Change]) -> frozenset[tuple[str, str]]:
+    """The values zensync's echoes in the batch say it wrote (their hinted fields)."""
+    return frozenset((target, json.dumps(external_value(c.state, target), sort_keys=True, default=str))
+                     for c in ordered if c.echo and c.hints for target in c.hints)
+
+
+def _union(hints: Iterable[Optional[frozenset[str]]]) -> Optional[frozenset[str]]:
+    """The fields the applied state carries changes of: the newest event's state holds its batch's earlier
+    foreign changes too (each event holds the whole object), so their hints count with its own; None when one
+    of them gives none."""
+    found: set[str] = set()
+    for hint in hints:
+        if hint is None:
+            return None
+        found |= hint
+    return frozenset(found)
+
+
+def _merge_superseded(plan: GroupPlan, foreign: list[Change], fetched: object,
+                      ordered: Sequence[Change]) -> GroupPlan:
     """Foreign events a later echo (or a processed event) came after: merge the object's current state, carrying
     the events' hinted fields as edits zensync's later write may have replaced."""
     if fetched is MISSING:
@@ -88,5 +109,5 @@ def _merge_superseded(plan: GroupPlan, foreign: list[Change], fetched: object) -
     del plan.verdicts[chosen.event]
     plan.effective = dataclasses.replace(chosen, kind=UPSERT if fetched is not None else REMOVE,
                                          state=fetched or {}, hints=None,  # type: ignore[arg-type]
-                                         overwritten=overwritten)
+                                         overwritten=overwritten, ours=_ours(ordered))
     return plan

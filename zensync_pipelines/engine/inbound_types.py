@@ -44,6 +44,9 @@ class Change:
     # last writer only, like Salesforce, would hide a person's edit made just before it). Counted as an echo
     # when it changes nothing.
     own: bool = False
+    # (target, JSON value) that zensync's own writes set, per the echoes beside this change: a field holding one
+    # is zensync's write whose outcome may not be recorded yet (a kill in between), not a person's edit.
+    ours: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -102,13 +102,16 @@ def _rule_winner(f: Field, system_at: dt.datetime, catalog_at: Optional[dt.datet
 
 def merge(fields: Sequence[Field], base: Mapping[str, Any], catalog: Mapping[str, Any], state: Mapping[str, Any],
           system_at: dt.datetime, catalog_at: Optional[dt.datetime], hints: Optional[frozenset[str]] = None,
-          overwritten: Sequence[tuple[Mapping[str, Any], frozenset[str], dt.datetime]] = ()) -> Merge:
+          overwritten: Sequence[tuple[Mapping[str, Any], frozenset[str], dt.datetime]] = (),
+          ours: frozenset[tuple[str, str]] = frozenset()) -> Merge:
     """Merge one object's state into its row, field by field.
 
     `fields`: the object's two-way fields; `catalog`: the row's payload (by target); `state`: the object as the
     system reports it; `hints`: the targets the system says the change touched (Stripe's previous_attributes),
     None when it gives none; `overwritten`: earlier changes of the system (state, hinted targets, time) that a
-    later write of zensync's replaced before they were applied: a field they changed is still the system's edit.
+    later write of zensync's replaced before they were applied: a field they changed is still the system's edit;
+    `ours`: (target, JSON value) zensync's own writes set: such a value is no one's edit (its outcome may not be
+    recorded yet), the base just learns it.
     """
     take: dict[str, tuple[Field, Any]] = {}
     new_base = dict(base)
@@ -133,6 +136,8 @@ def merge(fields: Sequence[Field], base: Mapping[str, Any], catalog: Mapping[str
                 take[f.target] = (f, raw)
             continue
         new_base[f.target] = raw  # the system holds this value now, whoever wins
+        if (f.target, json.dumps(raw, sort_keys=True, default=str)) in ours:
+            continue
         if c == b or c == s:
             take[f.target] = (f, raw)  # only the system changed it (or both to the same value: no conflict)
             continue

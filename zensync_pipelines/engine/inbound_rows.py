@@ -187,11 +187,10 @@ class RowApplier:
         policy, now = obj.inbound_policy.on_delete, dt.datetime.now(dt.timezone.utc)
         name, object_type = self.spec.name, obj.object_type
         if policy == RECREATE:
-            # A fresh attempt number, so the re-creation derives a new idempotency key: Stripe would replay the
-            # first creation's answer (the deleted object) for the same one.
+            # The mapping row stays, with its write sequence: the re-creation is a new intent and derives a new
+            # idempotency key (engine/keys.py), never the first creation's, whose answer is the deleted object.
             attempts = 1 + self.writer.unlinks(name, self.system, object_type, internal_id)
-            self.writer.set_mapping(name, self.system, object_type, internal_id, status=DELETED, fingerprint=None,
-                                    attempts=attempts)
+            self.writer.set_mapping(name, self.system, object_type, internal_id, status=DELETED, fingerprint=None)
             self.writer.log_unlink(self.run_id, name, self.system, object_type, internal_id, attempts,
                                    f"{object_type} {change.external_id} deleted in {self.system}; re-created next run")
             self.writer.update_row(self.spec, internal_id, {self.spec.cursor_column: now})  # the sensor's signal

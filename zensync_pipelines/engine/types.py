@@ -33,6 +33,7 @@ class MappingState:
     fingerprint: Optional[str]
     status: str
     attempts: int = 0
+    write_seq: int = 0  # the last write intent's sequence number (engine/keys.py)
 
 
 @dataclass(frozen=True, slots=True)  # slots: a Bulk batch holds 10^5 of them, each a few hundred bytes lighter
@@ -63,6 +64,8 @@ class Operation:
     # The row's group in the run's counts (its created-at month), carried to the outcome: a batch spooled to disk
     # keeps no per-row lookup of it in memory.
     group: Optional[str] = None
+    # The write intent's number in its mapping row's sequence, recorded with the intent; part of the key.
+    seq: int = 1
 
     @property
     def system_type(self) -> str:

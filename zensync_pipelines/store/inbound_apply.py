@@ -121,7 +121,7 @@ class InboundWriter:
                 updated_at=now, attempts=0, **values))
 
     def unlinks(self, catalog: str, system: str, object_type: str, internal_id: str) -> int:
-        """How often a system's delete unlinked this row's object: re-creations derive fresh idempotency keys."""
+        """How often a system's delete unlinked this row's object: the number of the next unlink event."""
         c = sync_events.c
         return int(self.connection.execute(select(func.count()).where(
             c.catalog == catalog, c.system == system, c.object_type == object_type, c.internal_id == internal_id,

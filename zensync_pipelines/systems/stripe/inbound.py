@@ -11,7 +11,7 @@ import json
 from typing import Any, Mapping, Optional, Sequence
 
 from ...engine.inbound_types import REMOVE, UPSERT, Change
-from ...engine.plan import IDEMPOTENCY_PREFIX
+from ...engine.keys import IDEMPOTENCY_PREFIX
 from ...store.inbox import NewInboundEvent
 from .objects import ZENSKAR_ID
 

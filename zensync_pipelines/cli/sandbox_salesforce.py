@@ -10,8 +10,8 @@ from typing import Any, Optional, Sequence
 
 import click
 
-from ... import preflight
-from .server import SalesforceSandbox
+from . import preflight
+from ..sandbox.salesforce.server import SalesforceSandbox
 
 
 @click.command("salesforce")

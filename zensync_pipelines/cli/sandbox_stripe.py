@@ -7,8 +7,8 @@ from typing import Any, Optional
 
 import click
 
-from ... import preflight
-from .server import StripeSandbox
+from . import preflight
+from ..sandbox.stripe.server import StripeSandbox
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from simple_salesforce import Salesforce
 
-from zensync_pipelines.sandbox.cli import sandbox
+from zensync_pipelines.cli.sandbox import sandbox
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.sandbox.salesforce.auth import ORG_ID, SALES_USER_ID, USER_ID
 from zensync_pipelines.sandbox.salesforce.cli import command, parse_outbound_urls

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 from ...engine.inbound.types import REMOVE, UPSERT, Change
 from ...engine.plan import IDEMPOTENCY_PREFIX
 from ...store.inbox import NewInboundEvent
-from .objects import ZENSKAR_ID
+from .shared import ZENSKAR_ID
 
 SYSTEM = "stripe"
 

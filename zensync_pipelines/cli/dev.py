@@ -30,7 +30,7 @@ from ..store.db import make_engine, redact
 from ..sandbox.starters import SANDBOX_STRIPE_KEY  # noqa: F401 (the live tests read it here)
 
 # The same instance as `dagster` commands run from the repository root (its top-level dagster.yaml links here).
-INSTANCE_YAML = Path(__file__).with_name("dagster_instance.yaml")
+INSTANCE_YAML = Path(__file__).parents[1] / "dagster_instance.yaml"  # package data, beside definitions.py
 
 
 def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:

@@ -10,7 +10,7 @@ from typing import Any, Iterator, Optional, Sequence
 from sqlalchemy import Engine, and_, case, func, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
-from ..engine.inbound_types import RowRefused
+from ..engine.inbound.types import RowRefused
 from ..engine.spec import CatalogSpec
 from ..engine.types import DELETED, SYNCED, UNLINKED, MappingState
 from . import digests

@@ -13,7 +13,7 @@ from simple_salesforce import Salesforce
 from sqlalchemy import update
 
 from zensync_pipelines.demo.invoices import seed_invoices
-from zensync_pipelines.demo.tables import customers, invoice_lines
+from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.store import migrate
 from zensync_pipelines.store.db import make_engine

@@ -16,15 +16,15 @@ import dataclasses
 import datetime as dt
 from typing import Any, Optional, Sequence
 
-from .inbound_types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE,
+from .types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE,
                             UNCHANGED, UNLINK, UNLINKED_OBJECT, UNTRACKED, UPSERT, Adopter, Change, RowRefused,
                             StateFetcher, Verdict)
-from .inbound_values import as_utc, comparable, external_value, inbound_value
-from .mapper import mapper_for
-from .payload import fingerprint
-from .spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, Field, InvalidValue
-from .sync import _resolve_references
-from .types import DELETED, SYNCED, UNLINKED, MappingState
+from .values import as_utc, comparable, external_value, inbound_value
+from ..mapper import mapper_for
+from ..payload import fingerprint
+from ..spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, Field, InvalidValue
+from ..sync import _resolve_references
+from ..types import DELETED, SYNCED, UNLINKED, MappingState
 
 IGNORED, FAILED = "ignored", "failed"
 TIE: Any = Verdict(-1, "", "tie")  # apply() settles it by reading the object

@@ -19,9 +19,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from .inbound_types import ECHO, REMOVE, STALE, UPSERT, Change
-from .inbound_values import state_key
-from .spec import Field
+from .types import ECHO, REMOVE, STALE, UPSERT, Change
+from .values import state_key
+from ..spec import Field
 
 MISSING = object()  # no state fetched yet
 

@@ -42,6 +42,8 @@ setup(
             "pgserver>=0.1.4",
             "playwright>=1.45",
             "matplotlib>=3.8",
+            # The import graph's circles (zensync_pipelines_tests/test_imports.py).
+            "networkx>=3.2,<4",
         ],
         "dev": ["ruff", "py-spy", "pyinstrument"],
         # The peer in benchmarks/scenarios/peer.py: an open-source reverse-ETL CLI, run as a user would.

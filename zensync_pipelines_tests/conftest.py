@@ -9,9 +9,10 @@ session and stopped at its end. Each test gets its own schema, dropped afterward
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import stripe
@@ -140,7 +141,6 @@ def wait_for_port(port: int, process=None, timeout: float = 20.0) -> None:  # no
 @pytest.fixture(scope="session")
 def localstripe_server() -> Iterator[str]:
     """localstripe, an independent Stripe stand-in, bound to 127.0.0.1 (its own CLI binds every interface)."""
-    import subprocess
     import sys
 
     port = free_port()
@@ -152,7 +152,35 @@ def localstripe_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        reap(process)
+
+
+def reap(process: subprocess.Popen, grace: float = 10) -> None:
+    """Wait for a process asked to stop; kill it if it has not stopped after `grace` seconds. Never leaves it
+    running, whatever the test asserted before."""
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., subprocess.Popen]]:
+    """`spawn(command, **popen_args)` starts a process for this test; at teardown, whatever happened in the test
+    (a failed assertion, a timeout waiting for it to stop), every one still running is killed and reaped, so no
+    test leaves a server behind after pytest exits."""
+    started: list[subprocess.Popen] = []
+
+    def start(command: list[str], **popen_args: Any) -> subprocess.Popen:
+        started.append(subprocess.Popen(command, **popen_args))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
 
 
 @pytest.fixture

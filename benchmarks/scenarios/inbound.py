@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from zensync_pipelines.catalogs import load_specs
 from zensync_pipelines.demo.tables import customers
-from zensync_pipelines.dev import SANDBOX_STRIPE_KEY
+from zensync_pipelines.cli.dev import SANDBOX_STRIPE_KEY
 from zensync_pipelines.inbound.app import Receiver, ReceiverContext, build_app
 from zensync_pipelines.inbound.stripe import build_routes
 from zensync_pipelines.sandbox.stripe.webhooks import sign

@@ -26,7 +26,7 @@ from sqlalchemy import update
 
 from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.demo.tables import customers
-from zensync_pipelines.dev import SANDBOX_STRIPE_KEY
+from zensync_pipelines.cli.dev import SANDBOX_STRIPE_KEY
 from zensync_pipelines.store.db import make_engine
 
 from .. import dagster_runs

@@ -25,7 +25,7 @@ from zensync_pipelines.store.catalog import CatalogTables
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines.systems.stripe import StripeAdapter
-from zensync_pipelines.systems.stripe.objects import with_zenskar_id
+from zensync_pipelines.systems.stripe.shared import drop_none, with_zenskar_id
 
 NAME = "stripe"
 TITLE = "Stripe: throughput as a share of the rate limit, zensync vs a sequential per-row worker"
@@ -92,16 +92,10 @@ def per_row_worker(ctx: Context, rows: int, limit: int) -> dict[str, Any]:
         client = stripe.StripeClient(KEY, base_addresses={"api": sb.url}, max_network_retries=2)
         began = time.perf_counter()
         for op in ops:
-            client.v1.customers.create(params=_drop_none(with_zenskar_id(op.payload, op.internal_id)))
+            client.v1.customers.create(params=drop_none(with_zenskar_id(op.payload, op.internal_id)))
         seconds = time.perf_counter() - began
         return {"rows": rows, "written": len(ops), "seconds": seconds, "requests": api_requests(sb),
                 "refused": sb.refused}
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    return value
 
 
 def admitted(limit: float, seconds: float) -> float:

@@ -155,8 +155,11 @@ def build_drift_check(spec: CatalogSpec, system: str) -> AssetChecksDefinition:
                                              f"zensync wrote it (the reconcile reads them back and repairs drift).")
     def _drift(context: AssetCheckExecutionContext) -> AssetCheckResult:
         found = last_read_back(spec, system, context.resources.catalog_db.engine())
-        if found is None:
-            return AssetCheckResult(passed=True, severity=AssetCheckSeverity.WARN,
+        if found is None:  # nothing was read back yet, so nothing is known to be as written: say so, do not pass
+            return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
+                                    description=f"No read-back of {system} yet: a reconcile run reads the objects "
+                                                f"back (schedule {spec.name}_{system}_reconcile, or zensync sync "
+                                                f"{spec.name} {system} --full).",
                                     metadata={"last_read_back": MetadataValue.text("never")})
         metadata: dict[str, Any] = {name: MetadataValue.int(found[name]) for name in (
             "checked", "changed", "inbound", "missing", "duplicates", "unsent", "api_calls", "drift")}

@@ -38,6 +38,13 @@ def catalog_key(spec: CatalogSpec) -> AssetKey:
     return AssetKey(["catalog", spec.name])
 
 
+def catalog_metadata(catalog: CatalogTables, spec: CatalogSpec) -> dict[str, Any]:
+    """The catalog asset's metadata: row counts and the latest change, as the table holds them now."""
+    stats = catalog.stats(spec)
+    return {"rows": MetadataValue.int(stats["rows"]), "live_rows": MetadataValue.int(stats["live_rows"]),
+            "latest_change": MetadataValue.text(str(stats["latest_change"]))}
+
+
 def external_key(spec: CatalogSpec, system: str) -> AssetKey:
     return AssetKey([system, spec.name])
 

@@ -4,13 +4,13 @@ inbound asset, job and inbox sensor where the spec reads changes back; plus the 
 
 from typing import Optional
 
-from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, MaterializeResult, MetadataValue, asset,
-                     define_asset_job, in_process_executor)
+from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, MaterializeResult, asset, define_asset_job,
+                     in_process_executor)
 
 from ..engine.spec import CatalogSpec
 from ..systems.registry import check_spec
 from .checks import build_checks
-from .external import build_external_asset, catalog_key, external_key
+from .external import build_external_asset, catalog_key, catalog_metadata, external_key
 from .inbound import build_inbound_asset, build_inbound_checks, inbound_enabled, inbound_job_name, inbound_key
 from .inbound_automation import build_inbox_sensor
 from .retries import build_retry_sensor
@@ -34,11 +34,7 @@ def build_catalog_asset(spec: CatalogSpec) -> AssetsDefinition:
            deps=inbound,
            description=spec.description or f"The {spec.name} catalog table `{spec.table}`.")
     def _catalog(context: AssetExecutionContext) -> MaterializeResult:
-        stats = context.resources.catalog_db.catalog().stats(spec)
-        return MaterializeResult(metadata={
-            "rows": MetadataValue.int(stats["rows"]), "live_rows": MetadataValue.int(stats["live_rows"]),
-            "latest_change": MetadataValue.text(str(stats["latest_change"])),
-        })
+        return MaterializeResult(metadata=catalog_metadata(context.resources.catalog_db.catalog(), spec))
 
     return _catalog
 
@@ -47,12 +43,13 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
     settings = settings or AutomationSettings.from_env()
     check_spec(spec)
     assets, checks, jobs, sensors, schedules = [build_catalog_asset(spec)], [], [], [], []
+    catalog_reported = False  # by the first change sensor only: one table, one materialization per change
     for system in spec.systems:
         name = job_name(spec, system)
         assets.append(build_external_asset(spec, system))
         checks += build_checks(spec, system, name, settings)
         # The job selects the external copy only; its checks come with it and run after every sync. One sync
-        # step and three light checks gain nothing from a process each, and each process costs seconds of
+        # step and its light checks gain nothing from a process each, and each process costs seconds of
         # imports between a change and its sync; pools still limit the step across runs.
         jobs.append(define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
                                      description=f"Sync {spec.name} to {system}."))
@@ -60,7 +57,8 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # Only what the copy's strategy needs: no sensor unless it syncs on change, no schedule for a manual one.
         strategy, automated = spec.strategy(system), system not in settings.skipped_systems
         if strategy.sensor and automated:
-            sensors.append(build_change_sensor(spec, system, name, settings))
+            sensors.append(build_change_sensor(spec, system, name, settings, reports_catalog=not catalog_reported))
+            catalog_reported = True
         if strategy.schedule and automated:
             schedules.append(build_reconcile_schedule(spec, system, name, settings, strategy.cron))
         if (strategy.sensor or strategy.schedule) and automated:  # a manual copy retries when it is run

@@ -9,8 +9,8 @@ from dagster import (AssetCheckExecutionContext, AssetCheckResult, AssetCheckSev
                      AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset,
                      asset_check)
 
-from ..engine.inbound import InboundRun
-from ..engine.inbound_types import InboundReport
+from ..engine.inbound.run import InboundRun
+from ..engine.inbound.types import InboundReport
 from ..engine.spec import CatalogSpec
 from ..store.conflicts import ConflictStore, day_metadata, markdown
 from ..store.inbound_apply import InboundTables

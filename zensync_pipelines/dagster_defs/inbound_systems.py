@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
-from ..engine.inbound_types import EventDecoder, StateFetcher
+from ..engine.inbound.types import EventDecoder, StateFetcher
 from ..store.inbox import InboxStore
 from ..store.state import StateStore
 

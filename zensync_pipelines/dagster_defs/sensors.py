@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from dagster import (DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter, SensorDefinition,
-                     SensorEvaluationContext, SkipReason, sensor)
+from dagster import (AssetMaterialization, DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter,
+                     SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason, sensor)
 
 from ..engine.spec import CatalogSpec
 from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_after_now, order
+from .external import catalog_key, catalog_metadata
 from .scope import CHANGES, whole_catalog_tags
 from .settings import AutomationSettings
 
@@ -86,8 +87,10 @@ def sensor_run_in_flight(instance: DagsterInstance, name: str) -> bool:
     return bool(records)
 
 
-def build_change_sensor(spec: CatalogSpec, system: str, job_name: str,
-                        settings: AutomationSettings) -> SensorDefinition:
+def build_change_sensor(spec: CatalogSpec, system: str, job_name: str, settings: AutomationSettings,
+                        reports_catalog: bool = True) -> SensorDefinition:
+    """`reports_catalog`: a tick that sees the table change also records a materialization of the catalog asset
+    with its row counts (the table changes outside Dagster; this is where Dagster first learns of it)."""
     name = sensor_name(spec, system)
     # Kept across ticks (the code server lives on), so a tick never pays for reflecting the table again.
     feeds: dict[str, ChangeFeed] = {}
@@ -95,7 +98,7 @@ def build_change_sensor(spec: CatalogSpec, system: str, job_name: str,
     @sensor(name=name, job_name=job_name, minimum_interval_seconds=settings.sensor_interval_seconds,
             default_status=settings.sensor_status, required_resource_keys={"catalog_db"},
             description=f"Syncs {spec.name} rows to {system} when their {spec.cursor_column} changes.")
-    def _changes(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+    def _changes(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         previous = ChangeCursor.loads(context.cursor) if context.cursor else None
         database = context.resources.catalog_db
         feed = feeds.get(database.url) or feeds.setdefault(database.url, ChangeFeed(database.catalog()))
@@ -106,8 +109,10 @@ def build_change_sensor(spec: CatalogSpec, system: str, job_name: str,
         # a change storm becomes one run at a time, never a queue of overlapping runs.
         if sensor_run_in_flight(context.instance, name):
             return SkipReason("the previous run of this sensor is still queued or running")
-        context.update_cursor(changes.cursor.dumps())
-        return RunRequest(run_key=changes.run_key(previous),
-                          tags=whole_catalog_tags(spec, CHANGES, changes.changed_since))
+        request = RunRequest(run_key=changes.run_key(previous),
+                             tags=whole_catalog_tags(spec, CHANGES, changes.changed_since))
+        seen = [AssetMaterialization(catalog_key(spec), description=f"{spec.table} changed (seen by {name})",
+                                     metadata=catalog_metadata(database.catalog(), spec))] if reports_catalog else []
+        return SensorResult(run_requests=[request], cursor=changes.cursor.dumps(), asset_events=seen)
 
     return _changes

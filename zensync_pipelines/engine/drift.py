@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequence
 
-from .inbound_values import comparable, external_value, inbound_value
+from .inbound.values import comparable, external_value, inbound_value
 from .mapper import mapper_for
 from .payload import fingerprint
 from .spec import CatalogSpec, ExternalObject, Field, InvalidValue

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
-from .inbound_values import comparable, external_value
+from .inbound.values import comparable, external_value
 from .same_row import _put
 from .spec import BOTH, CATALOG_WINS, NEWEST_WINS, SYSTEM_WINS, ExternalObject, Field
 

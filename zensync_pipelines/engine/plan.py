@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from .keys import idempotency_key, next_write_seq
 from .mapper import mapper_for
 from .merge import base_of, dump, load, merges, partial
 from .same_row import AWAITING, create_only_changed, object_fingerprint, replace_fingerprint, split
@@ -14,20 +14,7 @@ from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, REPLACE, 
                     MappingState, Operation, Outcome, Pointer)
 
 DELETED_FINGERPRINT = "deleted"
-# Every Idempotency-Key zensync sends starts so: a system that reports the key with the change it caused (Stripe's
-# event `request.idempotency_key`) lets the inbound side recognise its own writes' echoes.
-IDEMPOTENCY_PREFIX = "zensync-"
 _NO_REFERENCES: Mapping[str, Optional[str]] = {}  # shared, never written: most rows reference nothing
-
-
-def idempotency_key(catalog: str, internal_id: str, system: str, object_type: str, action: str,
-                    fingerprint_: str, attempt: int) -> str:
-    """Derived, never random: a rerun after a crash sends the same key and Stripe replays the first answer.
-
-    `attempt` changes the key only after a recorded failure, whose stored answer must not be replayed forever.
-    """
-    material = "|".join((catalog, internal_id, system, object_type, action, fingerprint_, str(attempt)))
-    return IDEMPOTENCY_PREFIX + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
 @dataclass
@@ -80,12 +67,13 @@ def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mappin
             plan.outcomes.append(Outcome(spec.name, system, obj.name, internal_id, DELETE, DELETED,
                                          fingerprint=DELETED_FINGERPRINT, attempt=state.attempts + 1, group=group))
             continue
+        seq = next_write_seq(state)
         plan.operations.append(Operation(
             spec.name, system, obj.name, internal_id, DELETE, {}, DELETED_FINGERPRINT, state.external_id,
-            idempotency_key(spec.name, internal_id, system, obj.name, DELETE, DELETED_FINGERPRINT,
-                            state.attempts),
+            idempotency_key(spec.name, internal_id, system, obj.name, DELETE, DELETED_FINGERPRINT, seq),
             obj.external_id_field, attempt=state.attempts + 1, resource_type=obj.key and obj.object_type, group=group,
             pointer=_pointer(spec, system, obj, states),  # cleared first: a system may refuse to retire a target
+            seq=seq,
         ))
     return plan
 
@@ -165,14 +153,16 @@ def plan_row(
         exists = state is not None and state.external_id is not None and state.status != DELETED
         action = CREATE if not exists else REPLACE if create_only_changed(obj, state.fingerprint, fp) else UPDATE
         attempt = state.attempts if state is not None else 0
+        seq = next_write_seq(state)
         base = dump(base_of(obj, payload)) if merges(obj) else None  # kept once the write is confirmed
         if action == UPDATE and obj.create_only_targets:
             payload = split(obj, payload)[0]
         fields = None
         if action == UPDATE and base is not None and state.base is not None:
             # Only the fields the catalog changed since the last sync: the system's own edits of the others stay.
+            # The key is the intent's as ever (engine/keys.py): a rerun of a pending intent sends the same one.
             fields = tuple(sorted(partial(obj, payload, load(state.base)))) or None
-        key = idempotency_key(spec.name, internal_id, system, obj.name, action, fp, attempt) if action != REPLACE \
+        key = idempotency_key(spec.name, internal_id, system, obj.name, action, fp, seq) if action != REPLACE \
             else idempotency_key(spec.name, internal_id, system, obj.name, action,
                                  replace_fingerprint(fp, state.external_id), 0)
         if action != UPDATE:
@@ -184,6 +174,6 @@ def plan_row(
             recovering=action == CREATE and state is not None and state.status in (PENDING, FAILED),
             resource_type=obj.key and obj.object_type, awaiting=tuple(awaiting),
             pointer=_pointer(spec, system, obj, states, new) if action != UPDATE else None,
-            lookup=obj.lookup if action == CREATE else None, base=base, fields=fields,
+            lookup=obj.lookup if action == CREATE else None, seq=seq, base=base, fields=fields,
         ))
     return plan

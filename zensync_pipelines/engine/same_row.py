@@ -17,6 +17,7 @@ import copy
 import dataclasses
 from typing import Any, Mapping, Optional
 
+from .keys import idempotency_key
 from .payload import fingerprint
 from .spec import CatalogSpec, ExternalObject
 from .types import REPLACE, WAITING, Operation, Outcome
@@ -76,7 +77,7 @@ def resolve(spec: CatalogSpec, op: Operation, ids: Mapping[tuple[str, str], str]
             key: Any) -> Optional[Operation]:
     """`op` with the same-row ids written earlier in the batch filled in; None when one is still unknown.
 
-    `key` derives the idempotency key from (action, fingerprint, attempt), as the planner did.
+    `key` derives the idempotency key from (action, fingerprint, write sequence), as the planner did.
     """
     pointer = op.pointer
     if not op.awaiting and (pointer is None or pointer.external_id is not None):
@@ -104,12 +105,10 @@ def replace_fingerprint(fp: str, old_external_id: Optional[str]) -> str:
 
 
 def _key(op: Operation, fp: str) -> str:
-    """The idempotency key of a resolved operation, derived from (action, fingerprint, attempt) as the planner's."""
-    from .plan import idempotency_key  # plan imports this module
-
+    """The idempotency key of a resolved operation, derived as the planner's (engine/keys.py)."""
     material = replace_fingerprint(fp, op.external_id) if op.action == REPLACE else fp
     return idempotency_key(op.catalog, op.internal_id, op.system, op.object_type, op.action, material,
-                           0 if op.action == REPLACE else op.attempt - 1)
+                           0 if op.action == REPLACE else op.seq)
 
 
 def resolve_one(spec: CatalogSpec, op: Operation, written: Mapping[tuple[str, str], str]) -> Operation | Outcome:

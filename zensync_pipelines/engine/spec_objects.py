@@ -7,15 +7,27 @@ the objects declared before it in the same system.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Callable, Sequence
-
-if TYPE_CHECKING:
-    from .spec import ExternalObject
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def validate_row_objects(obj: "ExternalObject", before: Sequence[str], prefix: str, fail: Callable[[str], None],
+class RowObject(Protocol):
+    """What these checks read of spec.ExternalObject, named here so that this module needs nothing of spec.py,
+    which imports it (spec.py -> spec_objects.py, never back)."""
+
+    name: str
+    object_type: str
+    key: Optional[str]
+    fields: Sequence[Any]  # spec.Field: target, references, same_row, transform, inbound, create_only, outbound
+    reads_inbound: bool
+    replace_on_change: bool
+    create_only_targets: list[str]
+    pointed_by: Optional[tuple[str, str]]
+    lookup: Optional[str]
+
+
+def validate_row_objects(obj: RowObject, before: Sequence[str], prefix: str, fail: Callable[[str], None],
                          catalog: str = "") -> None:
     if obj.key is not None and (not isinstance(obj.key, str) or not KEY.match(obj.key)):
         fail(f"{prefix}.key must be a name like 'monthly_price', got {obj.key!r}")

@@ -33,6 +33,7 @@ class MappingState:
     fingerprint: Optional[str]
     status: str
     attempts: int = 0
+    write_seq: int = 0  # the last write intent's sequence number (engine/keys.py)
     # The last synced value of each outbound field, by target, as JSON text (engine/merge.py; parsed only where
     # used); None until the object's first write or merge since the base came, and for objects with no two-way
     # field.
@@ -67,6 +68,8 @@ class Operation:
     # The row's group in the run's counts (its created-at month), carried to the outcome: a batch spooled to disk
     # keeps no per-row lookup of it in memory.
     group: Optional[str] = None
+    # The write intent's number in its mapping row's sequence, recorded with the intent; part of the key.
+    seq: int = 1
     # The base the mapping keeps once this write is confirmed (JSON text, engine/merge.py); None: keep none.
     base: Optional[str] = None
     # An update of a merged object: the payload's top-level keys whose catalog value moved since the base, the

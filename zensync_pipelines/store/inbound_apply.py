@@ -10,7 +10,7 @@ from typing import Any, Iterator, Optional, Sequence
 from sqlalchemy import Engine, and_, case, func, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 
-from ..engine.inbound_types import RowRefused
+from ..engine.inbound.types import RowRefused
 from ..engine.spec import CatalogSpec
 from ..engine.types import DELETED, SYNCED, UNLINKED, MappingState
 from . import digests
@@ -49,7 +49,7 @@ class InboundWriter:
               internal_ids: Sequence[str]) -> tuple[dict[str, tuple[str, MappingState]], dict[str, MappingState]]:
         """Mappings by external id, and by internal id (for objects known only by their tag)."""
         c = mappings.c
-        columns = (c.internal_id, c.external_id, c.fingerprint, c.status, c.attempts, c.field_base)
+        columns = (c.internal_id, c.external_id, c.fingerprint, c.status, c.attempts, c.write_seq, c.field_base)
         by_external: dict[str, tuple[str, MappingState]] = {}
         by_internal: dict[str, MappingState] = {}
         base = and_(c.catalog == catalog, c.system == system, c.object_type == object_type)
@@ -127,7 +127,7 @@ class InboundWriter:
                                                      for row in rows])
 
     def unlinks(self, catalog: str, system: str, object_type: str, internal_id: str) -> int:
-        """How often a system's delete unlinked this row's object: re-creations derive fresh idempotency keys."""
+        """How often a system's delete unlinked this row's object: the number of the next unlink event."""
         c = sync_events.c
         return int(self.connection.execute(select(func.count()).where(
             c.catalog == catalog, c.system == system, c.object_type == object_type, c.internal_id == internal_id,

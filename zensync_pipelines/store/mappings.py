@@ -25,7 +25,7 @@ CHUNK = 900  # below SQLite's bound-parameter limit, comfortably
 # Built once with an expanding parameter: building `in_(ids)` per chunk coerces every id into a bound parameter
 # of its own, which cost more than the query when a reconcile loads a state for each of a million rows.
 _STATES = select(mappings.c.internal_id, mappings.c.object_type, mappings.c.external_id, mappings.c.fingerprint,
-                 mappings.c.status, mappings.c.attempts, mappings.c.field_base).where(
+                 mappings.c.status, mappings.c.attempts, mappings.c.write_seq, mappings.c.field_base).where(
     mappings.c.catalog == bindparam("catalog"), mappings.c.system == bindparam("system"),
     mappings.c.internal_id.in_(bindparam("ids", expanding=True)))
 
@@ -60,9 +60,9 @@ class MappingStore:
             for ids in _chunks(list(internal_ids)):
                 # Plain tuples: named access on a million rows costs more than the query itself.
                 found = connection.execute(_STATES, {"catalog": catalog, "system": system, "ids": ids}).all()
-                for internal_id, object_type, external_id, fingerprint, status, attempts, base in found:
+                for internal_id, object_type, external_id, fingerprint, status, attempts, write_seq, base in found:
                     states[(internal_id, object_type)] = MappingState(external_id, fingerprint, status, attempts,
-                                                                      base)
+                                                                      write_seq, base)
         return states
 
     def external_ids(self, catalog: str, system: str, object_type: str,
@@ -172,16 +172,20 @@ class MappingStore:
         fresh = {"external_id": None, "fingerprint": None, "status": PENDING, "last_error_code": None,
                  "last_error_field": None, "last_error": None, "attempts": 0, "last_run_id": run_id,
                  "created_at": now, "updated_at": now, "synced_at": None, "failure_kind": None,
-                 "next_retry_at": None, "field_base": None} | values
+                 "next_retry_at": None, "write_seq": 0, "field_base": None} | values
         return {name: value for name, value in fresh.items() if name not in columns}
 
     def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None:
-        """Mark rows as in flight before any external call, so a crash leaves a trace the next run acts on."""
+        """Mark rows as in flight before any external call, so a crash leaves a trace the next run acts on; each
+        with its write sequence number, which a rerun of the same intent reuses for the same key."""
         now = _now()
-        columns = ("internal_id", "object_type", "external_id")
+        columns = ("internal_id", "object_type", "external_id", "write_seq")
         with self.engine.begin() as connection:
-            self._upsert(connection, operations, columns, attrgetter(*columns), self._fresh(run_id, now, columns),
-                         {"status": PENDING, "last_run_id": run_id, "updated_at": now})
+            self._upsert(connection, operations, columns, attrgetter("internal_id", "object_type", "external_id",
+                                                                     "seq"),
+                         self._fresh(run_id, now, columns),
+                         {"status": PENDING, "last_run_id": run_id, "updated_at": now,
+                          "write_seq": lambda x: x.write_seq})
 
     def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
         """One transaction per batch: mapping rows and their events land together or not at all."""

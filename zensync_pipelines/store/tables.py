@@ -29,6 +29,9 @@ mappings = Table(
     Column("synced_at", DateTime(timezone=True)),
     Column("failure_kind", String(20)),  # transient | permanent, for failed rows (migration 0003)
     Column("next_retry_at", DateTime(timezone=True)),  # when the retry automation tries a transient failure
+    # The last write intent's number: each new intent takes the next, recorded before the call, and its
+    # idempotency key derives from it (engine/keys.py; migration 0005).
+    Column("write_seq", Integer, nullable=False, server_default="0"),
     Column("field_base", Text),  # JSON: target -> last synced value, for objects with two-way fields (0006)
     UniqueConstraint("catalog", "internal_id", "system", "object_type", name="uq_zensync_mapping_row"),
     Index("ix_zensync_mapping_status", "catalog", "system", "status"),

@@ -74,7 +74,7 @@ register(SystemEntry(
     resource="zensync_pipelines.systems.stripe.resource:stripe_resource_from_env",
     environment=(config.STRIPE_API_KEY, config.STRIPE_API_BASE), required=((config.STRIPE_API_KEY,),),
     capabilities="zensync_pipelines.systems.stripe.objects:capabilities",
-    sandbox="zensync_pipelines.systems.sandboxes:stripe_sandbox",
+    sandbox="zensync_pipelines.sandbox.starters:stripe_sandbox",
     conformance="zensync_pipelines_tests.conformance.registry:stripe_harness",
     description="Stripe's API through the stripe SDK"))
 register(SystemEntry(
@@ -87,7 +87,7 @@ register(SystemEntry(
     required=((config.SALESFORCE_CLIENT_ID, config.SALESFORCE_CLIENT_SECRET),
               (config.SALESFORCE_USERNAME, config.SALESFORCE_PASSWORD),
               (config.SALESFORCE_SESSION_ID, config.SALESFORCE_INSTANCE_URL)),
-    sandbox="zensync_pipelines.systems.sandboxes:salesforce_sandbox",
+    sandbox="zensync_pipelines.sandbox.starters:salesforce_sandbox",
     conformance="zensync_pipelines_tests.conformance.registry:salesforce_harness",
     description="Salesforce REST, Collections and Bulk 2.0 through simple-salesforce"))
 

@@ -133,6 +133,9 @@ def test_checks_report_parity_failed_rows_and_freshness(harness):
     after_sync = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(after_sync) == {"parity", "failed_rows", "freshness", "drift"}  # the checks run with every sync
     assert after_sync["freshness"].passed
+    drift = after_sync["drift"]  # a change run reads nothing back: the check says so instead of passing
+    assert not drift.passed and drift.metadata["last_read_back"].value == "never"
+    assert "No read-back of stripe yet" in drift.description
     assert metadata["failures"].startswith("| row | object | status | field | reason |")
 
     checks = check_results(harness)

@@ -11,7 +11,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from zensync_pipelines.dagster_defs.scope import SCOPE_TAG
 from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.definitions import defs
-from zensync_pipelines.dev import INSTANCE_YAML, dagster_home
+from zensync_pipelines.cli.dev import INSTANCE_YAML, dagster_home
 
 from .harness import JOB, Harness
 

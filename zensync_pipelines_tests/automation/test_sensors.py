@@ -38,11 +38,16 @@ def test_a_late_commit_with_an_older_timestamp_is_synced_by_the_next_tick(harnes
     assert request.partition_key is None and RANGE_START not in request.tags and RANGE_END not in request.tags
     cursor = ChangeCursor.loads(first.cursor)
     assert (cursor.value, cursor.key) == (base - dt.timedelta(days=1, seconds=600), 1)
+    # The tick that saw the table change records the catalog asset's materialization with its row counts.
+    [seen] = first.asset_events
+    assert seen.asset_key.path == ["catalog", "customers"]
+    assert (seen.metadata["rows"].value, seen.metadata["live_rows"].value) == (ROWS, ROWS)
     _, metadata = harness.run(request.tags)
     assert metadata["created"] == ROWS - 2 and metadata["failed"] == 2  # ids 7 and 23 are invalid on purpose
 
     idle = harness.tick(SENSOR, first.cursor)
     assert not idle.run_requests and idle.skip_message and (idle.cursor or first.cursor) == first.cursor
+    assert not idle.asset_events  # an idle tick reads no more than its window
 
     late = harness.engine.connect()
     transaction = late.begin()  # a writer that stamped its row a minute ago and commits after the cursor moved

@@ -49,14 +49,14 @@ def catalog(path: Path) -> str:
     return url
 
 
-def kill_at_random_moments(targets: list[dict], rng: random.Random) -> list[str]:
+def kill_at_random_moments(spawn, targets: list[dict], rng: random.Random) -> list[str]:
     """Start the sync process KILLS times and SIGKILL it at a random moment of its work; returns what each
     attempt reached ("killed", or "done" when it finished before its moment came)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     outcomes = []
     for _ in range(KILLS):
-        process = subprocess.Popen([sys.executable, "-m", "zensync_pipelines_tests.chaos.worker", json.dumps(targets)],
-                                   stdout=subprocess.PIPE, text=True, env=env)
+        process = spawn([sys.executable, "-m", "zensync_pipelines_tests.chaos.worker", json.dumps(targets)],
+                        stdout=subprocess.PIPE, text=True, env=env)
         assert process.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.05, 1.5 * ROWS / 300))  # anywhere in a sync of the whole catalog
         finished = process.poll() is not None
@@ -99,7 +99,7 @@ def salesforce_counts(sb: SalesforceSandbox, object_type: str) -> Counter:
     return Counter(r["Zenskar_Id__c"] for r in sf.query_all(f"SELECT Zenskar_Id__c FROM {object_type}")["records"])
 
 
-def test_kills_and_faults_end_with_every_valid_row_exactly_once(tmp_path, stripe_sandbox):
+def test_kills_and_faults_end_with_every_valid_row_exactly_once(tmp_path, stripe_sandbox, spawn):
     started = time.monotonic()
     rng = random.Random(13)
     stripe_sandbox.configure(fault_rate=FAULT_RATE, fault_kinds=["api_error", "rate_limit", "drop", "drop_after"],
@@ -116,7 +116,7 @@ def test_kills_and_faults_end_with_every_valid_row_exactly_once(tmp_path, stripe
             {"name": "bulk", "system": "salesforce", "database_url": bulk_db, "url": bulk_sb.url,
              "ca": bulk_sb.ca_file, "bulk_threshold": 20},
         ]
-        kills = kill_at_random_moments(targets, rng)
+        kills = kill_at_random_moments(spawn, targets, rng)
         killed_at = time.monotonic()
         rounds, retried = automation_until_quiet(targets)
         for sandbox in (stripe_sandbox, collections_sb, bulk_sb):  # faults off for the test's own reading

@@ -97,11 +97,11 @@ def test_seeded_rows_are_stamped_now_so_a_change_sensor_sees_them(cli, tmp_path)
     assert all(stamp.replace(tzinfo=None) >= before for stamp in stamps.values())
 
 
-def test_a_wrong_password_can_be_tried_against_the_sandbox_from_the_command_line(tmp_path):
+def test_a_wrong_password_can_be_tried_against_the_sandbox_from_the_command_line(tmp_path, spawn):
     command = [sys.executable, "-m", "zensync_pipelines.cli", "sandbox", "salesforce", "--port", "0",
                "--ca-file", str(tmp_path / "ca.pem"), "--require-credentials", "--username", "ada@example.com",
                "--password", "Right-pw", "--security-token", "TOK"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    server = spawn(command, stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
         url = server.stdout.readline().split()[-1]
         server.stdout.readline()
@@ -117,7 +117,7 @@ def test_a_wrong_password_can_be_tried_against_the_sandbox_from_the_command_line
         assert login(right, http, "59.0").token
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        assert server.wait(timeout=30) == 0
 
 
 def test_require_credentials_without_credentials_is_a_usage_error(cli):

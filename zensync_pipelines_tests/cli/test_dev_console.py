@@ -2,7 +2,7 @@
 
 import io
 
-from zensync_pipelines.devlog import quiet, relay
+from zensync_pipelines.cli.devlog import quiet, relay
 
 DAEMON = "2026-12-02 13:19:09 +0000 - dagster.daemon.SensorDaemon - "
 LINES = [

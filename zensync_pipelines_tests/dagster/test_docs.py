@@ -43,3 +43,24 @@ def test_readme_says_how_tests_get_postgresql_and_a_browser_and_how_dev_is_chose
     assert "pgserver" in readme and "playwright install chromium" in readme and "apt-get install chromium" in readme
     operations = (ROOT / "docs" / "operations.md").read_text()
     assert "### `dagster dev` or `dg dev`" in operations and "deploy/production/dagster.yaml" in operations
+
+
+def test_operations_names_every_kind_of_check_sensor_schedule_and_asset_the_ui_lists():
+    """What the UI lists of the code location, by kind (a check by name, a sensor or schedule by its suffix, an
+    asset by its key's shape), is in docs/operations.md's tables."""
+    from zensync_pipelines.definitions import defs
+
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    graph = defs.resolve_asset_graph()
+    checks = {check.name for check in graph.asset_check_keys}
+    assert checks >= {"parity", "failed_rows", "freshness", "drift", "inbox_backlog", "oldest_unapplied"}
+    missing = [f"check {name}" for name in checks if f"`{name}`" not in operations]
+    suffixes = {sensor.name.rsplit("_", 1)[-1] for sensor in defs.sensors or []} | \
+        {schedule.name.rsplit("_", 2)[-1] if schedule.name.endswith("_poll_events") else
+         schedule.name.rsplit("_", 1)[-1] for schedule in defs.schedules or []}
+    missing += [f"sensor or schedule *_{suffix}" for suffix in suffixes if f"_{suffix}`" not in operations]
+    shapes = {"catalog/<catalog>" if key.path[0] == "catalog" else
+              "<system>/inbound/<catalog>" if key.path[1:2] == ["inbound"] else "<system>/<catalog>"
+              for key in graph.get_all_asset_keys()}
+    missing += [f"asset {shape}" for shape in shapes if f"`{shape}`" not in operations]
+    assert missing == []

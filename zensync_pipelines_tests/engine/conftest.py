@@ -13,8 +13,6 @@ def store(tmp_path):
     return MappingStore(engine)
 
 
-
-@pytest.fixture(autouse=True)
-def both_batches(batches):
-    """Every engine test runs with in-memory and with spooled batches (the `batches` fixture)."""
-    return batches
+# The tests that run the engine against the memory system ask for the `batches` fixture
+# (pytest.mark.usefixtures("batches")) and run twice, with in-memory and with spooled batches; the others (specs,
+# payloads, plans, strategies' Dagster objects) never meet a batch and run once.

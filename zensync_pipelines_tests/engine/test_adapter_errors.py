@@ -26,6 +26,7 @@ def run(store, system, data, run_id="r1"):
     return sync(SPEC, "memory", ListSource(data), store, system, run_id, Selection())
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 def test_an_unexpected_exception_fails_its_batch_rows_and_the_run_goes_on(store):
     error = AttributeError("'PriceService' object has no attribute 'delete' (key sk_test_abc123, "
                            "https://bob:hunter2@example.com)")
@@ -45,6 +46,7 @@ def test_an_unexpected_exception_fails_its_batch_rows_and_the_run_goes_on(store)
     assert again.created == 12 and all(r["status"] == SYNCED for r in store.rows("people", "memory"))
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 @pytest.mark.parametrize("error", [ConnectionResetError("peer went away"), TimeoutError("read timed out")])
 def test_an_outage_still_fails_the_run(store, error):
     with pytest.raises(type(error)):
@@ -52,6 +54,7 @@ def test_an_outage_still_fails_the_run(store, error):
     assert {r["status"] for r in store.rows("people", "memory")} == {"pending"}
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 def test_an_adapter_names_its_own_outage_errors(store):
     class AuthRefused(RuntimeError):
         pass
@@ -68,6 +71,7 @@ def test_scrub_hides_credentials():
         assert secret not in text
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 def test_an_outage_fails_the_run_even_through_a_wrapper(store):
     class Wrapper:  # e.g. a test's or a breaker's wrapper, which declares no outage_errors of its own
         def __init__(self, inner):

@@ -1,5 +1,7 @@
 """A dry run plans exactly what a sync would do and writes nothing; a run can split its counts by row group."""
 
+import pytest
+
 from sqlalchemy import func, select
 
 from zensync_pipelines.engine.dryrun import SKIP, Planner
@@ -8,6 +10,8 @@ from zensync_pipelines.store.tables import mappings, sync_events
 from zensync_pipelines_tests.memory_system import ListSource, MemorySystem
 
 from .test_sync import SPEC, rows, run
+
+pytestmark = pytest.mark.usefixtures("batches")  # each test with in-memory and spooled batches
 
 
 def table_rows(store_):

@@ -2,8 +2,8 @@
 
 import datetime as dt
 
-from zensync_pipelines.engine.inbound_plan import plan_object
-from zensync_pipelines.engine.inbound_types import ECHO, REMOVE, STALE, UPSERT, Change
+from zensync_pipelines.engine.inbound.plan import plan_object
+from zensync_pipelines.engine.inbound.types import ECHO, REMOVE, STALE, UPSERT, Change
 from zensync_pipelines.engine.spec import Field
 
 FIELDS = [Field("email", "email", direction="both", conflict="newest_wins")]

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
 from zensync_pipelines.demo.tables import customers, invoice_lines, invoices, metadata
-from zensync_pipelines.engine.inbound import InboundRun
-from zensync_pipelines.engine.inbound_types import UPSERT, Change
+from zensync_pipelines.engine.inbound.run import InboundRun
+from zensync_pipelines.engine.inbound.types import UPSERT, Change
 from zensync_pipelines.engine.spec import BOTH, NEWEST_WINS, CatalogSpec, ExternalObject, Field, Inbound
 from zensync_pipelines.engine.sync import Selection, sync
 from zensync_pipelines.engine.types import CREATE, SYNCED, UPDATE, Operation, Outcome

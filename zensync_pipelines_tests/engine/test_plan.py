@@ -1,5 +1,6 @@
 from zensync_pipelines.engine.payload import build_payload, fingerprint
-from zensync_pipelines.engine.plan import idempotency_key, plan_row
+from zensync_pipelines.engine.keys import idempotency_key
+from zensync_pipelines.engine.plan import plan_row
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field
 from zensync_pipelines.engine.types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, SYNCED, UPDATE,
                                             WAITING, MappingState)
@@ -27,7 +28,8 @@ def test_a_new_row_creates_every_object_in_order_with_derived_keys():
     account = plan.operations[0]
     assert account.internal_id == "7" and account.payload == {"Name": "Ada"}
     assert account.external_id_field == "Zenskar_Id__c" and not account.recovering
-    assert account.idempotency_key == idempotency_key("customers", "7", "crm", "Account", CREATE, fp("Account"), 0)
+    assert account.idempotency_key == idempotency_key("customers", "7", "crm", "Account", CREATE, fp("Account"), 1)
+    assert account.seq == 1  # the first write intent of its mapping row
 
 
 def test_unchanged_rows_plan_nothing_and_changed_rows_update():
@@ -39,10 +41,10 @@ def test_unchanged_rows_plan_nothing_and_changed_rows_update():
 
 
 def test_a_failed_create_is_retried_with_a_new_key_and_a_lookup_first():
-    states = {"Account": MappingState(None, None, FAILED, attempts=2)}
+    states = {"Account": MappingState(None, None, FAILED, attempts=2, write_seq=2)}
     op = plan_row(SPEC, "crm", ROW, states).operations[0]
     assert op.action == CREATE and op.recovering and op.attempt == 3
-    assert op.idempotency_key == idempotency_key("customers", "7", "crm", "Account", CREATE, fp("Account"), 2)
+    assert op.idempotency_key == idempotency_key("customers", "7", "crm", "Account", CREATE, fp("Account"), 3)
     assert op.idempotency_key != plan_row(SPEC, "crm", ROW, {}).operations[0].idempotency_key
 
 

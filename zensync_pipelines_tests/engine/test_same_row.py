@@ -32,6 +32,7 @@ def run(catalog, store, system, data, run_id):
     return sync(catalog, "memory", ListSource(data), store, system, run_id, Selection())
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 def test_a_price_gets_the_product_id_of_its_own_row_within_the_batch(store):
     system, data = MemorySystem(batch_size=4), plans(5)
     report = run(spec(), store, system, data, "r1")
@@ -45,6 +46,7 @@ def test_a_price_gets_the_product_id_of_its_own_row_within_the_batch(store):
     assert run(spec(), store, system, data, "r2").api_calls == 0  # resolved fingerprints are the recorded ones
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 def test_create_only_fields_are_never_updated_and_a_change_to_them_alone_costs_nothing(store):
     system, data = MemorySystem(), plans(2)
     run(spec(), store, system, data, "r1")
@@ -59,6 +61,7 @@ def test_create_only_fields_are_never_updated_and_a_change_to_them_alone_costs_n
     assert monthly["nickname"] == "Renamed"
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 def test_a_crash_after_the_product_was_written_duplicates_nothing(store):
     system, data = MemorySystem(), plans(1)
     system.crash_after_writes = 1  # the product landed; the run died before its prices
@@ -71,6 +74,7 @@ def test_a_crash_after_the_product_was_written_duplicates_nothing(store):
     assert {p["product"] for p in system.live("price").values()} == {product_id}
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 def test_a_failed_product_holds_its_prices(store):
     system, data = MemorySystem(), plans(2)
     system.reject["2"] = ("invalid", "refused", "name")

@@ -33,18 +33,21 @@ def life(spec, store):
     return system, second, gone
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 def test_mirror_creates_updates_and_deletes(store):
     system, second, gone = life(SPEC, store)
     assert (second.updated, second.deleted, gone.deleted) == (2, 2, 2)
     assert sorted(o["name"] for o in system.live("account").values()) == ["Renamed"]
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 def test_upsert_never_deletes(store):
     system, second, gone = life(with_strategy(mode="upsert"), store)
     assert (second.updated, second.deleted, gone.deleted, gone.api_calls) == (2, 0, 0, 0)
     assert sorted(o["name"] for o in system.live("account").values()) == ["Person 2", "Person 3", "Renamed"]
 
 
+@pytest.mark.usefixtures("batches")  # in-memory and spooled batches
 def test_insert_only_creates_once_and_never_updates(store):
     system, second, gone = life(with_strategy(mode="insert_only"), store)
     assert (second.created, second.updated, second.deleted, gone.deleted) == (0, 0, 0, 0)

@@ -5,6 +5,8 @@ from zensync_pipelines.engine.sync import Selection, sync
 from zensync_pipelines.engine.types import FAILED, INVALID, SYNCED, WAITING
 from zensync_pipelines_tests.memory_system import ListSource, MemorySystem, SimulatedCrash
 
+pytestmark = pytest.mark.usefixtures("batches")  # each test with in-memory and spooled batches
+
 SPEC = CatalogSpec(
     name="people", table="people", primary_key="id", cursor_column="updated_at", created_at_column="created_at",
     soft_delete_column="deleted_at",

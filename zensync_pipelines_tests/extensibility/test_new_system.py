@@ -10,7 +10,7 @@ from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
 from zensync_pipelines.dagster_defs.resources import CatalogDatabase, default_resources
 from zensync_pipelines.dagster_defs.settings import SKIP_SYSTEMS, AutomationSettings
 from zensync_pipelines.demo.seed import seed_customers
-from zensync_pipelines.dev_systems import start_systems
+from zensync_pipelines.cli.dev_systems import start_systems
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.systems.registry import REGISTRY, SystemEntry, register, unregister

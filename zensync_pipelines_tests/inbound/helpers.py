@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from zensync_pipelines.catalogs import load_specs
 from zensync_pipelines.demo.tables import customers, invoice_lines, invoices, metadata
-from zensync_pipelines.engine.inbound import InboundRun
+from zensync_pipelines.engine.inbound.run import InboundRun
 from zensync_pipelines.engine.spec import inbound_routes
 from zensync_pipelines.engine.sync import Selection, sync
 from zensync_pipelines.store.catalog import CatalogTables

@@ -3,7 +3,7 @@ next outbound run writes the row, zensync's tag included, to that same object: n
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
 
-from zensync_pipelines.engine.inbound import InboundRun
+from zensync_pipelines.engine.inbound.run import InboundRun
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field, Inbound
 from zensync_pipelines.engine.sync import Selection, sync
 from zensync_pipelines.store.catalog import CatalogTables

@@ -71,7 +71,8 @@ def test_duplicated_and_shuffled_deliveries_end_in_stripes_state(engine, stripe_
     assert push(engine, url).api_calls == 0
 
 
-def test_a_receiver_killed_mid_delivery_loses_no_acknowledged_event(postgres_url, stripe_sandbox, stripe_sandbox_url):
+def test_a_receiver_killed_mid_delivery_loses_no_acknowledged_event(postgres_url, stripe_sandbox, stripe_sandbox_url,
+                                                                       spawn):
     from zensync_pipelines.store import migrate
     from zensync_pipelines.store.db import make_engine
 
@@ -87,7 +88,7 @@ def test_a_receiver_killed_mid_delivery_loses_no_acknowledged_event(postgres_url
     command = [sys.executable, "-m", "zensync_pipelines.cli", "webhooks", "serve", "--port", str(port)]
 
     def start():
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = spawn(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(port, process)
         return process
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from zensync_pipelines.demo.tables import customers
-from zensync_pipelines.engine.inbound import InboundRun
+from zensync_pipelines.engine.inbound.run import InboundRun
 from zensync_pipelines.engine.spec import CatalogSpec
 from zensync_pipelines.engine.sync import Selection, sync
 from zensync_pipelines.store.catalog import CatalogTables

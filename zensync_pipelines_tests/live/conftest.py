@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from zensync_pipelines.dev import SANDBOX_STRIPE_KEY
+from zensync_pipelines.cli.dev import SANDBOX_STRIPE_KEY
 
 from ..conftest import free_port, wait_for_port
 

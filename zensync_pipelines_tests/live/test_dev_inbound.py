@@ -5,7 +5,7 @@ import stripe
 from sqlalchemy import select
 
 from zensync_pipelines.demo.tables import invoices
-from zensync_pipelines.dev import SANDBOX_STRIPE_KEY
+from zensync_pipelines.cli.dev import SANDBOX_STRIPE_KEY
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.mappings import MappingStore
 

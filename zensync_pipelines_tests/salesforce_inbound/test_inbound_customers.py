@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from zensync_pipelines.catalogs.customers import SPEC
 from zensync_pipelines.dagster_defs.inbound_systems import INBOUND_SYSTEMS
 from zensync_pipelines.demo.tables import customers
-from zensync_pipelines.engine.inbound import InboundRun
+from zensync_pipelines.engine.inbound.run import InboundRun
 from zensync_pipelines.store.inbound_apply import InboundTables
 from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.store.mappings import MappingStore

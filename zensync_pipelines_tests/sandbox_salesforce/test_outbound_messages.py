@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from simple_salesforce import Salesforce
 
-from zensync_pipelines.sandbox.cli import sandbox
+from zensync_pipelines.cli.sandbox import sandbox
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.sandbox.salesforce.auth import ORG_ID, SALES_USER_ID, USER_ID
-from zensync_pipelines.sandbox.salesforce.cli import command, parse_outbound_urls
+from zensync_pipelines.cli.sandbox_salesforce import command, parse_outbound_urls
 from zensync_pipelines.store import migrate
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.inbox import InboxStore

@@ -73,10 +73,10 @@ def test_writes_reach_the_file_before_stop(tmp_path):
         wait_until(lambda: data.exists() and "Acme" in data.read_text())
 
 
-def test_cli_serves_until_interrupted(tmp_path):
+def test_cli_serves_until_interrupted(tmp_path, spawn):
     ca_file = tmp_path / "ca.pem"
     data = tmp_path / "org.json"
-    process = subprocess.Popen(
+    process = spawn(
         [sys.executable, "-m", "zensync_pipelines.sandbox.salesforce", "--ca-file", str(ca_file), "--data", str(data),
          "--daily-api-limit", "50"],
         stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
@@ -92,5 +92,5 @@ def test_cli_serves_until_interrupted(tmp_path):
         assert reply.status_code == 201 and reply.headers["Sforce-Limit-Info"] == "api-usage=1/50"
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
+        assert process.wait(timeout=10) == 0
     assert "Via CLI" in data.read_text()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import stripe
 
 from zensync_pipelines.sandbox.stripe import StripeSandbox
@@ -19,12 +20,21 @@ from .test_webhooks import Receiver
 WORKTREE = Path(__file__).resolve().parents[2]
 
 
-def test_cli_serves_the_sdk_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def _as_a_background_job() -> None:
+    """What a shell without job control (`pytest &`, nohup, a CI runner) does to a background job."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("started", [None, _as_a_background_job], ids=["foreground", "background job"])
+def test_cli_serves_the_sdk_and_stops_on_ctrl_c(tmp_path: Path, spawn, started) -> None:
+    """Ctrl-C stops the sandbox however it was started: a background job begins with SIGINT ignored, and the
+    command must install its own handler (its child inherits the ignored SIGINT as this one does)."""
     data = tmp_path / "state.json"
-    process = subprocess.Popen(
+    process = spawn(
         [sys.executable, "-m", "zensync_pipelines.sandbox.stripe", "--port", "0", "--rate-limit", "0",
          "--seed", "3", "--data", str(data)],
-        cwd=WORKTREE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        cwd=WORKTREE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=started)
     try:
         line = process.stdout.readline() if process.stdout else ""
         url = line.split(" listening on ")[1].split(" ")[0]
@@ -70,10 +80,10 @@ def test_writes_are_debounced(tmp_path: Path) -> None:
                 if o["object"] == "customer"]) == 60
 
 
-def test_sigterm_saves_every_confirmed_write(tmp_path: Path) -> None:
+def test_sigterm_saves_every_confirmed_write(tmp_path: Path, spawn) -> None:
     """A supervisor's SIGTERM stops the CLI as Ctrl-C does: what a client saw confirmed is in the data file."""
     data = tmp_path / "state.json"
-    process = subprocess.Popen(
+    process = spawn(
         [sys.executable, "-m", "zensync_pipelines.sandbox.stripe", "--port", "0", "--rate-limit", "0",
          "--data", str(data)],
         cwd=WORKTREE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})

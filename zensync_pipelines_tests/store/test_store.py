@@ -1,11 +1,12 @@
 """zensync's tables and catalog reading, on SQLite and on PostgreSQL."""
 
+import dataclasses
 import datetime as dt
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, update
+from sqlalchemy import inspect, text, update
 
 from zensync_pipelines.catalogs import load_specs
 from zensync_pipelines.demo.seed import seed_customers
@@ -15,6 +16,7 @@ from zensync_pipelines.engine.sync import Selection
 from zensync_pipelines.engine.types import CREATE, FAILED, PENDING, SYNCED, Operation, Outcome
 from zensync_pipelines.store import migrate
 from zensync_pipelines.store.catalog import CatalogTables
+from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines.store.tables import metadata
 
@@ -26,13 +28,46 @@ def op(internal_id, object_type="customer", action=CREATE, fingerprint="f1"):
 
 
 def test_migrations_build_exactly_the_declared_tables(engine):
-    assert migrate.current(engine) == "0006"
+    assert migrate.current(engine) == migrate.HEAD == "0006"
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(
             connection, opts={"version_table": migrate.VERSION_TABLE}), metadata)
     assert diff == []
     migrate.upgrade(engine)  # idempotent
     assert {"zensync_external_mappings", "zensync_sync_events"} <= set(inspect(engine).get_table_names())
+
+
+def test_the_write_sequence_is_recorded_with_the_intent_and_outlives_its_outcome(engine):
+    store = MappingStore(engine)
+
+    def seq_op(seq, fingerprint="f1"):
+        return dataclasses.replace(op("1", fingerprint=fingerprint), seq=seq)
+
+    def state():
+        return store.load_states("customers", "stripe", ["1"])[("1", "customer")]
+
+    store.record_intents("run1", [seq_op(1)])
+    assert (state().status, state().write_seq) == (PENDING, 1)
+    store.record_outcomes("run1", [Outcome.of(seq_op(1), SYNCED, external_id="cus_1")])
+    assert (state().status, state().write_seq) == (SYNCED, 1)
+    store.record_intents("run2", [seq_op(2, "f2")])
+    store.record_outcomes("run2", [Outcome.of(seq_op(2, "f2"), FAILED, error_code="x", error_message="no")])
+    assert (state().status, state().write_seq, state().fingerprint) == (FAILED, 2, "f1")
+    store.record_outcomes("run3", [Outcome("customers", "stripe", "customer", "1", CREATE, "invalid")])
+    assert state().write_seq == 2  # a local verdict is no write intent
+
+
+def test_rows_from_before_the_write_sequence_start_at_zero(database_url):
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0004")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO zensync_external_mappings (catalog, internal_id, system, object_type, external_id, "
+            "fingerprint, status, attempts, created_at, updated_at) VALUES ('customers', '1', 'stripe', 'customer', "
+            "'cus_1', 'f1', 'synced', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    migrate.upgrade(engine)
+    assert MappingStore(engine).load_states("customers", "stripe", ["1"])[("1", "customer")].write_seq == 0
+    engine.dispose()
 
 
 def test_mapping_rows_follow_intents_and_outcomes(engine):

@@ -139,14 +139,27 @@ def test_a_500_stored_under_the_key_is_recovered_inside_the_run(catalog, stripe_
 
 
 def test_failures_are_scheduled_by_kind(catalog, stripe_sandbox):
+    """500s are transient (retried later); Stripe refusing a write is permanent (retried when the row changes).
+    The refusal: customers deleted in Stripe whose rows then change (an update answers 404 resource_missing)."""
+    run(catalog, stripe_sandbox.url, "r0")
+    store = MappingStore(catalog)
+    gone = sorted((m for m in store.rows("customers", "stripe", status="synced")), key=lambda m: int(m["internal_id"]))
+    gone = {m["internal_id"]: m["external_id"] for m in gone[:6]}
+    client = stripe.StripeClient(KEY, base_addresses={"api": stripe_sandbox.url})
+    for external_id in gone.values():
+        client.v1.customers.delete(external_id)
+    with catalog.begin() as connection:
+        connection.exec_driver_sql("UPDATE customers SET phone = '+15550000001', updated_at = CURRENT_TIMESTAMP")
     stripe_sandbox.configure(fault_rate=0.5, fault_kinds=["api_error"], seed=5)
     run(catalog, stripe_sandbox.url, "r1", max_network_retries=0)
-    store = MappingStore(catalog)
     failed = store.rows("customers", "stripe", status="failed")
     transient = [r for r in failed if r["failure_kind"] == "transient"]
     permanent = [r for r in failed if r["failure_kind"] == "permanent"]
     assert transient and all(r["next_retry_at"] is not None for r in transient)
-    assert all(r["next_retry_at"] is None for r in permanent)
+    # A deleted customer's update fails for good unless both its tries met a 500 (odds 1/4 each, 1/4096 for all).
+    assert permanent and all(r["next_retry_at"] is None for r in permanent)
+    assert {r["internal_id"] for r in permanent} <= set(gone)
+    assert {r["last_error_code"] for r in permanent} == {"resource_missing"}
     assert {r["internal_id"] for r in store.rows("customers", "stripe", status="invalid")} == {"7", "23", "41", "57"}
     earliest = store.next_retry("customers", "stripe")
     assert earliest is not None and earliest.tzinfo is not None

@@ -1,4 +1,4 @@
-from .cli import command
+from ...cli.sandbox_salesforce import command
 
 if __name__ == "__main__":
     command()  # pylint: disable=no-value-for-parameter

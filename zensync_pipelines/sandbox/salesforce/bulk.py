@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import bisect
 import threading
-from typing import TYPE_CHECKING
 
 from zensync_pipelines.sandbox.core import Request, Response
 
 from .bulk_jobs import DELIMITERS, OPERATIONS, TERMINAL, Job, abort, process
 from .errors import ApiError, invalid_type
+from .host import SalesforceHost
 from .limits import DAY
 from .values import make_id
 
-if TYPE_CHECKING:
-    from .server import SalesforceSandbox
 
 P = "/services/data/{version}/jobs/ingest"
 CSV = "text/csv"
@@ -30,7 +28,7 @@ RESULTS = {"successfulResults": "successful", "failedResults": "failed", "unproc
 
 
 class BulkRoutes:
-    def __init__(self, sb: "SalesforceSandbox"):
+    def __init__(self, sb: SalesforceHost):
         self.sb = sb
         self.jobs: dict[str, Job] = {}
         self._lock = threading.RLock()

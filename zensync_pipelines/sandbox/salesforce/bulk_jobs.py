@@ -12,15 +12,14 @@ import io
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from .errors import RecordError, lock_row
+from .host import SalesforceHost
 from .schema import SObject
 from .values import now_iso
 from .writes import MultipleMatches
 
-if TYPE_CHECKING:
-    from .server import SalesforceSandbox
 
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 OPERATIONS = {"insert", "update", "upsert", "delete", "hardDelete"}
@@ -102,7 +101,7 @@ def _rows(job: Job) -> list[list[str]]:
     return list(csv.reader(io.StringIO(job.data or "", newline=""), delimiter=job.delimiter))
 
 
-def process(sb: "SalesforceSandbox", job: Job) -> None:
+def process(sb: SalesforceHost, job: Job) -> None:
     """Process every row. The routes report the job done once `finished` is set and the sandbox clock allows:
     Failed when an `error_message` was set here, JobComplete otherwise."""
     job.processing_began = time.perf_counter()
@@ -140,7 +139,7 @@ def _check_header(job: Job) -> Optional[str]:
     return None
 
 
-def _process_row(sb: "SalesforceSandbox", job: Job, cells: dict[str, str]) -> tuple[Optional[str], bool, Any]:
+def _process_row(sb: SalesforceHost, job: Job, cells: dict[str, str]) -> tuple[Optional[str], bool, Any]:
     body: dict[str, Any] = {}
     for column, value in cells.items():
         if value == "":

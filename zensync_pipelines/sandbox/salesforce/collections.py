@@ -6,18 +6,17 @@ others report ALL_OR_NONE_OPERATION_ROLLED_BACK, as Salesforce does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from zensync_pipelines.sandbox.core import Request, Response
 
 from .composite import CompositeRoutes
 from .errors import ApiError, RecordError, invalid_type, lock_row
+from .host import SalesforceHost
 from .schema import SObject
 from .views import render
 from .writes import MultipleMatches, UnknownExternalField
 
-if TYPE_CHECKING:
-    from .server import SalesforceSandbox
 
 P = "/services/data/{version}/composite/sobjects"
 MAX_RECORDS = 200
@@ -30,7 +29,7 @@ Operation = Callable[[Any], tuple[str, Optional[bool]]]  # one item -> (id, crea
 
 
 class CollectionRoutes:
-    def __init__(self, sb: "SalesforceSandbox"):
+    def __init__(self, sb: SalesforceHost):
         self.sb = sb
         sb.router.add("POST", P, self.create)
         sb.router.add("PATCH", P, self.update)

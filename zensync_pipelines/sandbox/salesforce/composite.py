@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from zensync_pipelines.sandbox.core import Request, Response
 
 from .errors import ApiError
+from .host import SalesforceHost
 
-if TYPE_CHECKING:
-    from .server import SalesforceSandbox
 
 MAX_SUBREQUESTS = 25
 _REFERENCE = re.compile(r"@\{([^}]+)\}")
@@ -28,7 +27,7 @@ class UnresolvedReference(Exception):
 
 
 class CompositeRoutes:
-    def __init__(self, sb: "SalesforceSandbox"):
+    def __init__(self, sb: SalesforceHost):
         self.sb = sb
         sb.router.add("POST", "/services/data/{version}/composite", self.composite)
 

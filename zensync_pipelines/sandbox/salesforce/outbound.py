@@ -18,18 +18,17 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 import requests
 
 from . import outbound_xml
 from .auth import ORG_ID
+from .host import SalesforceHost
 from .schema import SObject
 from .store import POD, Record
 from .values import make_id
 
-if TYPE_CHECKING:
-    from .server import SalesforceSandbox
 
 ALL = "*"
 DEFAULT_OBJECTS = ("Account", "Contact")  # what one URL "for all" covers: the objects the workflow rules watch
@@ -49,7 +48,7 @@ class Pending:
 
 
 class OutboundMessages:
-    def __init__(self, sb: "SalesforceSandbox", urls: Optional[dict[str, str]] = None):
+    def __init__(self, sb: SalesforceHost, urls: Optional[dict[str, str]] = None):
         self.sb = sb
         self.urls: dict[str, str] = {}
         self._queue: list[Pending] = []

@@ -10,19 +10,18 @@ import operator as op
 import re
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from zensync_pipelines.sandbox.core import Request, Response
 
 from .errors import ApiError, invalid_type
+from .host import SalesforceHost
 from .schema import Field, SObject
 from .soql import Literal, Query, malformed, parse
 from .store import Record
 from .values import make_id, parse_datetime
 from .views import attributes
 
-if TYPE_CHECKING:
-    from .server import SalesforceSandbox
 
 P = "/services/data/{version}"
 DEFAULT_BATCH, MIN_BATCH, MAX_OFFSET = 2000, 200, 2000
@@ -31,7 +30,7 @@ MAX_CURSORS = 10  # Salesforce keeps 10 open query cursors per user and drops th
 
 
 class QueryRoutes:
-    def __init__(self, sb: "SalesforceSandbox"):
+    def __init__(self, sb: SalesforceHost):
         self.sb = sb
         for endpoint in ("query", "queryAll"):
             sb.router.add("GET", f"{P}/{endpoint}/{{locator}}", self.more)

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zensync_pipelines.sandbox.core import Request, Response
 
 from .errors import ApiError, RecordError, not_found
+from .host import SalesforceHost
 from .schema import SObject
 from .values import now_iso, parse_datetime
 from .views import render
 from .writes import MultipleMatches, UnknownExternalField
 
-if TYPE_CHECKING:
-    from .server import SalesforceSandbox
 
 P = "/services/data/{version}"
 UPDATED_WINDOW_DAYS, DELETED_WINDOW_DAYS = 30, 15
 
 
 class RestRoutes:
-    def __init__(self, sb: "SalesforceSandbox"):
+    def __init__(self, sb: SalesforceHost):
         self.sb = sb
         add = sb.router.add
         add("GET", P + "/sobjects", self.describe_global)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import requests
 
-from zensync_pipelines.sandbox.core import DropConnection, Knobs, Request, Response, Sandbox
+from zensync_pipelines.sandbox.core import DropConnection, Request, Response, Sandbox
 
 from . import tls
 from .auth import USER_ID, Sessions
 from .bulk import BulkRoutes
 from .collections import CollectionRoutes
 from .errors import ApiError
+from .host import SalesforceKnobs
 from .limits import DailyAllocation
 from .outbound import OutboundMessages
 from .persistence import Persistence
@@ -29,25 +29,6 @@ from .writes import Writer
 MIN_VERSION = 46.0  # sObject Collections upsert needs 46.0; older paths answer 404 like an unknown version
 REQUEST_FAULTS = ("server_error", "drop", "drop_after")
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
-
-
-@dataclass
-class SalesforceKnobs(Knobs):
-    daily_api_limit: int = 15000
-    bulk_processing_seconds: float = 0.0
-    # Which faults `fault_rate` may pick: a whole request fails (500 / dropped socket) or one record inside a
-    # Collections or Bulk request fails with UNABLE_TO_LOCK_ROW. `drop_after` (opt-in) lets a write land and then
-    # closes the socket: the lost-reply case a client must heal by upserting again, not creating twice.
-    fault_kinds: tuple[str, ...] = ("server_error", "drop", "lock_row")
-    # Outbound messages (see outbound.py): Salesforce's retry schedule by default, milliseconds in tests.
-    outbound_base_delay: float = 30.0
-    outbound_max_delay: float = 7200.0
-    outbound_max_age: float = 86400.0  # a notification not acknowledged within a day is dropped
-    outbound_timeout: float = 10.0  # seconds the org waits for an answer
-    outbound_duplicate_rate: float = 0.0  # chance an acknowledged notification is delivered once more
-    outbound_drop_ack_rate: float = 0.0  # chance an Ack is lost, so the whole message is resent
-    outbound_reorder: bool = False  # deliver queued notifications in random order
-    outbound_paused: bool = False  # hold delivery (notifications keep queueing)
 
 
 class SalesforceSandbox(Sandbox):

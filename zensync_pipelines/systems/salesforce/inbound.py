@@ -1,4 +1,4 @@
-"""Salesforce's stored events as the inbound engine sees them (engine.inbound_types), beside Stripe's.
+"""Salesforce's stored events as the inbound engine sees them (engine.inbound.types), beside Stripe's.
 
 Outbound-message notifications and polled records are stored alike: the record in the REST shape. Neither is
 trusted for values: the decoder asks the engine to verify (`verify_state`), and the fetcher reads the current
@@ -17,7 +17,7 @@ import datetime as dt
 import json
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from ...engine.inbound_types import REMOVE, UPSERT, Change
+from ...engine.inbound.types import REMOVE, UPSERT, Change
 from .changes import ChangeReader
 from .ids import canonical
 from .outbound import parse_datetime
@@ -27,7 +27,7 @@ TAG_FIELD = "Zenskar_Id__c"
 
 
 class SalesforceEvents:
-    """engine.inbound_types.EventDecoder for Salesforce; `user_id`: zensync's integration user (echoes)."""
+    """engine.inbound.types.EventDecoder for Salesforce; `user_id`: zensync's integration user (echoes)."""
 
     delete_types = frozenset({DELETED})
     verify_state = True  # the payload is a hint: the engine replaces it with the fetched current state
@@ -72,7 +72,7 @@ def _tag(record: Mapping[str, Any]) -> Optional[str]:
 
 
 class SalesforceCurrentState:
-    """engine.inbound_types.StateFetcher: records read in batches, kept for the batch, so the engine's later
+    """engine.inbound.types.StateFetcher: records read in batches, kept for the batch, so the engine's later
     single fetches (ordering ties) cost no call."""
 
     def __init__(self, reader: ChangeReader, count: Any):

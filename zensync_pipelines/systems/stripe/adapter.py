@@ -12,8 +12,9 @@ import stripe
 from ...engine.ratelimit import TokenBucket
 from ...engine.types import Operation, Outcome
 from ..base import Backoff, CircuitBreaker, ExternalChange, ReadsChanges, SystemAdapter
-from .objects import ZENSKAR_ID, Conflict, describe, handler_for
+from .objects import describe, handler_for
 from .readback import ReadBack
+from .shared import ZENSKAR_ID, Conflict
 from .writes import server_error, write
 
 # Using the whole rate limit takes rate x latency requests in flight. Stripe answers writes in roughly 0.2-0.4 s,

@@ -1,5 +1,5 @@
 """An object's current state read from Stripe, for the inbound engine when events alone cannot order a change
-(engine.inbound_types.StateFetcher). Through the adapter's client: same limiter, same 429 backoff, counted."""
+(engine.inbound.types.StateFetcher). Through the adapter's client: same limiter, same 429 backoff, counted."""
 
 from __future__ import annotations
 

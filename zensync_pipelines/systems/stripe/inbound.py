@@ -10,10 +10,10 @@ import datetime as dt
 import json
 from typing import Any, Mapping, Optional, Sequence
 
-from ...engine.inbound_types import REMOVE, UPSERT, Change
-from ...engine.plan import IDEMPOTENCY_PREFIX
+from ...engine.inbound.types import REMOVE, UPSERT, Change
+from ...engine.keys import IDEMPOTENCY_PREFIX
 from ...store.inbox import NewInboundEvent
-from .objects import ZENSKAR_ID
+from .shared import ZENSKAR_ID
 
 SYSTEM = "stripe"
 
@@ -59,7 +59,7 @@ DELETE_TYPES = frozenset({"customer.deleted", "invoice.deleted"})
 
 
 class StripeEvents:
-    """The inbound engine's view of a stored Stripe event (engine.inbound_types.EventDecoder)."""
+    """The inbound engine's view of a stored Stripe event (engine.inbound.types.EventDecoder)."""
 
     delete_types = DELETE_TYPES
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 
 import stripe
 
-from .objects import ZENSKAR_ID, Conflict, _clear_none, _drop_none, tagged, with_zenskar_id
+from .shared import ZENSKAR_ID, Conflict, clear_none, drop_none, tagged, with_zenskar_id
 
 LINE_ID = "zenskar_line_id"
 TARGET = {"draft": "draft", "issued": "open", "paid": "paid", "void": "void",
@@ -64,7 +64,7 @@ class InvoiceHandler:
         params = {name: payload.get(name) for name in ("customer", "currency", "days_until_due", "description")}
         params |= {"auto_advance": False, "collection_method": "send_invoice",
                    "metadata": with_zenskar_id(payload, internal_id)["metadata"]}
-        invoice = self._post(self.invoices.create, key=key, params=_drop_none(params))
+        invoice = self._post(self.invoices.create, key=key, params=drop_none(params))
         self._reconcile_items(invoice, [], payload["lines"], key)
         self._advance(invoice, internal_id, payload["status"], key)
         return invoice.id
@@ -82,7 +82,7 @@ class InvoiceHandler:
             params = {"description": payload.get("description"), "metadata": metadata}
             if invoice.status == "draft":
                 params["days_until_due"] = payload.get("days_until_due")
-            invoice = self._post(self.invoices.update, invoice.id, key=f"{key}-fields", params=_clear_none(params))
+            invoice = self._post(self.invoices.update, invoice.id, key=f"{key}-fields", params=clear_none(params))
         if invoice.status == "draft" and payload["status"] == "void":
             self.call(self.invoices.delete, invoice.id)  # a draft was never sent: delete rather than void
             return invoice.id
@@ -128,9 +128,9 @@ class InvoiceHandler:
             item, params = by_line.pop(line["id"], None), line_params(line)
             if item is None:
                 self._post(self.items.create, key=f"{key}-line-{line['id']}",
-                           params=_drop_none(params | {"invoice": invoice.id, "currency": invoice.currency}))
+                           params=drop_none(params | {"invoice": invoice.id, "currency": invoice.currency}))
             elif line_changes([item], [line]) or item.amount != line["amount"]:
-                self._post(self.items.update, item.id, key=f"{key}-line-{line['id']}", params=_clear_none(params))
+                self._post(self.items.update, item.id, key=f"{key}-line-{line['id']}", params=clear_none(params))
         for item in by_line.values():  # lines gone from the catalog; items others added by hand stay
             self.call(self.items.delete, item.id)
 

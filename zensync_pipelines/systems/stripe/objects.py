@@ -15,39 +15,8 @@ from typing import Any, Callable, Optional
 import stripe
 
 from ..capabilities import Capabilities
-
-ZENSKAR_ID = "zenskar_id"  # metadata key that ties a Stripe object to its catalog row
-ZENSKAR_OBJECT = "zenskar_object"  # ... and to its object of the row, when the row has several of its type
-
-
-class Conflict(Exception):
-    """Stripe cannot take the change (e.g. a finalized invoice's lines): a per-row failure with a clear reason."""
-
-    def __init__(self, code: str, message: str, field: Optional[str] = None):
-        super().__init__(message)
-        self.code, self.message, self.field = code, message, field
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    return value
-
-
-def _clear_none(value: Any) -> Any:
-    """Stripe clears a field (and removes a metadata key) when it is sent as an empty string."""
-    if isinstance(value, dict):
-        return {k: _clear_none(v) for k, v in value.items()}
-    return "" if value is None else value
-
-
-def with_zenskar_id(payload: dict[str, Any], internal_id: str) -> dict[str, Any]:
-    return payload | {"metadata": dict(payload.get("metadata") or {}) | {ZENSKAR_ID: internal_id}}
-
-
-def tagged(obj: Any, key: str, value: str) -> bool:
-    return bool(obj.metadata) and obj.metadata.to_dict().get(key) == value
-
+from .invoices import InvoiceHandler
+from .shared import ZENSKAR_ID, ZENSKAR_OBJECT, clear_none, drop_none, tagged, with_zenskar_id
 
 @dataclass(frozen=True)
 class StripeObject:
@@ -82,11 +51,11 @@ class ResourceHandler:
         self.service = getattr(client.v1, spec.resource)
 
     def create(self, internal_id: str, payload: dict[str, Any], key: str) -> str:
-        params = _drop_none(with_zenskar_id(payload, internal_id))
+        params = drop_none(with_zenskar_id(payload, internal_id))
         return self.call(self.service.create, params=params, options={"idempotency_key": key}).id
 
     def update(self, external_id: str, internal_id: str, payload: dict[str, Any], key: str) -> str:
-        params = _clear_none(with_zenskar_id(payload, internal_id))
+        params = clear_none(with_zenskar_id(payload, internal_id))
         return self.call(self.service.update, external_id, params=params, options={"idempotency_key": key}).id
 
     def delete(self, external_id: str, key: str) -> None:
@@ -119,13 +88,7 @@ class ResourceHandler:
         return None
 
 
-def _invoice_handler(client: stripe.StripeClient, call: Callable[..., Any]) -> Any:
-    from .invoices import InvoiceHandler  # that module imports this one for the shared helpers
-
-    return InvoiceHandler(client, call)
-
-
-HANDLERS: dict[str, Callable[[stripe.StripeClient, Callable[..., Any]], Any]] = {"invoice": _invoice_handler}
+HANDLERS: dict[str, Callable[[stripe.StripeClient, Callable[..., Any]], Any]] = {"invoice": InvoiceHandler}
 
 
 @functools.lru_cache(maxsize=1)

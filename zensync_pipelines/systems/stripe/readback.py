@@ -8,16 +8,24 @@ went by (lists are newest first), which `confirm_missing` tells apart with one r
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import stripe
 
-from .objects import ZENSKAR_ID, describe
-
-if TYPE_CHECKING:
-    from .adapter import StripeAdapter
+from .objects import describe
+from .shared import ZENSKAR_ID
 
 PAGE_SIZE = 100  # Stripe's largest page
+
+
+class Caller(Protocol):
+    """What a read-back needs of the StripeAdapter (which imports this module, so it is named here instead): its
+    SDK client, its count of HTTP requests, and its guarded call (limiter, 429 backoff, circuit breaker)."""
+
+    client: Any
+    api_calls: int
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
 
 
 class ReadBack:
@@ -30,7 +38,7 @@ class ReadBack:
     (a duplicate from a lost reply) are both yielded: the engine decides what that means.
     """
 
-    def __init__(self, adapter: "StripeAdapter", object_type: str, page_size: int = PAGE_SIZE):
+    def __init__(self, adapter: Caller, object_type: str, page_size: int = PAGE_SIZE):
         self.adapter, self.object_type, self.page_size = adapter, object_type, page_size
         self.service = getattr(adapter.client.v1, describe(object_type).resource)
         self.existing_ids: set[str] = set()

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import stripe
 
 from ...engine.types import CREATE, DELETE, DELETED, REPLACE, SYNCED, UPDATE, Operation, Outcome
-from .objects import ZENSKAR_OBJECT
+from .shared import ZENSKAR_OBJECT
 
 # Stripe refuses to archive a product's default price, so a pointer is cleared before its target is retired.
 

@@ -7,16 +7,15 @@ the computed lines of a finalized invoice as frozen as Stripe's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from ..api import Call
 from ..errors import invalid, not_editable, validation
 from ..forms import Params, merge_metadata
+from ..host import StripeHost
 from ..store import Obj, Store
 from .catalog import currency, new_price
 
-if TYPE_CHECKING:
-    from ..server import StripeSandbox
 
 ITEM_FIELDS = ("amount", "currency", "customer", "description", "discountable", "invoice", "metadata", "period",
                "price_data", "pricing", "quantity")
@@ -30,7 +29,7 @@ def require_draft(invoice: Obj, action: str) -> None:
         raise not_editable(f"You can only {action} draft invoices; invoice {invoice['id']} is {invoice['status']}.")
 
 
-def item_amounts(sb: "StripeSandbox", p: Params, quantity: int) -> dict[str, Any]:
+def item_amounts(sb: StripeHost, p: Params, quantity: int) -> dict[str, Any]:
     """Amount, currency and pricing of an item from `amount`, `pricing[price]` or `price_data`."""
     sources = [name for name in ("amount", "pricing", "price_data") if name in p]
     if len(sources) != 1:
@@ -62,7 +61,7 @@ def item_amounts(sb: "StripeSandbox", p: Params, quantity: int) -> dict[str, Any
                         "unit_amount_decimal": price["unit_amount_decimal"]}}
 
 
-def new_item(sb: "StripeSandbox", p: Params, customer_id: str, invoice: Optional[Obj]) -> Obj:
+def new_item(sb: StripeHost, p: Params, customer_id: str, invoice: Optional[Obj]) -> Obj:
     store = sb.store
     quantity = p.int("quantity", default=1, low=0) or 0
     priced = item_amounts(sb, p, quantity)
@@ -128,7 +127,7 @@ def render_invoice(store: Store, invoice: Obj) -> Obj:
     }
 
 
-def invoice_changed(sb: "StripeSandbox", call: Call, invoice: Obj, before: Obj) -> None:
+def invoice_changed(sb: StripeHost, call: Call, invoice: Obj, before: Obj) -> None:
     """Emit invoice.updated (with previous_attributes) if rendering shows a change, e.g. new totals."""
     if sb.store.render(invoice) != before:
         sb.store.touched(invoice)

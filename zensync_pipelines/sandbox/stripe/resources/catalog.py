@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from ..api import Call
 from ..errors import invalid, validation
 from ..forms import Params, merge_metadata
+from ..host import StripeHost
 from ..querying import LIST_PARAMS, range_filter
 
-if TYPE_CHECKING:
-    from ..server import StripeSandbox
 
 PRODUCT_FIELDS = ("name", "description", "active", "metadata", "url", "unit_label", "statement_descriptor",
                   "tax_code", "shippable")
@@ -41,7 +40,7 @@ def _product_changes(p: Params) -> dict[str, Any]:
     return changes
 
 
-def new_product(sb: "StripeSandbox", name: str, product_id: str | None = None) -> dict[str, Any]:
+def new_product(sb: StripeHost, name: str, product_id: str | None = None) -> dict[str, Any]:
     now = sb.store.now()
     return {"id": product_id or sb.store.new_id("prod_"), "object": "product", "active": True, "created": now,
             "default_price": None, "description": None, "images": [], "livemode": False, "marketing_features": [],
@@ -50,7 +49,7 @@ def new_product(sb: "StripeSandbox", name: str, product_id: str | None = None) -
             "url": None}
 
 
-def new_price(sb: "StripeSandbox", p: Params, product_id: str) -> dict[str, Any]:
+def new_price(sb: StripeHost, p: Params, product_id: str) -> dict[str, Any]:
     """A price from create params (also used for `price_data` on invoice items, which makes an inactive one)."""
     amount = p.int("unit_amount", low=0)
     decimal = p.str("unit_amount_decimal")
@@ -75,7 +74,7 @@ def new_price(sb: "StripeSandbox", p: Params, product_id: str) -> dict[str, Any]
     }
 
 
-def register(sb: "StripeSandbox") -> None:
+def register(sb: StripeHost) -> None:
     store, events = sb.store, sb.events
 
     def check_product(product: dict[str, Any], changes: dict[str, Any]) -> None:

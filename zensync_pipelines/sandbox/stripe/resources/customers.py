@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import string
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..api import Call
 from ..forms import Params, merge_metadata
+from ..host import StripeHost
 from ..querying import LIST_PARAMS, range_filter, search
 
-if TYPE_CHECKING:
-    from ..server import StripeSandbox
 
 ADDRESS = ("city", "country", "line1", "line2", "postal_code", "state")
 WRITABLE = ("address", "balance", "description", "email", "invoice_prefix", "metadata", "name", "phone",
@@ -49,7 +48,7 @@ def _address(value: Any) -> Any:
     return {key: (value or {}).get(key) for key in ADDRESS} if value else None
 
 
-def new_customer(sb: "StripeSandbox") -> dict[str, Any]:
+def new_customer(sb: StripeHost) -> dict[str, Any]:
     store = sb.store
     return {
         "id": store.new_id("cus_"), "object": "customer", "address": None, "balance": 0, "created": store.now(),
@@ -71,7 +70,7 @@ def apply(customer: dict[str, Any], changes: dict[str, Any], metadata: Any) -> N
     customer["metadata"] = merge_metadata(customer["metadata"], metadata)
 
 
-def register(sb: "StripeSandbox") -> None:
+def register(sb: StripeHost) -> None:
     store, events = sb.store, sb.events
 
     def create(call: Call) -> dict[str, Any]:

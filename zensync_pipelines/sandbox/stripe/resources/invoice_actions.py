@@ -7,22 +7,21 @@ succeeds, `pm_card_chargeDeclined` / `pm_card_visa_chargeDeclined` is declined w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from ...core import Request, Response
 from ..api import Call
 from ..errors import StripeError, invalid, missing, not_editable
 from ..forms import Params
+from ..host import StripeHost
 from ..store import Obj
 
-if TYPE_CHECKING:
-    from ..server import StripeSandbox
 
 DECLINED = {"pm_card_chargeDeclined", "pm_card_visa_chargeDeclined"}
 SUCCEEDS = {"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_us"}
 
 
-def register(sb: "StripeSandbox") -> None:
+def register(sb: StripeHost) -> None:
     store, events = sb.store, sb.events
 
     def finalize_draft(call: Optional[Call], invoice: Obj, auto_advance: Optional[bool]) -> None:

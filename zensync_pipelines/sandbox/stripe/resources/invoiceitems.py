@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..api import Call
 from ..errors import invalid
 from ..forms import merge_metadata
+from ..host import StripeHost
 from ..querying import LIST_PARAMS, range_filter
 from .billing import ITEM_FIELDS, attach, detach, invoice_changed, new_item, require_draft
 
-if TYPE_CHECKING:
-    from ..server import StripeSandbox
 
 UPDATABLE = ("amount", "description", "discountable", "metadata", "period", "quantity")
 
 
-def register(sb: "StripeSandbox") -> None:
+def register(sb: StripeHost) -> None:
     store, events = sb.store, sb.events
 
     def create(call: Call) -> dict[str, Any]:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..api import Call
 from ..errors import invalid, not_editable, validation
 from ..forms import Params, merge_metadata
+from ..host import StripeHost
 from ..querying import LIST_PARAMS, paginate, range_filter, search
 from .billing import LINE_FIELDS, attach, detach, invoice_changed, invoice_lines, new_item, render_invoice, \
     require_draft
 
-if TYPE_CHECKING:
-    from ..server import StripeSandbox
 
 DAY = 24 * 3600
 EDITABLE = ("auto_advance", "collection_method", "days_until_due", "due_date", "description", "footer", "metadata",
@@ -44,7 +43,7 @@ def _changes(p: Params, invoice: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-def new_invoice(sb: "StripeSandbox", customer: dict[str, Any], currency: str) -> dict[str, Any]:
+def new_invoice(sb: StripeHost, customer: dict[str, Any], currency: str) -> dict[str, Any]:
     now = sb.store.now()
     return {
         "id": sb.store.new_id("in_", 24), "object": "invoice", "account_country": "US",
@@ -74,7 +73,7 @@ def new_invoice(sb: "StripeSandbox", customer: dict[str, Any], currency: str) ->
     }
 
 
-def register(sb: "StripeSandbox") -> None:
+def register(sb: StripeHost) -> None:
     store, events = sb.store, sb.events
     store.renderers["invoice"] = lambda invoice: render_invoice(store, invoice)
 

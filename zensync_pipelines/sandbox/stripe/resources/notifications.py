@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import string
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...core import Request, Response
 from ..api import Call
 from ..errors import invalid, validation
 from ..events import RETENTION_SECONDS, type_filter
 from ..forms import Params, merge_metadata
+from ..host import StripeHost
 from ..querying import LIST_PARAMS, range_filter
 
-if TYPE_CHECKING:
-    from ..server import StripeSandbox
 
 ENDPOINT_FIELDS = ("url", "enabled_events", "description", "metadata", "api_version")
 SECRET_ALPHABET = string.ascii_letters + string.digits
@@ -41,7 +40,7 @@ def _endpoint_changes(p: Params, creating: bool) -> dict[str, Any]:
     return changes
 
 
-def register(sb: "StripeSandbox") -> None:
+def register(sb: StripeHost) -> None:
     store = sb.store
 
     def list_events(call: Call) -> dict[str, Any]:

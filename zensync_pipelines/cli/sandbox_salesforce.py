@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-import signal
 import sys
 import time
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import click
 
-from ... import preflight
-from .server import SalesforceSandbox
+from . import preflight
+from .signals import stop_on_interrupt_or_term
+from ..sandbox.salesforce.server import SalesforceSandbox
 
 
 @click.command("salesforce")
@@ -73,8 +73,9 @@ def command(port: int, latency_ms: float, fault_rate: float, daily_api_limit: in
     sandbox.configure(outbound_base_delay=outbound_base_delay)
     if require_credentials:
         sandbox.require_credentials(username, password, security_token, client_id, client_secret)
-    # SIGTERM (docker stop, a supervisor) must flush --data like Ctrl-C does, not kill the process mid-write.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM (docker stop, a supervisor) must flush --data like Ctrl-C does, not kill the process mid-write; and
+    # Ctrl-C must work also when started as a background job, with SIGINT ignored (cli/signals.py).
+    stop_on_interrupt_or_term()
     sandbox.start()
     try:
         click.echo(f"Salesforce sandbox listening on {sandbox.url}")
@@ -101,7 +102,3 @@ def parse_outbound_urls(values: Sequence[str]) -> dict[str, str]:
             raise ValueError(f"{value!r} is not [OBJECT=]http(s)://...")
         urls[name] = url
     return urls
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from . import config
-from .store.db import make_engine, redact
+from .. import config
+from ..store.db import make_engine, redact
 
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
@@ -82,7 +82,7 @@ def free_port(port: int, service: str, flag: str) -> None:
 
 def automation_settings() -> None:
     """ZENSYNC_SENSORS_DEFAULT and friends, read now rather than when Dagster loads the code location."""
-    from .dagster_defs.settings import AutomationSettings
+    from ..dagster_defs.settings import AutomationSettings
 
     try:
         AutomationSettings.from_env()

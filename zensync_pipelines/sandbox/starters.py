@@ -11,14 +11,14 @@ SANDBOX_STRIPE_KEY = "sk_test_zensync_dev_sandbox"
 
 
 def stripe_sandbox(data: Path, port: int) -> tuple[Any, dict[str, str]]:
-    from ..sandbox.stripe import StripeSandbox
+    from .stripe import StripeSandbox
 
     sandbox = StripeSandbox(port=port, data_file=str(data / "stripe-sandbox.json")).start()
     return sandbox, {config.STRIPE_API_KEY: SANDBOX_STRIPE_KEY, config.STRIPE_API_BASE: sandbox.url}
 
 
 def salesforce_sandbox(data: Path, port: int) -> tuple[Any, dict[str, str]]:
-    from ..sandbox.salesforce import SalesforceSandbox
+    from .salesforce import SalesforceSandbox
 
     sandbox = SalesforceSandbox(port=port, data_file=str(data / "salesforce-sandbox.json"),
                                 ca_file=str(data / "salesforce-sandbox-ca.pem")).start()

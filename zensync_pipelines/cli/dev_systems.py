@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from .dagster_defs.settings import SKIP_SYSTEMS
-from .systems import registry
+from ..dagster_defs.settings import SKIP_SYSTEMS
+from ..systems import registry
 
 
 @dataclass

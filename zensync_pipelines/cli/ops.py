@@ -14,9 +14,9 @@ from typing import Any, Iterator, Optional
 
 import click
 
-from . import config
-from .catalogs import load_specs
-from .engine.spec import CatalogSpec
+from .. import config
+from ..catalogs import load_specs
+from ..engine.spec import CatalogSpec
 from .ops_view import console, print_plan, print_run, print_status, print_story
 
 BUDGET_SCOPE, BUDGET_KEY = "salesforce", "api_usage"  # written by the Salesforce adapter's budget keeping
@@ -33,8 +33,8 @@ def _spec(catalog: str, system: Optional[str] = None) -> CatalogSpec:
 
 
 def _engine() -> Any:
-    from .store import migrate
-    from .store.db import make_engine
+    from ..store import migrate
+    from ..store.db import make_engine
 
     engine = make_engine(config.database_url())
     migrate.upgrade(engine)
@@ -60,8 +60,8 @@ def _ids(value: Optional[str]) -> list[str]:
 
 
 def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str]) -> None:
-    from .dagster_defs.factory import job_name
-    from .definitions import build_definitions
+    from ..dagster_defs.factory import job_name
+    from ..definitions import build_definitions
 
     job = build_definitions().resolve_job_def(job_name(spec, system))
     with _instance() as instance:
@@ -90,7 +90,7 @@ def _month(value: Optional[str]) -> Optional[str]:
 @click.option("--to", "last", metavar="YYYY-MM", help="... to this month, included; one run, no backfill daemon.")
 def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Optional[str]) -> None:
     """Sync a whole catalog (or the rows created in a range of months) to one system now, as a recorded run."""
-    from .dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
+    from ..dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
                                      whole_catalog_tags)
 
     spec = _spec(catalog, system)
@@ -124,7 +124,7 @@ def _totals(months: list[dict[str, Any]]) -> dict[str, Any]:
 @click.option("--ids", help="Comma-separated row ids; default every row not synced (failed, invalid, waiting).")
 def retry(catalog: str, system: str, ids: Optional[str]) -> None:
     """Retry rows that did not sync, now, as a recorded run."""
-    from .dagster_defs.scope import IDS_TAG, RETRY, whole_catalog_tags
+    from ..dagster_defs.scope import IDS_TAG, RETRY, whole_catalog_tags
 
     spec = _spec(catalog, system)
     wanted = _ids(ids)
@@ -139,10 +139,10 @@ def retry(catalog: str, system: str, ids: Optional[str]) -> None:
               help="Field-level diffs to show per object type and action.")
 def plan(catalog: str, system: str, ids: Optional[str], samples: int) -> None:
     """What a sync would do now, writing nothing: counts per action, sample diffs, rejected rows."""
-    from .engine.dryrun import Planner
-    from .engine.sync import Selection
-    from .store.catalog import CatalogTables
-    from .store.mappings import MappingStore
+    from ..engine.dryrun import Planner
+    from ..engine.sync import Selection
+    from ..store.catalog import CatalogTables
+    from ..store.mappings import MappingStore
 
     spec = _spec(catalog, system)
     engine = _engine()
@@ -158,7 +158,7 @@ def _system_reader(system: str) -> Iterator[tuple[Any, Optional[str]]]:
     """The adapter's read of current objects (old values for the diffs), or None and why, when unconfigured."""
     from dagster import build_resources
 
-    from .dagster_defs.resources import default_resources
+    from ..dagster_defs.resources import default_resources
 
     try:
         with build_resources({system: default_resources()[system]}) as resources:
@@ -174,9 +174,9 @@ def _system_reader(system: str) -> Iterator[tuple[Any, Optional[str]]]:
 @click.command()
 def status() -> None:
     """Per catalog and system: rows synced / failed / waiting / pending, the last run, the Salesforce budget."""
-    from .dagster_defs.factory import job_name
-    from .store.operations import OperationsView
-    from .store.state import StateStore
+    from ..dagster_defs.factory import job_name
+    from ..store.operations import OperationsView
+    from ..store.state import StateStore
 
     engine = _engine()
     view = OperationsView(engine)
@@ -204,8 +204,8 @@ def _last_runs(jobs: dict[tuple[str, str], str]) -> dict[tuple[str, str], Any]:
 def explain(catalog: str, row_id: str) -> None:
     """One row's story across systems: its objects, external ids, status, every attempt with its reason, the
     changes applied from the systems, and its conflicts."""
-    from .store.conflicts import ConflictStore
-    from .store.operations import OperationsView
+    from ..store.conflicts import ConflictStore
+    from ..store.operations import OperationsView
 
     spec = _spec(catalog)
     view = OperationsView(_engine())

@@ -10,8 +10,8 @@ import datetime as dt
 import json
 from typing import Any, Mapping, Optional
 
-from .mapper import _parse_datetime, coerce
-from .spec import Field, InvalidValue
+from ..mapper import _parse_datetime, coerce
+from ..spec import Field, InvalidValue
 
 
 def external_value(state: Mapping[str, Any], target: str) -> Any:

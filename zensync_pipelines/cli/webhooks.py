@@ -27,7 +27,7 @@ def serve(host: str, port: int, max_body_kb: int) -> None:
     from ..catalogs import load_specs
     from ..store import migrate
     from ..store.db import make_engine, redact
-    from .app import ReceiverContext, build_app
+    from ..inbound.app import ReceiverContext, build_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     url = config.database_url()

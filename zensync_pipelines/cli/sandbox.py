@@ -2,9 +2,9 @@
 
 import click
 
-from .salesforce.cli import command as salesforce_command
-from .salesforce.edit import command as salesforce_edit_command
-from .stripe.cli import command as stripe_command
+from .sandbox_salesforce import command as salesforce_command
+from .sandbox_salesforce_edit import command as salesforce_edit_command
+from .sandbox_stripe import command as stripe_command
 
 
 @click.group()

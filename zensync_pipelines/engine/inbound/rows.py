@@ -16,17 +16,17 @@ import dataclasses
 import datetime as dt
 from typing import Any, Optional, Sequence
 
-from .inbound_types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE,
+from .types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE,
                             UNCHANGED, UNLINK, UNLINKED_OBJECT, UNTRACKED, UPSERT, Adopter, Change, RowRefused,
                             StateFetcher, Verdict)
-from .inbound_merge import apply_merge, base_for
-from .inbound_values import as_utc, comparable, external_value, inbound_value
-from .mapper import mapper_for
-from .merge import SYSTEM, base_of, dump, merges
-from .payload import fingerprint
-from .spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, Field, InvalidValue
-from .sync import _resolve_references
-from .types import DELETED, SYNCED, UNLINKED, MappingState
+from .field_merge import apply_merge, base_for
+from .values import as_utc, comparable, external_value, inbound_value
+from ..mapper import mapper_for
+from ..merge import SYSTEM, base_of, dump, merges
+from ..payload import fingerprint
+from ..spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, Field, InvalidValue
+from ..sync import _resolve_references
+from ..types import DELETED, SYNCED, UNLINKED, MappingState
 
 IGNORED, FAILED = "ignored", "failed"
 TIE: Any = Verdict(-1, "", "tie")  # apply() settles it by reading the object
@@ -121,7 +121,7 @@ class RowApplier:
 
     def _merge(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
                state: Optional[MappingState]) -> Optional[Verdict]:
-        """Field by field against the base (engine/inbound_merge.py); None when the mapping has no base yet and
+        """Field by field against the base (engine/inbound/field_merge.py); None when the mapping has no base yet and
         the row is not in sync, which is judged whole as before."""
         payload, ok = self._payload(obj, row)
         base = base_for(obj, state, payload, fingerprint(payload) if ok else None)
@@ -217,11 +217,11 @@ class RowApplier:
         policy, now = obj.inbound_policy.on_delete, dt.datetime.now(dt.timezone.utc)
         name, object_type = self.spec.name, obj.object_type
         if policy == RECREATE:
-            # A fresh attempt number, so the re-creation derives a new idempotency key: Stripe would replay the
-            # first creation's answer (the deleted object) for the same one.
+            # The mapping row stays, with its write sequence: the re-creation is a new intent and derives a new
+            # idempotency key (engine/keys.py), never the first creation's, whose answer is the deleted object.
             attempts = 1 + self.writer.unlinks(name, self.system, object_type, internal_id)
             self.writer.set_mapping(name, self.system, object_type, internal_id, status=DELETED, fingerprint=None,
-                                    attempts=attempts, field_base=None)
+                                    field_base=None)
             self.writer.log_unlink(self.run_id, name, self.system, object_type, internal_id, attempts,
                                    f"{object_type} {change.external_id} deleted in {self.system}; re-created next run")
             self.writer.update_row(self.spec, internal_id, {self.spec.cursor_column: now})  # the sensor's signal

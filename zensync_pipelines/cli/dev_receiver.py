@@ -15,10 +15,10 @@ from ..catalogs import load_specs
 from ..engine.spec import inbound_routes
 from ..systems.stripe.inbound import event_types
 from ..systems.salesforce.outbound_auth import OutboundSettings
-from .app import Receiver, ReceiverContext, build_app
-from .salesforce import PATH as SALESFORCE_PATH
-from .salesforce import build_routes as salesforce_routes
-from .stripe import build_routes
+from ..inbound.app import Receiver, ReceiverContext, build_app
+from ..inbound.salesforce import PATH as SALESFORCE_PATH
+from ..inbound.salesforce import build_routes as salesforce_routes
+from ..inbound.stripe import build_routes
 
 
 def register_endpoint(api_key: str, stripe_url: str, receiver_url: str) -> str:

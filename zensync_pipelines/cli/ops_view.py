@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from .engine.dryrun import SKIP, SyncPlan
+from ..engine.dryrun import SKIP, SyncPlan
 
 ACTIONS = ("create", "update", "delete", SKIP, "invalid", "waiting")
 

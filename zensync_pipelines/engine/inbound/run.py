@@ -1,8 +1,8 @@
 """The inbound run: apply one system's due inbox events to a catalog, batch by batch.
 
-Per batch: decode the events, order them per object (inbound_plan), fetch the current state of the objects whose
+Per batch: decode the events, order them per object (plan), fetch the current state of the objects whose
 order the events cannot tell (outside any transaction), then in ONE transaction claim the events, write the
-catalog rows and their mappings (inbound_rows) and mark the events. A crash anywhere leaves either all of a
+catalog rows and their mappings (rows) and mark the events. A crash anywhere leaves either all of a
 batch or none of it; an event is applied exactly once. A system or database outage raises and fails the run,
 leaving the events due; a bad event fails alone, with its reason, and is retried with backoff.
 """
@@ -15,13 +15,12 @@ import time
 from collections import defaultdict
 from typing import Any, Mapping, Optional, Protocol, Sequence
 
-from .inbound_plan import plan_object
-from .inbound_rows import RowApplier
-from .inbound_types import (REMOVE, UNTRACKED, UPSERT, Adopter, Change, EventDecoder, InboundReport, StateFetcher,
-                            Verdict)
-from .inbound_values import as_utc
-from .merge import merges
-from .spec import CatalogSpec
+from .plan import plan_object
+from .rows import RowApplier
+from .types import REMOVE, UNTRACKED, UPSERT, Adopter, Change, EventDecoder, InboundReport, StateFetcher, Verdict
+from .values import as_utc
+from ..merge import merges
+from ..spec import CatalogSpec
 
 IGNORED, FAILED = "ignored", "failed"  # the inbox's statuses; RowApplier's verdicts use them too
 UNDECODABLE = "undecodable"

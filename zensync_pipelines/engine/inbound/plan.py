@@ -24,9 +24,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
 
-from .inbound_types import ECHO, REMOVE, STALE, UPSERT, Change
-from .inbound_values import external_value, state_key
-from .spec import Field
+from .types import ECHO, REMOVE, STALE, UPSERT, Change
+from .values import external_value, state_key
+from ..spec import Field
 
 MISSING = object()  # no state fetched yet
 

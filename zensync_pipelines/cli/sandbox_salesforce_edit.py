@@ -10,8 +10,8 @@ import click
 import requests
 from simple_salesforce import Salesforce
 
-from .auth import SALES_USER_ID
-from .values import normalize_id
+from ..sandbox.salesforce.auth import SALES_USER_ID
+from ..sandbox.salesforce.values import normalize_id
 
 NEW = "new"
 

@@ -7,11 +7,11 @@ import datetime as dt
 import click
 
 from . import preflight
-from .inbound.cli import webhooks
-from .ops_cli import COMMANDS as OPERATOR_COMMANDS
-from .sandbox.cli import sandbox
-from .store import migrate
-from .store.db import redact
+from .webhooks import webhooks
+from .ops import COMMANDS as OPERATOR_COMMANDS
+from .sandbox import sandbox
+from ..store import migrate
+from ..store.db import redact
 
 
 @click.group()
@@ -40,8 +40,8 @@ def upgrade() -> None:
 @click.option("--seed", "rng_seed", type=int, default=42, show_default=True, help="RNG seed for the demo rows.")
 def seed(customers: int, invoices: int, plans: int, rng_seed: int) -> None:
     """Write deterministic demo rows into the catalog database (missing ones only)."""
-    from .demo.invoices import seed_invoices
-    from .demo.seed import seed_customers
+    from ..demo.invoices import seed_invoices
+    from ..demo.seed import seed_customers
 
     if not (customers or invoices or plans):
         raise click.UsageError("nothing to seed: give --customers N, --invoices M and/or --plans P (e.g. zensync "
@@ -57,7 +57,7 @@ def seed(customers: int, invoices: int, plans: int, rng_seed: int) -> None:
         added_invoices, added_lines = seed_invoices(engine, invoices, customers, rng_seed, stamp=now)
         click.echo(f"invoices: {added_invoices} added ({invoices} wanted), {added_lines} lines")
     if plans:
-        from .demo.plans import seed_plans
+        from ..demo.plans import seed_plans
 
         click.echo(f"plans: {seed_plans(engine, plans, rng_seed, stamp=now)} added ({plans} wanted)")
 
@@ -82,6 +82,3 @@ main.add_command(sandbox)
 main.add_command(webhooks)
 for operator_command in OPERATOR_COMMANDS:  # sync, plan, status, retry, explain
     main.add_command(operator_command)
-
-if __name__ == "__main__":
-    main()

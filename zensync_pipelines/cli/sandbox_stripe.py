@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-from typing import Any, Optional
+from typing import Optional
 
 import click
 
-from ... import preflight
-from .server import StripeSandbox
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+from . import preflight
+from .signals import stop_on_interrupt_or_term
+from ..sandbox.stripe.server import StripeSandbox
 
 
 @click.command("stripe")
@@ -32,9 +28,9 @@ def command(port: int, latency_ms: float, rate_limit: float, fault_rate: float, 
     sandbox = StripeSandbox(port=port, latency_ms=latency_ms, rate_limit=rate_limit or None, fault_rate=fault_rate,
                             seed=seed, data_file=data_file, search_lag_seconds=search_lag)
     sandbox.start()
-    # `kill`, systemd and process supervisors stop with SIGTERM: take the same way out as Ctrl-C, so the data file
-    # gets every write a client saw confirmed.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C, and the SIGTERM of `kill`, systemd and supervisors, take one way out, so the data file gets every
+    # write a client saw confirmed (cli/signals.py: also when started with SIGINT ignored, as a background job).
+    stop_on_interrupt_or_term()
     click.echo(f"Stripe sandbox listening on {sandbox.url} (any sk_test_... key; Ctrl-C to stop)", err=False)
     try:
         sandbox.wait()

@@ -20,21 +20,22 @@ import click
 import requests
 from sqlalchemy import inspect
 
-from . import config, devlog, preflight
-from .demo.plans import seed_plans
-from .demo.seed import seed_customers
+from .. import config
+from . import devlog, preflight
+from ..demo.plans import seed_plans
+from ..demo.seed import seed_customers
 from .dev_systems import start_systems
-from .store import migrate
-from .store.db import make_engine, redact
-from .systems.sandboxes import SANDBOX_STRIPE_KEY  # noqa: F401 (the live tests read it here)
+from ..store import migrate
+from ..store.db import make_engine, redact
+from ..sandbox.starters import SANDBOX_STRIPE_KEY  # noqa: F401 (the live tests read it here)
 
 # The same instance as `dagster` commands run from the repository root (its top-level dagster.yaml links here).
-INSTANCE_YAML = Path(__file__).with_name("dagster_instance.yaml")
+INSTANCE_YAML = Path(__file__).parents[1] / "dagster_instance.yaml"  # package data, beside definitions.py
 
 
 def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:
     """Seed customers into an empty catalog; returns (what happened, whether demo invoices are still to come)."""
-    from .demo.tables import invoice_lines, invoices, metadata
+    from ..demo.tables import invoice_lines, invoices, metadata
 
     engine = make_engine(url)
     migrate.upgrade(engine)
@@ -51,8 +52,8 @@ def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:
 def seed_invoices_once_customers_synced(url: str, customers: int, timeout: float = 300) -> None:
     """Demo invoices, written once the customers reached Stripe: an invoice waits for its customer, and a
     waiting row is retried by the nightly reconcile, not by the next sensor tick."""
-    from .demo.invoices import seed_invoices
-    from .store.mappings import MappingStore
+    from ..demo.invoices import seed_invoices
+    from ..store.mappings import MappingStore
 
     engine = make_engine(url)
     deadline = time.monotonic() + timeout
@@ -126,7 +127,7 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
         "DAGSTER_HOME": str(dagster_home(data)),
         "TMPDIR": str(tmp),  # dagster dev keeps its gRPC sockets there
     })
-    from .inbound.dev import start_dev_receiver
+    from .dev_receiver import start_dev_receiver
 
     stripe_url = systems.environment[config.STRIPE_API_BASE]
     receiver = start_dev_receiver(make_engine(url), SANDBOX_STRIPE_KEY, stripe_url, webhook_port, systems.sandboxes)
@@ -140,7 +141,7 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
     click.echo(f"{'Dagster home:':<20}{env['DAGSTER_HOME']} (the UI's address follows once it answers)")
     click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
     click.echo("Ctrl-C stops everything.")
-    command = [sys.executable, "-m", "zensync_pipelines.dagster_dev", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "zensync_pipelines.cli.dagster_dev", "--host", "127.0.0.1", "--port", str(port)]
     # Started in its DAGSTER_HOME: Dagster warns about any other dagster.yaml in its working folder.
     dagster = subprocess.Popen(command, env=env, cwd=env["DAGSTER_HOME"], start_new_session=True,
                                preexec_fn=_default_signals, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -17,12 +17,12 @@ import datetime as dt
 import json
 from typing import Any, Callable, Mapping, Optional, Protocol
 
-from .inbound_types import APPLIED, CONFLICT_LOST, ECHO, UNCHANGED, Change, RowRefused, Verdict
-from .inbound_values import as_utc, comparable, external_value, inbound_value
-from .merge import SYSTEM, FieldConflict, base_of, dump, load, merge, payload_of
-from .same_row import object_fingerprint
-from .spec import BOTH, CatalogSpec, ExternalObject, InvalidValue
-from .types import SYNCED, MappingState
+from .types import APPLIED, CONFLICT_LOST, ECHO, UNCHANGED, Change, RowRefused, Verdict
+from .values import as_utc, comparable, external_value, inbound_value
+from ..merge import SYSTEM, FieldConflict, base_of, dump, load, merge, payload_of
+from ..same_row import object_fingerprint
+from ..spec import BOTH, CatalogSpec, ExternalObject, InvalidValue
+from ..types import SYNCED, MappingState
 
 
 class MergeWriter(Protocol):

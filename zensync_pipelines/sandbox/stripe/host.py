@@ -1,0 +1,26 @@
+"""What the resource modules use of the sandbox, named here so that none of them imports server.py, which
+registers them: server.py -> resources -> host.py, never back."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional, Protocol
+
+from ..core import Router
+from .api import LockTargets, Route
+from .events import EventLog
+from .forms import Params
+from .store import Obj, Store
+
+
+class StripeHost(Protocol):
+    """The StripeSandbox as its resource modules see it: its state, its event log, and how to add a route."""
+
+    store: Store
+    events: EventLog
+    router: Router
+
+    def api(self, method: str, pattern: str, route: Route, lock: Optional[LockTargets] = None) -> None: ...
+
+    def reply(self, obj: Obj, params: Params) -> Obj: ...
+
+    def list_reply(self, params: Params, objects: Iterable[Obj], url: str) -> Obj: ...

@@ -1,0 +1,59 @@
+"""The client-side rate limiter paces a run: a TokenBucket that admitted everything at once would let the adapter
+exceed Stripe's limit (answered with 429s) and finish sooner than the limit allows."""
+
+import threading
+import time
+
+from zensync_pipelines.engine.ratelimit import TokenBucket
+
+from .test_reliability import catalog, run  # noqa: F401 (catalog is a fixture)
+
+RATE = 20.0  # the adapter's limit
+SERVER_RATE = 24  # Stripe's (the sandbox's): a little above, so pacing at RATE never meets a 429
+
+
+def test_a_run_is_paced_to_the_limit_and_meets_no_429(catalog, stripe_sandbox):  # noqa: F811
+    stripe_sandbox.configure(rate_limit=SERVER_RATE)
+    began = time.monotonic()
+    report = run(catalog, stripe_sandbox.url, "r1", rate_limit_per_second=RATE, rate_limit_retries=0)
+    seconds = time.monotonic() - began
+    assert (report.created, report.failed) == (56, 4)  # no row refused with rate_limit; 4 invalid on purpose
+    assert report.api_calls == 56
+    # a full bucket (1 s of the limit) goes at once, the other 36 requests wait for tokens: at least 1.8 s
+    assert seconds >= (56 - RATE) / RATE * 0.95
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_acquire_waits_for_the_next_token_once_the_burst_is_spent():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=4, burst=2, clock=clock, sleep=clock.sleep)
+    for _ in range(6):
+        bucket.acquire()
+    assert clock.slept == [0.25, 0.25, 0.25, 0.25]  # two at once, then one every 1/4 s
+    assert clock.now == 1.0
+    assert not bucket.try_acquire()
+
+
+def test_waiting_threads_are_served_in_turn():
+    bucket = TokenBucket(rate=50, burst=1)
+    done: list[float] = []
+    began = time.monotonic()
+    threads = [threading.Thread(target=lambda: (bucket.acquire(), done.append(time.monotonic() - began)))
+               for _ in range(11)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert max(done) >= 10 / 50 * 0.9  # eleven tokens at 50/s with a burst of one: the last after 0.2 s

@@ -41,7 +41,7 @@ def run_read_back(spec: CatalogSpec, system: str, adapter: Any, engine: Engine, 
             return tables.inbox.add([hooks.readback_event(spec.name, object_type, internal_id, external_id, state)
                                      for internal_id, external_id, state in items])
 
-        run = ReadBackRun(spec, system, obj, catalog, mappings, tables.forget_fingerprint, store)
+        run = ReadBackRun(spec, system, obj, catalog, mappings, tables.forget_fingerprint, store, tables.learn_bases)
         report = run.run(hooks.readback(adapter, obj.object_type),
                          tables.synced_external_ids(spec.name, system, obj.object_type))
         for name, value in report.counts().items():

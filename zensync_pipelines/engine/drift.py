@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Protocol, Sequenc
 
 from .inbound.values import comparable, external_value, inbound_value
 from .mapper import mapper_for
+from .merge import base_of, dump, merges
 from .payload import fingerprint
 from .spec import CatalogSpec, ExternalObject, Field, InvalidValue
 from .sync import MappingRepository, Selection, _resolve_references
@@ -88,11 +89,13 @@ def _differences(fields: list[Field], row: Mapping[str, Any], state: Mapping[str
 class ReadBackRun:
     def __init__(self, spec: CatalogSpec, system: str, obj: ExternalObject, source: Any, mappings: MappingRepository,
                  forget_fingerprint: Callable[[str, str, str, str], None],
-                 store_events: Callable[[list[tuple[str, str, Optional[Mapping[str, Any]]]]], int]):
+                 store_events: Callable[[list[tuple[str, str, Optional[Mapping[str, Any]]]]], int],
+                 learn_bases: Optional[Callable[[str, str, str, dict[str, str]], None]] = None):
         """`forget_fingerprint(catalog, system, object_type, internal_id)`; `store_events([(internal_id,
-        external_id, state or None for a deletion)])` puts read-back events in the inbox."""
+        external_id, state or None for a deletion)])` puts read-back events in the inbox; `learn_bases(catalog,
+        system, object_type, {internal_id: base JSON})` gives a merged object found in sync a base it lacks."""
         self.spec, self.system, self.obj, self.source, self.mappings = spec, system, obj, source, mappings
-        self.forget, self.store_events = forget_fingerprint, store_events
+        self.forget, self.store_events, self.learn_bases = forget_fingerprint, store_events, learn_bases
         self.fields = comparable_fields(obj)
         self.report = DriftReport()
 
@@ -120,7 +123,7 @@ class ReadBackRun:
         states = self.mappings.load_states(self.spec.name, self.system, ids)
         rows = {str(r[self.spec.primary_key]): r for chunk in self.source.iter_chunks(
             self.spec, Selection(ids=ids), len(ids)) for r in chunk}
-        events = []
+        events, bases = [], {}
         for internal_id, external_id, state in batch:
             self.report.checked += 1
             mapping = states.get((internal_id, self.obj.object_type))
@@ -145,10 +148,20 @@ class ReadBackRun:
                 self.report.note("inbound", internal_id, external_id, inbound)
             if not differ:
                 self.report.in_sync += 1
+                if mapping.base is None and merges(self.obj):  # read back equal: the row's payload is the base
+                    bases[internal_id] = dump(base_of(self.obj, self._payload(row)))
         if events:
             self.store_events(events)
+        if bases and self.learn_bases is not None:
+            self.learn_bases(self.spec.name, self.system, self.obj.object_type, bases)
+
+    def _build(self, row: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+        references = _resolve_references(self.spec, self.system, [row], self.mappings)[0].get(self.obj.object_type)
+        return mapper_for(self.obj).build(row, references)
+
+    def _payload(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        return self._build(row)[0]
 
     def _fingerprint(self, row: Mapping[str, Any]) -> Optional[str]:
-        references = _resolve_references(self.spec, self.system, [row], self.mappings)[0].get(self.obj.object_type)
-        payload, errors = mapper_for(self.obj).build(row, references)
+        payload, errors = self._build(row)
         return None if errors else fingerprint(payload)

@@ -187,6 +187,15 @@ class InboundTables:
                 c.catalog == catalog, c.system == system, c.object_type == object_type,
                 c.internal_id == internal_id).values(fingerprint=None, field_base=None, updated_at=_now()))
 
+    def learn_bases(self, catalog: str, system: str, object_type: str, bases: dict[str, str]) -> None:
+        """Bases for mappings found in sync by the read-back (engine/drift.py), where none is kept yet."""
+        c = mappings.c
+        with self.engine.begin() as connection:
+            for internal_id, base in bases.items():
+                connection.execute(update(mappings).where(
+                    c.catalog == catalog, c.system == system, c.object_type == object_type,
+                    c.internal_id == internal_id, c.field_base.is_(None)).values(field_base=base))
+
     def synced_external_ids(self, catalog: str, system: str, object_type: str) -> dict[str, str]:
         """External id -> internal id of every synced mapping of an object type (the read-back's reference)."""
         c = mappings.c

@@ -36,3 +36,25 @@ def test_drift_nobody_reported_is_found_and_repaired(engine, stripe_sandbox_url)
     assert client.v1.customers.retrieve(ids[1]).name == "Customer 1"
     again = read_back(engine, url)
     assert (again.drift, again.in_sync) == (0, 4)
+
+
+def test_the_read_back_gives_a_mapping_from_before_bases_its_base(engine, stripe_sandbox_url):
+    """Existing mappings get their base on their next sync or reconcile: one found in sync takes the row's payload
+    as its base; one found drifted forgets its base with its fingerprint (the next write sends the whole row)."""
+    import json
+
+    from sqlalchemy import update
+
+    from zensync_pipelines.store.tables import mappings
+
+    url = stripe_sandbox_url
+    add_customers(engine, 2)
+    push(engine, url)
+    with engine.begin() as connection:
+        connection.execute(update(mappings).values(field_base=None))
+    by_hand(url).v1.customers.update(stripe_id(engine, "customers", 2), params={"name": "Renamed by hand"})
+    report = read_back(engine, url)
+    assert (report.in_sync, report.changed) == (1, 1)
+    found = {m["internal_id"]: m for m in MappingStore(engine).rows("customers", "stripe")}
+    assert json.loads(found["1"]["field_base"])["email"] == "c1@example.com"
+    assert found["2"]["field_base"] is None and found["2"]["fingerprint"] is None

@@ -160,9 +160,12 @@ def plan_row(
         fields = None
         if action == UPDATE and base is not None and state.base is not None:
             # Only the fields the catalog changed since the last sync: the system's own edits of the others stay.
-            # The key is the intent's as ever (engine/keys.py): a rerun of a pending intent sends the same one.
             fields = tuple(sorted(partial(obj, payload, load(state.base)))) or None
-        key = idempotency_key(spec.name, internal_id, system, obj.name, action, fp, seq) if action != REPLACE \
+        # The key is the intent's as ever (engine/keys.py), with the fields it sends: a rerun of a pending intent
+        # sends the same fields under the same key, and one whose base an inbound merge moved meanwhile sends
+        # other fields under another key (Stripe refuses a key reused with other parameters).
+        material = fp if fields is None else f"{fp}|{','.join(fields)}"
+        key = idempotency_key(spec.name, internal_id, system, obj.name, action, material, seq) if action != REPLACE \
             else idempotency_key(spec.name, internal_id, system, obj.name, action,
                                  replace_fingerprint(fp, state.external_id), 0)
         if action != UPDATE:

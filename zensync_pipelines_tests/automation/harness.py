@@ -3,6 +3,7 @@
 import dataclasses
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import stripe
 from dagster import DagsterInstance, Definitions, build_sensor_context
@@ -25,12 +26,14 @@ JOB = job_name(SPEC, "stripe")
 
 
 class Harness:
-    def __init__(self, database_url: str, stripe_url: str, rows: int, settings: AutomationSettings, home: str):
+    def __init__(self, database_url: str, stripe_url: str, rows: int, settings: AutomationSettings, home: str,
+                 **stripe_options: Any):
         self.engine = make_engine(database_url)
         seed_customers(self.engine, rows)
         self.stripe_url = stripe_url
         self.resources = {"catalog_db": CatalogDatabase(url=database_url),
-                          "stripe": StripeResource(api_key=API_KEY, api_base=stripe_url, rate_limit_per_second=500)}
+                          "stripe": StripeResource(api_key=API_KEY, api_base=stripe_url, rate_limit_per_second=500,
+                                                   **stripe_options)}
         self.defs = Definitions.merge(build_catalog_definitions(SPEC, settings), Definitions(resources=self.resources))
         # A persistent instance in the test's own folder: sensors read run records, which ephemeral() does not keep.
         Path(home).mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,29 @@ def test_unknown_or_deleted_account_is_refused_with_403(client: stripe.StripeCli
         stripe.StripeClient("pk_bad", stripe_account=gone, base_addresses={"api": sandbox.url}).v1.customers.list()
 
 
+def test_revoked_access_and_revoked_keys_fail_alone(client: stripe.StripeClient, sandbox: StripeSandbox) -> None:
+    import requests
+
+    a, b = (client.v1.accounts.create({"type": "standard"}).id for _ in range(2))
+    kept = as_account(sandbox, a).v1.customers.create({"email": "kept@example.com"}).id
+    http = requests.Session()
+    http.trust_env = False
+    assert http.post(f"{sandbox.url}/_sandbox/accounts/{a}", json={"revoked": True}).json()["revoked"] is True
+    with pytest.raises(stripe.PermissionError):
+        as_account(sandbox, a).v1.customers.list()  # the account deauthorised the platform ...
+    assert as_account(sandbox, b).v1.customers.list().data == []  # ... the others are served
+    http.post(f"{sandbox.url}/_sandbox/accounts/{a}", json={"revoked": False})
+    assert [c.id for c in as_account(sandbox, a).v1.customers.list().data] == [kept]  # its data stayed
+    own_key = "sk_test_tenant_own_key"
+    assert http.post(f"{sandbox.url}/_sandbox/keys", json={"key": own_key}).json() == {"revoked": True}
+    with pytest.raises(stripe.AuthenticationError) as expired:
+        stripe.StripeClient(own_key, base_addresses={"api": sandbox.url}).v1.customers.list()
+    assert expired.value.error.code == "api_key_expired" and own_key not in str(expired.value)
+    assert client.v1.customers.list().object == "list"  # another key of the platform still works
+    assert http.post(f"{sandbox.url}/_sandbox/accounts/{a}", data="{bad").status_code == 400
+    assert http.post(f"{sandbox.url}/_sandbox/accounts/acct_1Nobody000000000", json={}).status_code == 404
+
+
 def test_each_account_has_its_own_rate_limit(client: stripe.StripeClient, sandbox: StripeSandbox,
                                              clock: ManualClock) -> None:
     a, b = (client.v1.accounts.create({"type": "custom"}).id for _ in range(2))

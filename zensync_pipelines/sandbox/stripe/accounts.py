@@ -42,6 +42,10 @@ class Accounts:
         self._clock, self._seed, self._search_lag, self._mark_dirty = clock, seed, search_lag, mark_dirty
         self._connected: dict[str, AccountState] = {}
         self._lock = threading.Lock()
+        # Access taken away without losing data: connected accounts that deauthorised the platform (403 on their
+        # header), and secret keys rolled or deleted in the dashboard (401 api_key_expired).
+        self.revoked_accounts: set[str] = set()
+        self.revoked_keys: set[str] = set()
 
     # -- which account a piece of code acts in -----------------------------------------------------------------
     @staticmethod
@@ -71,6 +75,10 @@ class Accounts:
     def exists(self, account_id: str) -> bool:
         with self._lock:
             return account_id == PLATFORM_ID or account_id in self._connected
+
+    def reachable(self, account_id: str) -> bool:
+        """Whether a request may act in the account: it exists and has not revoked the platform's access."""
+        return self.exists(account_id) and account_id not in self.revoked_accounts
 
     def connected(self) -> list[AccountState]:
         with self._lock:

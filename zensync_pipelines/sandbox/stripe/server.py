@@ -98,8 +98,8 @@ class StripeSandbox(Sandbox):
     def dispatch(self, request: Request) -> Response:
         """Serve the request inside the account its `Stripe-Account` header names (the platform without one)."""
         wanted = request.header("stripe-account") or None
-        if wanted is not None and not self.accounts.exists(wanted):
-            if request.path.startswith("/_sandbox/"):
+        if wanted is not None and not self.accounts.reachable(wanted):
+            if request.path.startswith("/_sandbox/") and not self.accounts.exists(wanted):
                 return Response(404, {"error": f"no connected account {wanted!r}"})
             request.context["account_refused"] = wanted  # answered after authentication, as Stripe does
             wanted = None
@@ -152,9 +152,11 @@ class StripeSandbox(Sandbox):
                 key = ""
         elif scheme.lower() != "bearer":
             raise unauthenticated("Invalid authorization header. Use Bearer auth with a secret key (sk_test_...).")
+        masked = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else key
         if not _KEY.fullmatch(key):
-            masked = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else key
             raise unauthenticated(f"Invalid API Key provided: {masked}")
+        if key in self.accounts.revoked_keys:
+            raise StripeError(401, f"Expired API Key provided: {masked}", code="api_key_expired", saved=False)
 
     def _serve(self, request: Request, route: Route, lock: Optional[LockTargets]) -> Response:
         raw = decode_body(request.body) if request.method == "POST" else decode_query(request.query)

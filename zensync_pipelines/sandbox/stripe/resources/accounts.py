@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...core import Request, Response
 from ..accounts import PLATFORM_ID
 from ..api import Call
 from ..errors import StripeError, validation
@@ -118,12 +119,45 @@ def register(sb: StripeHost) -> None:
         with platform.lock:
             return sb.list_reply(p, (a for a in platform.newest_first("account") if in_range(a)), "/v1/accounts")
 
+    def revoke_account(request: Request) -> Response:
+        """`{"revoked": true}`: the connected account deauthorised the platform (its data stays); false: it
+        connected again."""
+        account_id = request.path.rstrip("/").rsplit("/", 1)[-1]  # control routes get no path params
+        if not sb.accounts.exists(account_id) or account_id == PLATFORM_ID:
+            return Response(404, {"error": f"no connected account {account_id!r}"})
+        body = _json(request)
+        if body is None:
+            return Response(400, {"error": "the body must be a JSON object"})
+        revoked = bool(body.get("revoked", True))
+        (sb.accounts.revoked_accounts.add if revoked else sb.accounts.revoked_accounts.discard)(account_id)
+        return Response(200, {"id": account_id, "revoked": revoked})
+
+    def revoke_key(request: Request) -> Response:
+        """`{"key": "sk_test_...", "revoked": true}`: the key was rolled or deleted in the dashboard."""
+        body = _json(request)
+        key = str((body or {}).get("key") or "")
+        if not key.startswith("sk_test_"):
+            return Response(400, {"error": "key must be an sk_test_ key"})
+        revoked = bool(body.get("revoked", True))
+        (sb.accounts.revoked_keys.add if revoked else sb.accounts.revoked_keys.discard)(key)
+        return Response(200, {"revoked": revoked})
+
+    sb.router.add("POST", "/_sandbox/accounts/{id}", revoke_account)
+    sb.router.add("POST", "/_sandbox/keys", revoke_key)
     sb.api("POST", "/v1/accounts", create)
     sb.api("GET", "/v1/accounts", list_accounts)
     sb.api("GET", "/v1/accounts/{id}", retrieve)
     sb.api("POST", "/v1/accounts/{id}", update)
     sb.api("DELETE", "/v1/accounts/{id}", delete)
     sb.api("GET", "/v1/account", retrieve_own)
+
+
+def _json(request: Request) -> dict[str, Any] | None:
+    try:
+        body = request.json() or {}
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _apply(account: dict[str, Any], changes: dict[str, Any], metadata: Any) -> None:

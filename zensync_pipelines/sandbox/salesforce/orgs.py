@@ -58,7 +58,7 @@ class Org:
 class Orgs:
     def __init__(self, schema: Schema, clock: Callable[[], float], default_limit: Callable[[], int]):
         self._schema, self._clock, self._default_limit = schema, clock, default_limit
-        self._orgs: dict[str, Org] = {}
+        self._orgs: dict[str, Org] = {}  # by the first 15 characters of the id: 15- and 18-character ids both work
         self._lock = threading.Lock()
         self._adding = threading.Lock()  # two orgs added at once must not take the same number (and ids)
         self.default = self._build(ORG_ID, "zensync sandbox", POD, USER_ID, SALES_USER_ID,
@@ -80,8 +80,8 @@ class Orgs:
     def get(self, org_id: Optional[str]) -> Optional[Org]:
         if not org_id:
             return None
-        with self._lock:  # 15- or 18-character ids both name the org
-            return next((org for org in self._orgs.values() if org.id[:15] == str(org_id)[:15]), None)
+        with self._lock:
+            return self._orgs.get(str(org_id)[:15])
 
     def all(self) -> list[Org]:
         with self._lock:
@@ -140,7 +140,7 @@ class Orgs:
                   allocation)
         holder.append(org)
         with self._lock:
-            self._orgs[org_id] = org
+            self._orgs[org_id[:15]] = org
         return org
 
 

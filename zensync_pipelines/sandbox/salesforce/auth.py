@@ -1,8 +1,12 @@
-"""Sessions: the OAuth 2.0 token endpoint, the SOAP `login` call, and bearer-token checks on every API call.
+"""Sessions: the OAuth 2.0 token endpoint (password, client credentials and refresh-token grants), token
+revocation, the SOAP `login` call, and bearer-token checks on every API call.
 
-SOAP login matters because it is the only username + password + security-token flow simple-salesforce can aim at a
-host other than *.salesforce.com (`SalesforceLogin(scratch_url=...)`); the OAuth flows always post to
-login.salesforce.com, so tests reach the token endpoint with plain requests.
+Each token belongs to one org and user (orgs.py): a login finds its org by the username, a client-credentials
+login by the connected app's client id, a refresh token by the org and user that authorised the app; anything the
+sandbox does not know logs into the first org, as every login did before orgs. SOAP login matters because it is
+the only username + password + security-token flow simple-salesforce can aim at a host other than
+*.salesforce.com (`SalesforceLogin(scratch_url=...)`); the OAuth flows always post to login.salesforce.com, so
+tests reach the token endpoint with plain requests.
 """
 
 from __future__ import annotations
@@ -21,43 +25,65 @@ import defusedxml.ElementTree as SafeElementTree
 
 from zensync_pipelines.sandbox.core import Request, Response
 
-ORG_ID = "00D5g000000ZSBXEA4"
-USER_ID = "0055g000000ZSBXAA4"  # whoever logs in with credentials: the integration user zensync runs as
-SALES_USER_ID = "0055g000000ZSBYAA4"  # a second user, for edits "made in Salesforce" by someone else
-USERS = {USER_ID: "integration@zensync.sandbox", SALES_USER_ID: "sam.sales@zensync.sandbox"}
+from .orgs import ORG_ID, SALES_USER_ID, USER_ID, Org, Orgs
+
+__all__ = ["ORG_ID", "SALES_USER_ID", "USER_ID", "Sessions"]
 _SESSION_INVALID = [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}]
 
 
 class Sessions:
-    def __init__(self, base_url: Callable[[], str], clock: Callable[[], float]):
+    def __init__(self, base_url: Callable[[], str], clock: Callable[[], float], orgs: Orgs):
         self._base_url = base_url
         self._clock = clock
-        self._tokens: dict[str, str] = {}  # access token -> the user it acts as
+        self._orgs = orgs
+        self._tokens: dict[str, tuple[str, str, Optional[str]]] = {}  # access token -> org, user, refresh token
+        self._refresh: dict[str, tuple[str, str]] = {}  # refresh token -> org, user (kept with --data)
         self._lock = threading.Lock()
         self._secret = secrets.token_bytes(32)
-        self.expected: dict[str, str] = {}  # empty: any credentials are accepted
 
-    def issue(self, user_id: str = USER_ID) -> str:
-        if user_id not in USERS:
-            raise ValueError(f"unknown sandbox user {user_id!r}; known: {', '.join(USERS)}")
-        token = f"{ORG_ID[:15]}!AQ{secrets.token_urlsafe(48)}"
+    def issue(self, user_id: str = USER_ID, refresh: Optional[str] = None) -> str:
+        org = self._orgs.of_user(user_id)
+        if org is None:
+            raise ValueError(f"unknown sandbox user {user_id!r}; known: "
+                             f"{', '.join(u for o in self._orgs.all() for u in o.users)}")
+        token = f"{org.id[:15]}!AQ{secrets.token_urlsafe(48)}"  # Salesforce's session ids start with the org id
         with self._lock:
-            self._tokens[token] = user_id
+            self._tokens[token] = (org.id, user_id, refresh)
         return token
 
-    def expire_all(self) -> None:
+    def refresh_token(self, user_id: str = USER_ID) -> str:
+        """The refresh token a connected app keeps once `user_id` authorised it (the web-server flow's one-time
+        consent, which needs a browser, stands behind this call)."""
+        org = self._orgs.of_user(user_id)
+        if org is None:
+            raise ValueError(f"unknown sandbox user {user_id!r}")
+        token = f"5Aep861{secrets.token_urlsafe(60)}"
         with self._lock:
-            self._tokens.clear()
+            self._refresh[token] = (org.id, user_id)
+        return token
+
+    def expire_all(self, org_id: Optional[str] = None) -> None:
+        """Revoke every access token (of one org, when named); refresh tokens stay, as after a session timeout."""
+        with self._lock:
+            for token, (owner, _, _) in list(self._tokens.items()):
+                if org_id is None or owner[:15] == org_id[:15]:
+                    del self._tokens[token]
+
+    def org_of(self, request: Request) -> Optional[str]:
+        scheme, _, token = (request.header("authorization") or "").partition(" ")
+        with self._lock:
+            found = self._tokens.get(token.strip()) if scheme.lower() in ("bearer", "oauth") else None
+        return found[0] if found else None
 
     def check(self, request: Request) -> Optional[Response]:
         """None when the bearer token is live (its user goes to `request.context["user_id"]`), else Salesforce's
         401 (simple-salesforce re-logs-in on it)."""
         scheme, _, token = (request.header("authorization") or "").partition(" ")
         with self._lock:
-            user_id = self._tokens.get(token.strip()) if scheme.lower() in ("bearer", "oauth") else None
-        if user_id is None:
+            found = self._tokens.get(token.strip()) if scheme.lower() in ("bearer", "oauth") else None
+        if found is None:
             return Response(401, _SESSION_INVALID)
-        request.context["user_id"] = user_id
+        request.context["org_id"], request.context["user_id"] = found[0], found[1]
         return None
 
     def userinfo(self, request: Request) -> Response:
@@ -65,12 +91,19 @@ class Sessions:
         denied = self.check(request)
         if denied:
             return Response(403, "Bad_OAuth_Token", content_type="text/plain")
-        user_id = request.context["user_id"]
-        return Response(body={"sub": f"{self._base_url()}/id/{ORG_ID}/{user_id}", "user_id": user_id,
-                              "organization_id": ORG_ID, "preferred_username": USERS[user_id],
+        org_id, user_id = request.context["org_id"], request.context["user_id"]
+        org = self._orgs.get(org_id) or self._orgs.default
+        return Response(body={"sub": f"{self._base_url()}/id/{org_id}/{user_id}", "user_id": user_id,
+                              "organization_id": org_id, "preferred_username": org.users[user_id],
                               "active": True, "user_type": "STANDARD"})
-    def _accepts(self, **given: Optional[str]) -> bool:
-        return all(given.get(name) == value for name, value in self.expected.items() if name in given)
+
+    def dump(self) -> dict[str, list[str]]:
+        with self._lock:
+            return {token: list(owner) for token, owner in self._refresh.items()}
+
+    def load(self, refresh: dict[str, list[str]]) -> None:
+        with self._lock:
+            self._refresh.update({token: (owner[0], owner[1]) for token, owner in refresh.items()})
 
     # -- OAuth 2.0 ---------------------------------------------------------------------------------------------
     def token(self, request: Request) -> Response:
@@ -80,26 +113,57 @@ class Sessions:
         if scheme.lower() == "basic":
             client_id, _, client_secret = base64.b64decode(encoded).decode().partition(":")
         grant = form.get("grant_type")
-        if grant not in ("password", "client_credentials"):
+        refresh = form.get("refresh_token") if grant == "refresh_token" else None
+        if grant == "refresh_token":
+            with self._lock:
+                owner = self._refresh.get(refresh or "")
+            if owner is None:
+                return _oauth_error("invalid_grant", "expired access/refresh token")
+            org, user_id = self._orgs.get(owner[0]) or self._orgs.default, owner[1]
+            app = {"client_id": org.client_id, "client_secret": org.client_secret}
+            if not _accepts({k: v for k, v in app.items() if v}, client_id=client_id, client_secret=client_secret):
+                return _oauth_error("invalid_client", "invalid client credentials")
+        elif grant in ("password", "client_credentials"):
+            org, user_id = self._login_target(form.get("username") if grant == "password" else None, client_id)
+            if not _accepts(org.expected, client_id=client_id, client_secret=client_secret):
+                return _oauth_error("invalid_client", "invalid client credentials")
+            if grant == "password" and not _accepts(
+                org.expected, username=form.get("username"), password_and_token=form.get("password")
+            ):
+                return _oauth_error("invalid_grant", "authentication failure")
+        else:
             return _oauth_error("unsupported_grant_type", "grant type not supported")
-        if not self._accepts(client_id=client_id, client_secret=client_secret):
-            return _oauth_error("invalid_client", "invalid client credentials")
-        if grant == "password" and not self._accepts(
-            username=form.get("username"), password_and_token=form.get("password")
-        ):
-            return _oauth_error("invalid_grant", "authentication failure")
-        token = self.issue()
+        if org.down:
+            return Response(503, {"error": "server_unavailable", "error_description": "the org is unavailable"})
+        token = self.issue(user_id, refresh)
         issued_at = str(int(self._clock() * 1000))
-        identity = f"{self._base_url()}/id/{ORG_ID}/{USER_ID}"
+        identity = f"{self._base_url()}/id/{org.id}/{user_id}"
         signature = hmac.new(self._secret, (identity + issued_at).encode(), hashlib.sha256).digest()
-        return Response(body={
-            "access_token": token,
-            "instance_url": self._base_url(),
-            "id": identity,
-            "token_type": "Bearer",
-            "issued_at": issued_at,
-            "signature": base64.b64encode(signature).decode(),
-        })
+        body = {"access_token": token, "instance_url": self._base_url(), "id": identity, "token_type": "Bearer",
+                "issued_at": issued_at, "signature": base64.b64encode(signature).decode()}
+        if grant == "refresh_token":
+            body["scope"] = "api refresh_token"
+        return Response(body=body)
+
+    def revoke(self, request: Request) -> Response:
+        """`POST /services/oauth2/revoke token=...`: a refresh token takes the access tokens it issued with it."""
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode(), keep_blank_values=True).items()}
+        token = form.get("token") or (request.query.get("token") or [""])[-1]
+        with self._lock:
+            known = token in self._refresh or token in self._tokens
+            self._refresh.pop(token, None)
+            self._tokens.pop(token, None)
+            for access, (_, _, issued_by) in list(self._tokens.items()):
+                if issued_by == token:
+                    del self._tokens[access]
+        return Response(200) if known else _oauth_error("invalid_token", "invalid token")
+
+    def _login_target(self, username: Optional[str], client_id: Optional[str]) -> tuple[Org, str]:
+        by_name = self._orgs.of_username(username)
+        if by_name is not None:
+            return by_name
+        org = self._orgs.of_client(client_id) or self._orgs.default
+        return org, org.integration_user
 
     # -- SOAP login --------------------------------------------------------------------------------------------
     def soap_login(self, request: Request) -> Response:
@@ -110,22 +174,29 @@ class Sessions:
             return _soap_fault("INVALID_LOGIN", "Invalid request body")
         username = _text(root, "username")
         password = _text(root, "password")
-        if not username or not password or not self._accepts(username=username, password_and_token=password):
+        org, user_id = self._login_target(username, None)
+        if not username or not password or not _accepts(org.expected, username=username, password_and_token=password):
             return _soap_fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.")
+        if org.down:
+            return _soap_fault("SERVER_UNAVAILABLE", "The org is unavailable.")
         version = request.params["version"]
         base = self._base_url()
         body = (
             '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
             'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com">'
             "<soapenv:Body><loginResponse><result>"
-            f"<metadataServerUrl>{base}/services/Soap/m/{version}/{ORG_ID}</metadataServerUrl>"
+            f"<metadataServerUrl>{base}/services/Soap/m/{version}/{org.id}</metadataServerUrl>"
             "<passwordExpired>false</passwordExpired><sandbox>true</sandbox>"
-            f"<serverUrl>{base}/services/Soap/u/{version}/{ORG_ID}</serverUrl>"
-            f"<sessionId>{escape(self.issue())}</sessionId><userId>{USER_ID}</userId>"
-            f"<userInfo><organizationId>{ORG_ID}</organizationId><userName>{escape(username)}</userName></userInfo>"
+            f"<serverUrl>{base}/services/Soap/u/{version}/{org.id}</serverUrl>"
+            f"<sessionId>{escape(self.issue(user_id))}</sessionId><userId>{user_id}</userId>"
+            f"<userInfo><organizationId>{org.id}</organizationId><userName>{escape(username)}</userName></userInfo>"
             "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
         )
         return Response(body=body, content_type="text/xml; charset=utf-8")
+
+
+def _accepts(expected: dict[str, str], **given: Optional[str]) -> bool:
+    return all(given.get(name) == value for name, value in expected.items() if name in given)
 
 
 def _text(root: ElementTree.Element, local_name: str) -> Optional[str]:

@@ -10,6 +10,7 @@ REST call (see docs).
 from __future__ import annotations
 
 import bisect
+import contextvars
 import threading
 
 from zensync_pipelines.sandbox.core import Request, Response
@@ -31,9 +32,10 @@ class BulkRoutes:
     def __init__(self, sb: SalesforceHost):
         self.sb = sb
         self.jobs: dict[str, Job] = {}
+        self._owners: dict[str, str] = {}  # job id -> the org that created it; other orgs get 404
         self._lock = threading.RLock()
         self._sequence = 0
-        self._uploads: list[float] = []
+        self._uploads: dict[str, list[float]] = {}  # per org, for its DailyBulkApiBatches
         add = sb.router.add
         add("POST", P, self.create)
         add("GET", P, self.list)
@@ -68,6 +70,7 @@ class BulkRoutes:
             job = Job(make_id("750", "5g", self._sequence), sobject, operation, external_id if operation == "upsert"
                       else None, delimiter, body.get("lineEnding", "LF"), request.params["version"], self.sb.clock())
             self.jobs[job.id] = job
+            self._owners[job.id] = self.sb.orgs.current().id
         return Response(200, job.info())
 
     def upload(self, request: Request) -> Response:
@@ -79,7 +82,7 @@ class BulkRoutes:
             if not (request.header("content-type") or "").startswith(CSV):
                 raise ApiError(400, "INVALIDJOB", "Content-Type must be text/csv")
             job.data = request.body.decode("utf-8")
-            bisect.insort(self._uploads, self.sb.clock())
+            bisect.insort(self._uploads.setdefault(self.sb.orgs.current().id, []), self.sb.clock())
         return Response(201)
 
     def change_state(self, request: Request) -> Response:
@@ -90,7 +93,9 @@ class BulkRoutes:
             if wanted == "UploadComplete" and job.state == "Open":
                 job.state = "UploadComplete"
                 job.ready_at = self.sb.clock() + float(self.sb.knobs.bulk_processing_seconds)
-                threading.Thread(target=process, args=(self.sb, job), name=f"bulk-{job.id}", daemon=True).start()
+                # The thread writes into this request's org: it runs in a copy of the request's context.
+                threading.Thread(target=contextvars.copy_context().run, args=(process, self.sb, job),
+                                 name=f"bulk-{job.id}", daemon=True).start()
                 return Response(200, job.info())
             if wanted == "Aborted" and job.state not in TERMINAL:
                 abort(job)
@@ -106,9 +111,10 @@ class BulkRoutes:
 
     def list(self, request: Request) -> Response:
         with self._lock:
-            for job in self.jobs.values():
+            mine = [job for job in self.jobs.values() if self._owners[job.id] == self.sb.orgs.current().id]
+            for job in mine:
                 self._advance(job)
-            records = [job.info() for job in self.jobs.values()]
+            records = [job.info() for job in mine]
         return Response(200, {"done": True, "records": records, "nextRecordsUrl": None})
 
     def delete(self, request: Request) -> Response:
@@ -116,7 +122,7 @@ class BulkRoutes:
         with self._lock:
             if job.state in ("Open", "InProgress"):
                 raise ApiError(400, "INVALIDJOBSTATE", f"Job {job.id} can't be deleted in state {job.state}")
-            del self.jobs[job.id]
+            del self.jobs[job.id], self._owners[job.id]
         return Response(204)
 
     def results(self, request: Request) -> Response:
@@ -130,12 +136,15 @@ class BulkRoutes:
 
     def batches_today(self) -> int:
         with self._lock:
-            return len(self._uploads) - bisect.bisect_left(self._uploads, self.sb.clock() - DAY)
+            uploads = self._uploads.get(self.sb.orgs.current().id, [])
+            return len(uploads) - bisect.bisect_left(uploads, self.sb.clock() - DAY)
 
     # -- helpers -----------------------------------------------------------------------------------------------
     def _job(self, request: Request) -> Job:
         with self._lock:
             job = self.jobs.get(request.params["job_id"])
+            if job is not None and self._owners[job.id] != self.sb.orgs.current().id:
+                job = None  # another org's job does not exist in this one
         if job is None:
             raise ApiError(404, "NOT_FOUND", f"Job {request.params['job_id']} does not exist")
         return job

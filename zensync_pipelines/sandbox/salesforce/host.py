@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional, Protocol
 
 from ..core import Knobs, Request, Response, Router
 from .limits import DailyAllocation
+from .orgs import Orgs
 from .schema import Schema
 from .store import Store
 from .writes import Writer
@@ -42,9 +43,10 @@ class SalesforceHost(Protocol):
 
     knobs: SalesforceKnobs
     router: Router
+    orgs: Orgs
     clock: Callable[[], float]
     schema: Schema
-    store: Store
+    store: Store  # store, writer and allocation: those of the org the current request acts in
     writer: Writer
     allocation: DailyAllocation
     bulk: BulkCounter

@@ -10,6 +10,9 @@ milliseconds in tests) until it is a day old. Knobs add what a real org does now
 delivery, a shuffled queue, an Ack lost on the way back. Deletes do not fire workflow rules, so they send
 nothing: pollers read `/deleted`. With `--data` the queue is kept on disk with the records: a restarted org
 still delivers what was not Acked.
+
+Each org of the sandbox has its own (orgs.py): its endpoints, its queue and its sender, and its OrganizationId in
+every message it sends.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from typing import Any, Callable, Optional
 import requests
 
 from . import outbound_xml
-from .auth import ORG_ID
 from .host import SalesforceHost
+from .orgs import ORG_ID
 from .schema import SObject
-from .store import POD, Record
+from .store import POD, Record, Store
 from .values import make_id
 
 
@@ -34,6 +37,10 @@ ALL = "*"
 DEFAULT_OBJECTS = ("Account", "Contact")  # what one URL "for all" covers: the objects the workflow rules watch
 MAX_PER_MESSAGE = 100
 API_VERSION = "59.0"
+# Notification ids must never repeat, even after a restart without --data, nor between two orgs of one sandbox: a
+# receiver that saw an id before would drop the new change as a redelivery. Millisecond start + one counter for
+# every org keeps them unique.
+_IDS = itertools.count(int(time.time() * 1000) * 1000)
 
 
 @dataclass
@@ -48,14 +55,14 @@ class Pending:
 
 
 class OutboundMessages:
-    def __init__(self, sb: SalesforceHost, urls: Optional[dict[str, str]] = None):
+    def __init__(self, sb: SalesforceHost, urls: Optional[dict[str, str]] = None, org_id: str = ORG_ID,
+                 store: Optional[Store] = None):
         self.sb = sb
+        self.org_id = org_id
+        self._store = store if store is not None else sb.store  # the org's own: the sender runs outside requests
         self.urls: dict[str, str] = {}
         self._queue: list[Pending] = []
         self._cond = threading.Condition()
-        # Notification ids must never repeat, even after a restart without --data: a receiver that saw an id
-        # before would drop the new change as a redelivery. Millisecond start + a counter keeps them unique.
-        self._ids = itertools.count(int(time.time() * 1000) * 1000)
         self._stop = False
         self._thread: Optional[threading.Thread] = None
         self.on_change: Callable[[], None] = lambda: None  # persistence: the queue changed
@@ -86,7 +93,7 @@ class OutboundMessages:
 
     def action_id(self, sobject: SObject) -> str:
         """The outbound message's id: one per object, stable across restarts."""
-        return make_id("04k", POD, list(self.sb.schema.objects).index(sobject.name) + 1)
+        return make_id("04k", self._store.pod, list(self.sb.schema.objects).index(sobject.name) + 1)
 
     def status(self) -> dict[str, Any]:
         with self._cond:
@@ -118,7 +125,7 @@ class OutboundMessages:
             if url is None:
                 return
             now = time.time()
-            self._queue.append(Pending(make_id("04l", POD, next(self._ids)), sobject, record, url, now, now))
+            self._queue.append(Pending(make_id("04l", POD, next(_IDS)), sobject, record, url, now, now))
             self.stats["queued"] += 1
             self._cond.notify()
         self.on_change()
@@ -126,7 +133,7 @@ class OutboundMessages:
     # -- sending -----------------------------------------------------------------------------------------------
     def start(self) -> None:
         self._stop = False
-        self._thread = threading.Thread(target=self._run, name="sf-outbound", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"sf-outbound-{self.org_id}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -169,11 +176,11 @@ class OutboundMessages:
 
     def _current(self, pending: Pending) -> Record:
         # A record is replaced, never mutated, on write: reading the latest version needs no lock.
-        return self.sb.store.records[pending.sobject.name].get(pending.record["Id"]) or pending.record
+        return self._store.records[pending.sobject.name].get(pending.record["Id"]) or pending.record
 
     def _deliver(self, http: requests.Session, batch: list[Pending]) -> None:
         first = batch[0]
-        body = outbound_xml.render(ORG_ID, self.action_id(first.sobject), self.sb.url, API_VERSION,
+        body = outbound_xml.render(self.org_id, self.action_id(first.sobject), self.sb.url, API_VERSION,
                                    [(p.notification_id, p.sobject, self._current(p)) for p in batch])
         try:
             answer = http.post(first.url, data=body, timeout=self.sb.knobs.outbound_timeout,

@@ -35,7 +35,8 @@ class QueryRoutes:
         for endpoint in ("query", "queryAll"):
             sb.router.add("GET", f"{P}/{endpoint}/{{locator}}", self.more)
             sb.router.add("GET", f"{P}/{endpoint}", self.run)
-        self._cursors: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        # Per org: one org's queries never evict (or read) another's cursors.
+        self._cursors: dict[str, OrderedDict[str, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
         self._sequence = 0
 
@@ -59,7 +60,7 @@ class QueryRoutes:
     def more(self, request: Request) -> Response:
         locator, _, start = request.params["locator"].rpartition("-")
         with self._lock:
-            records = self._cursors.get(locator)
+            records = self._cursors.get(self.sb.orgs.current().id, OrderedDict()).get(locator)
         if records is None or not start.isdigit():
             raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         return self._page(request, records, int(start), locator)
@@ -163,9 +164,10 @@ class QueryRoutes:
         with self._lock:
             self._sequence += 1
             locator = make_id("01g", "5g", self._sequence)[:15]
-            self._cursors[locator] = records
-            while len(self._cursors) > MAX_CURSORS:
-                self._cursors.popitem(last=False)
+            cursors = self._cursors.setdefault(self.sb.orgs.current().id, OrderedDict())
+            cursors[locator] = records
+            while len(cursors) > MAX_CURSORS:
+                cursors.popitem(last=False)
             return locator
 
 

@@ -1,4 +1,6 @@
-"""SalesforceSandbox: wires schema, store, sessions, limits and the API routes onto the shared HTTPS server."""
+"""SalesforceSandbox: wires schema, orgs (each with its store, writer and limits), sessions and the API routes
+onto the shared HTTPS server. `store`, `writer` and `allocation` are those of the org the current request acts
+in (orgs.py), the first org outside a request."""
 
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ from . import tls
 from .auth import USER_ID, Sessions
 from .bulk import BulkRoutes
 from .collections import CollectionRoutes
+from .control import ControlRoutes
 from .errors import ApiError
 from .host import SalesforceKnobs
 from .limits import DailyAllocation
+from .orgs import Org, Orgs
 from .outbound import OutboundMessages
 from .persistence import Persistence
 from .query import QueryRoutes
@@ -43,10 +47,8 @@ class SalesforceSandbox(Sandbox):
         super().__init__(knobs, port=port)
         self.clock = clock or time.time
         self.schema = Schema.load(schema_file)
-        self.store = Store(self.schema)
-        self.writer = Writer(self.store, self.clock, USER_ID)
-        self.allocation = DailyAllocation(lambda: self.knobs.daily_api_limit, self.clock)
-        self.sessions = Sessions(lambda: self.url, self.clock)
+        self.orgs = Orgs(self.schema, self.clock, lambda: self.knobs.daily_api_limit)
+        self.sessions = Sessions(lambda: self.url, self.clock, self.orgs)
         self._own_ca_file = ca_file is None
         self.ca_file = ca_file or _temp_path()
         self.rest = RestRoutes(self)
@@ -56,18 +58,37 @@ class SalesforceSandbox(Sandbox):
         self.router.add("POST", "/services/oauth2/token", self.sessions.token)
         self.router.add("POST", "/services/Soap/u/{version}", self.sessions.soap_login)
         self.router.add("GET", "/services/oauth2/userinfo", self.sessions.userinfo)
-        self.router.add("POST", "/_sandbox/session", self._session)
-        self.outbound = OutboundMessages(self, outbound_urls)
-        self.store.on_write = self.outbound.on_write
-        self.router.add("GET", "/_sandbox/outbound", lambda r: Response(body=self.outbound.status()))
-        self.router.add("POST", "/_sandbox/outbound", self._configure_outbound)
-        self.router.add("POST", "/_sandbox/expire_sessions",
-                        lambda r: Response(body={"expired": self.expire_sessions()}))
+        self.router.add("POST", "/services/oauth2/revoke", self.sessions.revoke)
+        self.control = ControlRoutes(self, self.add_org, self.new_session, self.refresh_token, self.expire_sessions)
+        self._started = False
         self.persistence = Persistence(data_file, self._snapshot) if data_file else None
+        self._wire(self.orgs.default, outbound_urls or {})
+        self.outbound = self.orgs.default.outbound
         if self.persistence:
             self._restore(self.persistence.load())
-            self.store.on_change = self.persistence.schedule
-            self.outbound.on_change = self.persistence.schedule
+
+    def _wire(self, org: Org, outbound_urls: dict[str, str]) -> None:
+        """Give an org its outbound messages and its persistence hooks."""
+        org.outbound = OutboundMessages(self, outbound_urls, org.id, org.store)
+        org.store.on_write = org.outbound.on_write
+        if self.persistence:
+            org.store.on_change = self.persistence.schedule
+            org.outbound.on_change = self.persistence.schedule
+        if self._started:
+            org.outbound.start()
+
+    # -- the org of the current request --------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        return self.orgs.current().store
+
+    @property
+    def writer(self) -> Writer:
+        return self.orgs.current().writer
+
+    @property
+    def allocation(self) -> DailyAllocation:
+        return self.orgs.current().allocation
 
     # -- public API for tests and the CLI ----------------------------------------------------------------------
     @property
@@ -81,20 +102,41 @@ class SalesforceSandbox(Sandbox):
 
     def new_session(self, user_id: str = USER_ID) -> str:
         """An access token without a login round trip, for `Salesforce(session_id=..., instance_url=...)`; pass
-        `auth.SALES_USER_ID` to write as a user other than the integration user."""
+        `auth.SALES_USER_ID` to write as a user other than the integration user, or a user of another org."""
         return self.sessions.issue(user_id)
 
-    def expire_sessions(self) -> bool:
-        self.sessions.expire_all()
+    def refresh_token(self, user_id: str = USER_ID) -> str:
+        """A refresh token of `user_id` for the OAuth refresh-token flow (`grant_type=refresh_token`)."""
+        return self.sessions.refresh_token(user_id)
+
+    def expire_sessions(self, org: Optional[str] = None) -> bool:
+        self.sessions.expire_all(org)
         return True
+
+    def add_org(self, name: Optional[str] = None, daily_api_limit: Optional[int] = None,
+                outbound_urls: Optional[dict[str, str]] = None, client_id: Optional[str] = None,
+                client_secret: Optional[str] = None) -> Org:
+        """Another org in this sandbox, with its own OrganizationId, users, records, API allocation (the
+        `daily_api_limit` knob unless given), connected app and outbound messages."""
+        org = self.orgs.add(name, daily_api_limit, client_id, client_secret)
+        self._wire(org, outbound_urls or {})
+        if self.persistence:
+            self.persistence.schedule()
+        return org
+
+    def org(self, org_id: Optional[str] = None) -> Org:
+        found = self.orgs.get(org_id) if org_id else self.orgs.default
+        if found is None:
+            raise KeyError(f"no org {org_id!r} in the sandbox")
+        return found
 
     def require_credentials(self, username: Optional[str] = None, password: Optional[str] = None,
                             security_token: str = "", client_id: Optional[str] = None,
-                            client_secret: Optional[str] = None) -> None:
-        """Only these credentials log in from now on (by default any are accepted)."""
+                            client_secret: Optional[str] = None, org: Optional[str] = None) -> None:
+        """Only these credentials log in to the org from now on (by default any are accepted)."""
         expected = {"username": username, "client_id": client_id, "client_secret": client_secret,
                     "password_and_token": None if password is None else password + security_token}
-        self.sessions.expected = {k: v for k, v in expected.items() if v is not None}
+        self.org(org).expected = {k: v for k, v in expected.items() if v is not None}
 
     def requests_session(self) -> requests.Session:
         """A requests.Session that trusts this sandbox's CA, as a client of it must.
@@ -112,11 +154,15 @@ class SalesforceSandbox(Sandbox):
         tls.write_ca(certificates, self.ca_file)
         self._ssl_context = tls.server_context(certificates)
         super().start()
-        self.outbound.start()
+        self._started = True
+        for org in self.orgs.all():
+            org.outbound.start()
         return self
 
     def stop(self) -> None:
-        self.outbound.stop()
+        self._started = False
+        for org in self.orgs.all():
+            org.outbound.stop()
         super().stop()
         if self.persistence:
             self.persistence.flush()
@@ -124,6 +170,11 @@ class SalesforceSandbox(Sandbox):
             os.remove(self.ca_file)
 
     # -- request cycle -----------------------------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Response:
+        """Serve the request inside the org its session token belongs to (the first org without one)."""
+        with self.orgs.using(self.sessions.org_of(request)):
+            return super().dispatch(request)
+
     def before_request(self, request: Request, pattern: str) -> Optional[Response]:
         if not pattern.startswith("/services/data/"):
             return None  # login endpoints: no session, no allocation, no faults
@@ -136,6 +187,8 @@ class SalesforceSandbox(Sandbox):
         if denied:
             return denied
         self.writer.act_as(request.context["user_id"])
+        if self.orgs.current().down:  # before counting: a call the org never served costs nothing
+            return ApiError(503, "SERVER_UNAVAILABLE", "The org is unavailable; try again later.").response()
         if not self.allocation.try_spend():
             return ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.").response()
         kinds = [k for k in self.knobs.fault_kinds if k in REQUEST_FAULTS]
@@ -158,23 +211,6 @@ class SalesforceSandbox(Sandbox):
     def shuffled(self, items: list[Any]) -> list[Any]:
         with self._rng_lock:
             return self._rng.sample(items, len(items))
-
-    def _session(self, request: Request) -> Response:
-        """`{"user_id": ...}` picks the user (default: the integration user)."""
-        try:
-            return Response(body={"access_token": self.new_session((request.json() or {}).get("user_id", USER_ID))})
-        except ValueError as error:
-            return Response(400, {"error": str(error)})
-
-    def _configure_outbound(self, request: Request) -> Response:
-        """`{"urls": {"Account": url, "*": url}}` sets endpoints (an empty url removes one); knobs go through
-        `/_sandbox/knobs` like every other knob."""
-        body = request.json() or {}
-        try:
-            self.outbound.configure(dict(body.get("urls") or {}))
-        except ValueError as error:
-            return Response(400, {"error": str(error)})
-        return Response(body=self.outbound.status())
 
     def record_fault(self, record_id: Optional[str] = None) -> bool:
         """Whether this record of a Collections/Bulk request should fail with UNABLE_TO_LOCK_ROW."""
@@ -199,14 +235,22 @@ class SalesforceSandbox(Sandbox):
 
     # -- persistence -------------------------------------------------------------------------------------------
     def _snapshot(self) -> dict[str, Any]:
-        return {"version": 1, "store": self.store.dump(), "api_calls": self.allocation.dump(),
-                "outbound_queue": self.outbound.dump()}
+        first = self.orgs.default
+        return {"version": 1, "store": first.store.dump(), "api_calls": first.allocation.dump(),
+                "outbound_queue": first.outbound.dump(), "refresh_tokens": self.sessions.dump(),
+                "orgs": [self.orgs.dump(org) for org in self.orgs.all() if org is not first]}
 
     def _restore(self, state: Optional[dict[str, Any]]) -> None:
         if state:
-            self.store.load(state.get("store", {}))
-            self.allocation.load(state.get("api_calls", []))
-            self.outbound.load(state.get("outbound_queue", []))
+            first = self.orgs.default
+            first.store.load(state.get("store", {}))
+            first.allocation.load(state.get("api_calls", []))
+            first.outbound.load(state.get("outbound_queue", []))
+            self.sessions.load(state.get("refresh_tokens", {}))
+            for saved in state.get("orgs", []):
+                org = self.orgs.restore(saved)
+                self._wire(org, saved.get("outbound_urls", {}))
+                org.outbound.load(saved.get("outbound_queue", []))
 
 
 def _temp_path() -> str:

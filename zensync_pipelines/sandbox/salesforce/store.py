@@ -28,8 +28,9 @@ class Savepoint:
 
 
 class Store:
-    def __init__(self, schema: Schema):
+    def __init__(self, schema: Schema, pod: str = POD):
         self.schema = schema
+        self.pod = pod  # each org of a multi-org sandbox has its own, so record ids never repeat across orgs
         self.lock = threading.RLock()
         self.records: dict[str, dict[str, Record]] = {name: {} for name in schema.objects}
         self.sequence = 0
@@ -71,7 +72,7 @@ class Store:
     def new_id(self, sobject: SObject) -> str:
         with self.lock:
             self.sequence += 1
-            return make_id(sobject.key_prefix, POD, self.sequence)
+            return make_id(sobject.key_prefix, self.pod, self.sequence)
 
     def put(self, sobject: SObject, record: Record) -> None:
         with self.lock:

@@ -71,6 +71,7 @@ def not_editable(message: str, param: Optional[str] = None) -> StripeError:
 
 
 NOUNS = {
+    "acct": "account",
     "cus": "customer",
     "in": "invoice",
     "ii": "invoiceitem",

@@ -1,4 +1,7 @@
-"""Every state change becomes a Stripe event: stored for `GET /v1/events` and handed to webhook delivery."""
+"""Every state change becomes a Stripe event: stored for `GET /v1/events` and handed to webhook delivery.
+
+An event of a connected account is stored in that account and carries its id in a top-level `account` field, as
+Stripe's Connect events do; the platform's own events have no such field."""
 
 from __future__ import annotations
 
@@ -26,9 +29,10 @@ def previous_attributes(before: Obj, after: Obj) -> dict[str, Any]:
 
 
 class EventLog:
-    def __init__(self, store: Store, deliver: Callable[[Obj], None]):
-        self._store = store
+    def __init__(self, store: Store, deliver: Callable[[Obj], None], account: Callable[[], Optional[str]]):
+        self._store = store  # the store of the account the current request acts in
         self._deliver = deliver  # queues the event for matching endpoints and sets its pending_webhooks
+        self._account = account  # that account's id, None on the platform
 
     def emit(self, call: Optional[Call], event_type: str, obj: Obj, before: Optional[Obj] = None) -> Obj:
         """Record `event_type` for `obj`; pass the rendered `before` of an update to get previous_attributes."""
@@ -37,9 +41,11 @@ class EventLog:
             data: dict[str, Any] = {"object": snapshot}
             if before is not None:
                 data["previous_attributes"] = previous_attributes(before, snapshot)
-            event = {
-                "id": self._store.new_id("evt_", 24),
-                "object": "event",
+            event: Obj = {"id": self._store.new_id("evt_", 24), "object": "event"}
+            account = self._account()
+            if account is not None:
+                event["account"] = account
+            event.update({
                 "api_version": API_VERSION,
                 # Every event one request causes carries the same second, as Stripe's do.
                 "created": call.extra.setdefault("events_created", self._store.now()) if call else self._store.now(),
@@ -48,7 +54,7 @@ class EventLog:
                 "pending_webhooks": 0,
                 "request": call.origin if call else {"id": None, "idempotency_key": None},
                 "type": event_type,
-            }
+            })
             self._store.insert(event)
             self._deliver(event)
             return event

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterable, Optional, Protocol
 
 from ..core import Router
+from .accounts import Accounts
 from .api import LockTargets, Route
 from .events import EventLog
 from .forms import Params
@@ -15,7 +16,8 @@ from .store import Obj, Store
 class StripeHost(Protocol):
     """The StripeSandbox as its resource modules see it: its state, its event log, and how to add a route."""
 
-    store: Store
+    accounts: Accounts
+    store: Store  # the store of the account the current request acts in
     events: EventLog
     router: Router
 

@@ -1,8 +1,9 @@
 """StripeSandbox: the request pipeline in Stripe's order, and the wiring of state, events and webhooks.
 
-A request passes authentication, then the rate limiter (429s are answered here, before idempotency, so they are
-never stored), then the idempotency layer (replay or claim the key), then fault injection, then the object's write
-lock, and only then the endpoint.
+A request is first placed in its account (the platform, or the connected account its `Stripe-Account` header
+names: accounts.py), then passes authentication, then that account's rate limiter (429s are answered here, before
+idempotency, so they are never stored), then the account's idempotency layer (replay or claim the key), then fault
+injection, then the object's write lock, and only then the endpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any, Callable, Iterable, Optional
 
 from ..core import DropConnection, Request, Response, Sandbox
 from . import resources
+from ...engine.ratelimit import TokenBucket
+from .accounts import Accounts, AccountState, ScopedStore, no_access
 from .api import FAULT_KINDS, Call, LockTargets, ObjectLocks, Route, StripeKnobs
 from .errors import StripeError, api_error, rate_limited, unauthenticated
 from .events import API_VERSION, EventLog
@@ -31,6 +34,10 @@ _KEY = re.compile(r"sk_test_[A-Za-z0-9_]+")
 _request_ids = random.SystemRandom()  # request ids need no reproducibility and must not disturb the seeded RNGs
 
 
+def _nothing() -> None:
+    pass
+
+
 class StripeSandbox(Sandbox):
     knobs: StripeKnobs
 
@@ -41,15 +48,18 @@ class StripeSandbox(Sandbox):
                                      seed=seed, search_lag_seconds=search_lag_seconds, **knobs), port=port,
                          clock=clock or time.monotonic)
         self.clock = clock or time.time
-        self.store = Store(self.clock, seed, lambda: self.knobs.search_lag_seconds)
-        self.idempotency = IdempotencyLayer(self.clock)
-        self.locks = ObjectLocks()
-        self.webhooks = WebhookDispatcher(self.store, self.knobs, random.Random(seed).random, self._delivered)
-        self.events = EventLog(self.store, self.webhooks.enqueue)
         self.persistence = DebouncedFile(data_file, self._snapshot) if data_file else None
-        if self.persistence is not None:
-            self.store.on_change.append(self.persistence.mark_dirty)
-            self.idempotency = IdempotencyLayer(self.clock, self.persistence.mark_dirty)
+        mark_dirty = self.persistence.mark_dirty if self.persistence is not None else None
+        search_lag = lambda: self.knobs.search_lag_seconds  # noqa: E731 - read at each write, knobs change
+        platform = AccountState(None, Store(self.clock, seed, search_lag),
+                                IdempotencyLayer(self.clock, mark_dirty or _nothing))
+        if mark_dirty is not None:
+            platform.store.on_change.append(mark_dirty)
+        self.accounts = Accounts(platform, self.clock, seed, search_lag, mark_dirty)
+        self.store = ScopedStore(self.accounts)  # type: ignore[assignment] - a Store of the request's account
+        self.locks = ObjectLocks()
+        self.webhooks = WebhookDispatcher(self.accounts, self.knobs, random.Random(seed).random, self._delivered)
+        self.events = EventLog(self.store, self.webhooks.enqueue, self.accounts.current_id)
         self.router.add("GET", "/_sandbox/webhooks", lambda r: Response(body={"attempts": self.webhooks.attempts}))
         for module in resources.ALL:
             module.register(self)
@@ -64,6 +74,8 @@ class StripeSandbox(Sandbox):
             changes["fault_kinds"] = kinds
         if changes.get("rate_limit") == 0:
             changes["rate_limit"] = None
+        if "rate_limit" in changes:
+            self.accounts.reset_buckets()
         result = super().configure(**changes)
         self.webhooks.wake()
         return result
@@ -83,15 +95,46 @@ class StripeSandbox(Sandbox):
             return expand(self.store, page, params.expand)
 
     # -- the request pipeline ----------------------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Response:
+        """Serve the request inside the account its `Stripe-Account` header names (the platform without one)."""
+        wanted = request.header("stripe-account") or None
+        if wanted is not None and not self.accounts.reachable(wanted):
+            if request.path.startswith("/_sandbox/") and not self.accounts.exists(wanted):
+                return Response(404, {"error": f"no connected account {wanted!r}"})
+            request.context["account_refused"] = wanted  # answered after authentication, as Stripe does
+            wanted = None
+        try:
+            with self.accounts.using(wanted):
+                return super().dispatch(request)
+        except StripeError as error:  # the account was deleted between the check and the request
+            return self.after_request(request, error.response())
+
     def before_request(self, request: Request, pattern: str) -> Optional[Response]:
         request.context["request_id"] = "req_" + "".join(_request_ids.choice(ALPHANUM) for _ in range(14))
         try:
             self._authenticate(request)
         except StripeError as error:
             return error.response()
+        if "account_refused" in request.context:
+            return no_access(request.context["account_refused"]).response()
         if self.rate_limited():
             return rate_limited().response()
         return None
+
+    def rate_limited(self) -> bool:
+        """Stripe limits each account on its own: a connected account has its own bucket at the same rate."""
+        state = self.accounts.current()
+        if state.id is None:
+            return super().rate_limited()
+        rate = self.knobs.rate_limit
+        if not rate:
+            return False
+        return not self.accounts.bucket(state, lambda: TokenBucket(rate, clock=self._bucket_clock)).try_acquire()
+
+    @property
+    def idempotency(self) -> IdempotencyLayer:
+        """The idempotency keys of the account the caller acts in (the platform's outside a request)."""
+        return self.accounts.current().idempotency
 
     def _authenticate(self, request: Request) -> None:
         header = request.header("authorization") or ""
@@ -109,17 +152,20 @@ class StripeSandbox(Sandbox):
                 key = ""
         elif scheme.lower() != "bearer":
             raise unauthenticated("Invalid authorization header. Use Bearer auth with a secret key (sk_test_...).")
+        masked = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else key
         if not _KEY.fullmatch(key):
-            masked = key[:8] + "*" * max(0, len(key) - 12) + key[-4:] if len(key) > 12 else key
             raise unauthenticated(f"Invalid API Key provided: {masked}")
+        if key in self.accounts.revoked_keys:
+            raise StripeError(401, f"Expired API Key provided: {masked}", code="api_key_expired", saved=False)
 
     def _serve(self, request: Request, route: Route, lock: Optional[LockTargets]) -> Response:
         raw = decode_body(request.body) if request.method == "POST" else decode_query(request.query)
         key = request.header("idempotency-key") if request.method == "POST" else None
         call = Call(request, raw, request.context["request_id"], key)
+        idempotency = self.accounts.current().idempotency  # keys are per account, like the objects they made
         if key:
             try:
-                saved = self.idempotency.begin(key, fingerprint(request.method, request.path, raw), call.request_id)
+                saved = idempotency.begin(key, fingerprint(request.method, request.path, raw), call.request_id)
             except StripeError as error:
                 return error.response()
             if saved is not None:
@@ -128,16 +174,16 @@ class StripeSandbox(Sandbox):
         fault = self.choice(list(self.knobs.fault_kinds)) if self.faulted() else None
         if fault in ("rate_limit", "drop"):  # the endpoint never ran: nothing to save, a retry runs it
             if key:
-                self.idempotency.abandon(key)
+                idempotency.abandon(key)
             if fault == "drop":
                 raise DropConnection()
             return rate_limited().response()
         response, keep = (api_error().response(), True) if fault == "api_error" else self._run(call, route, lock)
         if key:
             if keep:
-                self.idempotency.finish(key, response.status, response.body, response.headers)
+                idempotency.finish(key, response.status, response.body, response.headers)
             else:
-                self.idempotency.abandon(key)
+                idempotency.abandon(key)
         if fault == "drop_after":
             raise DropConnection()  # the write happened and its result is saved, but the client never hears
         return response
@@ -171,18 +217,26 @@ class StripeSandbox(Sandbox):
         return api_error().response()
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
-    def _delivered(self, event_id: str) -> None:
-        self.events.delivered(event_id)
+    def _delivered(self, event_id: str, account: Optional[str]) -> None:
+        if account is None or self.accounts.exists(account):
+            with self.accounts.using(account):
+                self.events.delivered(event_id)
 
     def _snapshot(self) -> dict[str, Any]:
-        return {"store": self.store.dump(), "idempotency": self.idempotency.dump(), "webhooks": self.webhooks.dump()}
+        platform = self.accounts.platform
+        return {"store": platform.store.dump(), "idempotency": platform.idempotency.dump(),
+                "accounts": self.accounts.dump(), "webhooks": self.webhooks.dump()}
 
     def start(self) -> "StripeSandbox":
         if self.persistence is not None:
             state = self.persistence.read()
             if state:
-                self.store.load(state.get("store", {}))
-                self.idempotency.load(state.get("idempotency", {}))
+                self.accounts.platform.store.load(state.get("store", {}))
+                self.accounts.platform.idempotency.load(state.get("idempotency", {}))
+                self.accounts.load(state.get("accounts", {}))
+                for account in self.accounts.platform.store.newest_first("account"):
+                    if not self.accounts.exists(account["id"]):
+                        self.accounts.open(account["id"])  # a file saved before the account made any object
                 self.webhooks.load(state.get("webhooks", []))
             self.persistence.start()
         self.webhooks.start()

@@ -20,7 +20,7 @@ Obj = dict[str, Any]
 
 
 class Store:
-    def __init__(self, clock: Callable[[], float], seed: int, search_lag: Callable[[], float]):
+    def __init__(self, clock: Callable[[], float], seed: int | str, search_lag: Callable[[], float]):
         self.lock = threading.RLock()
         self.clock = clock
         self._search_lag = search_lag

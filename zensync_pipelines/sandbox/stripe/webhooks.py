@@ -3,6 +3,9 @@
 One background thread drains a queue ordered by due time. Receivers must cope with what Stripe does to them, so
 knobs can duplicate deliveries and shuffle their order (seeded), and a failing receiver is retried with exponential
 backoff whose base is a knob, so a test waits milliseconds rather than Stripe's hours.
+
+With Connect, an event of a connected account goes to that account's own endpoints and to the platform's Connect
+endpoints (created with `connect=true`); the platform's own events go to its endpoints without `connect`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import urllib.request
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
+from .accounts import Accounts
 from .api import StripeKnobs
-from .store import Obj, Store
+from .store import Obj
 
 # No proxy: deliveries go to receivers the test or developer runs next to the sandbox.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -53,12 +57,15 @@ class Delivery:
     attempt: int = field(compare=False, default=1)
     duplicate: bool = field(compare=False, default=False)
     queued: float = field(compare=False, default_factory=time.monotonic)  # when the event was emitted
+    account: Optional[str] = field(compare=False, default=None)  # the event's account (None: the platform)
+    endpoint_account: Optional[str] = field(compare=False, default=None)  # the account holding the endpoint
 
 
 class WebhookDispatcher:
-    def __init__(self, store: Store, knobs: StripeKnobs, random: Callable[[], float],
-                 on_delivered: Callable[[str], None]):
-        self._store = store
+    def __init__(self, accounts: Accounts, knobs: StripeKnobs, random: Callable[[], float],
+                 on_delivered: Callable[[str, Optional[str]], None]):
+        self._accounts = accounts
+        self._clock = accounts.platform.store.clock
         self._knobs = knobs
         self._random = random
         self._on_delivered = on_delivered
@@ -70,31 +77,45 @@ class WebhookDispatcher:
         self.attempts: list[dict[str, Any]] = []  # every delivery attempt, for tests and `/_sandbox/webhooks`
 
     def enqueue(self, event: Obj) -> None:
-        """Queue `event` for each enabled endpoint subscribed to its type (called under the store lock)."""
-        endpoints = [we for we in self._store.newest_first("webhook_endpoint") if we["status"] == "enabled"
+        """Queue `event` for each enabled endpoint subscribed to its type (called under its account's store lock,
+        which may take the platform's after it, never the other way round)."""
+        account = event.get("account")
+        own = self._accounts.state(account).store
+        endpoints = [(account, we) for we in own.newest_first("webhook_endpoint") if not we.get("_connect")]
+        if account is not None:
+            endpoints += [(None, we) for we in self._accounts.platform.store.newest_first("webhook_endpoint")
+                          if we.get("_connect")]
+        endpoints = [(holder, we) for holder, we in endpoints if we["status"] == "enabled"
                      and ("*" in we["enabled_events"] or event["type"] in we["enabled_events"])]
         event["pending_webhooks"] = len(endpoints)
-        payload = json.dumps(self._store.render(event), indent=2)  # Stripe sends pretty-printed JSON
+        payload = json.dumps(own.render(event), indent=2)  # Stripe sends pretty-printed JSON
         with self._wake:
-            for endpoint in endpoints:
+            for holder, endpoint in endpoints:
                 self._push(Delivery(time.monotonic() + self._knobs.webhook_delay, 0, event["id"], endpoint["id"],
-                                    payload))
+                                    payload, account=account, endpoint_account=holder))
 
     def dump(self) -> list[dict[str, Any]]:
         """The queued deliveries, for the data file: like Stripe, a restart goes on retrying them."""
         with self._wake:
-            return [{"event": d.event_id, "endpoint": d.endpoint_id, "attempt": d.attempt, "duplicate": d.duplicate}
-                    for d in self._queue]
+            return [{"event": d.event_id, "endpoint": d.endpoint_id, "attempt": d.attempt, "duplicate": d.duplicate,
+                     "account": d.account, "endpoint_account": d.endpoint_account} for d in self._queue]
 
     def load(self, queued: list[dict[str, Any]]) -> None:
-        with self._store.lock, self._wake:
-            for entry in queued:
-                event, endpoint = self._store.find(entry["event"]), self._store.find(entry["endpoint"])
+        for entry in queued:
+            account, holder = entry.get("account"), entry.get("endpoint_account")
+            if account is not None and not self._accounts.exists(account) or \
+                    holder is not None and not self._accounts.exists(holder):
+                continue  # the account was deleted since
+            endpoint = self._accounts.state(holder).store.find(entry["endpoint"])
+            with self._accounts.using(account) as state, state.store.lock:
+                event = state.store.find(entry["event"])
                 if event is None or endpoint is None:
                     continue  # the endpoint was deleted since
-                payload = json.dumps(self._store.render(event), indent=2)
+                payload = json.dumps(state.store.render(event), indent=2)
+            with self._wake:
                 self._push(Delivery(time.monotonic(), 0, event["id"], endpoint["id"], payload,
-                                    attempt=entry["attempt"], duplicate=entry["duplicate"]))
+                                    attempt=entry["attempt"], duplicate=entry["duplicate"], account=account,
+                                    endpoint_account=holder))
 
     def _push(self, delivery: Delivery) -> None:
         delivery.seq = next(self._seq)
@@ -153,10 +174,14 @@ class WebhookDispatcher:
             return None
 
     def _send(self, delivery: Delivery) -> None:
-        now = self._store.clock()
-        with self._store.lock:  # the endpoint as it is now: its URL or secrets may have changed since the event
-            endpoint = self._store.find(delivery.endpoint_id)
-            url, secrets = (endpoint["url"], endpoint_secrets(endpoint, now)) if endpoint else (None, [])
+        now = self._clock()
+        holder = delivery.endpoint_account
+        store = self._accounts.state(holder).store if holder is None or self._accounts.exists(holder) else None
+        endpoint = None
+        if store is not None:
+            with store.lock:  # the endpoint as it is now: its URL or secrets may have changed since the event
+                endpoint = store.find(delivery.endpoint_id)
+        url, secrets = (endpoint["url"], endpoint_secrets(endpoint, now)) if endpoint else (None, [])
         status, error = None, None
         failure_rate = self._knobs.webhook_failure_rate
         if url is None:
@@ -182,7 +207,8 @@ class WebhookDispatcher:
                               "duplicate": delivery.duplicate, "ok": ok,
                               "waited": time.monotonic() - delivery.queued})
         if ok and not delivery.duplicate:
-            self._on_delivered(delivery.event_id)  # outside the queue lock: enqueue() takes them in the other order
+            # outside the queue lock: enqueue() takes them in the other order
+            self._on_delivered(delivery.event_id, delivery.account)
         with self._wake:
             if ok:
                 duplicate_rate = self._knobs.webhook_duplicate_rate

@@ -63,8 +63,13 @@ def register(sb: StripeHost) -> None:
             return sb.reply(store.get(call.id, "event"), p)
 
     def create_endpoint(call: Call) -> dict[str, Any]:
-        p = call.params(ENDPOINT_FIELDS)
+        p = call.params(ENDPOINT_FIELDS + ("connect",))
         changes, metadata = _endpoint_changes(p, creating=True), p.metadata()
+        # A Connect endpoint is the platform's and receives its connected accounts' events (with `account`).
+        connect = bool(p.bool("connect", False))
+        if connect and sb.accounts.current_id() is not None:
+            raise validation("Only a platform can create a Connect webhook endpoint (connect=true); this request "
+                             "carries a Stripe-Account header.", "parameter_invalid_boolean", "connect")
         with store.lock:
             endpoint = {
                 "id": store.new_id("we_", 24), "object": "webhook_endpoint", "api_version": None,
@@ -72,6 +77,8 @@ def register(sb: StripeHost) -> None:
                 "livemode": False, "metadata": {}, "status": "enabled", "url": None,
                 "_secret": "whsec_" + store.new_id("", 32, SECRET_ALPHABET),
             }
+            if connect:
+                endpoint["_connect"] = True
             endpoint.update(changes)
             endpoint["metadata"] = merge_metadata({}, metadata)
             store.insert(endpoint)

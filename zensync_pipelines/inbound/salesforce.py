@@ -22,7 +22,7 @@ from ..engine.spec import inbound_routes
 from ..systems.salesforce.outbound import CONTENT_TYPE, SYSTEM, OutboundRefused, fault
 from ..systems.salesforce.outbound_auth import OutboundSettings
 from ..systems.salesforce.outbound_endpoint import receive
-from .app import Receiver, ReceiverContext, Refused, read_body
+from .receiver import Receiver, ReceiverContext, Refused, read_body
 
 PATH = "/webhooks/salesforce"
 

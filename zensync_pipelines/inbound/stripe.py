@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ..engine.spec import inbound_routes
 from ..systems.stripe.inbound import SYSTEM, to_inbox_event
-from .app import Receiver, ReceiverContext, Refused, read_body, store
+from .receiver import Receiver, ReceiverContext, Refused, read_body, store
 
 log = logging.getLogger("zensync.webhooks")
 SECRET_ENV = "STRIPE_WEBHOOK_SECRET"

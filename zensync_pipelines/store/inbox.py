@@ -9,6 +9,7 @@ transaction, so an event is applied exactly once even when the job is killed mid
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -19,6 +20,11 @@ from .state import DEFAULT_TENANT
 from .tables import inbound_events
 
 PENDING, APPLIED, IGNORED, FAILED = "pending", "applied", "ignored", "failed"
+# What an identifier may hold: printable ASCII, no space (the systems' ids, types and names all fit; a NUL byte,
+# which PostgreSQL refuses in text, or a newline never reach the table).
+_IDENTIFIER = re.compile(r"[!-~]+")
+# The column sizes of `inbound_events` (store/tables.py).
+LIMITS = {"event_id": 255, "event_type": 100, "catalog": 100, "object_type": 100, "external_id": 255}
 
 
 def _now() -> dt.datetime:
@@ -51,6 +57,25 @@ class EventResult:
     next_attempt_at: Optional[dt.datetime] = None  # failed events only
 
 
+class Unstorable(ValueError):
+    """An event the inbox cannot take as it is (the text says which field and why, never its value)."""
+
+
+def check_storable(event: NewInboundEvent) -> None:
+    """Refuse, before any database work, what the table could not store or a log could not print safely: an
+    answer that the database is down would make the system deliver it again for days."""
+    for name, limit in LIMITS.items():
+        value = getattr(event, name)
+        if not isinstance(value, str) or not value:
+            raise Unstorable(f"{name} is missing")
+        if len(value) > limit:
+            raise Unstorable(f"{name} is longer than {limit} characters")
+        if not _IDENTIFIER.fullmatch(value):
+            raise Unstorable(f"{name} holds characters other than printable ASCII")
+    if "\x00" in event.payload:
+        raise Unstorable("the payload holds a NUL character")
+
+
 class InboxStore:
     def __init__(self, engine: Engine, tenant: str = DEFAULT_TENANT):
         self.engine, self.tenant = engine, tenant
@@ -61,6 +86,8 @@ class InboxStore:
         database cannot take them: the caller must then answer so that the system delivers again."""
         if not events:
             return 0
+        for event in events:
+            check_storable(event)
         now = _now()
         rows = [{"tenant": self.tenant, "system": e.system, "event_id": e.event_id, "event_type": e.event_type,
                  "catalog": e.catalog, "object_type": e.object_type, "external_id": e.external_id,

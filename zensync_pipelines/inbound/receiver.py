@@ -6,17 +6,18 @@ import this module, so neither imports the other.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..engine.spec import CatalogSpec
-from ..store.inbox import InboxStore, NewInboundEvent
+from ..store.inbox import InboxStore, NewInboundEvent, Unstorable, check_storable
+from .logs import refuse
 
 log = logging.getLogger("zensync.webhooks")
 MAX_BODY_BYTES = 1024 * 1024  # Stripe's events are a few kB; anything near this is not a webhook
@@ -36,9 +37,14 @@ class ReceiverContext:
     specs: Sequence[CatalogSpec]
     max_body_bytes: int = MAX_BODY_BYTES
 
+    _inbox: Optional[InboxStore] = field(default=None, init=False, repr=False)
+
     @property
     def inbox(self) -> InboxStore:
-        return InboxStore(self.engine)
+        """Built once per engine (a test may swap the engine to take the database away and back)."""
+        if self._inbox is None or self._inbox.engine is not self.engine:
+            self._inbox = InboxStore(self.engine)
+        return self._inbox
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class Receiver:
 
 async def read_body(request: Request, limit: int, content_type: Optional[str]) -> bytes:
     """The raw body (signatures cover the exact bytes), refused when too large or of the wrong type (None: the
-    caller checks the type)."""
+    caller checks the type), or when the client stops sending it (the server's body deadline closed it)."""
     if content_type is not None and \
             request.headers.get("content-type", "").split(";")[0].strip().lower() != content_type:
         raise Refused(415, f"content type must be {content_type}")
@@ -58,21 +64,43 @@ async def read_body(request: Request, limit: int, content_type: Optional[str]) -
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Refused(413, f"body over {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, f"body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Refused(413, f"body over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Refused(408, "the body did not arrive in time or the client went away") from None
     return b"".join(chunks)
 
 
-async def store(context: ReceiverContext, system: str, events: list[NewInboundEvent]) -> JSONResponse:
+class Unavailable(Exception):
+    """The inbox could not commit; the text names the error's type only (its message may quote the payload)."""
+
+
+async def commit(context: ReceiverContext, events: list[NewInboundEvent]) -> int:
+    """Store the events durably; how many were new. Raises Refused (400) for an event the inbox cannot take and
+    Unavailable when the database cannot take it now: the caller answers 5xx, never 2xx."""
+    for event in events:
+        try:
+            check_storable(event)
+        except Unstorable as error:
+            raise Refused(400, f"event {event.event_id[:64]!r} cannot be stored: {error}") from None
+    try:
+        return await run_in_threadpool(context.inbox.add, events)
+    except Exception as error:  # any failure to commit: the event is not safe, so it is not acknowledged
+        raise Unavailable(type(error).__name__) from None
+
+
+async def store(request: Request, context: ReceiverContext, system: str,
+                events: list[NewInboundEvent]) -> JSONResponse:
     """Commit, then acknowledge; the database down is a 503 (the system retries), never a lost event."""
     try:
-        added = await run_in_threadpool(context.inbox.add, events)
-    except Exception as error:  # any failure to commit: the event is not safe, so it is not acknowledged
-        log.error("%s: inbox unavailable (%s); answered 503 for %s", system, type(error).__name__,
-                  ", ".join(f"{e.event_id} ({e.event_type})" for e in events))
+        added = await commit(context, events)
+    except Unavailable as error:
+        refuse(request, f"inbox unavailable ({error}) for " +
+               ", ".join(f"{e.event_id} ({e.event_type})" for e in events))
         return JSONResponse({"error": "inbox unavailable, deliver again"}, status_code=503)
     for event in events:
         log.info("%s: %s (%s) %s", system, event.event_id, event.event_type, "stored" if added else "duplicate")

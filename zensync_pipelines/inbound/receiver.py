@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..engine.spec import CatalogSpec
 from ..store.inbox import InboxStore, NewInboundEvent, Unstorable, check_storable
+from .groupcommit import GroupCommit, Unavailable
 from .logs import refuse
 
 log = logging.getLogger("zensync.webhooks")
@@ -39,12 +39,21 @@ class ReceiverContext:
 
     _inbox: Optional[InboxStore] = field(default=None, init=False, repr=False)
 
+    _writer: Optional[GroupCommit] = field(default=None, init=False, repr=False)
+
     @property
     def inbox(self) -> InboxStore:
         """Built once per engine (a test may swap the engine to take the database away and back)."""
         if self._inbox is None or self._inbox.engine is not self.engine:
             self._inbox = InboxStore(self.engine)
         return self._inbox
+
+    @property
+    def writer(self) -> GroupCommit:
+        """The process's one inbox writer (group commit), for the current engine."""
+        if self._writer is None or self._writer.inbox is not self.inbox:
+            self._writer = GroupCommit(self.inbox)
+        return self._writer
 
 
 @dataclass(frozen=True)
@@ -75,10 +84,6 @@ async def read_body(request: Request, limit: int, content_type: Optional[str]) -
     return b"".join(chunks)
 
 
-class Unavailable(Exception):
-    """The inbox could not commit; the text names the error's type only (its message may quote the payload)."""
-
-
 async def commit(context: ReceiverContext, events: list[NewInboundEvent]) -> int:
     """Store the events durably; how many were new. Raises Refused (400) for an event the inbox cannot take and
     Unavailable when the database cannot take it now: the caller answers 5xx, never 2xx."""
@@ -87,10 +92,7 @@ async def commit(context: ReceiverContext, events: list[NewInboundEvent]) -> int
             check_storable(event)
         except Unstorable as error:
             raise Refused(400, f"event {event.event_id[:64]!r} cannot be stored: {error}") from None
-    try:
-        return await run_in_threadpool(context.inbox.add, events)
-    except Exception as error:  # any failure to commit: the event is not safe, so it is not acknowledged
-        raise Unavailable(type(error).__name__) from None
+    return await context.writer.add(events)
 
 
 async def store(request: Request, context: ReceiverContext, system: str,

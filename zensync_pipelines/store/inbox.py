@@ -79,13 +79,20 @@ def check_storable(event: NewInboundEvent) -> None:
 class InboxStore:
     def __init__(self, engine: Engine, tenant: str = DEFAULT_TENANT):
         self.engine, self.tenant = engine, tenant
-        self._insert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert
+        insert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert
+        self._add = insert(inbound_events).on_conflict_do_nothing(index_elements=["tenant", "system", "event_id"]) \
+            .returning(inbound_events.c.system, inbound_events.c.event_id)
 
     def add(self, events: Sequence[NewInboundEvent]) -> int:
         """Store the events not stored yet, in one transaction; returns how many were new. Raises when the
         database cannot take them: the caller must then answer so that the system delivers again."""
+        return len(self.add_new(events))
+
+    def add_new(self, events: Sequence[NewInboundEvent]) -> set[tuple[str, str]]:
+        """`add`, returning the (system, event id) of the events that were new (the receiver's group commit
+        answers each delivery for its own events)."""
         if not events:
-            return 0
+            return set()
         for event in events:
             check_storable(event)
         now = _now()
@@ -93,11 +100,9 @@ class InboxStore:
                  "catalog": e.catalog, "object_type": e.object_type, "external_id": e.external_id,
                  "occurred_at": e.occurred_at, "received_at": now, "source": e.source, "payload": e.payload,
                  "status": PENDING, "attempts": 0} for e in events]
-        statement = self._insert(inbound_events).on_conflict_do_nothing(
-            index_elements=["tenant", "system", "event_id"]).returning(inbound_events.c.id)
         with self.engine.begin() as connection:
             # One multi-row INSERT; RETURNING yields only the rows that were new.
-            return len(connection.execute(statement, rows).all())
+            return {(system, event_id) for system, event_id in connection.execute(self._add, rows)}
 
     def _due(self, catalog: str, system: str, now: dt.datetime) -> Any:
         c = inbound_events.c

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -57,6 +58,19 @@ class EventResult:
     next_attempt_at: Optional[dt.datetime] = None  # failed events only
 
 
+_COLUMNS = ("tenant", "system", "event_id", "event_type", "catalog", "object_type", "external_id", "occurred_at",
+            "received_at", "source", "payload", "status", "attempts")
+
+
+@lru_cache(maxsize=64)
+def _multirow_insert(count: int) -> str:
+    """The receiver's INSERT of `count` rows for psycopg2, as SQL text: SQLAlchemy compiled the ON CONFLICT ...
+    RETURNING statement again on every call (~1 ms of CPU, more than PostgreSQL's own work for a few rows)."""
+    row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    return (f"INSERT INTO {inbound_events.name} ({', '.join(_COLUMNS)}) VALUES {', '.join([row] * count)} "
+            "ON CONFLICT (tenant, system, event_id) DO NOTHING RETURNING system, event_id")
+
+
 class Unstorable(ValueError):
     """An event the inbox cannot take as it is (the text says which field and why, never its value)."""
 
@@ -79,7 +93,8 @@ def check_storable(event: NewInboundEvent) -> None:
 class InboxStore:
     def __init__(self, engine: Engine, tenant: str = DEFAULT_TENANT):
         self.engine, self.tenant = engine, tenant
-        insert = (postgresql if engine.dialect.name == "postgresql" else sqlite).insert
+        self._postgresql = engine.dialect.name == "postgresql"
+        insert = (postgresql if self._postgresql else sqlite).insert
         self._add = insert(inbound_events).on_conflict_do_nothing(index_elements=["tenant", "system", "event_id"]) \
             .returning(inbound_events.c.system, inbound_events.c.event_id)
 
@@ -102,6 +117,9 @@ class InboxStore:
                  "status": PENDING, "attempts": 0} for e in events]
         with self.engine.begin() as connection:
             # One multi-row INSERT; RETURNING yields only the rows that were new.
+            if self._postgresql:
+                return set(connection.exec_driver_sql(_multirow_insert(len(rows)),
+                                                      tuple(row[c] for row in rows for c in _COLUMNS)).all())
             return {(system, event_id) for system, event_id in connection.execute(self._add, rows)}
 
     def _due(self, catalog: str, system: str, now: dt.datetime) -> Any:

@@ -1,7 +1,7 @@
 """Group commit: the deliveries that arrive together are written to the inbox in one transaction.
 
-One writer per process drains a queue: while a commit runs, the deliveries that arrive wait, and the next commit
-takes all of them (up to MAX_EVENTS events). A quiet receiver commits each delivery at once, alone (no batching
+Writers (WRITERS per process) drain a queue: while the commits run, the deliveries that arrive wait, and the next
+commit takes all of them (up to MAX_EVENTS events). A quiet receiver commits each delivery at once, alone (no batching
 window, so no added latency); a burst shares its commits, so the database does one commit, one round trip and
 one WAL flush for many deliveries instead of one each. Each delivery is answered only once the commit holding its
 own rows has returned, so an acknowledged event is as durable as before.
@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..store.inbox import InboxStore, NewInboundEvent
 
+# Two commits in flight: a delivery that arrives just after a commit started goes out in the next one at once
+# instead of waiting for the first to return (PostgreSQL flushes concurrent commits together too).
+WRITERS = 2
 MAX_EVENTS = 2000  # per transaction: a burst of Salesforce messages (100 notifications each) still commits often
 
 
@@ -38,17 +40,19 @@ class GroupCommit:
     def __init__(self, inbox: InboxStore):
         self.inbox = inbox
         self._waiting: deque[tuple[list[NewInboundEvent], asyncio.Future[int]]] = deque()
-        self._writer: Optional[asyncio.Task[None]] = None
-        # The commits run off the event loop, one at a time, on one thread of their own.
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="zensync-inbox")
+        self._writers: set[asyncio.Task[None]] = set()
+        # The commits run off the event loop, on threads of their own, at most WRITERS at a time.
+        self._threads = ThreadPoolExecutor(WRITERS, thread_name_prefix="zensync-inbox")
 
     async def add(self, events: list[NewInboundEvent]) -> int:
         """Store `events` durably; how many were new. Raises Unavailable when they could not be committed."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[int] = loop.create_future()
         self._waiting.append((events, done))
-        if self._writer is None or self._writer.done():
-            self._writer = loop.create_task(self._drain())
+        if len(self._writers) < WRITERS:
+            writer = loop.create_task(self._drain())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         return await done
 
     async def _drain(self) -> None:
@@ -64,7 +68,7 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         events = [event for delivery, _ in batch for event in delivery]
         try:
-            new = await loop.run_in_executor(self._thread, self.inbox.add_new, events)
+            new = await loop.run_in_executor(self._threads, self.inbox.add_new, events)
         except Exception as error:  # any failure to commit: these events are not safe, so none is acknowledged
             if len(batch) > 1 and not _outage(error):
                 for delivery in batch:

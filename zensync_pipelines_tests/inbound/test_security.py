@@ -218,10 +218,12 @@ def test_a_thousand_half_sent_requests_are_closed_within_the_timeout_while_deliv
             return post(url, event(id=f"evt_during_{n}")).status_code
 
         with ThreadPoolExecutor(8) as pool:
-            statuses = list(pool.map(deliver, range(60)))
-        assert statuses == [200] * 60  # valid deliveries go on while the thousand hang
-        closed = _closed_within(slow, header_timeout + body_timeout + 3 - (time.monotonic() - opened))
-        assert closed == 1000, f"{closed} of 1000 slow connections closed"
+            statuses = pool.map(deliver, range(60))  # valid deliveries, while the thousand hang
+            # Each deadline runs from the server's reading of that connection; the slack is for a loaded machine.
+            closed = _closed_within(slow, header_timeout + body_timeout + 5)
+            closed_after = time.monotonic() - opened
+            assert list(statuses) == [200] * 60
+        assert closed == 1000, f"{closed} of 1000 slow connections closed within {closed_after:.1f} s"
         for sock in slow:
             sock.close()
         assert post(url, event(id="evt_after")).status_code == 200

@@ -63,6 +63,10 @@ class Proxy:
     def down(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone leaves that call, and so the port,
+            # accepting one more connection.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for sock in self._open:
             with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..store.inbox import InboxStore, NewInboundEvent
+from .pgasync import AsyncInbox, outage
 
 # Two commits in flight: a delivery that arrives just after a commit started goes out in the next one at once
 # instead of waiting for the first to return (PostgreSQL flushes concurrent commits together too).
@@ -33,7 +34,8 @@ class Unavailable(Exception):
 
 def _outage(error: Exception) -> bool:
     """The database as a whole is unreachable or broken (retrying row by row would only wait longer)."""
-    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated) \
+        or outage(error)
 
 
 class GroupCommit:
@@ -41,8 +43,9 @@ class GroupCommit:
         self.inbox = inbox
         self._waiting: deque[tuple[list[NewInboundEvent], asyncio.Future[int]]] = deque()
         self._writers: set[asyncio.Task[None]] = set()
-        # The commits run off the event loop, on threads of their own, at most WRITERS at a time.
-        self._threads = ThreadPoolExecutor(WRITERS, thread_name_prefix="zensync-inbox")
+        # At most WRITERS commits at a time: on PostgreSQL awaited on the loop (pgasync), elsewhere on threads.
+        self._async = AsyncInbox(inbox, inbox.engine) if inbox.engine.dialect.name == "postgresql" else None
+        self._threads = None if self._async else ThreadPoolExecutor(WRITERS, thread_name_prefix="zensync-inbox")
 
     async def add(self, events: list[NewInboundEvent]) -> int:
         """Store `events` durably; how many were new. Raises Unavailable when they could not be committed."""
@@ -68,7 +71,8 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         events = [event for delivery, _ in batch for event in delivery]
         try:
-            new = await loop.run_in_executor(self._threads, self.inbox.add_new, events)
+            new = await self._async.add_new(events) if self._async else \
+                await loop.run_in_executor(self._threads, self.inbox.add_new, events)
         except Exception as error:  # any failure to commit: these events are not safe, so none is acknowledged
             if len(batch) > 1 and not _outage(error):
                 for delivery in batch:

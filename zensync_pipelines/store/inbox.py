@@ -108,19 +108,26 @@ class InboxStore:
         answers each delivery for its own events)."""
         if not events:
             return set()
-        for event in events:
-            check_storable(event)
-        now = _now()
-        rows = [{"tenant": self.tenant, "system": e.system, "event_id": e.event_id, "event_type": e.event_type,
-                 "catalog": e.catalog, "object_type": e.object_type, "external_id": e.external_id,
-                 "occurred_at": e.occurred_at, "received_at": now, "source": e.source, "payload": e.payload,
-                 "status": PENDING, "attempts": 0} for e in events]
         with self.engine.begin() as connection:
             # One multi-row INSERT; RETURNING yields only the rows that were new.
             if self._postgresql:
-                return set(connection.exec_driver_sql(_multirow_insert(len(rows)),
-                                                      tuple(row[c] for row in rows for c in _COLUMNS)).all())
-            return {(system, event_id) for system, event_id in connection.execute(self._add, rows)}
+                return set(connection.exec_driver_sql(*self.insert_statement(events)).all())
+            return {(system, event_id) for system, event_id in connection.execute(self._add, self._rows(events))}
+
+    def insert_statement(self, events: Sequence[NewInboundEvent]) -> tuple[str, tuple[Any, ...]]:
+        """PostgreSQL: the INSERT of `events` as SQL text for psycopg2 and its parameters (see _multirow_insert);
+        RETURNING gives (system, event id) of the rows that were new."""
+        rows = self._rows(events)
+        return _multirow_insert(len(rows)), tuple(row[c] for row in rows for c in _COLUMNS)
+
+    def _rows(self, events: Sequence[NewInboundEvent]) -> list[dict[str, Any]]:
+        for event in events:
+            check_storable(event)
+        now = _now()
+        return [{"tenant": self.tenant, "system": e.system, "event_id": e.event_id, "event_type": e.event_type,
+                 "catalog": e.catalog, "object_type": e.object_type, "external_id": e.external_id,
+                 "occurred_at": e.occurred_at, "received_at": now, "source": e.source, "payload": e.payload,
+                 "status": PENDING, "attempts": 0} for e in events]
 
     def _due(self, catalog: str, system: str, now: dt.datetime) -> Any:
         c = inbound_events.c

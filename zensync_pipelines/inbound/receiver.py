@@ -38,7 +38,6 @@ class ReceiverContext:
     max_body_bytes: int = MAX_BODY_BYTES
 
     _inbox: Optional[InboxStore] = field(default=None, init=False, repr=False)
-
     _writer: Optional[GroupCommit] = field(default=None, init=False, repr=False)
 
     @property
@@ -50,7 +49,7 @@ class ReceiverContext:
 
     @property
     def writer(self) -> GroupCommit:
-        """The process's one inbox writer (group commit), for the current engine."""
+        """The app's group commit into the inbox, for the current engine."""
         if self._writer is None or self._writer.inbox is not self.inbox:
             self._writer = GroupCommit(self.inbox)
         return self._writer

@@ -28,9 +28,15 @@ setup(
         "requests>=2.31",
         "click>=8.1",
         "starlette>=0.40",
-        "uvicorn>=0.30",
+        # The receiver's DeadlineProtocol extends uvicorn's httptools protocol (inbound/server.py); uvloop is the
+        # event loop uvicorn picks when it is installed.
+        "uvicorn>=0.30,<1",
+        "httptools>=0.6",
+        "uvloop>=0.19; sys_platform != 'win32'",
         "cryptography>=42",
         "defusedxml>=0.7",
+        # Outbound messages are parsed with lxml, safe settings and DTDs refused (systems/salesforce/outbound.py).
+        "lxml>=5",
     ],
     extras_require={
         "test": [

@@ -1,9 +1,11 @@
 """Inbound: webhook receiver throughput on PostgreSQL, and a Stripe change reaching the catalog with the daemon.
 
-Throughput: signed Stripe events, each with a new id, POSTed by concurrent clients over loopback to the receiver
-(signature check with the stripe SDK, one inbox INSERT committed per event before the 200) and, in the same run
-and the same server stack (Starlette on uvicorn, one process), to a no-op endpoint that reads the body and answers
-200. The ratio is what verification and the durable commit cost; every acknowledged event is counted in the inbox.
+Throughput: signed Stripe events, each with a new id, POSTed by a load process (8 and 32 kept-alive connections)
+over loopback to `zensync webhooks serve` (signature check with the stripe SDK, group commit to the inbox before
+each 200) and, in the same run and the same server stack (uvicorn with the receiver's protocol, Starlette, the
+same number of workers), to a no-op endpoint that reads the body and answers 200. The ratio is what verification
+and the durable commit cost; the receiver's CPU per event is read from /proc; every acknowledged event is counted
+in the inbox.
 
 Latency: `zensync dev` (sensors on, receiver registered with the Stripe sandbox); a customer's phone is changed
 through the SDK as a dashboard user would, and the clock stops when the catalog row has it (webhook -> inbox ->
@@ -12,124 +14,80 @@ inbox sensor -> inbound job).
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
-import json
 import os
 import random
 import subprocess
-import threading
 import time
-from typing import Any, Iterator
+from typing import Optional
 
-import requests
 import stripe
-import uvicorn
 from sqlalchemy import select
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
-from zensync_pipelines.catalogs import load_specs
 from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.cli.dev import SANDBOX_STRIPE_KEY
-from zensync_pipelines.inbound.app import Receiver, ReceiverContext, build_app
-from zensync_pipelines.inbound.stripe import build_routes
-from zensync_pipelines.sandbox.stripe.webhooks import sign
 from zensync_pipelines.store import migrate
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.inbox import InboxStore
 
 from ..common import Context, Result, median, percentile
+from ..receiver_load import NOTIFICATIONS, measure
 from .latency import INTERVAL_SECONDS, Dev, _free_port, _wait
 
 NAME = "inbound"
 TITLE = "Inbound: webhook receiver throughput and Stripe change -> catalog latency"
-SECRET = "whsec_benchmark"
-CLIENTS = 8
+CLIENT_COUNTS = (8, 32)
+WORKER_COUNTS = (1, 2)
+REPEATS = 3
 
 
-def _event(n: int) -> str:
-    return json.dumps({"id": f"evt_bench_{n:08d}", "object": "event", "type": "customer.updated",
-                       "created": 1764590400 + n, "request": {"id": None, "idempotency_key": None},
-                       "data": {"object": {"id": f"cus_bench_{n % 500}", "object": "customer", "email": "a@b.co",
-                                           "metadata": {"zenskar_id": str(n % 500)}}}}, indent=2)
-
-
-@contextlib.contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    _wait(lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok, 30, "the server")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-def _noop_app() -> Starlette:
-    async def noop(request: Request) -> JSONResponse:
-        await request.body()
-        return JSONResponse({"stored": 0})
-
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(routes=[Route("/webhooks/stripe", noop, methods=["POST"]), Route("/healthz", healthz)])
-
-
-def _deliver(url: str, first: int, count: int) -> tuple[float, int]:
-    """POST `count` signed events from CLIENTS threads; (seconds, acknowledged)."""
-    local = threading.local()
-
-    def send(n: int) -> bool:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()  # one kept-alive connection per client, as Stripe reuses them
-        session = local.session
-        body = _event(n)
-        reply = session.post(f"{url}/webhooks/stripe", data=body.encode(), timeout=30, headers={
-            "Content-Type": "application/json", "Stripe-Signature": sign(body, [SECRET], int(time.time()))})
-        return reply.status_code == 200
-
-    started = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
-        acknowledged = sum(pool.map(send, range(first, first + count)))
-    return time.perf_counter() - started, acknowledged
+def throughput_figures(ctx: Context, result: Result, kind: str, count: int, label: str, unit: str,
+                       goal_rate: float, goal_ratio: Optional[float]) -> None:
+    """The receiver against the no-op endpoint (same server stack, same workers), each process started afresh,
+    at CLIENT_COUNTS connections and WORKER_COUNTS workers, REPEATS times each on a fresh PostgreSQL schema;
+    medians, the receiver's own CPU per event, and every acknowledged event counted in the inbox."""
+    per = NOTIFICATIONS if kind == "salesforce" else 1
+    rows, lost = [], 0
+    for workers in WORKER_COUNTS:
+        for clients in CLIENT_COUNTS:
+            runs = []
+            for _ in range(ctx.size(REPEATS, 1)):
+                with ctx.postgres_url() as url:
+                    engine = make_engine(url)
+                    migrate.upgrade(engine)
+                    found = measure(url, kind, count, clients, workers, _free_port(), str(ctx.work))
+                    stored = sum(1 for e in InboxStore(engine).rows() if e["event_id"] < ("evt_bench_1" if
+                                 kind == "stripe" else "04l001"))
+                    engine.dispose()
+                lost += found["receiver"]["acknowledged"] - stored
+                runs.append(found)
+            rate = median([r["receiver"]["rate"] for r in runs])
+            noop = median([r["noop"]["rate"] for r in runs])
+            cpu = median([r["receiver"]["cpu_ms_per_event"] for r in runs])
+            rows.append((workers, clients, rate, noop, cpu))
+            ctx.log(f"{kind}: {workers} worker(s), {clients} clients: {rate:.0f} {unit} (no-op {noop:.0f}), "
+                    f"{cpu:.3f} ms CPU/event")
+            name = f"{label}, {workers} worker(s), {clients} clients"
+            result.figure(f"{name} (PostgreSQL)", round(rate, 1), unit, "no-op endpoint, same stack", noop)
+            result.figure(f"{name}: receiver CPU per event", round(cpu, 3), "ms")
+            met = rate >= goal_rate and (goal_ratio is None or rate / noop >= goal_ratio)
+            goal = f">= {goal_rate:,.0f}" + (f" and >= {goal_ratio}x no-op" if goal_ratio else "")
+            result.target(name, goal, round(rate, 1), unit, met)
+    result.target("acknowledged events lost", "= 0", lost, "events", lost == 0)
+    result.plots.append(ctx.bar_plot(f"{NAME if kind == 'stripe' else 'salesforce_inbound'}_throughput.png",
+                                     f"{label}: receiver and no-op endpoint (PostgreSQL)",
+                                     [f"{w}w {c}c {who}" for w, c, *_ in rows for who in ("no-op", "receiver")],
+                                     [v for *_, rate, noop, _ in rows for v in (noop, rate)], unit))
+    result.notes.append(f"{count} deliveries ({per} event(s) each), each a new id, after a warm-up, from a load "
+                        f"process of its own (asyncio on raw sockets, kept-alive connections) over loopback, to "
+                        f"`zensync webhooks serve --workers N` and to the no-op endpoint on the same server stack "
+                        f"(benchmarks/noop_receiver.py); medians of {ctx.size(REPEATS, 1)} runs. CPU per event is "
+                        f"the receiver's processes' user+system time over the run (/proc), PostgreSQL's not "
+                        f"included. Load generator, receiver and PostgreSQL share the machine's 2 cores (and other "
+                        f"work on it: load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}).")
 
 
 def throughput(ctx: Context, result: Result) -> None:
-    events = ctx.size(3000, 200)
-    with ctx.postgres_url() as url:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        app = build_app(ReceiverContext(engine, load_specs()),
-                        [Receiver("stripe", lambda context: build_routes(context, [SECRET]))])
-        with _serve(_noop_app()) as noop:
-            _deliver(noop, 0, 50)  # warm both paths up
-            noop_seconds, noop_ok = _deliver(noop, 0, events)
-        with _serve(app) as receiver:
-            _deliver(receiver, 10**7, 50)
-            seconds, acknowledged = _deliver(receiver, 0, events)
-        stored = len([e for e in InboxStore(engine).rows() if e["event_id"] < "evt_bench_1"])
-        engine.dispose()
-    rate, noop_rate = acknowledged / seconds, noop_ok / noop_seconds
-    lost = acknowledged - stored
-    result.figure("receiver deliveries/s (PostgreSQL)", round(rate, 1), "events/s", "no-op endpoint, same stack",
-                  noop_rate)
-    result.figure("no-op endpoint requests/s", round(noop_rate, 1), "requests/s")
-    result.figure("acknowledged events missing from the inbox", lost, "events")
-    result.target("acknowledged events lost", "= 0", lost, "events", lost == 0 and acknowledged == events)
-    result.target("receiver throughput vs no-op", ">= 0.25x", round(rate / noop_rate, 3), "x", rate / noop_rate >= 0.25)
-    result.plots.append(ctx.bar_plot("inbound_throughput.png", f"Webhook deliveries/s over loopback ({events} events, "
-                                     f"{CLIENTS} clients)", ["no-op endpoint", "receiver (PostgreSQL)"],
-                                     [noop_rate, rate], "requests/s"))
-    result.notes.append(f"{events} events, each a new id, from {CLIENTS} client threads over loopback; server and "
-                        f"clients share one process and the machine's CPUs. The receiver verifies the signature "
-                        f"(stripe SDK) and commits one inbox INSERT before each 200.")
+    throughput_figures(ctx, result, "stripe", ctx.size(6000, 300), "Stripe events/s", "events/s", 2000, 0.4)
 
 
 def latency(ctx: Context, result: Result) -> None:

@@ -18,6 +18,7 @@ from ..systems.salesforce.outbound_auth import OutboundSettings
 from ..inbound.app import Receiver, ReceiverContext, build_app
 from ..inbound.salesforce import PATH as SALESFORCE_PATH
 from ..inbound.salesforce import build_routes as salesforce_routes
+from ..inbound.server import ServerSettings, uvicorn_config
 from ..inbound.stripe import build_routes
 
 
@@ -39,7 +40,8 @@ class DevReceiver:
         if salesforce is not None:
             receivers.append(Receiver("salesforce", lambda context: salesforce_routes(context, salesforce)))
         app = build_app(ReceiverContext(engine, load_specs()), receivers)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        # The same server settings as `zensync webhooks serve` (deadlines, limits, no trusted proxies).
+        self.server = uvicorn.Server(uvicorn_config(app, ServerSettings(port=port), log_level="warning"))
         self.thread: Optional[threading.Thread] = None
         self.url = f"http://127.0.0.1:{port}"
         self.salesforce_url: Optional[str] = None  # set when the Salesforce sandbox sends outbound messages here

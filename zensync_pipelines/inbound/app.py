@@ -8,92 +8,34 @@ answer 5xx so the system delivers again. An acknowledged event is never lost. A 
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+import os
+from typing import Optional, Sequence
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..engine.spec import CatalogSpec
-from ..store.inbox import InboxStore, NewInboundEvent
+from . import logs
+from .logs import refuse
+from .receiver import MAX_BODY_BYTES, Receiver, ReceiverContext
+from .salesforce import RECEIVER as SALESFORCE
+from .stripe import RECEIVER as STRIPE
 
-log = logging.getLogger("zensync.webhooks")
-MAX_BODY_BYTES = 1024 * 1024  # Stripe's events are a few kB; anything near this is not a webhook
-
-
-class Refused(Exception):
-    """A request to answer with a 4xx and a short reason; nothing is stored."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status, self.reason = status, reason
-
-
-@dataclass
-class ReceiverContext:
-    engine: Engine
-    specs: Sequence[CatalogSpec]
-    max_body_bytes: int = MAX_BODY_BYTES
-
-    @property
-    def inbox(self) -> InboxStore:
-        return InboxStore(self.engine)
-
-
-@dataclass(frozen=True)
-class Receiver:
-    system: str
-    # The system's routes, or None when it is not configured (its secret unset): then it is not mounted.
-    build: Callable[[ReceiverContext], Optional[list[Route]]]
-
-
-async def read_body(request: Request, limit: int, content_type: Optional[str]) -> bytes:
-    """The raw body (signatures cover the exact bytes), refused when too large or of the wrong type (None: the
-    caller checks the type)."""
-    if content_type is not None and \
-            request.headers.get("content-type", "").split(";")[0].strip().lower() != content_type:
-        raise Refused(415, f"content type must be {content_type}")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Refused(413, f"body over {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(413, f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def store(context: ReceiverContext, system: str, events: list[NewInboundEvent]) -> JSONResponse:
-    """Commit, then acknowledge; the database down is a 503 (the system retries), never a lost event."""
-    try:
-        added = await run_in_threadpool(context.inbox.add, events)
-    except Exception as error:  # any failure to commit: the event is not safe, so it is not acknowledged
-        log.error("%s: inbox unavailable (%s); answered 503 for %s", system, type(error).__name__,
-                  ", ".join(f"{e.event_id} ({e.event_type})" for e in events))
-        return JSONResponse({"error": "inbox unavailable, deliver again"}, status_code=503)
-    for event in events:
-        log.info("%s: %s (%s) %s", system, event.event_id, event.event_type, "stored" if added else "duplicate")
-    return JSONResponse({"stored": added})
-
-
-def _receivers() -> list[Receiver]:
-    from .salesforce import RECEIVER as SALESFORCE
-    from .stripe import RECEIVER as STRIPE
-
-    return [STRIPE, SALESFORCE]
+__all__ = ["Receiver", "ReceiverContext", "build_app"]  # the names tests and `zensync dev` import from here
+RECEIVERS = [STRIPE, SALESFORCE]
+# `zensync webhooks serve` passes its --max-body-kb to the worker processes, which build their app from the
+# environment (app_from_env), through this variable.
+MAX_BODY_ENV = "_ZENSYNC_WEBHOOKS_MAX_BODY_BYTES"
 
 
 def build_app(context: ReceiverContext, receivers: Optional[Sequence[Receiver]] = None) -> Starlette:
     routes: list[Route] = []
     mounted = []
-    for receiver in receivers if receivers is not None else _receivers():
+    for receiver in receivers if receivers is not None else RECEIVERS:
         built = receiver.build(context)
         if built:
             routes += built
@@ -103,14 +45,36 @@ def build_app(context: ReceiverContext, receivers: Optional[Sequence[Receiver]] 
                            "SALESFORCE_ORGANIZATION_ID")
 
     async def healthz(request: Request) -> JSONResponse:
+        """200 when every part a delivery needs answers; 503 naming the part that does not, so a load balancer
+        stops sending deliveries that could only be refused."""
         def database() -> str:
             try:
                 with context.engine.connect() as connection:
                     connection.execute(text("SELECT 1"))
                 return "ok"
-            except Exception:
-                return "unreachable"
+            except Exception as error:  # the error's text may hold the URL: its type is enough for an operator
+                return f"unreachable ({type(error).__name__})"
 
-        return JSONResponse({"status": "ok", "receivers": mounted, "database": await run_in_threadpool(database)})
+        status = await run_in_threadpool(database)
+        if status != "ok":
+            refuse(request, f"database {status}")
+        return JSONResponse({"status": "ok" if status == "ok" else "unavailable", "receivers": mounted,
+                             "database": status}, status_code=200 if status == "ok" else 503)
 
-    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *routes])
+    logs.install()
+    app = Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *routes],
+                    middleware=[Middleware(logs.RefusalLog)])
+    # Starlette answers `/webhooks/stripe/` with a redirect whose Location it builds from the Host header: a
+    # client could make the receiver point anywhere. A path is served as routed, or is a 404.
+    app.router.redirect_slashes = False
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The app as a worker process builds it: settings from the environment, its own database pool."""
+    from .. import config
+    from ..catalogs import load_specs
+    from ..store.db import make_engine
+
+    engine = make_engine(config.database_url(), pre_ping=False)
+    return build_app(ReceiverContext(engine, load_specs(), int(os.environ.get(MAX_BODY_ENV) or MAX_BODY_BYTES)))

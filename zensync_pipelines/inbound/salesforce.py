@@ -1,28 +1,30 @@
 """POST /webhooks/salesforce[/<token>]: Salesforce outbound messages into the inbox.
 
-The request cycle (auth layers, defusedxml parse, org check, inbox commit, Ack or SOAP fault) is
-`systems.salesforce.outbound_endpoint.receive`; this module only adapts it to the receiver app: the settings are
-read once when the app is built (a typo fails `zensync webhooks serve` at start, naming the variable), the
-checks that need no body run before the body is read, the body is capped while it streams, and the database work
-runs off the event loop. The route is mounted only when SALESFORCE_ORGANIZATION_ID is set.
+The checks are `systems.salesforce.outbound_endpoint`'s (network and token before the body is read, then content
+type, defusedxml parse and org); this module runs them in the receiver app: the settings are read once when the
+app is built (a typo fails `zensync webhooks serve` at start, naming the variable), the body is capped while it
+streams, the notifications go through the receiver's inbox commit, and the Ack is sent only after it. Every
+refusal is a SOAP fault, logged once by the app. The route is mounted only when SALESFORCE_ORGANIZATION_ID is
+set.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from typing import Mapping, Optional
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import config
 from ..engine.spec import inbound_routes
-from ..systems.salesforce.outbound import CONTENT_TYPE, SYSTEM, OutboundRefused, fault
+from ..systems.salesforce.outbound import CONTENT_TYPE, SYSTEM, OutboundRefused, ack, fault, to_events
 from ..systems.salesforce.outbound_auth import OutboundSettings
-from ..systems.salesforce.outbound_endpoint import receive
-from .app import Receiver, ReceiverContext, Refused, read_body
+from ..systems.salesforce.outbound_endpoint import accept
+from .logs import log, refuse
+from .receiver import Receiver, ReceiverContext, Refused, Unavailable, commit, read_body
 
 PATH = "/webhooks/salesforce"
 
@@ -44,19 +46,32 @@ def build_routes(context: ReceiverContext, settings: Optional[OutboundSettings] 
         return None
     routes = inbound_routes(context.specs, SYSTEM)
 
+    def answer(request: Request, status: int, reason: str, told: str, code: str = "soapenv:Client") -> Response:
+        """A SOAP fault telling the sender `told`; the log line gets `reason`."""
+        refuse(request, reason)
+        return Response(fault(told, code), status, media_type=CONTENT_TYPE)
+
     async def deliver(request: Request) -> Response:
         token = request.path_params.get("token")
         peer = request.client.host if request.client else None
         try:
             settings.check_request(peer, token)  # before reading a byte of a stranger's body
             body = await read_body(request, context.max_body_bytes, None)
+            # Parsing is CPU work of a millisecond or two: done on the loop, a thread would only add a hop.
+            message = accept(body, request.headers.get("content-type"), settings, context.max_body_bytes)
+            events = to_events(message, routes, received_at=dt.datetime.now(dt.timezone.utc))
+            stored = await commit(context, events)
         except OutboundRefused as refused:
-            return Response(fault(refused.reason, "soapenv:Client"), refused.status, media_type=CONTENT_TYPE)
+            return answer(request, refused.status, f"{refused.code}: {refused.reason}", refused.reason)
         except Refused as refused:
-            return Response(fault(refused.reason, "soapenv:Client"), refused.status, media_type=CONTENT_TYPE)
-        answer = await run_in_threadpool(receive, body, request.headers.get("content-type"), peer, token,
-                                         settings, routes, context.inbox, context.max_body_bytes)
-        return Response(answer.body, answer.status, media_type=answer.content_type)
+            return answer(request, refused.status, refused.reason, refused.reason)
+        except Unavailable as error:
+            # HTTP 500 with a fault: Salesforce keeps the message and delivers it again.
+            return answer(request, 500, f"inbox unavailable ({error}) for message {message.action_id}",
+                          "temporarily unable to store the notifications; retry later", "soapenv:Server")
+        log.info("salesforce: outbound message %s: %d notifications, %d new, ids %s", message.action_id,
+                 len(message.notifications), stored, ",".join(n.id for n in message.notifications[:5]))
+        return Response(ack(), 200, media_type=CONTENT_TYPE)
 
     return [Route(PATH, deliver, methods=["POST"]), Route(PATH + "/{token}", deliver, methods=["POST"])]
 

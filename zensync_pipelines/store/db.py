@@ -19,10 +19,13 @@ def _digest(*values: object) -> str:
     return hashlib.md5("\x1f".join("\x00" if v is None else str(v) for v in values).encode()).hexdigest()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pre_ping: bool = True) -> Engine:
+    """`pre_ping` tests each pooled connection before use (a round trip); the webhook receiver turns it off: a
+    dead connection there fails one commit, which is answered 5xx and delivered again, and the pool is reset."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, future=True)
+        # connect_timeout: a database host that drops packets fails a connection in seconds, not minutes.
+        return create_engine(url, pool_pre_ping=pre_ping, future=True, connect_args={"connect_timeout": 10})
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, future=True, connect_args={"timeout": 30})

@@ -13,16 +13,18 @@ import uvicorn
 
 from zensync_pipelines.catalogs import load_specs
 from zensync_pipelines.inbound.app import Receiver, ReceiverContext, build_app
+from zensync_pipelines.inbound.salesforce import build_routes as salesforce_routes
+from zensync_pipelines.inbound.server import ServerSettings, uvicorn_config
 from zensync_pipelines.inbound.stripe import build_routes
 from zensync_pipelines_tests.conftest import free_port, wait_for_port
 
 
 @contextlib.contextmanager
-def receiver(engine, secrets: list[str], max_body_bytes: int = 1024 * 1024) -> Iterator[str]:
-    context = ReceiverContext(engine, load_specs(), max_body_bytes)
-    app = build_app(context, [Receiver("stripe", lambda c: build_routes(c, secrets))])
+def serving(app, **settings) -> Iterator[str]:
+    """`app` on the receiver's own server configuration (deadlines, limits, proxies), on a free port."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn_config(app, ServerSettings(port=port, **settings), log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port(port)
@@ -31,6 +33,18 @@ def receiver(engine, secrets: list[str], max_body_bytes: int = 1024 * 1024) -> I
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def receiver(engine, secrets: list[str], max_body_bytes: int = 1024 * 1024, salesforce=None,
+             **settings) -> Iterator[str]:
+    """The Stripe route (and the Salesforce one, given its OutboundSettings) on the receiver's server."""
+    context = ReceiverContext(engine, load_specs(), max_body_bytes)
+    receivers = [Receiver("stripe", lambda c: build_routes(c, secrets))]
+    if salesforce is not None:
+        receivers.append(Receiver("salesforce", lambda c: salesforce_routes(c, salesforce)))
+    with serving(build_app(context, receivers), **settings) as url:
+        yield url
 
 
 class Proxy:
@@ -49,6 +63,10 @@ class Proxy:
     def down(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone leaves that call, and so the port,
+            # accepting one more connection.
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         for sock in self._open:
             with contextlib.suppress(OSError):

@@ -76,15 +76,16 @@ LAUGHS = b"""<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lo
 </soapenv:Body></soapenv:Envelope>"""
 EXTERNAL_DTD = b"""<?xml version="1.0"?><!DOCTYPE e SYSTEM "http://127.0.0.1:9/evil.dtd"><e/>"""
 PARAMETER_ENTITY = b"""<?xml version="1.0"?><!DOCTYPE e [<!ENTITY % p SYSTEM "http://127.0.0.1:9/x">%p;]><e/>"""
+FILE_PARAMETER_ENTITY = b"""<?xml version="1.0"?><!DOCTYPE e [<!ENTITY % p SYSTEM "file:///etc/passwd">%p;]><e/>"""
 
 
-@pytest.mark.parametrize("body", [XXE, LAUGHS, EXTERNAL_DTD, PARAMETER_ENTITY],
-                         ids=["xxe", "billion-laughs", "external-dtd", "parameter-entity"])
+@pytest.mark.parametrize("body", [XXE, LAUGHS, EXTERNAL_DTD, PARAMETER_ENTITY, FILE_PARAMETER_ENTITY],
+                         ids=["xxe", "billion-laughs", "external-dtd", "parameter-entity", "file-parameter-entity"])
 def test_dtds_and_entities_are_refused(body):
     with pytest.raises(OutboundRefused) as refused:
         parse(body)
     assert refused.value.code == "forbidden_xml" and refused.value.status == 400
-    assert b"passwd" not in str(refused.value).encode()
+    assert b"passwd" not in str(refused.value).encode() and "root:" not in str(refused.value)
 
 
 @pytest.mark.parametrize("body, words", [

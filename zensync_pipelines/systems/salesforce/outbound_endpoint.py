@@ -16,8 +16,8 @@ from typing import Mapping, Optional
 from sqlalchemy.exc import SQLAlchemyError
 
 from ...store.inbox import InboxStore
-from .outbound import (CONTENT_TYPE, MAX_BODY_BYTES, OutboundRefused, ack, check_content_type, fault, parse,
-                       to_events)
+from .outbound import (CONTENT_TYPE, MAX_BODY_BYTES, OutboundMessage, OutboundRefused, ack, check_content_type,
+                       fault, parse, to_events)
 from .outbound_auth import OutboundSettings
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,16 @@ class Answer:
     refused: Optional[str] = None  # the OutboundRefused code
 
 
+def accept(body: bytes, content_type: Optional[str], settings: OutboundSettings,
+           max_bytes: int = MAX_BODY_BYTES) -> OutboundMessage:
+    """The message, once its type, its XML and its org passed (the checks that need no body ran before); raises
+    OutboundRefused. Logs nothing: the caller logs the refusal once, where it knows the route."""
+    check_content_type(content_type)
+    message = parse(body, max_bytes)
+    settings.check_message(message)
+    return message
+
+
 def receive(body: bytes, content_type: Optional[str], remote_address: Optional[str], token: Optional[str],
             settings: OutboundSettings, routes: Mapping[str, str], inbox: InboxStore,
             max_bytes: int = MAX_BODY_BYTES) -> Answer:
@@ -40,9 +50,7 @@ def receive(body: bytes, content_type: Optional[str], remote_address: Optional[s
     the token or field values."""
     try:
         settings.check_request(remote_address, token)
-        check_content_type(content_type)
-        message = parse(body, max_bytes)
-        settings.check_message(message)
+        message = accept(body, content_type, settings, max_bytes)
     except OutboundRefused as refused:
         log.warning("salesforce outbound message refused: %s (HTTP %s)", refused.code, refused.status)
         # soapenv:Client: the message itself is wrong. Salesforce still retries it (anything but an Ack is a

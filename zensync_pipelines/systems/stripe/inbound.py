@@ -31,11 +31,12 @@ def event_types(object_types: Sequence[str]) -> list[str]:
     return [name for object_type in object_types for name in OBJECT_EVENTS.get(object_type, ())]
 
 
-def to_inbox_event(event: Mapping[str, Any], routes: Mapping[str, str],
-                   source: str = "webhook") -> Optional[NewInboundEvent]:
+def to_inbox_event(event: Mapping[str, Any], routes: Mapping[str, str], source: str = "webhook",
+                   payload: Optional[str] = None) -> Optional[NewInboundEvent]:
     """The inbox row for `event`, or None when no catalog reads its object type (`routes`: object type ->
     catalog). The payload is the whole event as JSON: the inbound engine needs `request` (echo detection),
-    `created` (ordering) and `data` (the object's state after the change)."""
+    `created` (ordering) and `data` (the object's state after the change); `payload`: its JSON text as received
+    (the receiver's signed body), else serialized here."""
     obj = (event.get("data") or {}).get("object") or {}
     object_type = obj.get("object")
     if object_type not in routes or event.get("type") not in OBJECT_EVENTS.get(object_type, ()):
@@ -44,7 +45,8 @@ def to_inbox_event(event: Mapping[str, Any], routes: Mapping[str, str],
         system=SYSTEM, event_id=str(event["id"]), event_type=str(event["type"]), catalog=routes[object_type],
         object_type=object_type, external_id=str(obj["id"]),
         occurred_at=dt.datetime.fromtimestamp(int(event["created"]), dt.timezone.utc),
-        payload=json.dumps(event, separators=(",", ":"), sort_keys=True), source=source)
+        payload=payload if payload is not None else json.dumps(event, separators=(",", ":"), sort_keys=True),
+        source=source)
 
 
 def internal_id(event: Mapping[str, Any]) -> Optional[str]:

@@ -1,0 +1,93 @@
+"""Group commit: the deliveries that arrive together are written to the inbox in one transaction.
+
+Writers (WRITERS per process) drain a queue: while the commits run, the deliveries that arrive wait, and the next
+commit takes all of them (up to MAX_EVENTS events). A quiet receiver commits each delivery at once, alone (no batching
+window, so no added latency); a burst shares its commits, so the database does one commit, one round trip and
+one WAL flush for many deliveries instead of one each. Each delivery is answered only once the commit holding its
+own rows has returned, so an acknowledged event is as durable as before.
+
+A batch that fails as a whole (the database is down) fails every delivery in it: each is answered 5xx and
+delivered again. A batch that fails for another reason is written again one delivery at a time, so a row the
+database refuses fails only the delivery that brought it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ..store.inbox import InboxStore, NewInboundEvent
+from .pgasync import AsyncInbox, outage
+
+# Two commits in flight: a delivery that arrives just after a commit started goes out in the next one at once
+# instead of waiting for the first to return (PostgreSQL flushes concurrent commits together too).
+WRITERS = 2
+MAX_EVENTS = 2000  # per transaction: a burst of Salesforce messages (100 notifications each) still commits often
+
+
+class Unavailable(Exception):
+    """The inbox could not commit; the text names the error's type only (its message may quote the payload)."""
+
+
+def _outage(error: Exception) -> bool:
+    """The database as a whole is unreachable or broken (retrying row by row would only wait longer)."""
+    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated) \
+        or outage(error)
+
+
+class GroupCommit:
+    def __init__(self, inbox: InboxStore):
+        self.inbox = inbox
+        self._waiting: deque[tuple[list[NewInboundEvent], asyncio.Future[int]]] = deque()
+        self._writers: set[asyncio.Task[None]] = set()
+        # At most WRITERS commits at a time: on PostgreSQL awaited on the loop (pgasync), elsewhere on threads.
+        self._async = AsyncInbox(inbox, inbox.engine) if inbox.engine.dialect.name == "postgresql" else None
+        self._threads = None if self._async else ThreadPoolExecutor(WRITERS, thread_name_prefix="zensync-inbox")
+
+    async def add(self, events: list[NewInboundEvent]) -> int:
+        """Store `events` durably; how many were new. Raises Unavailable when they could not be committed."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
+        self._waiting.append((events, done))
+        if len(self._writers) < WRITERS:
+            writer = loop.create_task(self._drain())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        return await done
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, size = [], 0
+            while self._waiting and (not batch or size + len(self._waiting[0][0]) <= MAX_EVENTS):
+                events, done = self._waiting.popleft()
+                batch.append((events, done))
+                size += len(events)
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[list[NewInboundEvent], asyncio.Future[int]]]) -> None:
+        loop = asyncio.get_running_loop()
+        events = [event for delivery, _ in batch for event in delivery]
+        try:
+            new = await self._async.add_new(events) if self._async else \
+                await loop.run_in_executor(self._threads, self.inbox.add_new, events)
+        except Exception as error:  # any failure to commit: these events are not safe, so none is acknowledged
+            if len(batch) > 1 and not _outage(error):
+                for delivery in batch:
+                    await self._commit([delivery])
+                return
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(Unavailable(type(error).__name__))
+            return
+        for delivery, done in batch:
+            count = 0
+            for event in delivery:
+                key = (event.system, event.event_id)
+                if key in new:  # the first delivery of an event the batch carried twice counts it
+                    new.discard(key)
+                    count += 1
+            if not done.done():
+                done.set_result(count)

@@ -10,10 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"salesforce", "stripe", "detection", "reconcile", "latency", "inbound", "salesforce_inbound"}
 
 
+# Seven scenarios, each starting sandboxes, receivers and `zensync dev` processes: 5-9 minutes on the 2-CPU machine
+# (522 s with other work running), so the subprocess's own bound, not the suite's 600 s, is the one that holds.
+@pytest.mark.timeout(960)
 def test_every_scenario_runs_at_smoke_size_and_writes_json_markdown_and_plots(tmp_path):
     out = tmp_path / "bench"
     done = subprocess.run([sys.executable, "benchmarks/run.py", "--smoke", "--out", str(out)], cwd=ROOT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from typing import Any, Mapping, Optional, Sequence
 
 from rich.console import Console
@@ -14,9 +15,17 @@ from ..engine.dryrun import SKIP, SyncPlan
 ACTIONS = ("create", "update", "delete", SKIP, "invalid", "waiting")
 
 
+# Piped or redirected, rich would fit every table into 80 columns and cut names (`cat…`, `sys…`), so that
+# `zensync status | grep customers` found nothing: without a terminal the output is as wide as its content.
+UNLIMITED = 100_000
+
+
 def console() -> Console:
-    # Wide enough for a reason or a diff on one line when the output is piped; a terminal gives its own width.
-    return Console(width=int(os.environ.get("COLUMNS") or 0) or None, soft_wrap=False, highlight=False)
+    """A terminal's own width (or COLUMNS); piped or redirected, as wide as the content."""
+    columns = int(os.environ.get("COLUMNS") or 0) or None
+    if columns is None and not sys.stdout.isatty():
+        columns = UNLIMITED
+    return Console(width=columns, soft_wrap=False, highlight=False)
 
 
 def _when(value: Optional[dt.datetime | float]) -> str:

@@ -1,6 +1,9 @@
 """The operator commands against a real catalog database, the Stripe sandbox and a real Dagster instance."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
 import pytest
 import stripe
@@ -156,3 +159,18 @@ def test_sync_of_a_range_of_months_is_one_recorded_run_over_the_rows_created_the
         assert instance.get_materialized_partitions(AssetKey(["stripe", "customers"])) == {"2025-03-01",
                                                                                             "2025-04-01"}
     assert "not a month" in ops("sync", "customers", "stripe", "--from", "March", code=2)
+
+
+def test_status_and_explain_stay_whole_in_a_pipe(ops):
+    """As `zensync status | grep customers` runs them: no terminal, no COLUMNS; rich cut names to fit 80 columns."""
+    ops("sync", "customers", "stripe")
+    env = {name: value for name, value in os.environ.items() if name != "COLUMNS"}
+    for args in (["status"], ["explain", "customers", "5"]):
+        done = subprocess.run([sys.executable, "-m", "zensync_pipelines.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "…" not in done.stdout, done.stdout
+    assert [line for line in done.stdout.splitlines() if "customers" in line or "stripe" in line]
+    status = subprocess.run([sys.executable, "-m", "zensync_pipelines.cli", "status"], env=env, capture_output=True,
+                            text=True, timeout=120).stdout
+    assert [line for line in status.splitlines() if line.startswith("│ customers │ stripe ")]

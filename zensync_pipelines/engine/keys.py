@@ -43,6 +43,14 @@ def next_write_seq(state: Optional[MappingState]) -> int:
     return state.write_seq if state.status == PENDING and state.write_seq else state.write_seq + 1
 
 
+def update_material(fingerprint_: str, fields: Optional[tuple[str, ...]]) -> str:
+    """What an update's key derives from besides the sequence: its fingerprint and, for a partial update, the
+    fields it sends. A rerun of a pending intent sends the same fields under the same key; one whose base an inbound
+    merge moved meanwhile sends other fields under another key (Stripe refuses a key reused with other
+    parameters)."""
+    return fingerprint_ if fields is None else f"{fingerprint_}|{','.join(fields)}"
+
+
 def idempotency_key(catalog: str, internal_id: str, system: str, object_type: str, action: str,
                     fingerprint_: str, seq: int) -> str:
     material = "|".join((_SHAPE, catalog, internal_id, system, object_type, action, fingerprint_, str(seq)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from .keys import idempotency_key, next_write_seq
+from .keys import idempotency_key, next_write_seq, update_material
 from .mapper import mapper_for
 from .merge import base_of, dump, load, merges, partial
 from .same_row import AWAITING, create_only_changed, object_fingerprint, replace_fingerprint, split
@@ -161,13 +161,11 @@ def plan_row(
         if action == UPDATE and base is not None and state.base is not None:
             # Only the fields the catalog changed since the last sync: the system's own edits of the others stay.
             fields = tuple(sorted(partial(obj, payload, load(state.base)))) or None
-        # The key is the intent's as ever (engine/keys.py), with the fields it sends: a rerun of a pending intent
-        # sends the same fields under the same key, and one whose base an inbound merge moved meanwhile sends
-        # other fields under another key (Stripe refuses a key reused with other parameters).
-        material = fp if fields is None else f"{fp}|{','.join(fields)}"
-        key = idempotency_key(spec.name, internal_id, system, obj.name, action, material, seq) if action != REPLACE \
-            else idempotency_key(spec.name, internal_id, system, obj.name, action,
-                                 replace_fingerprint(fp, state.external_id), 0)
+        if action == REPLACE:
+            key = idempotency_key(spec.name, internal_id, system, obj.name, action,
+                                  replace_fingerprint(fp, state.external_id), 0)
+        else:
+            key = idempotency_key(spec.name, internal_id, system, obj.name, action, update_material(fp, fields), seq)
         if action != UPDATE:
             new.add(obj.name)
         plan.operations.append(Operation(

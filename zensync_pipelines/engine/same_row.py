@@ -17,7 +17,7 @@ import copy
 import dataclasses
 from typing import Any, Mapping, Optional
 
-from .keys import idempotency_key
+from .keys import idempotency_key, update_material
 from .payload import fingerprint
 from .spec import CatalogSpec, ExternalObject
 from .types import REPLACE, WAITING, Operation, Outcome
@@ -106,7 +106,7 @@ def replace_fingerprint(fp: str, old_external_id: Optional[str]) -> str:
 
 def _key(op: Operation, fp: str) -> str:
     """The idempotency key of a resolved operation, derived as the planner's (engine/keys.py)."""
-    material = replace_fingerprint(fp, op.external_id) if op.action == REPLACE else fp
+    material = replace_fingerprint(fp, op.external_id) if op.action == REPLACE else update_material(fp, op.fields)
     return idempotency_key(op.catalog, op.internal_id, op.system, op.object_type, op.action, material,
                            0 if op.action == REPLACE else op.seq)
 

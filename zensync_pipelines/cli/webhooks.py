@@ -29,8 +29,10 @@ def webhooks() -> None:
               help="Seconds an idle kept-alive connection stays open.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=2048, show_default=True,
               help="Open connections above which requests are answered 503.")
+@click.option("--shutdown-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds deliveries in flight get to finish on SIGTERM; then they are cut (and sent again).")
 def serve(host: str, port: int, max_body_kb: int, workers: int, header_timeout: float, body_timeout: float,
-          keep_alive: float, max_connections: int) -> None:
+          keep_alive: float, max_connections: int, shutdown_timeout: float) -> None:
     """Serve POST /webhooks/stripe (signed with STRIPE_WEBHOOK_SECRET), POST /webhooks/salesforce[/<token>]
     (outbound messages of the org SALESFORCE_ORGANIZATION_ID) and GET /healthz."""
     import os
@@ -52,7 +54,7 @@ def serve(host: str, port: int, max_body_kb: int, workers: int, header_timeout: 
     try:
         build_app(ReceiverContext(engine, load_specs()))  # a missing secret or a bad setting fails here, once
         settings = ServerSettings(host, port, workers, header_timeout, body_timeout, keep_alive, max_connections,
-                                  ServerSettings.proxies_from_env())
+                                  ServerSettings.proxies_from_env(), shutdown_timeout)
     except (RuntimeError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     engine.dispose()

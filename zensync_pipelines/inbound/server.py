@@ -20,6 +20,7 @@ from typing import Any, Mapping, Optional
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
 TRUSTED_PROXIES = "ZENSYNC_TRUSTED_PROXIES"
 log = logging.getLogger("zensync.webhooks")
@@ -35,6 +36,10 @@ class ServerSettings:
     keep_alive: float = 5.0  # an idle kept-alive connection is closed after this long
     max_connections: int = 2048  # above it, new requests are answered 503 (each connection costs a descriptor)
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed; none by default
+    # On SIGTERM, deliveries in flight get this long to commit and be answered; then their connections are cut.
+    # uvicorn's default waits for ever (a second SIGTERM does not force it), so one stuck connection would hold a
+    # stop until the service manager's SIGKILL. A delivery cut off was never acknowledged: the system sends it again.
+    shutdown_timeout: float = 10.0
 
     @staticmethod
     def proxies_from_env(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
@@ -101,7 +106,8 @@ def uvicorn_config(app: Any, settings: ServerSettings, log_level: str = "info",
         app, host=settings.host, port=settings.port, workers=settings.workers, factory=factory,
         http=DeadlineProtocol, loop="auto", log_level=log_level, access_log=False, server_header=False,
         timeout_keep_alive=max(1, round(settings.keep_alive)), limit_concurrency=settings.max_connections,
-        proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
+        proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
+        timeout_graceful_shutdown=settings.shutdown_timeout)
     # Read by DeadlineProtocol; plain attributes, so they travel with the Config to the worker processes.
     config.zensync_header_timeout = settings.header_timeout
     config.zensync_body_timeout = settings.body_timeout
@@ -113,8 +119,17 @@ def serve(app: Any, settings: ServerSettings, log_level: str = "info") -> None:
     builds its own app (its own database pool and writer); they share the listening socket."""
     config = uvicorn_config(app, settings, log_level, factory=isinstance(app, str))
     if settings.workers > 1:
-        from uvicorn.supervisors import Multiprocess
-
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        _Supervisor(config, sockets=[config.bind_socket()]).run()
     else:
         uvicorn.Server(config).run()
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, minus a race at stop: a service manager sends SIGTERM to the whole group, and
+    a worker that exits on it before the supervisor has handled its own SIGTERM looked dead to the supervisor,
+    which started a replacement in the middle of the stop. A queued signal now comes first."""
+
+    def keep_subprocess_alive(self) -> None:
+        if self.signal_queue:
+            return
+        super().keep_subprocess_alive()

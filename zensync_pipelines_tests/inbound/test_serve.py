@@ -11,6 +11,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from zensync_pipelines.sandbox.stripe.webhooks import sign
@@ -57,12 +58,57 @@ def test_workers_share_the_port_and_store_every_delivery_once(postgres_url):
             assert set(pool.map(deliver, range(200))) == {200}
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # the supervisor and its workers, as a service manager stops it
-        output = process.communicate(timeout=30)[0]
+        try:  # a stop is bounded by the shutdown timeout (10 s)
+            output = process.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("the receiver did not stop within 30 s of SIGTERM:\n" + process.communicate()[0][-3000:])
     assert process.returncode == 0, output[-2000:]
     workers = {line.split("[")[1].split("]")[0] for line in output.splitlines() if "Started server process" in line}
     assert len(workers) == 2, output[-2000:]
     assert len(InboxStore(engine).rows()) == 150
     engine.dispose()
+
+
+def test_a_delivery_in_flight_holds_a_stop_no_longer_than_the_shutdown_timeout(sqlite_url):
+    """A client that sent half its body when SIGTERM came would hold uvicorn's stop for ever (its default); the
+    receiver cuts it after --shutdown-timeout and exits, and the cut delivery was never acknowledged."""
+    import socket
+
+    port = free_port()
+    env = dict(os.environ, ZENSYNC_DATABASE_URL=sqlite_url, STRIPE_WEBHOOK_SECRET=SECRET)
+    env.pop("SALESFORCE_ORGANIZATION_ID", None)
+    process = subprocess.Popen([*COMMAND, "--port", str(port), "--shutdown-timeout", "1", "--body-timeout", "120"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "the receiver did not start"
+            time.sleep(0.2)
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: 1000\r\n\r\n{\"id\": ")  # the body's first bytes, then nothing
+        time.sleep(0.5)
+        stopped = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        try:
+            output = process.communicate(timeout=20)[0]
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("the receiver did not stop within 20 s of SIGTERM:\n" + process.communicate()[0][-3000:])
+        assert time.monotonic() - stopped < 10, output[-2000:]  # the body timeout (120 s) did not end it
+        assert "timeout graceful shutdown exceeded" in output, output[-2000:]
+        client.settimeout(5)
+        assert b"200" not in client.recv(1000)  # cut, not acknowledged: Stripe sends it again
+        client.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def test_a_malformed_trusted_proxy_fails_the_start_in_one_line(sqlite_url):

@@ -17,26 +17,29 @@ import click
 from .. import config
 from ..catalogs import load_specs
 from ..engine.spec import CatalogSpec
+from . import preflight
 from .ops_view import console, print_plan, print_run, print_status, print_story
 
 BUDGET_SCOPE, BUDGET_KEY = "salesforce", "api_usage"  # written by the Salesforce adapter's budget keeping
 
 
 def _spec(catalog: str, system: Optional[str] = None) -> CatalogSpec:
+    """The catalog's spec; with `system`, also that system's settings, checked before anything runs."""
     specs = {spec.name: spec for spec in load_specs()}
     if catalog not in specs:
         raise click.BadParameter(f"no catalog {catalog!r}; known: {', '.join(sorted(specs))}", param_hint="CATALOG")
     if system is not None and system not in specs[catalog].systems:
         raise click.BadParameter(f"catalog {catalog!r} syncs to {', '.join(specs[catalog].systems)}, not {system!r}",
                                  param_hint="SYSTEM")
+    if system is not None:
+        preflight.system_settings(system)
     return specs[catalog]
 
 
 def _engine() -> Any:
     from ..store import migrate
-    from ..store.db import make_engine
 
-    engine = make_engine(config.database_url())
+    _, engine = preflight.database()  # an unreachable or malformed URL ends in one line, not a driver traceback
     migrate.upgrade(engine)
     return engine
 
@@ -160,15 +163,16 @@ def _system_reader(system: str) -> Iterator[tuple[Any, Optional[str]]]:
 
     from ..dagster_defs.resources import default_resources
 
-    try:
-        with build_resources({system: default_resources()[system]}) as resources:
+    with build_resources({system: default_resources()[system]}) as resources:
+        # Only building the adapter may fail over to planning from zensync's tables alone; an error of the plan
+        # itself (a missing table) must reach the user as it is, so the yield stays outside the try.
+        try:
             adapter = getattr(resources, system).adapter()
-            yield getattr(adapter, "current", None), None if hasattr(adapter, "current") else \
-                f"{system} offers no read of current objects"
-            return
-    except Exception as error:  # noqa: BLE001 - no credentials here: plan from zensync's tables alone
-        reason = f"{system} is not configured here ({type(error).__name__})"
-    yield None, reason
+        except Exception as error:  # noqa: BLE001 - the settings passed preflight; the adapter still cannot start
+            adapter, reason = None, f"{system} cannot be read here ({type(error).__name__})"
+        else:
+            reason = None if hasattr(adapter, "current") else f"{system} offers no read of current objects"
+        yield getattr(adapter, "current", None), reason
 
 
 @click.command()

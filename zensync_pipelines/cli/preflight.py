@@ -62,8 +62,8 @@ def database() -> tuple[str, Engine]:
             connection.execute(text("SELECT 1"))
     except OperationalError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
-        raise SettingsError(f"{config.DATABASE_URL}={mask(url)}: cannot connect ({reason}): create the database "
-                            f"or fix the URL") from None
+        raise SettingsError(f"{config.DATABASE_URL}={mask(url)}: cannot connect ({reason}): start the server, "
+                            f"create the database or fix the URL") from None
     return url, engine
 
 
@@ -88,3 +88,14 @@ def automation_settings() -> None:
         AutomationSettings.from_env()
     except ValueError as error:
         raise SettingsError(f"{error}: fix the variable or unset it") from None
+
+
+def system_settings(system: str) -> None:
+    """The registered system's required settings (systems/registry.py), before a command builds or runs anything:
+    unset or empty ones end here in one line, not in a Dagster config traceback or a call with no key."""
+    from ..systems.registry import REGISTRY
+
+    entry = REGISTRY.get(system)
+    problem = entry.unconfigured() if entry is not None else None
+    if problem:
+        raise SettingsError(problem)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 from sqlalchemy import Engine
 
@@ -41,6 +41,17 @@ class CatalogDatabase(ConfigurableResource):
         return CatalogTables(self.engine())
 
 
+class UnconfiguredSystem(ConfigurableResource):
+    """Stands in for a registered system whose required settings are unset or empty where the code location
+    loads (a run's process has the same environment): a run that needs the system fails at once with the one
+    line saying what to set, before any call, never with a config traceback or a request sent without a key."""
+
+    problem: str = Field(description="What to set, as systems/registry.py words it")
+
+    def adapter(self) -> None:
+        raise Failure(description=self.problem)
+
+
 def _env_or(name: str, default: str) -> str | EnvVar:
     """An EnvVar when the variable is set (masked in the UI, read at launch), else the embedded default."""
     return EnvVar(name) if os.environ.get(name) else default
@@ -50,5 +61,6 @@ def default_resources(**overrides: ConfigurableResource) -> dict[str, Configurab
     """The catalog database and one resource per registered system (systems/registry.py), each configured from
     the environment; `overrides` replace some by key (tests point them at sandboxes)."""
     resources = {"catalog_db": CatalogDatabase(url=_env_or(config.DATABASE_URL, config.default_database_url()))}
-    resources |= {entry.name: entry.build_resource() for entry in registry.entries()}
+    resources |= {entry.name: UnconfiguredSystem(problem=problem) if (problem := entry.unconfigured())
+                  else entry.build_resource() for entry in registry.entries()}
     return resources | overrides

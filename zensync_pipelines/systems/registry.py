@@ -51,6 +51,19 @@ class SystemEntry:
         gaps = [[name for name in group if not environ.get(name)] for group in self.required]
         return min(gaps, key=len) if gaps else []
 
+    def unconfigured(self, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+        """None when configured, else the one line every command and run ends in: what to set, each alternative
+        by the variables it still lacks. An empty variable counts as unset (an empty key is no key)."""
+        environ = os.environ if environ is None else environ
+        if not self.missing(environ):
+            return None
+        options = []
+        for group in sorted(self.required, key=lambda g: sum(not environ.get(name) for name in g)):
+            lacking = [name for name in group if not environ.get(name)]
+            present = [name for name in group if environ.get(name)]
+            options.append(" and ".join(lacking) + (f" (beside {', '.join(present)})" if present else ""))
+        return f"{self.name} is not configured here: set {', or '.join(options)} (an empty value counts as unset)"
+
 
 REGISTRY: dict[str, SystemEntry] = {}
 

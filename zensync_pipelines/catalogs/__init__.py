@@ -8,6 +8,7 @@ import pkgutil
 from types import ModuleType
 
 from ..engine.spec import CatalogSpec, SpecError
+from ..systems.identity import check_identities
 from ..systems.registry import check_spec
 
 
@@ -37,4 +38,5 @@ def load_specs(package: str = __name__) -> list[CatalogSpec]:
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:
         raise SpecError(f"{package}: catalog name declared twice: {sorted(duplicated)}")
+    check_identities(specs)  # two catalogs on one object type and external-id field would share its records
     return specs

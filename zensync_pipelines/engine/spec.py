@@ -134,7 +134,8 @@ class ExternalObject:
 
     object_type: str
     fields: Sequence[Field]
-    # For systems that upsert on an external-id field (Salesforce), the field that carries the internal id.
+    # The field that carries the internal id: Salesforce upserts on it; Stripe's default is metadata.zenskar_id.
+    # Two catalogs writing one object type each need their own (refused at load: systems/identity.py).
     external_id_field: Optional[str] = None
     # Object type of the same row that must be written first (a Contact after its Account).
     after: Optional[str] = None

@@ -18,6 +18,10 @@ class Capabilities:
     retire: Optional[str] = "delete"
     lookup: bool = False  # can find an existing object by a field's value (ExternalObject.lookup)
     several: bool = False  # a row can have several objects of this type (ExternalObject.key), told apart there
+    # Where an object carries its catalog row's id when the spec names no `external_id_field` (Stripe: a metadata
+    # tag), and whether a spec may name a field of its own: two catalogs writing one object type need one each.
+    identity: Optional[str] = None
+    custom_identity: bool = True
 
 
 def everything(object_type: str) -> Capabilities:

@@ -8,6 +8,7 @@ lifecycle of their own (invoices) have a handler class in `HANDLERS`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -97,20 +98,25 @@ def _offline_client() -> stripe.StripeClient:
     return stripe.StripeClient("sk_test_offline")
 
 
+# Every object zensync writes carries its row id in this one metadata key (writes, recovery, inbound, read-back).
+IDENTITY = Capabilities(identity=f"metadata.{ZENSKAR_ID}", custom_identity=False)
+
+
 def capabilities(object_type: str) -> Capabilities:
     """What zensync can do to `object_type` in Stripe, known without a call: asked when a spec loads."""
     if object_type in HANDLERS:
-        return Capabilities(delete=True, replace=False, retire="void or delete (invoices)")
+        return dataclasses.replace(IDENTITY, delete=True, replace=False, retire="void or delete (invoices)")
     spec = describe(object_type)
     service = getattr(_offline_client().v1, spec.resource, None)
     if service is None:
-        return Capabilities(exists=False, delete=False, replace=False)
+        return dataclasses.replace(IDENTITY, exists=False, delete=False, replace=False)
     lists = hasattr(service, "list")
     if spec.retire == "archive":
-        return Capabilities(delete=True, replace=True, retire="archive (active=false)", lookup=lists, several=True)
+        return dataclasses.replace(IDENTITY, delete=True, replace=True, retire="archive (active=false)",
+                                   lookup=lists, several=True)
     deletes = hasattr(service, "delete")
-    return Capabilities(delete=deletes, replace=deletes, retire="delete" if deletes else None, lookup=lists,
-                        several=True)
+    return dataclasses.replace(IDENTITY, delete=deletes, replace=deletes, retire="delete" if deletes else None,
+                               lookup=lists, several=True)
 
 
 def handler_for(client: stripe.StripeClient, call: Callable[..., Any], object_type: str) -> Optional[Any]:

@@ -1,0 +1,54 @@
+"""Identity per catalog: the field that ties an external object to its catalog row, and the load-time refusal of
+two catalogs writing one object type of a system through the same field.
+
+Two such catalogs would land on the same records: Salesforce upserts on the external-id field, so contact 1 and
+customer 1 would be one Contact, each catalog overwriting the other and both mappings pointing at it; in Stripe the
+recovery of an unrecorded create would adopt the other catalog's object. Nothing fails at run time, so it is
+refused when the specs load, naming both spec files and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from ..engine.spec import SpecError
+from .registry import REGISTRY
+
+
+def identity_of(system: str, obj: Any) -> Optional[str]:
+    """The field `obj` carries its row id in: the spec's `external_id_field`, else the system's own default."""
+    entry = REGISTRY.get(system)
+    default = entry.object_capabilities(obj.object_type).identity if entry is not None else None
+    return obj.external_id_field or default
+
+
+def check_identities(specs: Sequence[Any]) -> None:
+    """Refuse a field a system cannot use, and two catalogs declaring one (system, object type, field)."""
+    owners: dict[tuple[str, str, str], Any] = {}
+    for spec in specs:
+        for system, objects in spec.systems.items():
+            entry = REGISTRY.get(system)
+            for obj in objects:
+                can = entry.object_capabilities(obj.object_type) if entry is not None else None
+                if can is not None and not can.custom_identity and obj.external_id_field not in (None, can.identity):
+                    raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): systems[{system!r}][{obj.name!r}]"
+                                    f".external_id_field={obj.external_id_field!r}: {system} ties every "
+                                    f"{obj.object_type} to its row by {can.identity} only; remove it")
+                field = identity_of(system, obj)
+                if field is None:
+                    continue
+                other = owners.setdefault((system, obj.object_type, field), spec)
+                if other.name != spec.name:
+                    raise SpecError(_collision(other, spec, system, obj.object_type, field, can))
+
+
+def _collision(first: Any, second: Any, system: str, object_type: str, field: str, can: Any) -> str:
+    clash = (f"catalog specs {first.name!r} ({first.source}) and {second.name!r} ({second.source}) both write "
+             f"{system} {object_type} objects identified by {field}: their rows with the same id would land on "
+             f"the same {object_type}, each catalog overwriting the other's")
+    if can is not None and not can.custom_identity:
+        return f"{clash}; {system} identifies every {object_type} by {field} only: sync one of them to another " \
+               f"object type"
+    example = f"{field[:-len('_Id__c')]}_{object_type}_Id__c" if field.endswith("_Id__c") else f"{second.name}_{field}"
+    return (f"{clash}; give one of them its own external-id field, e.g. external_id_field={example!r} (an "
+            f"External ID field on {object_type} in {system})")

@@ -1,0 +1,1 @@
+"""Catalog specs of a test: the shipped customers beside the contacts fixture."""

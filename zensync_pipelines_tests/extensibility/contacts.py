@@ -1,0 +1,31 @@
+"""The `contacts` catalog of issue 30, as a test fixture (not a shipped catalog): a customer's extra contacts, as
+Salesforce Contacts on the customer's Account. The customers catalog already writes one Contact per customer, upserted
+on Zenskar_Id__c; the obvious spec upserts on that same field and would land on the customers' Contacts."""
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
+
+from zensync_pipelines.catalogs.customers import first_name, last_name
+from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field, Reference
+
+OWN_FIELD = "Zenskar_Contact_Id__c"
+
+contacts = Table(
+    "contacts", MetaData(),
+    Column("id", Integer, primary_key=True), Column("customer_id", Integer, nullable=False),
+    Column("name", String(200)), Column("email", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False), Column("deleted_at", DateTime(timezone=True)))
+
+
+def contacts_spec(external_id_field: str) -> CatalogSpec:
+    return CatalogSpec(
+        name="contacts", description="A customer's extra contacts (table `contacts`).", table="contacts",
+        primary_key="id", cursor_column="updated_at", created_at_column="created_at", soft_delete_column="deleted_at",
+        partition_start="2025-01-01",
+        systems={"salesforce": [ExternalObject("Contact", external_id_field=external_id_field, fields=[
+            Field("name", "LastName", required=True, max_length=80, transform=last_name),
+            Field("name", "FirstName", max_length=40, transform=first_name),
+            Field("email", "Email", type="email", max_length=80),
+            Field("customer_id", "AccountId", required=True,
+                  references=Reference("customers", "Account", label="customer")),
+        ])]})

@@ -12,6 +12,7 @@ from sqlalchemy.exc import NoSuchTableError
 from ..engine.spec import CatalogSpec, Children, SpecError
 from ..engine.settled import DIGEST, HAD_DIGEST, Settled
 from ..engine.sync import Selection
+from .sqlite_types import timestamp_overrides
 from .tables import row_digests
 
 DEFAULT_TENANT = "default"
@@ -27,7 +28,9 @@ class CatalogTables:
     def _reflect(self, spec: CatalogSpec, name: str, columns: list[str]) -> Table:
         if name not in self._tables:
             try:
-                table = Table(name, MetaData(), autoload_with=self.engine)
+                with self.engine.connect() as connection:
+                    overrides = timestamp_overrides(connection, name) if self.engine.dialect.name == "sqlite" else []
+                    table = Table(name, MetaData(), *overrides, autoload_with=connection)
             except NoSuchTableError:
                 raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): table {name!r} does not exist "
                                 f"in the catalog database") from None

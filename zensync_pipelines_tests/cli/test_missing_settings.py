@@ -10,14 +10,16 @@ from dagster import DagsterInstance, Definitions
 
 from zensync_pipelines.catalogs import customers
 from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
-from zensync_pipelines.dagster_defs.resources import CatalogDatabase, default_resources
+from zensync_pipelines.dagster_defs.resources import CatalogDatabase, UnconfiguredSystem, default_resources
 from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.demo.seed import seed_customers
 from zensync_pipelines.store import migrate
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines.systems.registry import REGISTRY
+from zensync_pipelines_tests import test_systems  # noqa: F401 (registers the test-only systems)
 from zensync_pipelines_tests.conftest import free_port
+from zensync_pipelines_tests.jsonl_system import JOURNAL_PATH
 
 ZENSYNC = str(Path(sys.executable).parent / "zensync")  # the installed command, as a user runs it
 STRIPE_LINE = "Error: stripe is not configured here: set STRIPE_API_KEY (an empty value counts as unset)"
@@ -76,3 +78,12 @@ def test_a_launched_run_without_the_key_fails_with_that_line_and_calls_nothing(s
         assert failure.step_failure_data.user_failure_data.description == STRIPE_LINE.removeprefix("Error: ")
     assert MappingStore(engine).status_counts("customers", "stripe") == {}  # no row was planned or attempted
     assert REGISTRY["stripe"].unconfigured({"STRIPE_API_KEY": "sk_test_1"}) is None
+
+
+def test_any_registered_system_gets_the_same_stand_in(monkeypatch):
+    monkeypatch.delenv(JOURNAL_PATH, raising=False)
+    stand_in = default_resources()["jsonl"]  # a test-only system, registered like a shipped one
+    assert isinstance(stand_in, UnconfiguredSystem)
+    assert stand_in.problem == f"jsonl is not configured here: set {JOURNAL_PATH} (an empty value counts as unset)"
+    monkeypatch.setenv(JOURNAL_PATH, "/tmp/journal.jsonl")
+    assert not isinstance(default_resources()["jsonl"], UnconfiguredSystem)

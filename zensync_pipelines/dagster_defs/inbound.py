@@ -14,6 +14,7 @@ from ..engine.inbound.types import InboundReport
 from ..engine.spec import CatalogSpec
 from ..store.conflicts import ConflictStore, day_metadata, markdown
 from ..store.inbound_apply import InboundTables
+from ..systems.identity import tag_fields
 from .inbound_systems import INBOUND_SYSTEMS
 from .settings import _number
 
@@ -62,7 +63,7 @@ def build_inbound_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
     def _inbound(context: AssetExecutionContext) -> MaterializeResult:
         engine = context.resources.catalog_db.engine()
         resource = getattr(context.resources, system)
-        decoder, fetcher, adopter = hooks.parts(resource) if hooks.parts else \
+        decoder, fetcher, adopter = hooks.parts(resource, tag_fields(spec, system)) if hooks.parts else \
             (hooks.decoder(), hooks.fetcher(resource), None)
         run = InboundRun(spec, system, InboundTables(engine), decoder, fetcher, context.run.run_id, adopter=adopter)
         report = run.run()

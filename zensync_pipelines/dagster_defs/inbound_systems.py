@@ -22,8 +22,10 @@ class InboundSystem:
     readback: Optional[Callable[[Any, str], Any]] = None
     readback_event: Optional[Callable[..., Any]] = None
     # A system whose decoder needs the API (Salesforce: who zensync is, for echoes) builds the run's decoder,
-    # fetcher and adopter together from its resource, on one adapter: parts(resource) -> (decoder, fetcher, adopter).
-    parts: Optional[Callable[[Any], tuple[EventDecoder, StateFetcher, Any]]] = None
+    # fetcher and adopter together from its resource, on one adapter: parts(resource, tag fields) -> (decoder,
+    # fetcher, adopter); the tag fields (object type -> the catalog's declared external-id field) say where the
+    # catalog's tag is read and written.
+    parts: Optional[Callable[..., tuple[EventDecoder, StateFetcher, Any]]] = None
     # Polled per object type, one schedule each (the routes' object types), instead of one per system.
     poll_per_object: bool = False
 
@@ -59,13 +61,14 @@ def _stripe_readback_event(*args: Any) -> Any:
     return readback_event(*args)
 
 
-def _salesforce_parts(resource: Any) -> tuple[EventDecoder, StateFetcher, Any]:
+def _salesforce_parts(resource: Any, tag_fields: Optional[Mapping[str, str]] = None,
+                      ) -> tuple[EventDecoder, StateFetcher, Any]:
     from ..systems.salesforce.inbound import SalesforceAdopter, SalesforceCurrentState, SalesforceEvents
 
     adapter = resource.adapter()
-    return (SalesforceEvents(identify=lambda: adapter.changes.identity().user_id),
+    return (SalesforceEvents(identify=lambda: adapter.changes.identity().user_id, tag_fields=tag_fields),
             SalesforceCurrentState(adapter.changes, lambda: adapter.api_calls),
-            SalesforceAdopter(adapter))
+            SalesforceAdopter(adapter, tag_fields))
 
 
 def _salesforce_fetcher(resource: Any) -> StateFetcher:

@@ -22,6 +22,13 @@ def identity_of(system: str, obj: Any) -> Optional[str]:
     return obj.external_id_field or default
 
 
+def tag_fields(spec: Any, system: str) -> dict[str, str]:
+    """Object type -> the field the catalog's objects carry its row id in, for those it reads inbound: where the
+    inbound path looks for (and writes, when it adopts a record) this catalog's tag, never another catalog's."""
+    found = {obj.object_type: identity_of(system, obj) for obj in spec.inbound_objects(system)}
+    return {object_type: field for object_type, field in found.items() if field}
+
+
 def check_identities(specs: Sequence[Any]) -> None:
     """Refuse a field a system cannot use, and two catalogs declaring one (system, object type, field)."""
     owners: dict[tuple[str, str, str], Any] = {}

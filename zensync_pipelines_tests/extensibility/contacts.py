@@ -2,10 +2,14 @@
 Salesforce Contacts on the customer's Account. The customers catalog already writes one Contact per customer, upserted
 on Zenskar_Id__c; the obvious spec upserts on that same field and would land on the customers' Contacts."""
 
+import json
+from pathlib import Path
+
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
 
 from zensync_pipelines.catalogs.customers import first_name, last_name
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field, Reference
+from zensync_pipelines.sandbox.salesforce.schema import DEFAULT_SCHEMA
 
 OWN_FIELD = "Zenskar_Contact_Id__c"
 
@@ -17,7 +21,9 @@ contacts = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False), Column("deleted_at", DateTime(timezone=True)))
 
 
-def contacts_spec(external_id_field: str) -> CatalogSpec:
+def contacts_spec(external_id_field: str, two_way: bool = False) -> CatalogSpec:
+    """`two_way`: the email comes back too (the inbound path then reads this catalog's tag from its own field)."""
+    email = {"direction": "both", "conflict": "newest_wins"} if two_way else {}
     return CatalogSpec(
         name="contacts", description="A customer's extra contacts (table `contacts`).", table="contacts",
         primary_key="id", cursor_column="updated_at", created_at_column="created_at", soft_delete_column="deleted_at",
@@ -25,7 +31,16 @@ def contacts_spec(external_id_field: str) -> CatalogSpec:
         systems={"salesforce": [ExternalObject("Contact", external_id_field=external_id_field, fields=[
             Field("name", "LastName", required=True, max_length=80, transform=last_name),
             Field("name", "FirstName", max_length=40, transform=first_name),
-            Field("email", "Email", type="email", max_length=80),
+            Field("email", "Email", type="email", max_length=80, **email),
             Field("customer_id", "AccountId", required=True,
                   references=Reference("customers", "Account", label="customer")),
         ])]})
+
+
+def schema_with_own_field(folder: Path) -> str:
+    """The sandbox's packaged schema plus the External ID field an admin adds to Contact for this catalog."""
+    schema = json.loads(Path(DEFAULT_SCHEMA).read_text())
+    schema["Contact"]["fields"][OWN_FIELD] = {"type": "string", "length": 255, "externalId": True, "unique": True}
+    path = folder / "schema.json"
+    path.write_text(json.dumps(schema))
+    return str(path)

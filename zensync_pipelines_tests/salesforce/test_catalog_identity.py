@@ -4,15 +4,11 @@ them, though contact 1 and customer 1 share the id 1. Real simple-salesforce ove
 knows the custom field from a schema file, as `zensync sandbox salesforce --schema` loads one."""
 
 import datetime as dt
-import json
-from pathlib import Path
-
 from sqlalchemy import update
 
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
-from zensync_pipelines.sandbox.salesforce.schema import DEFAULT_SCHEMA
 from zensync_pipelines.store.mappings import MappingStore
-from zensync_pipelines_tests.extensibility.contacts import OWN_FIELD, contacts, contacts_spec
+from zensync_pipelines_tests.extensibility.contacts import OWN_FIELD, contacts, contacts_spec, schema_with_own_field
 
 from .conftest import resource_for, run_engine, seeded, soql
 
@@ -21,9 +17,6 @@ QUERY = f"SELECT Id, Zenskar_Id__c, {OWN_FIELD}, Email, Account.Zenskar_Id__c FR
 
 
 def test_contacts_and_the_customers_contacts_stay_apart(database_url, tmp_path):
-    schema = json.loads(Path(DEFAULT_SCHEMA).read_text())
-    schema["Contact"]["fields"][OWN_FIELD] = {"type": "string", "length": 255, "externalId": True, "unique": True}
-    (tmp_path / "schema.json").write_text(json.dumps(schema))
     engine = seeded(database_url, 6)
     now = dt.datetime.now(dt.timezone.utc)
     contacts.create(engine)
@@ -31,7 +24,7 @@ def test_contacts_and_the_customers_contacts_stay_apart(database_url, tmp_path):
         connection.execute(contacts.insert(), [{"id": i, "customer_id": i, "name": f"Extra Person{i}",
                                                 "email": f"extra{i}@example.com", "created_at": now,
                                                 "updated_at": now} for i in range(1, 6)])
-    with SalesforceSandbox(schema_file=str(tmp_path / "schema.json")) as sb:
+    with SalesforceSandbox(schema_file=schema_with_own_field(tmp_path)) as sb:
         adapter = resource_for(sb).adapter()
         assert run_engine(engine, adapter).created >= 8  # customers: Accounts and their Contacts
         theirs = {r["Id"]: r for r in soql(sb, QUERY)}

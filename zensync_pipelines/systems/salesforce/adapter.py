@@ -38,7 +38,7 @@ class UsageMemory(Protocol):
 
 class SalesforceAdapter(SystemAdapter):
     name = "salesforce"
-    tag_field = "Zenskar_Id__c"  # where zensync's outbound writes put the catalog row id
+    tag_field = "Zenskar_Id__c"  # where an adopted record gets its row id when the spec declares no field
     outage_errors = (SalesforceExpiredSession,)  # SalesforceAuthError is an engine Outage already
 
     def __init__(self, credentials: Credentials, api_version: str = "59.0", ca_bundle: Optional[str] = None,
@@ -65,9 +65,11 @@ class SalesforceAdapter(SystemAdapter):
             if not self.budget.spent or self.budget.resumes_at() <= dt.datetime.now(dt.timezone.utc):
                 self.budget.used = self.budget.limit = None  # stale or not spent: probe afresh, as without memory
 
-    def write_tags(self, object_type: str, tags: dict[str, str]) -> dict[str, RecordResult]:
-        """Adopted records: put each catalog id (`{salesforce id: catalog id}`) into the tag field, batched."""
-        return writeback.write_tags(self.connection, object_type, self.tag_field, tags)
+    def write_tags(self, object_type: str, tags: dict[str, str],
+                   tag_field: Optional[str] = None) -> dict[str, RecordResult]:
+        """Adopted records: put each catalog id (`{salesforce id: catalog id}`) into the tag field (the catalog's
+        declared external-id field, else Zenskar_Id__c), batched."""
+        return writeback.write_tags(self.connection, object_type, tag_field or self.tag_field, tags)
 
     def usage(self) -> dict[str, Any]:
         """API usage for run metadata: this run's HTTP requests and the org's daily allocation as last reported."""

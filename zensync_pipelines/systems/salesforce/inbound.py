@@ -23,18 +23,21 @@ from .ids import canonical
 from .outbound import parse_datetime
 from .polling import DELETED
 
-TAG_FIELD = "Zenskar_Id__c"
+TAG_FIELD = "Zenskar_Id__c"  # where an object type's tag is when its spec declares no external_id_field
 
 
 class SalesforceEvents:
-    """engine.inbound.types.EventDecoder for Salesforce; `user_id`: zensync's integration user (echoes)."""
+    """engine.inbound.types.EventDecoder for Salesforce; `user_id`: zensync's integration user (echoes);
+    `tag_fields`: object type -> the external-id field the catalog declares for it, where its tag is read."""
 
     delete_types = frozenset({DELETED})
     verify_state = True  # the payload is a hint: the engine replaces it with the fetched current state
 
-    def __init__(self, user_id: Optional[str] = None, identify: Optional[Callable[[], str]] = None):
+    def __init__(self, user_id: Optional[str] = None, identify: Optional[Callable[[], str]] = None,
+                 tag_fields: Optional[Mapping[str, str]] = None):
         # `identify` asks the org who zensync is, once, at the first event: an idle run makes no call.
         self._user_id, self._identify = (canonical(user_id) if user_id else None), identify
+        self.tag_fields = dict(tag_fields or {})
 
     @property
     def user_id(self) -> Optional[str]:
@@ -50,7 +53,7 @@ class SalesforceEvents:
             event=row["id"], event_id=row["event_id"], object_type=row["object_type"],
             external_id=row["external_id"], kind=REMOVE if deleted else UPSERT,
             occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.timezone.utc),
-            state={} if deleted else record, echo=self._by_zensync(record), tag=_tag(record),
+            state={} if deleted else record, echo=self._by_zensync(record), tag=self._tag(row["object_type"], record),
             attempts=row["attempts"])
 
     def verified(self, change: Change, current: Optional[Mapping[str, Any]]) -> Change:
@@ -59,16 +62,17 @@ class SalesforceEvents:
             return dataclasses.replace(change, kind=REMOVE, state={})
         # The record's own stamp, never the message's: a forged time must not win newest-wins or move the cursor.
         stamp = parse_datetime(current.get("SystemModstamp")) or change.occurred_at
-        return dataclasses.replace(change, state=current, occurred_at=stamp, tag=_tag(current) or change.tag)
+        return dataclasses.replace(change, state=current, occurred_at=stamp,
+                                   tag=self._tag(change.object_type, current) or change.tag)
+
+    def _tag(self, object_type: str, record: Mapping[str, Any]) -> Optional[str]:
+        """The catalog's own tag only: another catalog's field on the same object type is no link to this one."""
+        value = record.get(self.tag_fields.get(object_type, TAG_FIELD))
+        return str(value) if value not in (None, "") else None
 
     def _by_zensync(self, record: Mapping[str, Any]) -> bool:
         author = record.get("LastModifiedById")
         return bool(self.user_id and author and canonical(author) == self.user_id)
-
-
-def _tag(record: Mapping[str, Any]) -> Optional[str]:
-    value = record.get(TAG_FIELD)
-    return str(value) if value not in (None, "") else None
 
 
 class SalesforceCurrentState:
@@ -100,12 +104,13 @@ class SalesforceCurrentState:
 class SalesforceAdopter:
     """Writes a catalog id into the tag field of a record made in Salesforce, at once (engine's Adopter)."""
 
-    def __init__(self, adapter: Any):
-        self.adapter = adapter
+    def __init__(self, adapter: Any, tag_fields: Optional[Mapping[str, str]] = None):
+        self.adapter, self.tag_fields = adapter, dict(tag_fields or {})
 
     def adopt(self, object_type: str, external_id: str, internal_id: str) -> None:
         """One call per record made by hand (rare); a refusal raises, so the engine commits no untagged row."""
-        result = self.adapter.write_tags(object_type, {external_id: internal_id})[external_id]
+        field = self.tag_fields.get(object_type)
+        result = self.adapter.write_tags(object_type, {external_id: internal_id}, field)[external_id]
         if not result.ok:
             raise AdoptionRefused(f"{object_type} {external_id} refused zensync's tag for row {internal_id}: "
                                   f"{result.code}: {result.message}")

@@ -10,11 +10,20 @@ from . import preflight
 from .webhooks import webhooks
 from .ops import COMMANDS as OPERATOR_COMMANDS
 from .sandbox import sandbox
+from ..engine.spec import SpecError
 from ..store import migrate
 from ..store.db import redact
 
 
-@click.group()
+class _Main(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SpecError as error:  # a spec that does not fit the database (a missing table): one line, exit 2
+            raise preflight.SettingsError(str(error)) from None
+
+
+@click.group(cls=_Main)
 def main() -> None:
     """zensync: keep billing catalogs in sync with Stripe and Salesforce, on Dagster."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, Definitions
 
-from zensync_pipelines.catalogs import customers
+from zensync_pipelines.catalogs import customers, invoices
 from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
 from zensync_pipelines.dagster_defs.resources import CatalogDatabase, UnconfiguredSystem, default_resources
 from zensync_pipelines.dagster_defs.settings import AutomationSettings
@@ -44,8 +44,12 @@ def test_every_command_ends_in_one_line_naming_the_missing_variables(tmp_path):
             "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET, or SALESFORCE_SESSION_ID and "
             "SALESFORCE_INSTANCE_URL (an empty value counts as unset)")),
         ("status",): ({"ZENSYNC_DATABASE_URL": dead}, None),
+        # Configured, but the catalog has no such table yet: the spec's error, in one line too.
+        ("plan", "invoices", "stripe"): ({"STRIPE_API_KEY": "sk_test_1"}, (
+            f"Error: catalog spec 'invoices' ({invoices.__file__}): table 'invoices' does not exist in the catalog "
+            f"database")),
     }
-    running = {args: subprocess.Popen([ZENSYNC, *args], env=environment(tmp_path / args[0], **env),
+    running = {args: subprocess.Popen([ZENSYNC, *args], env=environment(tmp_path / "-".join(args), **env),
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for args, (env, _) in cases.items()}
     for args, process in running.items():

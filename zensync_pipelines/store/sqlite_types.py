@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, String, TypeDecorator
 
+# A declared type naming one of these is a timestamp; exactly one of these, the dialect maps to DateTime itself.
 TIMESTAMP_WORDS = ("TIMESTAMP", "DATETIME")
-KNOWN = ("TIMESTAMP", "DATETIME")  # what the dialect maps to its DateTime itself
 
 
 class SQLiteTimestamp(TypeDecorator):
@@ -46,4 +46,4 @@ def timestamp_overrides(connection: Connection, name: str) -> list[Column]:
     declared = connection.exec_driver_sql(f'PRAGMA table_info("{name}")').all()  # cid, name, type, ..., pk
     return [Column(column, SQLiteTimestamp(), primary_key=bool(pk)) for _, column, kind, _, _, pk in declared
             if any(word in (kind or "").upper() for word in TIMESTAMP_WORDS)
-            and (kind or "").upper().split("(")[0].strip() not in KNOWN]
+            and (kind or "").upper().split("(")[0].strip() not in TIMESTAMP_WORDS]

@@ -102,7 +102,7 @@ def update(tenant_id: str, encrypt: bool, **values: Any) -> None:
     """Change settings of a tenant (only those given)."""
     changes = _stored(values, encrypt)
     if not changes:
-        raise click.UsageError("nothing to change: give at least one setting (see zensync tenants update --help)")
+        raise click.ClickException("nothing to change: give at least one setting (see zensync tenants update --help)")
     _store().update(tenant_id, **changes)
     click.echo(f"tenant {tenant_id} updated: {', '.join(sorted(changes))}")
 

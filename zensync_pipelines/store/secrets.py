@@ -90,7 +90,11 @@ def resolve(stored: str, what: str = "secret", environ: Optional[Mapping[str, st
         return _from_file(stored, what)
     if stored.startswith(ENCRYPTED):
         try:
-            return keys(environ).decrypt(stored[len(ENCRYPTED):].encode()).decode()
+            fernet = keys(environ)
+        except SecretError as error:
+            raise SecretError(f"{what}: {error}") from None
+        try:
+            return fernet.decrypt(stored[len(ENCRYPTED):].encode()).decode()
         except InvalidToken:
             raise SecretError(f"{what}: cannot decrypt it with {KEY_VARIABLE} (or {OLD_KEY_VARIABLE}): a rotated "
                               f"key not yet applied with `zensync tenants rekey`?") from None

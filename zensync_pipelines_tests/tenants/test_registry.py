@@ -54,7 +54,9 @@ def test_one_tenant_per_stripe_account_and_per_salesforce_org(store):
         store.add(Tenant("t2", salesforce_org=ORG_A[:15]))  # the same org, given by its 15-character id
     with pytest.raises(TenantError, match="^tenant t1 is already registered$"):
         store.add(Tenant("t1"))
-    store.add(Tenant("t2", stripe_account="acct_2Two", salesforce_org=ORG_B))
+    store.add(Tenant("t2", stripe_account="acct_2Two", salesforce_org=ORG_B, stripe_key="env:T2_KEY"))
+    with pytest.raises(TenantError, match="^tenant t3: Stripe key env:T2_KEY already belongs to tenant t2$"):
+        store.add(Tenant("t3", stripe_key="env:T2_KEY"))  # one key, one account
     with pytest.raises(TenantError, match="already belongs to tenant t1"):
         store.update("t2", stripe_account="acct_1One")
     assert store.get("t2").stripe_account == "acct_2Two"

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import secrets
 from .tables import mappings, metadata, tenants
-from .tenant_fields import ACTIVE, COLUMNS, DISABLED, SECRET_FIELDS, Tenant, TenantError, check
+from .tenant_fields import ACTIVE, COLUMNS, DISABLED, SECRET_FIELDS, Tenant, TenantError, check, salesforce_org
 
 __all__ = ["TenantStore", "Tenant", "TenantError", "UnknownTenant"]
 
@@ -54,7 +54,11 @@ class TenantStore:
 
     def by_salesforce_org(self, org: str) -> Optional[Tenant]:
         """The tenant of an org, given its 15- or 18-character id (outbound messages carry either)."""
-        return self._one(func.substr(tenants.c.salesforce_org, 1, 15) == org[:15])
+        try:
+            full = salesforce_org(org, "?")
+        except TenantError:
+            return None  # not an org id: no tenant's
+        return self._one(tenants.c.salesforce_org == full)
 
     def update(self, tenant_id: str, **changes: Any) -> Tenant:
         unknown = set(changes) - set(COLUMNS) | set(changes) & {"id", "created_at", "updated_at"}

@@ -52,8 +52,9 @@ def test_add_list_show_update_disable_enable_remove(cli, database_url):
     assert STRIPE_KEY not in shown and PASSWORD not in shown and "encrypted (Fernet" in shown
     assert "env:T1_REFRESH_TOKEN" in shown  # a reference is shown: it says where the secret is, not what
     assert json.loads(cli("show", "t2", "--json"))["salesforce_username"] == "integration@two.example"
-    with make_engine(database_url).connect() as connection:
-        stored = TenantStore(connection.engine).get("t2")
+    engine = make_engine(database_url)
+    stored = TenantStore(engine).get("t2")
+    engine.dispose()
     assert secrets.resolve(stored.stripe_key) == STRIPE_KEY and secrets.resolve(stored.salesforce_password) == PASSWORD
 
     assert cli("update", "t1", "--name", "One") == "tenant t1 updated: name\n"

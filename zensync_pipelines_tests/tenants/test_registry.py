@@ -41,7 +41,8 @@ def test_tenants_are_added_read_listed_changed_disabled_and_enabled(store):
                                         updated_at=store.get("acme").updated_at)
     assert store.get("acme").name == "Acme Inc" and store.by_stripe_account("acct_2Acme").id == "acme"
     assert store.by_salesforce_org(ORG_A[:15]).id == store.by_salesforce_org(ORG_A).id == "acme"
-    assert store.by_stripe_account("acct_1Acme") is None
+    assert store.by_stripe_account("acct_1Acme") is None and store.by_salesforce_org("00D5g000000ZSBY") is None
+    assert store.by_salesforce_org("not an org") is None
     with pytest.raises(TenantError, match="cannot change created_at"):
         store.update("acme", created_at=dt.datetime.now(dt.timezone.utc))
 

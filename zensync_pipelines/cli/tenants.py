@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from typing import Any, Callable, Optional
 
 import click
@@ -191,8 +192,6 @@ def remove(tenant_id: str, forget: bool) -> None:
 def rekey(old_key_env: str) -> None:
     """Re-encrypt every encrypted secret under ZENSYNC_SECRETS_KEY (the new key), in one transaction; the old key
     comes from ZENSYNC_SECRETS_KEY_OLD."""
-    import os
-
     if not os.environ.get(old_key_env):
         raise click.ClickException(f"{old_key_env} is not set: it must hold the key the secrets are encrypted "
                                    f"with now (ZENSYNC_SECRETS_KEY holds the new one)")

@@ -10,6 +10,7 @@ from . import preflight
 from .webhooks import webhooks
 from .ops import COMMANDS as OPERATOR_COMMANDS
 from .sandbox import sandbox
+from .tenants import tenants
 from ..engine.spec import SpecError
 from ..store import migrate
 from ..store.db import redact
@@ -89,5 +90,6 @@ def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webho
 
 main.add_command(sandbox)
 main.add_command(webhooks)
+main.add_command(tenants)
 for operator_command in OPERATOR_COMMANDS:  # sync, plan, status, retry, explain
     main.add_command(operator_command)

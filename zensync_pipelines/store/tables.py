@@ -141,3 +141,30 @@ conflicts = Table(
     Index("ix_zensync_conflicts_row", "tenant", "catalog", "internal_id"),
     Index("ix_zensync_conflicts_time", "tenant", "catalog", "system", "recorded_at"),
 )
+
+# The tenants of a multi-tenant deployment (docs/tenants.md) and how to reach each one's Stripe account and
+# Salesforce org. Secret columns hold a reference or a Fernet token (store/secrets.py), never a clear value. One
+# tenant per Stripe account and per org: zensync's tags (`zenskar_id`, `Zenskar_Id__c`) are unique only there.
+tenants = Table(
+    "zensync_tenants",
+    metadata,
+    Column("id", String(63), primary_key=True),  # a slug: it goes into partition keys, run tags, idempotency keys
+    Column("status", String(20), nullable=False, server_default="active"),  # active | disabled
+    Column("name", String(255)),
+    Column("stripe_account", String(255)),  # acct_...: with the platform's key (Stripe-Account), or the own key's
+    Column("stripe_key", Text),  # secret: the tenant's own secret key; NULL uses the platform's key
+    Column("salesforce_org", String(18)),  # 00D..., always the 18-character form
+    Column("salesforce_login_url", String(255)),
+    Column("salesforce_instance_url", String(255)),
+    Column("salesforce_auth_flow", String(40)),
+    Column("salesforce_username", String(255)),
+    Column("salesforce_client_id", String(255)),
+    Column("salesforce_client_secret", Text),  # secret
+    Column("salesforce_password", Text),  # secret
+    Column("salesforce_security_token", Text),  # secret
+    Column("salesforce_refresh_token", Text),  # secret
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("stripe_account", name="uq_zensync_tenant_stripe_account"),
+    UniqueConstraint("salesforce_org", name="uq_zensync_tenant_salesforce_org"),
+)

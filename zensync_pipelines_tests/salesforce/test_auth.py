@@ -3,6 +3,7 @@
 import pytest
 
 from zensync_pipelines.systems.salesforce import SalesforceAdapter, SalesforceAuthError
+from zensync_pipelines.systems.salesforce.auth import login
 
 from .conftest import catalog_rows, resource_for, run_engine, seeded, valid_ids
 
@@ -60,6 +61,26 @@ def test_each_credentials_flow_logs_in_and_syncs(sqlite_url, sb, flow):
     counters = sb.counters.snapshot()
     assert counters[login_route] == 1 and counters.get(SOAP_LOGIN if login_route == OAUTH_TOKEN else OAUTH_TOKEN) \
         is None
+    engine.dispose()
+
+
+def test_the_refresh_token_flow_syncs_into_the_org_the_token_was_issued_for(sqlite_url, sb):
+    """A multi-org integration's login: the connected app's refresh token for one org (docs/tenants.md)."""
+    engine = seeded(sqlite_url, 20)
+    accounts, contacts = valid_ids(catalog_rows(engine))
+    org = sb.add_org("refreshed", client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    settings = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                "refresh_token": sb.refresh_token(org.integration_user)}
+
+    report = run_engine(engine, resource_for(sb, **only(settings)).adapter())
+
+    assert report.created == len(accounts) + len(contacts)
+    assert len(org.store.rows("Account")) == len(accounts) and sb.org().store.rows("Account") == []
+    assert sb.counters.snapshot()[OAUTH_TOKEN] == 1
+    wrong_app = resource_for(sb, **only(settings | {"client_secret": "another-" + CLIENT_SECRET})).credentials()
+    with pytest.raises(SalesforceAuthError, match="invalid_client") as failed:
+        login(wrong_app, sb.requests_session(), "59.0")
+    assert settings["refresh_token"] not in str(failed.value) and CLIENT_SECRET not in str(failed.value)
     engine.dispose()
 
 

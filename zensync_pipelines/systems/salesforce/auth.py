@@ -1,4 +1,5 @@
-"""Logging in to Salesforce: SOAP (username + password + security token), OAuth 2.0, or an existing session.
+"""Logging in to Salesforce: SOAP (username + password + security token), OAuth 2.0 (password, client credentials,
+or a connected app's refresh token, what a multi-org integration keeps per org), or an existing session.
 
 Every failure here is re-raised as `SalesforceAuthError` with the server's code and description only, and with any
 configured secret blanked out, because these messages end up in Dagster's event log.
@@ -18,10 +19,12 @@ from ...engine.failures import Outage
 
 # The setting -> the environment variable a user sets for it (what error messages name).
 VARIABLES = {"username": config.SALESFORCE_USERNAME, "password": config.SALESFORCE_PASSWORD,
-             "client_id": config.SALESFORCE_CLIENT_ID, "client_secret": config.SALESFORCE_CLIENT_SECRET}
+             "client_id": config.SALESFORCE_CLIENT_ID, "client_secret": config.SALESFORCE_CLIENT_SECRET,
+             "refresh_token": config.SALESFORCE_REFRESH_TOKEN}
 SESSION, SOAP, OAUTH_PASSWORD, OAUTH_CLIENT_CREDENTIALS = "session", "soap", "oauth_password", \
     "oauth_client_credentials"
-FLOWS = ("auto", SESSION, SOAP, OAUTH_PASSWORD, OAUTH_CLIENT_CREDENTIALS)
+OAUTH_REFRESH_TOKEN = "oauth_refresh_token"
+FLOWS = ("auto", SESSION, SOAP, OAUTH_PASSWORD, OAUTH_CLIENT_CREDENTIALS, OAUTH_REFRESH_TOKEN)
 
 
 class SalesforceAuthError(Outage, RuntimeError):
@@ -45,9 +48,11 @@ class Credentials:
     client_secret: Optional[str] = field(default=None, repr=False)
     session_id: Optional[str] = field(default=None, repr=False)
     instance_url: Optional[str] = None
+    refresh_token: Optional[str] = field(default=None, repr=False)
 
     def secrets(self) -> list[str]:
-        return [s for s in (self.password, self.security_token, self.client_secret, self.session_id) if s]
+        return [s for s in (self.password, self.security_token, self.client_secret, self.session_id,
+                            self.refresh_token) if s]
 
     def redact(self, text: str) -> str:
         for secret in sorted(self.secrets(), key=len, reverse=True):
@@ -62,6 +67,8 @@ class Credentials:
             return self.flow
         if self.flow == SESSION:
             return None
+        if self.refresh_token and self.client_id:  # given for one org: the flow its connected app was granted
+            return OAUTH_REFRESH_TOKEN
         if self.client_id and self.client_secret:
             return OAUTH_PASSWORD if self.username and self.password else OAUTH_CLIENT_CREDENTIALS
         if self.username and self.password:
@@ -73,7 +80,8 @@ class Credentials:
         flow = self.login_flow()
         wanted = {SOAP: ("username", "password"), OAUTH_PASSWORD: ("client_id", "client_secret", "username",
                                                                    "password"),
-                  OAUTH_CLIENT_CREDENTIALS: ("client_id", "client_secret")}.get(flow or "", ())
+                  OAUTH_CLIENT_CREDENTIALS: ("client_id", "client_secret"),
+                  OAUTH_REFRESH_TOKEN: ("client_id", "refresh_token")}.get(flow or "", ())
         missing = [VARIABLES[name] for name in wanted if not getattr(self, name)]
         if flow is None and not (self.session_id and self.instance_url):
             missing = [f"{config.SALESFORCE_SESSION_ID} and {config.SALESFORCE_INSTANCE_URL}, or "
@@ -123,6 +131,11 @@ def _oauth(credentials: Credentials, http: requests.Session, flow: str) -> Sessi
     if flow == OAUTH_PASSWORD:
         form |= {"grant_type": "password", "username": credentials.username,
                  "password": (credentials.password or "") + (credentials.security_token or "")}
+    elif flow == OAUTH_REFRESH_TOKEN:
+        # The secret is optional here: a connected app may allow the refresh flow without it.
+        form = {"grant_type": "refresh_token", "refresh_token": credentials.refresh_token,
+                "client_id": credentials.client_id} | \
+            ({"client_secret": credentials.client_secret} if credentials.client_secret else {})
     else:
         form["grant_type"] = "client_credentials"
     response = http.post(f"{credentials.login_url.rstrip('/')}/services/oauth2/token", data=form, timeout=60)

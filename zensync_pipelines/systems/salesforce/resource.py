@@ -21,12 +21,13 @@ ENVIRONMENT = {
     "username": config.SALESFORCE_USERNAME,
     "password": config.SALESFORCE_PASSWORD,
     "security_token": config.SALESFORCE_SECURITY_TOKEN,
+    "refresh_token": config.SALESFORCE_REFRESH_TOKEN,
     "ca_bundle": config.SALESFORCE_CA_BUNDLE,
     "instance_url": config.SALESFORCE_INSTANCE_URL,
     "session_id": config.SALESFORCE_SESSION_ID,
     "api_version": config.SALESFORCE_API_VERSION,
 }
-SECRETS = {"client_secret", "password", "security_token", "session_id"}
+SECRETS = {"client_secret", "password", "security_token", "session_id", "refresh_token"}
 
 
 class SalesforceResource(ConfigurableResource):
@@ -38,13 +39,15 @@ class SalesforceResource(ConfigurableResource):
 
     login_url: str = Field(default=config.SALESFORCE_DEFAULT_LOGIN_URL,
                            description="Where to log in: login/test.salesforce.com, a My Domain URL, the sandbox")
-    auth_flow: str = Field(default="auto", description="auto, soap, oauth_password, oauth_client_credentials "
-                                                       "or session")
+    auth_flow: str = Field(default="auto", description="auto, soap, oauth_password, oauth_client_credentials, "
+                                                       "oauth_refresh_token or session")
     client_id: Optional[str] = Field(default=None, description="Connected app consumer key")
     client_secret: Optional[str] = Field(default=None, description="Connected app consumer secret")
     username: Optional[str] = None
     password: Optional[str] = None
     security_token: Optional[str] = Field(default=None, description="Appended to the password when logging in")
+    refresh_token: Optional[str] = Field(default=None, description="With client_id: the connected app's OAuth "
+                                                                   "refresh token for the org")
     instance_url: Optional[str] = Field(default=None, description="With session_id: use an existing session")
     session_id: Optional[str] = Field(default=None, description="An access token; renewed from the credentials "
                                                                 "above on expiry when they are set")
@@ -73,7 +76,7 @@ class SalesforceResource(ConfigurableResource):
         return Credentials(login_url=self.login_url, flow=self.auth_flow, username=self.username,
                            password=self.password, security_token=self.security_token, client_id=self.client_id,
                            client_secret=self.client_secret, session_id=self.session_id,
-                           instance_url=self.instance_url)
+                           instance_url=self.instance_url, refresh_token=self.refresh_token)
 
     def adapter(self) -> SalesforceAdapter:
         backoff = Backoff(self.max_retries, self.retry_base_seconds, self.retry_max_seconds)

@@ -24,7 +24,7 @@ from zensync_pipelines_tests.jsonl_system import JOURNAL_PATH
 ZENSYNC = str(Path(sys.executable).parent / "zensync")  # the installed command, as a user runs it
 STRIPE_LINE = "Error: stripe is not configured here: set STRIPE_API_KEY (an empty value counts as unset)"
 SALESFORCE_LINE = ("Error: salesforce is not configured here: set SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET, "
-                   "or SALESFORCE_USERNAME and SALESFORCE_PASSWORD, or SALESFORCE_SESSION_ID and "
+                   "or SALESFORCE_CLIENT_ID and SALESFORCE_REFRESH_TOKEN, or SALESFORCE_USERNAME and SALESFORCE_PASSWORD, or SALESFORCE_SESSION_ID and "
                    "SALESFORCE_INSTANCE_URL (an empty value counts as unset)")
 
 

@@ -24,8 +24,9 @@ from zensync_pipelines_tests.jsonl_system import JOURNAL_PATH
 ZENSYNC = str(Path(sys.executable).parent / "zensync")  # the installed command, as a user runs it
 STRIPE_LINE = "Error: stripe is not configured here: set STRIPE_API_KEY (an empty value counts as unset)"
 SALESFORCE_LINE = ("Error: salesforce is not configured here: set SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET, "
-                   "or SALESFORCE_CLIENT_ID and SALESFORCE_REFRESH_TOKEN, or SALESFORCE_USERNAME and SALESFORCE_PASSWORD, or SALESFORCE_SESSION_ID and "
-                   "SALESFORCE_INSTANCE_URL (an empty value counts as unset)")
+                   "or SALESFORCE_CLIENT_ID and SALESFORCE_REFRESH_TOKEN, "
+                   "or SALESFORCE_USERNAME and SALESFORCE_PASSWORD, "
+                   "or SALESFORCE_SESSION_ID and SALESFORCE_INSTANCE_URL (an empty value counts as unset)")
 
 
 def environment(tmp_path, **extra):
@@ -41,7 +42,8 @@ def test_every_command_ends_in_one_line_naming_the_missing_variables(tmp_path):
         ("plan", "customers", "salesforce"): ({"SALESFORCE_USERNAME": ""}, SALESFORCE_LINE),
         ("sync", "plans", "salesforce"): ({"SALESFORCE_USERNAME": "ada@example.com"}, (  # the closest first
             "Error: salesforce is not configured here: set SALESFORCE_PASSWORD (beside SALESFORCE_USERNAME), or "
-            "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET, or SALESFORCE_SESSION_ID and "
+            "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET, or SALESFORCE_CLIENT_ID and SALESFORCE_REFRESH_TOKEN, "
+            "or SALESFORCE_SESSION_ID and "
             "SALESFORCE_INSTANCE_URL (an empty value counts as unset)")),
         ("status",): ({"ZENSYNC_DATABASE_URL": dead}, None),
         # Configured, but the catalog has no such table yet: the spec's error, in one line too.

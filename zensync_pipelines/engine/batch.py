@@ -29,8 +29,9 @@ RecordIntents = Callable[[Sequence[Operation]], None]
 FIELDS = attrgetter(*Operation.__slots__)
 # What an intent records of an operation, spooled apart from the operations so sealing reads only this, and
 # commits it INTENTS at a time (record_intents reads these fields, nothing else; `seq` is the write sequence
-# number the intent's idempotency key derives from, engine/keys.py).
-Intent = collections.namedtuple("Intent", "catalog system object_type internal_id external_id seq")
+# number the intent's idempotency key derives from, engine/keys.py; `pending` the values an update writes, None
+# for creates, so a first load spools no more than before).
+Intent = collections.namedtuple("Intent", "catalog system object_type internal_id external_id seq pending")
 INTENT_FIELDS = attrgetter(*Intent._fields)
 INTENTS = 50_000  # intents per transaction when a spooled batch is sealed (five short strings and a number each)
 

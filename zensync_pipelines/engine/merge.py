@@ -103,7 +103,7 @@ def _rule_winner(f: Field, system_at: dt.datetime, catalog_at: Optional[dt.datet
 def merge(fields: Sequence[Field], base: Mapping[str, Any], catalog: Mapping[str, Any], state: Mapping[str, Any],
           system_at: dt.datetime, catalog_at: Optional[dt.datetime], hints: Optional[frozenset[str]] = None,
           overwritten: Sequence[tuple[Mapping[str, Any], frozenset[str], dt.datetime]] = (),
-          ours: frozenset[tuple[str, str]] = frozenset()) -> Merge:
+          ours: frozenset[tuple[str, str]] = frozenset(), pending: Mapping[str, Any] = {}) -> Merge:
     """Merge one object's state into its row, field by field.
 
     `fields`: the object's two-way fields; `catalog`: the row's payload (by target); `state`: the object as the
@@ -111,7 +111,9 @@ def merge(fields: Sequence[Field], base: Mapping[str, Any], catalog: Mapping[str
     None when it gives none; `overwritten`: earlier changes of the system (state, hinted targets, time) that a
     later write of zensync's replaced before they were applied: a field they changed is still the system's edit;
     `ours`: (target, JSON value) zensync's own writes set: such a value is no one's edit (its outcome may not be
-    recorded yet), the base just learns it.
+    recorded yet), the base just learns it; `pending`: the values of zensync's update in flight (target ->
+    payload value, the intent's pending base): a system value equal to one, where it differs from the base, is
+    that write's (a kill before its bookkeeping left the base without it), the same.
     """
     take: dict[str, tuple[Field, Any]] = {}
     new_base = dict(base)
@@ -136,7 +138,8 @@ def merge(fields: Sequence[Field], base: Mapping[str, Any], catalog: Mapping[str
                 take[f.target] = (f, raw)
             continue
         new_base[f.target] = raw  # the system holds this value now, whoever wins
-        if (f.target, json.dumps(raw, sort_keys=True, default=str)) in ours:
+        if (f.target, json.dumps(raw, sort_keys=True, default=str)) in ours \
+                or (f.target in pending and comparable(f, pending[f.target]) == s):
             continue
         if c == b or c == s:
             take[f.target] = (f, raw)  # only the system changed it (or both to the same value: no conflict)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protoco
 
 from .batch import MemoryBatch, SpooledBatch
 from .failures import batch_failures, is_outage
+from .overwrite import OverwriteGuard
 from .plan import plan_delete, plan_row
 from .same_row import resolve_one
 from .settled import DIGEST, HAD_DIGEST, SETTLED_STATUSES, Settled
@@ -133,6 +134,10 @@ class SyncRun:
         # Settled rows (engine/settled.py): rows with an outcome that is not settled; digests ready to store.
         self._unsettled: set[str] = set()
         self._ready: dict[str, str] = {}
+        # A partial update waits while the system changed one of its fields since the base, where the adapter can
+        # tell: the inbound merge decides that field first (engine/overwrite.py).
+        self._guard = OverwriteGuard(spec, system, adapter, partial(mappings.load_states, spec.name, system),
+                                     self._unsettled.add)
         # Outcomes not recorded yet: local verdicts a few thousand at a time (no external write involved, so a
         # crash that loses some only means they are planned again), a batch's outcomes every RECORD_BATCH.
         self._verdicts: list[Outcome] = []
@@ -304,10 +309,13 @@ class SyncRun:
 
         def ready() -> Iterator[Operation]:
             nonlocal sent
-            for op in batch.ops(step):
-                resolved = self._blocked(op, failed_parents) or resolve_one(self.spec, op, written)
-                if isinstance(resolved, Outcome):
+            resolving = (self._blocked(op, failed_parents) or resolve_one(self.spec, op, written)
+                         for op in batch.ops(step))
+            for resolved in self._guard.screen(object_type, resolving):
+                if isinstance(resolved, Outcome) and resolved.status == WAITING:  # held back, never attempted
                     self._hold(resolved)
+                elif isinstance(resolved, Outcome):  # answered by the guard: a failed one holds back children
+                    take(resolved)
                 else:
                     sent += 1
                     yield resolved

@@ -38,6 +38,9 @@ class MappingState:
     # used); None until the object's first write or merge since the base came, and for objects with no two-way
     # field.
     base: Optional[str] = None
+    # The base the update in flight leaves once confirmed (Operation.pending), recorded with its intent: the values
+    # a write killed before its bookkeeping may have set, zensync's own for the merge; None when none is in flight.
+    pending_base: Optional[str] = None
 
 
 @dataclass(frozen=True, slots=True)  # slots: a Bulk batch holds 10^5 of them, each a few hundred bytes lighter
@@ -80,6 +83,12 @@ class Operation:
     @property
     def system_type(self) -> str:
         return self.resource_type or self.object_type
+
+    @property
+    def pending(self) -> Optional[str]:
+        """What the intent records of the values it writes (MappingState.pending_base): the base an update leaves.
+        A create needs none: until its outcome is recorded no base exists for a merge to judge against."""
+        return self.base if self.action == UPDATE else None
 
     @property
     def sent(self) -> dict[str, Any]:

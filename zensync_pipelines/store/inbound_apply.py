@@ -49,7 +49,8 @@ class InboundWriter:
               internal_ids: Sequence[str]) -> tuple[dict[str, tuple[str, MappingState]], dict[str, MappingState]]:
         """Mappings by external id, and by internal id (for objects known only by their tag)."""
         c = mappings.c
-        columns = (c.internal_id, c.external_id, c.fingerprint, c.status, c.attempts, c.write_seq, c.field_base)
+        columns = (c.internal_id, c.external_id, c.fingerprint, c.status, c.attempts, c.write_seq, c.field_base,
+                   c.pending_base)
         by_external: dict[str, tuple[str, MappingState]] = {}
         by_internal: dict[str, MappingState] = {}
         base = and_(c.catalog == catalog, c.system == system, c.object_type == object_type)

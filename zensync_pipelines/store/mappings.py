@@ -25,7 +25,8 @@ CHUNK = 900  # below SQLite's bound-parameter limit, comfortably
 # Built once with an expanding parameter: building `in_(ids)` per chunk coerces every id into a bound parameter
 # of its own, which cost more than the query when a reconcile loads a state for each of a million rows.
 _STATES = select(mappings.c.internal_id, mappings.c.object_type, mappings.c.external_id, mappings.c.fingerprint,
-                 mappings.c.status, mappings.c.attempts, mappings.c.write_seq, mappings.c.field_base).where(
+                 mappings.c.status, mappings.c.attempts, mappings.c.write_seq, mappings.c.field_base,
+                 mappings.c.pending_base).where(
     mappings.c.catalog == bindparam("catalog"), mappings.c.system == bindparam("system"),
     mappings.c.internal_id.in_(bindparam("ids", expanding=True)))
 
@@ -60,9 +61,8 @@ class MappingStore:
             for ids in _chunks(list(internal_ids)):
                 # Plain tuples: named access on a million rows costs more than the query itself.
                 found = connection.execute(_STATES, {"catalog": catalog, "system": system, "ids": ids}).all()
-                for internal_id, object_type, external_id, fingerprint, status, attempts, write_seq, base in found:
-                    states[(internal_id, object_type)] = MappingState(external_id, fingerprint, status, attempts,
-                                                                      write_seq, base)
+                for internal_id, object_type, *known in found:
+                    states[(internal_id, object_type)] = MappingState(*known)
         return states
 
     def external_ids(self, catalog: str, system: str, object_type: str,
@@ -172,20 +172,21 @@ class MappingStore:
         fresh = {"external_id": None, "fingerprint": None, "status": PENDING, "last_error_code": None,
                  "last_error_field": None, "last_error": None, "attempts": 0, "last_run_id": run_id,
                  "created_at": now, "updated_at": now, "synced_at": None, "failure_kind": None,
-                 "next_retry_at": None, "write_seq": 0, "field_base": None} | values
+                 "next_retry_at": None, "write_seq": 0, "field_base": None, "pending_base": None} | values
         return {name: value for name, value in fresh.items() if name not in columns}
 
     def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None:
         """Mark rows as in flight before any external call, so a crash leaves a trace the next run acts on; each
-        with its write sequence number, which a rerun of the same intent reuses for the same key."""
+        with its write sequence number, which a rerun of the same intent reuses for the same key, and the values an
+        update writes (`pending_base`), which the merge knows as zensync's own until the outcome is recorded."""
         now = _now()
-        columns = ("internal_id", "object_type", "external_id", "write_seq")
+        columns = ("internal_id", "object_type", "external_id", "write_seq", "pending_base")
         with self.engine.begin() as connection:
             self._upsert(connection, operations, columns, attrgetter("internal_id", "object_type", "external_id",
-                                                                     "seq"),
+                                                                     "seq", "pending"),
                          self._fresh(run_id, now, columns),
                          {"status": PENDING, "last_run_id": run_id, "updated_at": now,
-                          "write_seq": lambda x: x.write_seq})
+                          "write_seq": lambda x: x.write_seq, "pending_base": lambda x: x.pending_base})
 
     def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
         """One transaction per batch: mapping rows and their events land together or not at all."""
@@ -207,12 +208,14 @@ class MappingStore:
 
         with self.engine.begin() as connection:
             # The base moves with the fingerprint, in the same statement: a confirmed write's payload is what the
-            # system holds (engine/merge.py).
+            # system holds (engine/merge.py), and nothing of it is in flight any more. A failed write keeps its
+            # pending base: a dropped connection may have reached the system as a kill does.
             columns = ("internal_id", "object_type", "external_id", "fingerprint", "status", "field_base")
             self._upsert(connection, applied, columns, attrgetter(*columns[:-1], "base"),
                          self._fresh(run_id, now, columns, synced_at=now), {
                 "status": lambda x: x.status, "external_id": keep_external_id,
-                "fingerprint": lambda x: x.fingerprint, "field_base": lambda x: x.field_base, "attempts": 0,
+                "fingerprint": lambda x: x.fingerprint, "field_base": lambda x: x.field_base, "pending_base": None,
+                "attempts": 0,
                 "last_error_code": None,
                 "last_error_field": None, "last_error": None, "last_run_id": run_id, "updated_at": now,
                 "synced_at": now, "failure_kind": None, "next_retry_at": None,

@@ -33,6 +33,8 @@ mappings = Table(
     # idempotency key derives from it (engine/keys.py; migration 0005).
     Column("write_seq", Integer, nullable=False, server_default="0"),
     Column("field_base", Text),  # JSON: target -> last synced value, for objects with two-way fields (0006)
+    # JSON, as field_base: the base an update in flight leaves once confirmed, recorded with its intent (0007)
+    Column("pending_base", Text),
     UniqueConstraint("catalog", "internal_id", "system", "object_type", name="uq_zensync_mapping_row"),
     Index("ix_zensync_mapping_status", "catalog", "system", "status"),
     Index("ix_zensync_mapping_external", "system", "object_type", "external_id"),

@@ -26,7 +26,7 @@ def test_a_spooled_batch_gives_back_each_steps_operations_in_order_and_commits_i
     assert len(spooled) == 21 and recorded == []  # full blocks are on disk; no intent is written while planning
     spooled.seal()
     assert [len(block) for block in recorded] == [6, 6, 6, 3]  # spilled 6 at a time, written once 5 are gathered
-    fields = attrgetter("catalog", "system", "object_type", "internal_id", "external_id", "seq")
+    fields = attrgetter("catalog", "system", "object_type", "internal_id", "external_id", "seq", "pending")
     assert [tuple(o) for block in recorded for o in block] == list(map(fields, ops))
     for step in [("Account", False), ("Contact", False), ("Account", True), ("Contact", True)]:
         expected = [o for o in ops if (o.object_type, o.action == "delete") == (step[0], step[1])]

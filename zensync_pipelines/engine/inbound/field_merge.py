@@ -69,8 +69,10 @@ def apply_merge(spec: CatalogSpec, system: str, writer: MergeWriter, run_id: str
     both = [f for f in obj.inbound_fields if f.direction == BOTH]
     catalog = {f.target: external_value(payload, f.target) if f.target.split(".")[0] in payload
                else row.get(f.column) for f in both}
+    # An update in flight (its intent recorded, its outcome not yet): its values are zensync's, not a person's.
+    pending = load(state.pending_base) if state is not None else None
     result = merge(both, base, catalog, change.state, change.occurred_at, catalog_at, change.hints,
-                   change.overwritten, change.ours)
+                   change.overwritten, change.ours, pending or {})
     values: dict[str, Any] = {}
     try:
         for f, raw in result.take.values():

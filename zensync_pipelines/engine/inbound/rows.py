@@ -1,13 +1,9 @@
 """Apply one object's effective change to its catalog row: link, values, conflict rules, delete policy, and the
 mapping's fingerprint, all through the batch's writer (one transaction).
 
-Echo suppression, second line (the first is the system's own marker, e.g. Stripe's idempotency key): when the
-object's values, put over the row, give exactly the fingerprint zensync last wrote while the row has changed
-since, the event reports zensync's own older write: applying it would undo a newer catalog edit.
-
-No ping-pong: when the row was in sync before the change (its payload's fingerprint is the mapping's), the
-mapping's fingerprint follows the applied state, so the outbound run finds nothing to send. Had the row other
-unsent changes, the fingerprint stays and the outbound run sends them, with the applied values, once.
+The row is found by the object's mapping or zensync's tag (or imported); a delete goes by the inbound policy; an
+upsert is merged field by field against the mapping's base (field_merge.py) or, without one, judged whole
+(whole_row.py, the class this one builds on).
 """
 
 from __future__ import annotations
@@ -16,30 +12,17 @@ import dataclasses
 import datetime as dt
 from typing import Any, Optional, Sequence
 
-from .types import (APPLIED, CONFLICT_LOST, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE,
-                            UNCHANGED, UNLINK, UNLINKED_OBJECT, UNTRACKED, UPSERT, Adopter, Change, RowRefused,
-                            StateFetcher, Verdict)
+from .types import (APPLIED, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE, UNLINK, UNLINKED_OBJECT,
+                    UNTRACKED, UPSERT, Adopter, Change, RowRefused, StateFetcher, Verdict)
 from .field_merge import apply_merge, base_for
-from .values import as_utc, comparable, external_value, inbound_value
-from ..mapper import mapper_for
+from .whole_row import IGNORED, TIE, WholeRow
 from ..merge import SYSTEM, base_of, dump, merges
 from ..payload import fingerprint
-from ..spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, Field, InvalidValue
-from ..sync import _resolve_references
+from ..spec import CatalogSpec, ExternalObject, Field
 from ..types import DELETED, SYNCED, UNLINKED, MappingState
 
-IGNORED, FAILED = "ignored", "failed"
-TIE: Any = Verdict(-1, "", "tie")  # apply() settles it by reading the object
-BACKOFF_SECONDS, BACKOFF_MAX_SECONDS = 30, 3600
 
-
-def retry_at(attempts: int) -> dt.datetime:
-    """Failed events wait 30 s, 60 s, 120 s ... up to an hour: long enough for a fix, never given up."""
-    delay = min(BACKOFF_SECONDS * 2 ** min(attempts, 20), BACKOFF_MAX_SECONDS)
-    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=delay)
-
-
-class RowApplier:
+class RowApplier(WholeRow):
     def __init__(self, spec: CatalogSpec, system: str, writer: Any, run_id: str, fetcher: StateFetcher,
                  adopter: Optional[Adopter] = None):
         self.spec, self.system, self.writer, self.run_id, self.fetcher = spec, system, writer, run_id, fetcher
@@ -90,34 +73,7 @@ class RowApplier:
             merged = self._merge(obj, change, internal_id, row, state)
             if merged is not None:
                 return merged
-        if change.own:  # zensync's own write, and no base to merge it against: never applied, as before
-            return Verdict(change.event, IGNORED, ECHO)
-        values, errors = self._values(obj, change)
-        if errors:
-            return self._failed(change, errors[0][0], "; ".join(f"{column}: {reason}" for _, column, reason in errors))
-        changed = {f.column: values[f.column] for f in obj.inbound_fields
-                   if comparable(f, values[f.column]) != comparable(f, row.get(f.column))}
-        if not changed:
-            return Verdict(change.event, APPLIED, UNCHANGED)
-        before = self._fingerprint(obj, row)
-        in_sync = state is not None and state.status == SYNCED and before is not None and before == state.fingerprint
-        if state is not None and state.status == SYNCED and not in_sync \
-                and self._fingerprint(obj, row | values) == state.fingerprint:
-            # The object is exactly what zensync last wrote and the row moved on since: an older write's echo.
-            # Inbound-only fields are never written out, so what they carry is still news.
-            changed = {f.column: changed[f.column] for f in obj.inbound_fields
-                       if f.column in changed and f.direction != BOTH}
-            if not changed:
-                return Verdict(change.event, IGNORED, ECHO)
-        wins = {column: self._wins(obj, column, change, row, in_sync) for column in changed}
-        if TIE in wins.values():
-            return TIE
-        winners = {column: value for column, value in changed.items() if wins[column]}
-        if not winners:
-            return Verdict(change.event, IGNORED, CONFLICT_LOST,
-                           f"the catalog's newer {', '.join(changed)} kept")
-        self.partly_lost += len(winners) < len(changed)
-        return self._write(obj, change, internal_id, row, state, winners, in_sync)
+        return self._whole(obj, change, internal_id, row, state)
 
     def _merge(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
                state: Optional[MappingState]) -> Optional[Verdict]:
@@ -156,61 +112,6 @@ class RowApplier:
         if change.kind == REMOVE or not obj.inbound_policy.create_rows:
             return Verdict(change.event, IGNORED, UNTRACKED)
         return self._import(obj, change)
-
-    def _values(self, obj: ExternalObject, change: Change,
-                fields: Optional[Sequence[Field]] = None) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
-        values, errors = {}, []
-        for f in obj.inbound_fields if fields is None else fields:
-            try:
-                values[f.column] = inbound_value(f, external_value(change.state, f.target))
-            except InvalidValue as bad:
-                errors.append((bad.code, f.column, f"{change.object_type}.{f.target} {bad.reason}"))
-            except Exception as bad:  # a user's inbound transform must not stop the batch
-                errors.append(("transform_error", f.column, f"inbound transform failed: {bad}"))
-        return values, errors
-
-    def _wins(self, obj: ExternalObject, column: str, change: Change, row: dict[str, Any], in_sync: bool) -> Any:
-        rule = next(f.conflict for f in obj.inbound_fields if f.column == column)
-        if rule == CATALOG_WINS:
-            return in_sync  # the catalog changed too (unsent): it wins
-        if rule == NEWEST_WINS:
-            cursor = row.get(self.spec.cursor_column)
-            if not isinstance(cursor, dt.datetime):
-                return in_sync  # no time to compare: a catalog change not sent yet keeps its value
-            cursor = as_utc(cursor)
-            if in_sync and change.occurred_at == cursor.replace(microsecond=0):
-                return TIE  # the same second as the catalog's last change, which was sent: order unknown
-            return change.occurred_at > cursor
-        return True  # system_wins, and direction "in": the system owns the value
-
-    def _payload(self, obj: ExternalObject, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        references = _resolve_references(self.spec, self.system, [row], self.writer)[0].get(obj.object_type)
-        payload, errors = mapper_for(obj).build(row, references)
-        return payload, not errors
-
-    def _fingerprint(self, obj: ExternalObject, row: dict[str, Any]) -> Optional[str]:
-        payload, ok = self._payload(obj, row)
-        return fingerprint(payload) if ok else None
-
-    def _write(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
-               state: Optional[MappingState], winners: dict[str, Any], in_sync: bool) -> Verdict:
-        values = dict(winners)
-        cursor = row.get(self.spec.cursor_column)
-        if isinstance(cursor, dt.datetime):
-            # The cursor records when the value changed, on either side: newest-wins compares the next event
-            # with it, and the outbound sensors of other systems notice the row.
-            values[self.spec.cursor_column] = max(as_utc(cursor), change.occurred_at)
-        after = row | values
-        try:
-            with self.writer.savepoint():
-                self.writer.update_row(self.spec, internal_id, values)
-                if in_sync:
-                    self.writer.set_mapping(self.spec.name, self.system, obj.object_type, internal_id,
-                                            fingerprint=self._fingerprint(obj, after))
-        except RowRefused as refused:
-            return self._failed(change, "rejected_by_database", str(refused))
-        self.rows[internal_id] = after
-        return Verdict(change.event, APPLIED, APPLIED)
 
     def _delete(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
                 state: Optional[MappingState]) -> Verdict:
@@ -257,8 +158,6 @@ class RowApplier:
             return self._failed(change, "cannot_create_row", str(refused))
         return Verdict(change.event, APPLIED, CREATED)
 
-    def _failed(self, change: Change, code: str, reason: str) -> Verdict:
-        return Verdict(change.event, FAILED, code, reason, retry_at(change.attempts))
 
 
 

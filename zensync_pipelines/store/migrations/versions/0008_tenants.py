@@ -1,7 +1,7 @@
 """The tenant registry: `zensync_tenants`.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-07
 
 One row per tenant: its slug, status, and how to reach its Stripe account (its own secret key, or a connected
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

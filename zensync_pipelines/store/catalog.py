@@ -36,8 +36,9 @@ class CatalogTables:
             self._tables[name] = table
         missing = [c for c in columns if c not in self._tables[name].c]
         if missing:
+            named = (repr(m) + (" (the spec's tenant_column)" if m == spec.tenant_column else "") for m in missing)
             raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): table {name!r} has no column "
-                            f"{', '.join(repr(m) for m in missing)}")
+                            f"{', '.join(named)}")
         return self._tables[name]
 
     def table(self, spec: CatalogSpec) -> Table:

@@ -301,3 +301,49 @@ def test_the_operator_commands_take_a_tenant(sqlite_url, monkeypatch, tmp_path):
     for command in ("sync", "plan", "retry", "status", "explain"):
         assert "--tenant" in runner.invoke(main, [command, "--help"]).output
     engine.dispose()
+
+
+def test_child_rows_are_their_tenants_too(engine):
+    """With per-tenant ids a line's foreign key alone does not say whose order it belongs to: children are read
+    and watched by the same tenant column."""
+    from sqlalchemy import DateTime, Integer
+
+    from zensync_pipelines.engine.spec import CatalogSpec, Children, ExternalObject, Field
+
+    md = MetaData()
+    orders = Table("tenant_orders", md, Column("tenant_id", String(50), primary_key=True),
+                   Column("id", Integer, primary_key=True, autoincrement=False), Column("name", String(50)),
+                   Column("created_at", DateTime(timezone=True)), Column("updated_at", DateTime(timezone=True)))
+    lines = Table("tenant_order_lines", md, Column("tenant_id", String(50), primary_key=True),
+                  Column("id", Integer, primary_key=True, autoincrement=False), Column("order_id", Integer),
+                  Column("description", String(50)), Column("updated_at", DateTime(timezone=True)))
+    md.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(orders.insert(), [{"tenant_id": t, "id": 1, "name": f"{t} order", "created_at": NOW,
+                                              "updated_at": NOW} for t in ("a", "b")])
+        connection.execute(lines.insert(), [
+            {"tenant_id": "a", "id": 1, "order_id": 1, "description": "a line", "updated_at": NOW},
+            {"tenant_id": "b", "id": 2, "order_id": 1, "description": "b line",
+             "updated_at": NOW + dt.timedelta(hours=1)}])
+    spec = CatalogSpec(name="orders", table="tenant_orders", primary_key="id", cursor_column="updated_at",
+                       created_at_column="created_at", tenant_column="tenant_id",
+                       children=[Children("lines", table="tenant_order_lines", foreign_key="order_id",
+                                          cursor_column="updated_at", columns=["description"])],
+                       systems={"memory": [ExternalObject("order", [Field("name", "name"),
+                                                                    Field("lines", "lines", type="object")])]})
+    for tenant in ("a", "b"):
+        [[order]] = list(CatalogTables(engine, tenant).iter_chunks(spec, Selection(), 10))
+        assert (order["name"], [line["description"] for line in order["lines"]]) == \
+            (f"{tenant} order", [f"{tenant} line"])
+    floor = NOW + dt.timedelta(minutes=30)
+    assert [key for _, key in ChangeFeed(CatalogTables(engine, "b")).window(spec, floor)] == ["lines/2"]
+    assert ChangeFeed(CatalogTables(engine, "a")).window(spec, floor) == []
+    changed = Selection(changed_since=floor)  # b's line moved: b's order changed, a's did not
+    assert [len(c) for c in CatalogTables(engine, "b").iter_chunks(spec, changed, 10)] == [1]
+    assert list(CatalogTables(engine, "a").iter_chunks(spec, changed, 10)) == []
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE plain_lines (id INTEGER PRIMARY KEY, order_id INTEGER, "
+                                "description VARCHAR(50), updated_at TIMESTAMP)"))
+    plain = dataclasses.replace(spec, children=[dataclasses.replace(spec.children[0], table="plain_lines")])
+    with pytest.raises(SpecError, match="table 'plain_lines' has no column 'tenant_id' .the spec's tenant_column"):
+        list(CatalogTables(engine, "a").iter_chunks(plain, Selection(), 10))

@@ -21,6 +21,10 @@ from . import preflight
 from .ops_view import console, print_plan, print_run, print_status, print_story
 
 BUDGET_SCOPE, BUDGET_KEY = "salesforce", "api_usage"  # written by the Salesforce adapter's budget keeping
+DEFAULT_TENANT = "default"  # store/tables.py's; not imported, so `zensync --help` loads no SQLAlchemy
+# Every command reads and writes one tenant's rows only: its mappings, events, digests, cursors and catalog rows.
+tenant_option = click.option("--tenant", default=DEFAULT_TENANT, show_default=True, metavar="TENANT",
+                             help="The tenant whose rows to work on.")
 
 
 def _spec(catalog: str, system: Optional[str] = None) -> CatalogSpec:
@@ -62,10 +66,12 @@ def _ids(value: Optional[str]) -> list[str]:
     return [i.strip() for i in (value or "").split(",") if i.strip()]
 
 
-def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str]) -> None:
+def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str], tenant: str) -> None:
     from ..dagster_defs.factory import job_name
+    from ..dagster_defs.scope import tenant_tags
     from ..definitions import build_definitions
 
+    tags = tags | tenant_tags(tenant)
     job = build_definitions().resolve_job_def(job_name(spec, system))
     with _instance() as instance:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
@@ -91,7 +97,8 @@ def _month(value: Optional[str]) -> Optional[str]:
 @click.option("--full", is_flag=True, help="Reconcile: also delete the objects of rows hard-deleted from the catalog.")
 @click.option("--from", "first", metavar="YYYY-MM", help="Only rows created from this month (a backfill) ...")
 @click.option("--to", "last", metavar="YYYY-MM", help="... to this month, included; one run, no backfill daemon.")
-def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Optional[str]) -> None:
+@tenant_option
+def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Optional[str], tenant: str) -> None:
     """Sync a whole catalog (or the rows created in a range of months) to one system now, as a recorded run."""
     from ..dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
                                      whole_catalog_tags)
@@ -106,9 +113,9 @@ def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Opti
         keys = partitions.get_partition_keys()
         if start not in keys or end not in keys or start > end:
             raise click.BadParameter(f"months must lie in {keys[0][:7]} .. {keys[-1][:7]}, first before last")
-        _run_job(spec, system, {RANGE_START: start, RANGE_END: end})
+        _run_job(spec, system, {RANGE_START: start, RANGE_END: end}, tenant)
         return
-    _run_job(spec, system, whole_catalog_tags(spec, RECONCILE) if full else partition_tags(spec))
+    _run_job(spec, system, whole_catalog_tags(spec, RECONCILE) if full else partition_tags(spec), tenant)
 
 
 def _totals(months: list[dict[str, Any]]) -> dict[str, Any]:
@@ -125,13 +132,15 @@ def _totals(months: list[dict[str, Any]]) -> dict[str, Any]:
 @click.argument("catalog")
 @click.argument("system")
 @click.option("--ids", help="Comma-separated row ids; default every row not synced (failed, invalid, waiting).")
-def retry(catalog: str, system: str, ids: Optional[str]) -> None:
+@tenant_option
+def retry(catalog: str, system: str, ids: Optional[str], tenant: str) -> None:
     """Retry rows that did not sync, now, as a recorded run."""
     from ..dagster_defs.scope import IDS_TAG, RETRY, whole_catalog_tags
 
     spec = _spec(catalog, system)
     wanted = _ids(ids)
-    _run_job(spec, system, whole_catalog_tags(spec, RETRY) | ({IDS_TAG: ",".join(wanted)} if wanted else {}))
+    _run_job(spec, system, whole_catalog_tags(spec, RETRY) | ({IDS_TAG: ",".join(wanted)} if wanted else {}),
+             tenant)
 
 
 @click.command()
@@ -140,7 +149,8 @@ def retry(catalog: str, system: str, ids: Optional[str]) -> None:
 @click.option("--ids", help="Comma-separated row ids; default the whole catalog.")
 @click.option("--samples", type=click.IntRange(min=0), default=3, show_default=True,
               help="Field-level diffs to show per object type and action.")
-def plan(catalog: str, system: str, ids: Optional[str], samples: int) -> None:
+@tenant_option
+def plan(catalog: str, system: str, ids: Optional[str], samples: int, tenant: str) -> None:
     """What a sync would do now, writing nothing: counts per action, sample diffs, rejected rows."""
     from ..engine.dryrun import Planner
     from ..engine.sync import Selection
@@ -150,7 +160,7 @@ def plan(catalog: str, system: str, ids: Optional[str], samples: int) -> None:
     spec = _spec(catalog, system)
     engine = _engine()
     with _system_reader(system) as (reader, why_not):
-        planner = Planner(spec, system, CatalogTables(engine), MappingStore(engine), reader=reader,
+        planner = Planner(spec, system, CatalogTables(engine, tenant), MappingStore(engine, tenant), reader=reader,
                           sample_size=samples)
         result = planner.plan(Selection(ids=_ids(ids) or None))
     print_plan(spec.name, system, result, why_not)
@@ -176,49 +186,56 @@ def _system_reader(system: str) -> Iterator[tuple[Any, Optional[str]]]:
 
 
 @click.command()
-def status() -> None:
+@tenant_option
+def status(tenant: str) -> None:
     """Per catalog and system: rows synced / failed / waiting / pending, the last run, the Salesforce budget."""
     from ..dagster_defs.factory import job_name
     from ..store.operations import OperationsView
     from ..store.state import StateStore
 
     engine = _engine()
-    view = OperationsView(engine)
-    last_runs = _last_runs({(s.name, system): job_name(s, system) for s in load_specs() for system in s.systems})
+    view = OperationsView(engine, tenant)
+    last_runs = _last_runs({(s.name, system): job_name(s, system) for s in load_specs() for system in s.systems},
+                           tenant)
     rows = [(spec.name, system, view.summary(spec.name, system), last_runs.get((spec.name, system)))
             for spec in load_specs() for system in spec.systems]
-    print_status(rows, StateStore(engine).get(BUDGET_SCOPE, BUDGET_KEY))
+    print_status(rows, StateStore(engine, tenant).get(BUDGET_SCOPE, BUDGET_KEY))
 
 
-def _last_runs(jobs: dict[tuple[str, str], str]) -> dict[tuple[str, str], Any]:
-    """The newest Dagster run of each sync job, from an instance that exists (status creates none)."""
+def _last_runs(jobs: dict[tuple[str, str], str], tenant: str) -> dict[tuple[str, str], Any]:
+    """The newest Dagster run of each sync job (of a tenant's, by its tag, for any other than the default tenant),
+    from an instance that exists (status creates none)."""
     home = os.environ.get("DAGSTER_HOME") or str(config.data_dir() / "dagster_home")
     if not os.path.exists(os.path.join(home, "dagster.yaml")):
         return {}
     from dagster import DagsterInstance, RunsFilter
 
+    from ..dagster_defs.scope import tenant_tags
+
     with DagsterInstance.from_config(home) as instance:
-        found = {key: instance.get_run_records(RunsFilter(job_name=job), limit=1) for key, job in jobs.items()}
+        found = {key: instance.get_run_records(RunsFilter(job_name=job, tags=tenant_tags(tenant)), limit=1)
+                 for key, job in jobs.items()}
     return {key: records[0] for key, records in found.items() if records}
 
 
 @click.command()
 @click.argument("catalog")
 @click.argument("row_id")
-def explain(catalog: str, row_id: str) -> None:
+@tenant_option
+def explain(catalog: str, row_id: str, tenant: str) -> None:
     """One row's story across systems: its objects, external ids, status, every attempt with its reason, the
     changes applied from the systems, and its conflicts."""
     from ..store.conflicts import ConflictStore
     from ..store.operations import OperationsView
 
     spec = _spec(catalog)
-    view = OperationsView(_engine())
+    view = OperationsView(_engine(), tenant)
     found, events = view.story(spec.name, row_id)
     if not found and not events:
         console().print(f"{spec.name} row {row_id}: zensync has never planned it (no mapping, no attempt).")
         raise SystemExit(1)
     print_story(spec.name, row_id, found, events, view.inbound_story(spec.name, found),
-                ConflictStore(_engine()).for_row(spec.name, row_id))
+                ConflictStore(_engine(), tenant).for_row(spec.name, row_id))
 
 
 COMMANDS = [sync, plan, status, retry, explain]

@@ -28,10 +28,11 @@ def supports_read_back(system: str) -> bool:
 
 def run_read_back(spec: CatalogSpec, system: str, adapter: Any, engine: Engine, catalog: CatalogTables,
                   mappings: MappingStore) -> Optional[DriftReport]:
+    """The read-back of the tenant that `mappings` is bound to."""
     if not supports_read_back(system):
         return None
     hooks = INBOUND_SYSTEMS[system]
-    tables = InboundTables(engine)
+    tables = InboundTables(engine, mappings.tenant)
     total = DriftReport()
     for obj in spec.objects(system):
         def store(items: list, object_type: str = obj.object_type, inbound: bool = obj.reads_inbound) -> int:
@@ -47,7 +48,7 @@ def run_read_back(spec: CatalogSpec, system: str, adapter: Any, engine: Engine, 
         for name, value in report.counts().items():
             setattr(total, name, getattr(total, name) + value)
         total.examples += report.examples[:50 - len(total.examples)]
-    StateStore(engine).put(SCOPE, state_key(spec, system), total.counts() | {
+    StateStore(engine, mappings.tenant).put(SCOPE, state_key(spec, system), total.counts() | {
         "drift": total.drift, "at": dt.datetime.now(dt.timezone.utc).isoformat(), "examples": total.examples[:20]})
     return total
 

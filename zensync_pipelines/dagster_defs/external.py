@@ -20,9 +20,10 @@ from ..store.conflicts import ConflictStore, day_metadata
 from ..store.mappings import MappingStore
 from ..store.operations import OperationsView
 from ..store.state import ApiUsageMemory, StateStore
+from ..store.tables import DEFAULT_TENANT
 from .drift import run_read_back
 from .plan_view import plan_metadata
-from .scope import month_grouper, partitions_def, run_scope
+from .scope import month_grouper, partitions_def, run_scope, run_tenant
 
 # Single-run backfills are a deliberate choice (docs/operations.md); the beta notice would repeat in every
 # process that loads the code location, for every catalog and system.
@@ -102,12 +103,15 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     AssetMaterialization without a partition in the op job."""
     key = external_key(spec, system)
     database = context.resources.catalog_db
+    # Every store is bound to the run's tenant (its tag; the default tenant without one): the engine below
+    # never learns which tenant it syncs.
+    tenant = run_tenant(context)
     adapter = getattr(context.resources, system).adapter()
     if hasattr(adapter, "remember_usage"):  # e.g. Salesforce: a spent daily allocation is remembered
-        adapter.remember_usage(ApiUsageMemory(StateStore(database.engine()), system))
+        adapter.remember_usage(ApiUsageMemory(StateStore(database.engine(), tenant), system))
     scope = run_scope(context, spec)
     strategy = spec.strategy(system)
-    catalog, mappings = database.catalog(), database.mappings()
+    catalog, mappings = database.catalog(tenant), database.mappings(tenant)
     if dry_run:
         context.log.info(f"{spec.name} -> {system}: planning {scope.description} (dry run, nothing written)")
         planner = Planner(spec, system, catalog, mappings, reader=getattr(adapter, "current", None))
@@ -115,7 +119,8 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
         yield AssetObservation(asset_key=key, metadata=plan_metadata(plan) | {
             "scope": MetadataValue.text(scope.description)})
         return
-    context.log.info(f"{spec.name} -> {system}: syncing {scope.description}")
+    context.log.info(f"{spec.name} -> {system}: syncing {scope.description}"
+                     + ("" if tenant == DEFAULT_TENANT else f" for tenant {tenant}"))
     # A reconcile first reads the objects back: drift found there is repaired by this very run (outbound
     # fields) or queued in the inbox (inbound fields, deletions) for the inbound job.
     drift = run_read_back(spec, system, adapter, database.engine(), catalog, mappings) \
@@ -123,7 +128,7 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     run = SyncRun(spec, system, catalog, mappings, adapter, context.run.run_id,
                   group_of=month_grouper(spec))
     if scope.problem_rows:  # in chunks of ids: a long list of failed rows is never one huge IN (...)
-        for ids in OperationsView(database.engine()).problem_ids(spec.name, system):
+        for ids in OperationsView(database.engine(), tenant).problem_ids(spec.name, system):
             run.run(Selection(ids=ids))  # counts add up across the passes
         report = run.report
     else:
@@ -144,7 +149,7 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
         metadata["api_usage"] = MetadataValue.json(adapter.usage())
     if any(merges(obj) for obj in spec.objects(system)):
         # The merge records conflicts when the system's changes come in; the copy shows the last day's.
-        total, table = day_metadata(ConflictStore(database.engine()), spec.name, system)
+        total, table = day_metadata(ConflictStore(database.engine(), tenant), spec.name, system)
         metadata |= {"conflicts": MetadataValue.int(total), "latest_conflicts": MetadataValue.md(table)}
     if report.outage:
         # The system, not the rows, is the problem: what finished is kept, untouched rows stay as they were,

@@ -16,6 +16,7 @@ from ..store.conflicts import ConflictStore, day_metadata, markdown
 from ..store.inbound_apply import InboundTables
 from ..systems.identity import tag_fields
 from .inbound_systems import INBOUND_SYSTEMS
+from .scope import run_tenant
 from .settings import _number
 
 MAX_BACKLOG = "ZENSYNC_INBOUND_MAX_BACKLOG"
@@ -65,10 +66,12 @@ def build_inbound_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
         resource = getattr(context.resources, system)
         decoder, fetcher, adopter = hooks.parts(resource, tag_fields(spec, system)) if hooks.parts else \
             (hooks.decoder(), hooks.fetcher(resource), None)
-        run = InboundRun(spec, system, InboundTables(engine), decoder, fetcher, context.run.run_id, adopter=adopter)
+        tenant = run_tenant(context)  # the inbox, mappings and catalog rows of the run's tenant only
+        run = InboundRun(spec, system, InboundTables(engine, tenant), decoder, fetcher, context.run.run_id,
+                         adopter=adopter)
         report = run.run()
         context.log.info(f"{system} -> {spec.name}: {report.counts()}")
-        latest = ConflictStore(engine).latest(spec.name, system, limit=ROWS_SHOWN) if report.conflicts else []
+        latest = ConflictStore(engine, tenant).latest(spec.name, system, limit=ROWS_SHOWN) if report.conflicts else []
         return MaterializeResult(metadata=report_metadata(report) | {
             "latest_conflicts": MetadataValue.md(markdown(latest[:report.conflicts], report.conflicts))})
 

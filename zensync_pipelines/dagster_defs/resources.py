@@ -14,6 +14,7 @@ from ..store import migrate
 from ..store.catalog import CatalogTables
 from ..store.db import make_engine
 from ..store.mappings import MappingStore
+from ..store.tables import DEFAULT_TENANT
 from ..systems import registry
 
 
@@ -34,11 +35,11 @@ class CatalogDatabase(ConfigurableResource):
     def engine(self) -> Engine:
         return _engine(self.url, self.auto_migrate)
 
-    def mappings(self) -> MappingStore:
-        return MappingStore(self.engine())
+    def mappings(self, tenant: str = DEFAULT_TENANT) -> MappingStore:
+        return MappingStore(self.engine(), tenant)
 
-    def catalog(self) -> CatalogTables:
-        return CatalogTables(self.engine())
+    def catalog(self, tenant: str = DEFAULT_TENANT) -> CatalogTables:
+        return CatalogTables(self.engine(), tenant)
 
 
 class UnconfiguredSystem(ConfigurableResource):

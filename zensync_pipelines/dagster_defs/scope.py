@@ -17,11 +17,15 @@ from dagster import AssetExecutionContext, MonthlyPartitionsDefinition
 from ..engine.spec import CatalogSpec
 from ..engine.sync import Selection
 from ..store.changes import decode, encode
+from ..store.tables import DEFAULT_TENANT
 
 SCOPE_TAG = "zensync/scope"
 CHANGED_SINCE_TAG = "zensync/changed_since"
 IDS_TAG = "zensync/ids"  # comma-separated internal ids: a retry of these rows only (retry sensor, zensync retry)
 CHANGES, RECONCILE, RETRY = "changes", "reconcile", "retry"
+# The tenant whose rows a run syncs (its stores are bound to it); absent: the default tenant, as before tenants.
+TENANT_TAG = "zensync/tenant"
+TENANT_LENGTH = 100  # the tenant column's size in zensync's tables
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -76,6 +80,20 @@ def whole_catalog_tags(spec: CatalogSpec, scope: str, changed_since: Any = None)
     if changed_since is not None:
         tags[CHANGED_SINCE_TAG] = encode(changed_since)
     return tags
+
+
+def tenant_tags(tenant: str) -> dict[str, str]:
+    """The tag of a run for `tenant`: none for the default tenant, so its runs look exactly as before."""
+    return {} if tenant == DEFAULT_TENANT else {TENANT_TAG: tenant}
+
+
+def run_tenant(context: Any) -> str:
+    """The tenant a run (asset or op) syncs, from its tag; refused when it could not be stored."""
+    tenant = context.run.tags.get(TENANT_TAG) or DEFAULT_TENANT
+    if len(tenant) > TENANT_LENGTH or not tenant.isprintable() or tenant != tenant.strip():
+        raise ValueError(f"run tag {TENANT_TAG}: a tenant is at most {TENANT_LENGTH} printable characters without "
+                         f"surrounding spaces")
+    return tenant
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ object it replaces instead (`same_row.replace_fingerprint`), with no sequence: a
 (created, not yet retired) must find the object it created; and its success retires the object it replaces, so
 no later intent replaces that object again.
 
+A store bound to a tenant other than the default one gives a key scope (its tenant), which leads the material:
+two tenants with the same catalog row id (each its customer 1) never share a key, whatever account they write
+to. The default tenant's scope is empty and its keys are exactly those of a single-tenant deployment.
+
 Keys derived before the sequence existed hashed the attempt count in the last place; `_SHAPE` marks the new
 material, so no key of the old scheme can come back within Stripe's 24 hours after an upgrade.
 """
@@ -52,6 +56,8 @@ def update_material(fingerprint_: str, fields: Optional[tuple[str, ...]]) -> str
 
 
 def idempotency_key(catalog: str, internal_id: str, system: str, object_type: str, action: str,
-                    fingerprint_: str, seq: int) -> str:
-    material = "|".join((_SHAPE, catalog, internal_id, system, object_type, action, fingerprint_, str(seq)))
+                    fingerprint_: str, seq: int, scope: str = "") -> str:
+    parts = (_SHAPE, catalog, internal_id, system, object_type, action, fingerprint_, str(seq))
+    # "scope=" cannot begin a catalog's name (lower_snake_case), so a scoped key never meets an unscoped one.
+    material = "|".join((parts[0], f"scope={scope}", *parts[1:]) if scope else parts)
     return IDEMPOTENCY_PREFIX + hashlib.sha256(material.encode()).hexdigest()[:40]

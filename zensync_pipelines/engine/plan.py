@@ -49,7 +49,7 @@ def _pointer(spec: CatalogSpec, system: str, obj: ExternalObject, states: Mappin
 
 
 def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mapping[str, MappingState],
-                group: Optional[str] = None) -> RowPlan:
+                group: Optional[str] = None, key_scope: str = "") -> RowPlan:
     """Delete every live external object of a row that is soft-deleted, or gone from the catalog altogether."""
     plan = RowPlan()
     deletes = spec.strategy(system).deletes  # upsert and insert_only copies keep what they wrote
@@ -70,7 +70,7 @@ def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mappin
         seq = next_write_seq(state)
         plan.operations.append(Operation(
             spec.name, system, obj.name, internal_id, DELETE, {}, DELETED_FINGERPRINT, state.external_id,
-            idempotency_key(spec.name, internal_id, system, obj.name, DELETE, DELETED_FINGERPRINT, seq),
+            idempotency_key(spec.name, internal_id, system, obj.name, DELETE, DELETED_FINGERPRINT, seq, key_scope),
             obj.external_id_field, attempt=state.attempts + 1, resource_type=obj.key and obj.object_type, group=group,
             pointer=_pointer(spec, system, obj, states),  # cleared first: a system may refuse to retire a target
             seq=seq,
@@ -85,16 +85,18 @@ def plan_row(
     states: Mapping[str, MappingState],
     references: Optional[Mapping[str, Mapping[str, Optional[str]]]] = None,
     group: Optional[str] = None,
+    key_scope: str = "",
 ) -> RowPlan:
     """Plan one row for every external object of `system`.
 
     `states` maps object name -> what the mapping table knows; `references` maps object name -> {target field:
-    resolved external id} for fields that point at another catalog; `group` is the row's group in the run's counts.
+    resolved external id} for fields that point at another catalog; `group` is the row's group in the run's counts;
+    `key_scope` the mapping store's namespace of idempotency keys (engine/keys.py).
     """
     internal_id = str(row[spec.primary_key])
     objects = spec.objects(system)
     if spec.soft_delete_column and row.get(spec.soft_delete_column) is not None:
-        return plan_delete(spec, system, internal_id, states, group)
+        return plan_delete(spec, system, internal_id, states, group, key_scope)
 
     plan = RowPlan()
     updates = spec.strategy(system).updates
@@ -163,9 +165,10 @@ def plan_row(
             fields = tuple(sorted(partial(obj, payload, load(state.base)))) or None
         if action == REPLACE:
             key = idempotency_key(spec.name, internal_id, system, obj.name, action,
-                                  replace_fingerprint(fp, state.external_id), 0)
+                                  replace_fingerprint(fp, state.external_id), 0, key_scope)
         else:
-            key = idempotency_key(spec.name, internal_id, system, obj.name, action, update_material(fp, fields), seq)
+            key = idempotency_key(spec.name, internal_id, system, obj.name, action, update_material(fp, fields), seq,
+                                  key_scope)
         if action != UPDATE:
             new.add(obj.name)
         plan.operations.append(Operation(

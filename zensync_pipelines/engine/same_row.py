@@ -104,16 +104,18 @@ def replace_fingerprint(fp: str, old_external_id: Optional[str]) -> str:
     return f"{REPLACE}:{fp}:{old_external_id}"
 
 
-def _key(op: Operation, fp: str) -> str:
+def _key(op: Operation, fp: str, scope: str = "") -> str:
     """The idempotency key of a resolved operation, derived as the planner's (engine/keys.py)."""
     material = replace_fingerprint(fp, op.external_id) if op.action == REPLACE else update_material(fp, op.fields)
     return idempotency_key(op.catalog, op.internal_id, op.system, op.object_type, op.action, material,
-                           0 if op.action == REPLACE else op.seq)
+                           0 if op.action == REPLACE else op.seq, scope)
 
 
-def resolve_one(spec: CatalogSpec, op: Operation, written: Mapping[tuple[str, str], str]) -> Operation | Outcome:
-    """`op` ready to send, or the outcome of waiting when the same-row id it needs was not written."""
-    resolved = resolve(spec, op, written, _key)
+def resolve_one(spec: CatalogSpec, op: Operation, written: Mapping[tuple[str, str], str],
+                key_scope: str = "") -> Operation | Outcome:
+    """`op` ready to send, or the outcome of waiting when the same-row id it needs was not written; its key in
+    `key_scope`, as the planner derived it."""
+    resolved = resolve(spec, op, written, lambda o, fp: _key(o, fp, key_scope))
     if resolved is not None:
         return resolved
     return Outcome.of(op, WAITING, error_code="parent_not_synced",

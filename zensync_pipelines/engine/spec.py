@@ -202,6 +202,10 @@ class CatalogSpec:
     children: Sequence[Children] = ()
     # How each system's copy is kept (engine/strategy.py); a system not named here mirrors on change.
     strategies: Mapping[str, Strategy] = field(default_factory=dict)
+    # The column that says which tenant owns a row (e.g. "tenant_id"), in the table and in each child table: a
+    # store bound to a tenant reads, watches and writes only its rows, and a row is (tenant, primary key). None:
+    # one tenant owns every row, as before tenants existed.
+    tenant_column: Optional[str] = None
     source: str = field(default="<inline>", compare=False)  # file the spec was loaded from, for error messages
 
     def __post_init__(self) -> None:
@@ -260,6 +264,11 @@ def validate_spec(spec: CatalogSpec) -> None:
     for attr in ("table", "primary_key", "cursor_column", "created_at_column"):
         if not isinstance(getattr(spec, attr), str) or not getattr(spec, attr):
             fail(f"field {attr!r} is required and must be a column or table name")
+    if spec.tenant_column is not None and (not isinstance(spec.tenant_column, str) or not spec.tenant_column):
+        fail(f"field 'tenant_column' must be a column name or None, got {spec.tenant_column!r}")
+    if spec.tenant_column in (spec.primary_key, spec.cursor_column, spec.created_at_column):
+        fail(f"field 'tenant_column' ({spec.tenant_column!r}) must be a column of its own, not the primary key, "
+             f"cursor or created-at column")
     try:
         dt.date.fromisoformat(spec.partition_start)
     except (TypeError, ValueError):

@@ -114,6 +114,9 @@ class SyncRun:
                  group_of: Optional[Callable[[Mapping[str, Any]], str]] = None):
         self.spec, self.system, self.source, self.mappings = spec, system, source, mappings
         self.adapter, self.run_id, self.chunk_size = adapter, run_id, chunk_size
+        # The namespace of the idempotency keys, as the mapping store gives it (a tenant's store gives its tenant,
+        # engine/keys.py): opaque here, so the engine stays tenant-free; a repository without one has none.
+        self.key_scope: str = getattr(mappings, "key_scope", "")
         self.report = SyncReport()
         # Optional split of the counts by a row's group (e.g. its created-at month, for one materialization per
         # month with that month's own outcomes). Operations and outcomes carry their row's group; rows without
@@ -208,7 +211,7 @@ class SyncRun:
         verdicts: list[Outcome] = []
         for internal_id in ids:
             row_states = {t: states[(internal_id, t)] for t in self._order if (internal_id, t) in states}
-            plan = plan_delete(self.spec, self.system, internal_id, row_states)
+            plan = plan_delete(self.spec, self.system, internal_id, row_states, key_scope=self.key_scope)
             operations += plan.operations
             verdicts += plan.outcomes
             self.report.skipped += plan.skipped
@@ -227,7 +230,7 @@ class SyncRun:
         for internal_id, row, refs in zip(ids, rows, references):
             row_states = {t: states[(internal_id, t)] for t in self._order if (internal_id, t) in states}
             group = self.group_of(row) if self.group_of is not None else None
-            plan = plan_row(self.spec, self.system, row, row_states, refs, group)
+            plan = plan_row(self.spec, self.system, row, row_states, refs, group, self.key_scope)
             operations += plan.operations
             verdicts += plan.outcomes
             self.report.skipped += plan.skipped
@@ -309,7 +312,7 @@ class SyncRun:
 
         def ready() -> Iterator[Operation]:
             nonlocal sent
-            resolving = (self._blocked(op, failed_parents) or resolve_one(self.spec, op, written)
+            resolving = (self._blocked(op, failed_parents) or resolve_one(self.spec, op, written, self.key_scope)
                          for op in batch.ops(step))
             for resolved in self._guard.screen(object_type, resolving):
                 if isinstance(resolved, Outcome) and resolved.status == WAITING:  # held back, never attempted

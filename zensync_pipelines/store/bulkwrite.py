@@ -114,7 +114,7 @@ def upsert(connection: Connection, table: Table, key: Sequence[str], columns: Se
     """Insert `rows` (with `constants`), or update the existing row of the same `key` with `update`: column -> a
     constant, an expression, or a callable taking the incoming row (`excluded`) and returning one. One row per
     key: a single statement cannot touch a row twice (the caller keeps the last of several)."""
-    constants = constants or {}
+    constants = _key_defaults(table, key, columns) | (constants or {})
     stage = Table(f"zs_stage_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in columns))
     staged = False
     for chunk in _slices(rows):
@@ -134,6 +134,17 @@ def upsert(connection: Connection, table: Table, key: Sequence[str], columns: Se
         # SQLite's upsert is a plain index probe per row: one INSERT ... SELECT ... ON CONFLICT is its fast path.
         _on_conflict(connection, sqlite, table, stage, key, columns, constants, update)
     connection.execute(text(f"DROP TABLE {stage.name}"))
+
+
+def _key_defaults(table: Table, key: Sequence[str], columns: Sequence[str]) -> dict[str, Any]:
+    """A key column the caller gives no value for takes its server default (a plain string), as a new row would:
+    the UPDATE of the rows that exist must match on the value an INSERT writes (e.g. the default tenant)."""
+    defaults = {}
+    for name in key:
+        default = table.c[name].server_default
+        if name not in columns and default is not None and isinstance(getattr(default, "arg", None), str):
+            defaults[name] = default.arg
+    return defaults
 
 
 def _source(table: Table, stage: Table, constants: Mapping[str, Any]) -> Any:

@@ -13,16 +13,18 @@ from ..engine.spec import CatalogSpec, Children, SpecError
 from ..engine.settled import DIGEST, HAD_DIGEST, Settled
 from ..engine.sync import Selection
 from .sqlite_types import timestamp_overrides
-from .tables import row_digests
+from .tables import DEFAULT_TENANT, row_digests
 
-DEFAULT_TENANT = "default"
 
 
 class CatalogTables:
-    """Catalog rows in keyset-paginated chunks, so memory stays flat however large the table is."""
+    """Catalog rows in keyset-paginated chunks, so memory stays flat however large the table is.
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    Bound to one tenant: of a catalog whose spec names a `tenant_column`, only the rows holding this tenant are
+    read, watched, counted and written (children too, by the same column); of any other, every row."""
+
+    def __init__(self, engine: Engine, tenant: str = DEFAULT_TENANT):
+        self.engine, self.tenant = engine, tenant
         self._tables: dict[str, Table] = {}
 
     def _reflect(self, spec: CatalogSpec, name: str, columns: list[str]) -> Table:
@@ -37,27 +39,38 @@ class CatalogTables:
             self._tables[name] = table
         missing = [c for c in columns if c not in self._tables[name].c]
         if missing:
+            named = (repr(m) + (" (the spec's tenant_column)" if m == spec.tenant_column else "") for m in missing)
             raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): table {name!r} has no column "
-                            f"{', '.join(repr(m) for m in missing)}")
+                            f"{', '.join(named)}")
         return self._tables[name]
 
     def table(self, spec: CatalogSpec) -> Table:
-        return self._reflect(spec, spec.table, spec.columns)
+        return self._reflect(spec, spec.table, spec.columns + _tenant_column(spec))
 
     def child_table(self, spec: CatalogSpec, child: Children) -> Table:
-        return self._reflect(spec, child.table, child.read_columns + [child.cursor_column])
+        return self._reflect(spec, child.table, child.read_columns + [child.cursor_column] + _tenant_column(spec))
+
+    def mine(self, spec: CatalogSpec, table: Table) -> list[Any]:
+        """The condition that keeps this tenant's rows of `table` (the catalog's or a child's): none without a
+        tenant column."""
+        return [table.c[spec.tenant_column] == self.tenant] if spec.tenant_column else []
+
+    def tenant_values(self, spec: CatalogSpec) -> dict[str, Any]:
+        """What a row created for this tenant holds besides its fields (inbound imports)."""
+        return {spec.tenant_column: self.tenant} if spec.tenant_column else {}
 
     def _children_changed_since(self, spec: CatalogSpec, since: Any) -> list[Any]:
         """One subquery per child table: the parent keys of children whose cursor is at or after `since`."""
         subqueries = []
         for child in spec.children:
             table = self.child_table(spec, child)
-            subqueries.append(select(table.c[child.foreign_key]).where(table.c[child.cursor_column] >= since))
+            subqueries.append(select(table.c[child.foreign_key]).where(table.c[child.cursor_column] >= since,
+                                                                       *self.mine(spec, table)))
         return subqueries
 
     def _where(self, spec: CatalogSpec, selection: Selection) -> list[Any]:
         table = self.table(spec)
-        conditions = []
+        conditions = self.mine(spec, table)
         if selection.changed_since is not None:
             key = table.c[spec.primary_key]
             via_children = self._children_changed_since(spec, selection.changed_since)
@@ -132,7 +145,7 @@ class CatalogTables:
         else:
             digest = func.zs_digest(literal(settled.salt, String), *columns)  # registered by store/db.py
         joined = table.outerjoin(row_digests, and_(
-            d.tenant == DEFAULT_TENANT, d.catalog == spec.name, d.system == settled.system,
+            d.tenant == self.tenant, d.catalog == spec.name, d.system == settled.system,
             d.internal_id == cast(key, String)))
         if settled_only:
             return select(*settled_columns).select_from(joined).where(*self._where(spec, selection),
@@ -170,7 +183,8 @@ class CatalogTables:
             table = self.child_table(spec, child)
             by_parent: dict[Any, list[dict]] = {row[spec.primary_key]: [] for row in rows}
             query = select(*(table.c[c] for c in child.read_columns)) \
-                .where(table.c[child.foreign_key].in_(list(by_parent))).order_by(table.c[child.primary_key])
+                .where(table.c[child.foreign_key].in_(list(by_parent)), *self.mine(spec, table)) \
+                .order_by(table.c[child.primary_key])
             for found in connection.execute(query):
                 values = dict(found._mapping)
                 by_parent[values[child.foreign_key]].append(values)
@@ -189,7 +203,7 @@ class CatalogTables:
                 keys.append(python_type(value))
             except (TypeError, ValueError):
                 continue  # an id that cannot be a key of this table (a bad tag) matches no row
-        query = select(*(table.c[name] for name in spec.columns)).where(key.in_(keys))
+        query = select(*(table.c[name] for name in spec.columns)).where(key.in_(keys), *self.mine(spec, table))
         if lock and self.engine.dialect.name == "postgresql":
             query = query.with_for_update(of=table)
         result = connection.execute(query.order_by(key))
@@ -205,7 +219,11 @@ class CatalogTables:
         live = func.count()
         if spec.soft_delete_column:
             live = func.count() - func.count(table.c[spec.soft_delete_column])
-        query = select(func.count(), live, func.max(table.c[spec.cursor_column]))
+        query = select(func.count(), live, func.max(table.c[spec.cursor_column])).where(*self.mine(spec, table))
         with self.engine.connect() as connection:
             total, live_rows, latest = connection.execute(query).one()
         return {"rows": int(total), "live_rows": int(live_rows or 0), "latest_change": latest}
+
+
+def _tenant_column(spec: CatalogSpec) -> list[str]:
+    return [spec.tenant_column] if spec.tenant_column else []

@@ -71,13 +71,15 @@ class ChangeFeed:
     def __init__(self, tables: CatalogTables):
         self.tables = tables
 
-    def _sources(self, spec: CatalogSpec) -> list[tuple[Optional[str], Any, Any]]:
-        """(child name or None for the catalog table, cursor column, key column) of every table watched."""
+    def _sources(self, spec: CatalogSpec) -> list[tuple[Optional[str], Any, Any, list[Any]]]:
+        """(child name or None for the catalog table, cursor column, key column, the tenant's condition) of every
+        table watched."""
         table = self.tables.table(spec)
-        sources = [(None, table.c[spec.cursor_column], table.c[spec.primary_key])]
+        sources = [(None, table.c[spec.cursor_column], table.c[spec.primary_key], self.tables.mine(spec, table))]
         for child in spec.children:
             child_table = self.tables.child_table(spec, child)
-            sources.append((child.name, child_table.c[child.cursor_column], child_table.c[child.primary_key]))
+            sources.append((child.name, child_table.c[child.cursor_column], child_table.c[child.primary_key],
+                            self.tables.mine(spec, child_table)))
         return sources
 
     @staticmethod
@@ -89,8 +91,8 @@ class ChangeFeed:
         table whose cost follows the rows changed inside the overlap window, not the catalog's size."""
         positions: list[Position] = []
         with self.tables.engine.connect() as connection:
-            for name, cursor, key in self._sources(spec):
-                query = select(cursor, key).where(cursor >= floor).order_by(cursor, key)
+            for name, cursor, key, mine in self._sources(spec):
+                query = select(cursor, key).where(cursor >= floor, *mine).order_by(cursor, key)
                 positions += [self._position(name, row) for row in connection.execute(query)]
         # Each table's positions arrive in order; only children need merging in.
         return sorted(positions, key=order) if spec.children else positions
@@ -98,8 +100,9 @@ class ChangeFeed:
     def newest(self, spec: CatalogSpec) -> Optional[Position]:
         found = []
         with self.tables.engine.connect() as connection:
-            for name, cursor, key in self._sources(spec):
-                row = connection.execute(select(cursor, key).order_by(cursor.desc(), key.desc()).limit(1)).first()
+            for name, cursor, key, mine in self._sources(spec):
+                row = connection.execute(select(cursor, key).where(*mine).order_by(cursor.desc(), key.desc())
+                                         .limit(1)).first()
                 if row is not None:
                     found.append(self._position(name, row))
         return max(found, key=order) if found else None
@@ -109,4 +112,5 @@ class ChangeFeed:
         table = self.tables.table(spec)
         cursor = table.c[spec.cursor_column]
         with self.tables.engine.connect() as connection:
-            return connection.execute(select(func.min(cursor)).where(cursor > since)).scalar()
+            return connection.execute(select(func.min(cursor)).where(
+                cursor > since, *self.tables.mine(spec, table))).scalar()

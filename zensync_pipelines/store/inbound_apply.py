@@ -53,7 +53,8 @@ class InboundWriter:
                    c.pending_base)
         by_external: dict[str, tuple[str, MappingState]] = {}
         by_internal: dict[str, MappingState] = {}
-        base = and_(c.catalog == catalog, c.system == system, c.object_type == object_type)
+        base = and_(c.tenant == self.tables.tenant, c.catalog == catalog, c.system == system,
+                    c.object_type == object_type)
         for chunk in _chunks(list(external_ids)):
             for internal_id, external_id, *known in self.connection.execute(
                     select(*columns).where(base, c.external_id.in_(chunk))):
@@ -71,7 +72,8 @@ class InboundWriter:
         found: dict[str, str] = {}
         for chunk in _chunks(list(internal_ids)):
             query = select(c.internal_id, c.external_id).where(
-                c.catalog == catalog, c.system == system, c.object_type == object_type, c.internal_id.in_(chunk),
+                c.tenant == self.tables.tenant, c.catalog == catalog, c.system == system,
+                c.object_type == object_type, c.internal_id.in_(chunk),
                 c.external_id.is_not(None), c.status.not_in([DELETED, UNLINKED]))
             found.update({row.internal_id: row.external_id for row in self.connection.execute(query)})
         return found
@@ -94,14 +96,18 @@ class InboundWriter:
     def update_row(self, spec: CatalogSpec, internal_id: str, values: dict[str, Any]) -> None:
         table = self.tables.catalog.table(spec)
         key = table.c[spec.primary_key]
-        self.connection.execute(update(table).where(key == key.type.python_type(internal_id)).values(**values))
+        self.connection.execute(update(table).where(key == key.type.python_type(internal_id),
+                                                    *self.tables.catalog.mine(spec, table)).values(**values))
 
     def insert_row(self, spec: CatalogSpec, values: dict[str, Any]) -> str:
         table = self.tables.catalog.table(spec)
         key = table.c[spec.primary_key]
-        if spec.primary_key not in values and key.server_default is None and key.identity is None \
-                and self.connection.dialect.name != "sqlite":
-            # A key the application assigns (the demo's customers.id has no sequence): the next free one. A
+        values = {**values, **self.tables.catalog.tenant_values(spec)}  # the row is its tenant's
+        # SQLite numbers a lone INTEGER key itself (the rowid); a key shared with a tenant column it does not.
+        rowid = self.connection.dialect.name == "sqlite" and len(table.primary_key.columns) == 1
+        if spec.primary_key not in values and key.server_default is None and key.identity is None and not rowid:
+            # A key the application assigns (the demo's customers.id has no sequence): the next free one, over
+            # every tenant's rows, so it is free whether the table's key is the id alone or (tenant, id). A
             # concurrent insert of the same id is refused and the event retries.
             values = {**values, spec.primary_key: (self.connection.execute(
                 select(func.coalesce(func.max(key), 0))).scalar() or 0) + 1}
@@ -112,14 +118,15 @@ class InboundWriter:
         """Change one mapping row (creating it for an imported object)."""
         now = _now()
         c = mappings.c
-        where = and_(c.catalog == catalog, c.system == system, c.object_type == object_type,
+        tenant = self.tables.tenant
+        where = and_(c.tenant == tenant, c.catalog == catalog, c.system == system, c.object_type == object_type,
                      c.internal_id == internal_id)
-        digests.forget(self.connection, catalog, system, [internal_id])  # the next outbound run plans the row
+        digests.forget(self.connection, catalog, system, [internal_id], tenant)  # the next outbound run plans the row
         changed = self.connection.execute(update(mappings).where(where).values(updated_at=now, **values)).rowcount
         if not changed:
             self.connection.execute(mappings.insert().values(
-                catalog=catalog, system=system, object_type=object_type, internal_id=internal_id, created_at=now,
-                updated_at=now, attempts=0, **values))
+                tenant=tenant, catalog=catalog, system=system, object_type=object_type, internal_id=internal_id,
+                created_at=now, updated_at=now, attempts=0, **values))
 
     def record_conflicts(self, rows: list[dict[str, Any]]) -> None:
         """Same-field conflicts the merge settled (engine/merge.py), with the batch's catalog writes."""
@@ -131,14 +138,15 @@ class InboundWriter:
         """How often a system's delete unlinked this row's object: the number of the next unlink event."""
         c = sync_events.c
         return int(self.connection.execute(select(func.count()).where(
-            c.catalog == catalog, c.system == system, c.object_type == object_type, c.internal_id == internal_id,
-            c.operation == UNLINK_EVENT)).scalar() or 0)
+            c.tenant == self.tables.tenant, c.catalog == catalog, c.system == system, c.object_type == object_type,
+            c.internal_id == internal_id, c.operation == UNLINK_EVENT)).scalar() or 0)
 
     def log_unlink(self, run_id: str, catalog: str, system: str, object_type: str, internal_id: str,
                    attempt: int, reason: str) -> None:
         self.connection.execute(sync_events.insert().values(
-            run_id=run_id, catalog=catalog, internal_id=internal_id, system=system, object_type=object_type,
-            operation=UNLINK_EVENT, outcome="deleted", error_message=reason, attempt=attempt, occurred_at=_now()))
+            run_id=run_id, tenant=self.tables.tenant, catalog=catalog, internal_id=internal_id, system=system,
+            object_type=object_type, operation=UNLINK_EVENT, outcome="deleted", error_message=reason, attempt=attempt,
+            occurred_at=_now()))
 
     def mark(self, results: Sequence[EventResult]) -> None:
         self.tables.inbox.mark(self.connection, results)
@@ -148,7 +156,7 @@ class InboundTables:
     def __init__(self, engine: Engine, tenant: str = DEFAULT_TENANT):
         self.engine, self.tenant = engine, tenant
         self.inbox = InboxStore(engine, tenant)
-        self.catalog = CatalogTables(engine)
+        self.catalog = CatalogTables(engine, tenant)
 
     def due(self, catalog: str, system: str, limit: int, after_id: int = 0) -> list[dict[str, Any]]:
         return self.inbox.due(catalog, system, limit=limit, after_id=after_id)
@@ -183,9 +191,9 @@ class InboundTables:
         no longer says what the system holds)."""
         c = mappings.c
         with self.engine.begin() as connection:
-            digests.forget(connection, catalog, system, [internal_id])
+            digests.forget(connection, catalog, system, [internal_id], self.tenant)
             connection.execute(update(mappings).where(
-                c.catalog == catalog, c.system == system, c.object_type == object_type,
+                c.tenant == self.tenant, c.catalog == catalog, c.system == system, c.object_type == object_type,
                 c.internal_id == internal_id).values(fingerprint=None, field_base=None, updated_at=_now()))
 
     def learn_bases(self, catalog: str, system: str, object_type: str, bases: dict[str, str]) -> None:
@@ -194,15 +202,15 @@ class InboundTables:
         with self.engine.begin() as connection:
             for internal_id, base in bases.items():
                 connection.execute(update(mappings).where(
-                    c.catalog == catalog, c.system == system, c.object_type == object_type,
+                    c.tenant == self.tenant, c.catalog == catalog, c.system == system, c.object_type == object_type,
                     c.internal_id == internal_id, c.field_base.is_(None)).values(field_base=base))
 
     def synced_external_ids(self, catalog: str, system: str, object_type: str) -> dict[str, str]:
         """External id -> internal id of every synced mapping of an object type (the read-back's reference)."""
         c = mappings.c
         query = select(c.external_id, c.internal_id).where(
-            c.catalog == catalog, c.system == system, c.object_type == object_type, c.status == SYNCED,
-            c.external_id.is_not(None))
+            c.tenant == self.tenant, c.catalog == catalog, c.system == system, c.object_type == object_type,
+            c.status == SYNCED, c.external_id.is_not(None))
         with self.engine.connect() as connection:
             return dict(connection.execute(query).all())
 

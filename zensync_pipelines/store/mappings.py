@@ -12,9 +12,9 @@ from sqlalchemy import Engine, and_, bindparam, func, select
 from ..engine.retry import PERMANENT, STALE_PENDING, TRANSIENT, next_retry_at
 from ..engine.types import DELETED, FAILED, PENDING, UNLINKED, MappingState, Operation, Outcome
 from . import bulkwrite, digests
-from .tables import mappings, sync_events
+from .tables import DEFAULT_TENANT, mappings, sync_events
 
-KEY = ("catalog", "internal_id", "system", "object_type")
+KEY = ("tenant", "catalog", "internal_id", "system", "object_type")
 ERRORS = ("last_error_code", "last_error_field", "last_error")  # a mapping row's error columns, taken from
 OUTCOME_ERRORS = ("error_code", "error_field", "error_message")  # these attributes of an outcome
 EVENT_COLUMNS = ("catalog", "internal_id", "system", "object_type", "operation", "outcome", "error_code",
@@ -27,7 +27,8 @@ CHUNK = 900  # below SQLite's bound-parameter limit, comfortably
 _STATES = select(mappings.c.internal_id, mappings.c.object_type, mappings.c.external_id, mappings.c.fingerprint,
                  mappings.c.status, mappings.c.attempts, mappings.c.write_seq, mappings.c.field_base,
                  mappings.c.pending_base).where(
-    mappings.c.catalog == bindparam("catalog"), mappings.c.system == bindparam("system"),
+    mappings.c.tenant == bindparam("tenant"), mappings.c.catalog == bindparam("catalog"),
+    mappings.c.system == bindparam("system"),
     mappings.c.internal_id.in_(bindparam("ids", expanding=True)))
 
 
@@ -50,8 +51,20 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 class MappingStore:
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    """The mappings and sync events of one tenant: every read is filtered by it and every write carries it."""
+
+    def __init__(self, engine: Engine, tenant: str = DEFAULT_TENANT):
+        self.engine, self.tenant = engine, tenant
+
+    @property
+    def key_scope(self) -> str:
+        """What the engine mixes into idempotency keys (engine/keys.py): nothing for the default tenant, whose keys
+        stay those of a single-tenant deployment; the tenant otherwise, so two tenants' keys never meet."""
+        return "" if self.tenant == DEFAULT_TENANT else self.tenant
+
+    def _mine(self, catalog: str, system: str) -> list[Any]:
+        c = mappings.c
+        return [c.tenant == self.tenant, c.catalog == catalog, c.system == system]
 
     # -- reads -------------------------------------------------------------------------------------------------
     def load_states(self, catalog: str, system: str,
@@ -60,7 +73,8 @@ class MappingStore:
         with self.engine.connect() as connection:
             for ids in _chunks(list(internal_ids)):
                 # Plain tuples: named access on a million rows costs more than the query itself.
-                found = connection.execute(_STATES, {"catalog": catalog, "system": system, "ids": ids}).all()
+                found = connection.execute(_STATES, {"tenant": self.tenant, "catalog": catalog, "system": system,
+                                                     "ids": ids}).all()
                 for internal_id, object_type, *known in found:
                     states[(internal_id, object_type)] = MappingState(*known)
         return states
@@ -72,14 +86,14 @@ class MappingStore:
         with self.engine.connect() as connection:
             for ids in _chunks(list(internal_ids)):
                 query = select(c.internal_id, c.external_id).where(
-                    c.catalog == catalog, c.system == system, c.object_type == object_type,
+                    *self._mine(catalog, system), c.object_type == object_type,
                     c.internal_id.in_(ids), c.external_id.is_not(None), c.status.not_in([DELETED, UNLINKED]))
                 found.update({row.internal_id: row.external_id for row in connection.execute(query)})
         return found
 
     def rows(self, catalog: str, system: str, **filters: Any) -> list[dict[str, Any]]:
         """Mapping rows as dicts, for checks, reports and tests."""
-        conditions = [mappings.c.catalog == catalog, mappings.c.system == system]
+        conditions = self._mine(catalog, system)
         conditions += [mappings.c[name] == value for name, value in filters.items()]
         with self.engine.connect() as connection:
             query = select(mappings).where(and_(*conditions)).order_by(mappings.c.internal_id)
@@ -88,7 +102,7 @@ class MappingStore:
     def status_counts(self, catalog: str, system: str) -> dict[str, int]:
         c = mappings.c
         with self.engine.connect() as connection:
-            query = select(c.status, func.count()).where(c.catalog == catalog, c.system == system) \
+            query = select(c.status, func.count()).where(*self._mine(catalog, system)) \
                 .group_by(c.status)
             return {status: count for status, count in connection.execute(query)}
 
@@ -96,14 +110,14 @@ class MappingStore:
         """(object type, status) -> rows, for the parity check."""
         c = mappings.c
         with self.engine.connect() as connection:
-            query = select(c.object_type, c.status, func.count()).where(c.catalog == catalog, c.system == system) \
+            query = select(c.object_type, c.status, func.count()).where(*self._mine(catalog, system)) \
                 .group_by(c.object_type, c.status)
             return {(object_type, status): count for object_type, status, count in connection.execute(query)}
 
     def problem_rows(self, catalog: str, system: str, statuses: Sequence[str], limit: int) -> list[dict[str, Any]]:
         """The first `limit` rows in one of `statuses`, oldest problem first, for the failed-rows check."""
         c = mappings.c
-        query = select(mappings).where(c.catalog == catalog, c.system == system, c.status.in_(list(statuses))) \
+        query = select(mappings).where(*self._mine(catalog, system), c.status.in_(list(statuses))) \
             .order_by(c.updated_at, c.internal_id).limit(limit)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
@@ -116,7 +130,7 @@ class MappingStore:
         now = now or _now()
         transient = (c.status == FAILED) & (c.failure_kind == TRANSIENT) & (c.next_retry_at <= now)
         orphaned = (c.status == PENDING) & (c.updated_at <= now - STALE_PENDING)
-        query = select(c.internal_id).distinct().where(c.catalog == catalog, c.system == system,
+        query = select(c.internal_id).distinct().where(*self._mine(catalog, system),
                                                        transient | orphaned).order_by(c.internal_id).limit(limit)
         with self.engine.connect() as connection:
             return list(connection.execute(query).scalars())
@@ -124,7 +138,7 @@ class MappingStore:
     def next_retry(self, catalog: str, system: str) -> dt.datetime | None:
         """The earliest scheduled automatic retry of a transient failure, or None when none is scheduled."""
         c = mappings.c
-        query = select(func.min(c.next_retry_at)).where(c.catalog == catalog, c.system == system,
+        query = select(func.min(c.next_retry_at)).where(*self._mine(catalog, system),
                                                         c.status == FAILED, c.failure_kind == TRANSIENT)
         with self.engine.connect() as connection:
             found = connection.execute(query).scalar()
@@ -141,7 +155,7 @@ class MappingStore:
         last = None
         with self.engine.connect() as connection:
             while True:
-                query = select(c.internal_id).distinct().where(c.catalog == catalog, c.system == system, condition) \
+                query = select(c.internal_id).distinct().where(*self._mine(catalog, system), condition) \
                     .order_by(c.internal_id).limit(chunk_size)
                 if last is not None:
                     query = query.where(c.internal_id > last)
@@ -156,14 +170,13 @@ class MappingStore:
     # once (see bulkwrite). (catalog, system) is shared by every item of a call in practice, but not by contract:
     # items are grouped by it, one set-based statement per group. Rows are read off the items with `attrgetter`,
     # which builds the tuples in C.
-    @staticmethod
-    def _upsert(connection: Any, items: Iterable[Operation | Outcome], columns: Sequence[str],
+    def _upsert(self, connection: Any, items: Iterable[Operation | Outcome], columns: Sequence[str],
                 row: Callable[[Any], tuple[Any, ...]], constants: dict[str, Any], update: dict[str, Any]) -> None:
         """Upsert one mapping row per item: `row` gives the item's values of `columns` (the key's internal id and
         object type first), `constants` the other columns of a new row."""
         for (catalog, system), group in _last_per_key(items).items():
             bulkwrite.upsert(connection, mappings, KEY, columns, map(row, group), update,
-                             {"catalog": catalog, "system": system, **constants})
+                             {"tenant": self.tenant, "catalog": catalog, "system": system, **constants})
 
     @staticmethod
     def _fresh(run_id: str, now: dt.datetime, columns: Sequence[str], **values: Any) -> dict[str, Any]:
@@ -242,11 +255,12 @@ class MappingStore:
             held = ((op.catalog, op.internal_id, op.system, op.object_type, op.action, "deferred", None, None, None,
                      op.attempt) for op in deferred)
             bulkwrite.append(connection, sync_events, EVENT_COLUMNS, itertools.chain(events, held),
-                             {"run_id": run_id, "occurred_at": now})
+                             {"run_id": run_id, "occurred_at": now, "tenant": self.tenant})
 
     def events(self, catalog: str, system: str, run_id: str | None = None) -> list[dict[str, Any]]:
         c = sync_events.c
-        conditions = [c.catalog == catalog, c.system == system] + ([c.run_id == run_id] if run_id else [])
+        conditions = [c.tenant == self.tenant, c.catalog == catalog, c.system == system] + \
+            ([c.run_id == run_id] if run_id else [])
         with self.engine.connect() as connection:
             return [dict(r._mapping) for r in connection.execute(select(sync_events).where(*conditions)
                                                                  .order_by(c.id))]
@@ -254,8 +268,8 @@ class MappingStore:
     # -- settled rows (engine/settled.py) ---------------------------------------------------------------------
     def settle(self, catalog: str, system: str, row_digests: dict[str, str]) -> None:
         with self.engine.begin() as connection:
-            digests.store(connection, catalog, system, row_digests)
+            digests.store(connection, catalog, system, row_digests, self.tenant)
 
     def unsettle(self, catalog: str, system: str, internal_ids: Sequence[str]) -> None:
         with self.engine.begin() as connection:
-            digests.forget(connection, catalog, system, internal_ids)
+            digests.forget(connection, catalog, system, internal_ids, self.tenant)

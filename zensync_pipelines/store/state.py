@@ -9,9 +9,8 @@ from typing import Any, Optional
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .tables import state
+from .tables import DEFAULT_TENANT, state
 
-DEFAULT_TENANT = "default"
 
 
 class StateStore:

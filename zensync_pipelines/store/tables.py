@@ -5,6 +5,9 @@ from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, 
 
 metadata = MetaData()
 
+# The tenant of every row written by a store built without one: a single-tenant deployment's only tenant.
+DEFAULT_TENANT = "default"
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT for the ever-growing event log.
 EventId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -12,6 +15,8 @@ mappings = Table(
     "zensync_external_mappings",
     metadata,
     Column("id", EventId, primary_key=True, autoincrement=True),
+    # Each store is bound to one tenant (migration 0009); a single-tenant deployment has only "default".
+    Column("tenant", String(100), nullable=False, server_default="default"),
     Column("catalog", String(100), nullable=False),
     Column("internal_id", String(255), nullable=False),
     Column("system", String(50), nullable=False),
@@ -35,9 +40,9 @@ mappings = Table(
     Column("field_base", Text),  # JSON: target -> last synced value, for objects with two-way fields (0006)
     # JSON, as field_base: the base an update in flight leaves once confirmed, recorded with its intent (0007)
     Column("pending_base", Text),
-    UniqueConstraint("catalog", "internal_id", "system", "object_type", name="uq_zensync_mapping_row"),
-    Index("ix_zensync_mapping_status", "catalog", "system", "status"),
-    Index("ix_zensync_mapping_external", "system", "object_type", "external_id"),
+    UniqueConstraint("tenant", "catalog", "internal_id", "system", "object_type", name="uq_zensync_mapping_row"),
+    Index("ix_zensync_mapping_status", "tenant", "catalog", "system", "status"),
+    Index("ix_zensync_mapping_external", "tenant", "system", "object_type", "external_id"),
 )
 
 sync_events = Table(
@@ -45,6 +50,7 @@ sync_events = Table(
     metadata,
     Column("id", EventId, primary_key=True, autoincrement=True),
     Column("run_id", String(64), nullable=False),
+    Column("tenant", String(100), nullable=False, server_default="default"),
     Column("catalog", String(100), nullable=False),
     Column("internal_id", String(255), nullable=False),
     Column("system", String(50), nullable=False),
@@ -56,8 +62,8 @@ sync_events = Table(
     Column("error_message", Text),
     Column("attempt", Integer, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Index("ix_zensync_events_row", "catalog", "system", "internal_id"),
-    Index("ix_zensync_events_time", "catalog", "system", "occurred_at"),
+    Index("ix_zensync_events_row", "tenant", "catalog", "system", "internal_id"),
+    Index("ix_zensync_events_time", "tenant", "catalog", "system", "occurred_at"),
     Index("ix_zensync_events_run", "run_id"),
 )
 

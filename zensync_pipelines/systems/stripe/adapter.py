@@ -79,13 +79,14 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
     def __init__(self, api_key: str, api_base: str, rate_limit_per_second: float = 20.0,
                  max_concurrency: Optional[int] = None,
                  max_network_retries: int = 2, timeout_seconds: float = 30.0, rate_limit_retries: int = 5,
-                 batch_size: int = 100):
+                 batch_size: int = 100, stripe_account: Optional[str] = None):
         super().__init__()
         stripe.enable_telemetry = False  # no usage data leaves a sync worker
         self.breaker = CircuitBreaker("Stripe", BREAKER_THRESHOLD)
         http_client = CountingRequestsClient(self.count_call, self.breaker, api_base, timeout=timeout_seconds)
-        self.client = stripe.StripeClient(api_key, base_addresses={"api": api_base}, http_client=http_client,
-                                          max_network_retries=max_network_retries)
+        # A connected account (Stripe Connect, `acct_...`): every request acts inside it with the platform's key.
+        self.client = stripe.StripeClient(api_key, stripe_account=stripe_account, base_addresses={"api": api_base},
+                                          http_client=http_client, max_network_retries=max_network_retries)
         self.bucket = TokenBucket(rate_limit_per_second)
         self.rate_limit_per_second = rate_limit_per_second
         self.max_concurrency = max_concurrency or default_concurrency(rate_limit_per_second)

@@ -18,6 +18,7 @@ from simple_salesforce import Salesforce
 from sqlalchemy import func, select
 
 from zensync_pipelines.catalogs import load_specs
+from zensync_pipelines.cli.dev_receiver import start_dev_receiver
 from zensync_pipelines.inbound.app import Receiver, ReceiverContext, build_app
 from zensync_pipelines.inbound.salesforce import build_routes as salesforce_routes
 from zensync_pipelines.inbound.stripe import build_routes as stripe_routes
@@ -237,3 +238,19 @@ def test_salesforce_sandbox_messages_of_another_org_reach_its_tenants_inbox(engi
         wait_until(lambda: len(inbox(engine)) == 1 and len(inbox(engine, "t2")) == 1, timeout=15)
     for tenant, record in accounts.items():
         assert [external for _, external in inbox(engine, tenant)] == [record]
+
+
+def test_the_dev_receiver_takes_the_platforms_and_its_connected_accounts_events(engine, stripe_sandbox):
+    """`zensync dev` registers the platform's endpoint and its Connect endpoint: both reach their tenant."""
+    platform = as_account(stripe_sandbox.url)
+    one = platform.v1.accounts.create({"type": "custom"}).id
+    TenantStore(engine).add(Tenant("t1", stripe_account=one))
+    receiver = start_dev_receiver(engine, "sk_test_routing", stripe_sandbox.url, free_port())
+    try:
+        mine = platform.v1.customers.create({"email": "a@platform.example"}).id
+        theirs = as_account(stripe_sandbox.url, one).v1.customers.create({"email": "a@t1.example"}).id
+        wait_until(lambda: len(inbox(engine)) == 1 and len(inbox(engine, "t1")) == 1, timeout=15)
+    finally:
+        receiver.stop()
+    assert [external for _, external in inbox(engine)] == [mine]
+    assert [external for _, external in inbox(engine, "t1")] == [theirs]

@@ -6,6 +6,7 @@ tenant's inbox."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -15,11 +16,13 @@ from typing import Iterator, Optional
 import requests
 import stripe
 from simple_salesforce import Salesforce
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 
 from zensync_pipelines.catalogs import load_specs
 from zensync_pipelines.cli.dev_receiver import start_dev_receiver
 from zensync_pipelines.inbound.app import Receiver, ReceiverContext, build_app
+from zensync_pipelines.inbound.routing import TenantDirectory
 from zensync_pipelines.inbound.salesforce import build_routes as salesforce_routes
 from zensync_pipelines.inbound.stripe import build_routes as stripe_routes
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
@@ -41,11 +44,11 @@ ORG_1, ORG_2 = "00D000000000001", "00D000000000002"  # 15-character org ids; the
 
 
 @contextlib.contextmanager
-def receiving(engine, platform_secrets: Optional[list[str]] = None) -> Iterator[str]:
+def receiving(engine, platform_secrets: Optional[list[str]] = None, ttl: float = TTL) -> Iterator[str]:
     """Both routes on the receiver's own server; `platform_secrets` may be filled after it started (a sandbox
     endpoint's secret is known only once the endpoint exists, which needs the receiver's URL)."""
     platform_secrets = [SECRET] if platform_secrets is None else platform_secrets
-    context = ReceiverContext(engine, load_specs(), tenant_ttl=TTL)
+    context = ReceiverContext(engine, load_specs(), tenant_ttl=ttl)
     receivers = [Receiver("stripe", lambda c: stripe_routes(c, platform_secrets)),
                  Receiver("salesforce", lambda c: salesforce_routes(c, OutboundSettings(ORG_ID, TOKEN)))]
     with serving(build_app(context, receivers)) as url:
@@ -120,6 +123,43 @@ def test_unknown_and_disabled_tenants_are_refused_nothing_stored_and_a_disable_i
         time.sleep(TTL + 0.1)
         assert post(url, event("evt_again", "acct_1One")).status_code == 200
     assert inbox(engine, "t1") == [("evt_before", "cus_1"), ("evt_again", "cus_1")] and stored(engine) == 2
+
+
+def test_deliveries_share_one_registry_read_per_cache_life(engine):
+    TenantStore(engine).add(Tenant("t1", stripe_account="acct_1One"))
+    reads = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if "FROM zensync_tenants" in statement:
+            reads.append(statement)
+
+    sqlalchemy_event.listen(engine, "before_cursor_execute", count)
+    with receiving(engine, ttl=60) as url:
+        with ThreadPoolExecutor(8) as pool:  # concurrent first deliveries wait for one read, not one each
+            answers = list(pool.map(lambda n: post(url, event(f"evt_{n}", "acct_1One")).status_code, range(24)))
+        assert post(url, event("evt_platform")).status_code == 200
+    assert answers == [200] * 24 and len(reads) == 1
+
+
+async def _directory_reads(engine) -> tuple[int, int, int]:
+    now = [0.0]
+    directory = TenantDirectory(engine, ttl=5, clock=lambda: now[0])
+    loads = []
+    load = directory._load
+    directory._load = lambda: loads.append(1) or load()
+    await asyncio.gather(*(directory.snapshot() for _ in range(10)))
+    first = len(loads)
+    now[0] = 4.9
+    await directory.snapshot()
+    kept = len(loads)
+    now[0] = 5.1
+    assert "t1" in (await directory.snapshot()).by_id
+    return first, kept, len(loads)
+
+
+def test_the_registry_copy_is_read_once_for_concurrent_deliveries_and_again_after_its_life(engine):
+    TenantStore(engine).add(Tenant("t1", stripe_account="acct_1One"))
+    assert asyncio.run(_directory_reads(engine)) == (1, 1, 2)
 
 
 def test_without_tenants_every_event_is_the_default_tenants_as_before(engine):

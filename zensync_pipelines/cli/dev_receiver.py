@@ -22,21 +22,24 @@ from ..inbound.server import ServerSettings, uvicorn_config
 from ..inbound.stripe import build_routes
 
 
-def register_endpoint(api_key: str, stripe_url: str, receiver_url: str) -> str:
-    """A webhook endpoint for every event type a spec reads; its signing secret (shown once, at creation).
-    An endpoint left by an earlier run at the same URL is replaced, since its secret is not known any more."""
+def register_endpoint(api_key: str, stripe_url: str, receiver_url: str) -> list[str]:
+    """Two webhook endpoints for every event type a spec reads, the platform's own and its Connect endpoint (the
+    connected accounts' events, which the receiver routes by their `account` to their tenant); their signing
+    secrets (shown once, at creation). Endpoints left by an earlier run at the same URL are replaced, since their
+    secrets are not known any more."""
     client = stripe.StripeClient(api_key, base_addresses={"api": stripe_url}, max_network_retries=0)
     for endpoint in client.v1.webhook_endpoints.list(params={"limit": 100}).auto_paging_iter():
         if endpoint.url == receiver_url:
             client.v1.webhook_endpoints.delete(endpoint.id)
     wanted = event_types(sorted(inbound_routes(load_specs(), "stripe")))
-    created = client.v1.webhook_endpoints.create(params={"url": receiver_url, "enabled_events": wanted})
-    return created.secret
+    return [client.v1.webhook_endpoints.create(params={"url": receiver_url, "enabled_events": wanted, **connect}).secret
+            for connect in ({}, {"connect": True})]
 
 
 class DevReceiver:
-    def __init__(self, engine: Engine, secret: str, port: int, salesforce: Optional[OutboundSettings] = None):
-        receivers = [Receiver("stripe", lambda context: build_routes(context, [secret]))]
+    def __init__(self, engine: Engine, stripe_secrets: list[str], port: int,
+                 salesforce: Optional[OutboundSettings] = None):
+        receivers = [Receiver("stripe", lambda context: build_routes(context, stripe_secrets))]
         if salesforce is not None:
             receivers.append(Receiver("salesforce", lambda context: salesforce_routes(context, salesforce)))
         app = build_app(ReceiverContext(engine, load_specs()), receivers)
@@ -67,14 +70,14 @@ def start_dev_receiver(engine: Engine, api_key: str, stripe_url: str, port: int,
                        sandboxes: Sequence[Any] = ()) -> DevReceiver:
     """The receiver; with a Salesforce sandbox running, its outbound messages for Account and Contact go to
     /webhooks/salesforce/<a token made for this run>, checked against the sandbox org's id."""
-    secret = register_endpoint(api_key, stripe_url, f"http://127.0.0.1:{port}/webhooks/stripe")
+    signing = register_endpoint(api_key, stripe_url, f"http://127.0.0.1:{port}/webhooks/stripe")
     org = _salesforce_sandbox(sandboxes)
     settings = None
     if org is not None:
         from ..sandbox.salesforce.auth import ORG_ID  # the id the sandbox org reports, as Setup shows a real one
 
         settings = OutboundSettings(ORG_ID, secrets.token_urlsafe(24))
-    receiver = DevReceiver(engine, secret, port, settings).start()
+    receiver = DevReceiver(engine, signing, port, settings).start()
     if org is not None and settings is not None:
         receiver.salesforce_url = f"{receiver.url}{SALESFORCE_PATH}"
         org.outbound.configure({"*": f"{receiver.salesforce_url}/{settings.token}"})

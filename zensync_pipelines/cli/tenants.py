@@ -21,6 +21,8 @@ SETTINGS = (
     ("--stripe-account", "stripe_account", "Stripe account id (acct_...): a connected account reached with the "
                                            "platform's key (Stripe-Account), or, with --stripe-key, the key's own."),
     ("--stripe-key", "stripe_key", "The tenant's own Stripe secret key, as a reference (secret)."),
+    ("--stripe-webhook-secret", "stripe_webhook_secret", "The signing secret of the tenant's own webhook endpoint "
+                                                         "(/webhooks/stripe/<tenant>), as a reference (secret)."),
     ("--salesforce-org", "salesforce_org", "Salesforce org id (00D..., 15 or 18 characters)."),
     ("--salesforce-login-url", "salesforce_login_url", "Where to log in (default: SALESFORCE_LOGIN_URL, else "
                                                        "login.salesforce.com)."),

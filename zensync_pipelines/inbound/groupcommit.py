@@ -82,10 +82,11 @@ class GroupCommit:
                 if not done.done():
                     done.set_exception(Unavailable(type(error).__name__))
             return
+        tenant = self.inbox.tenant  # an event that names no tenant is stored under the store's
         for delivery, done in batch:
             count = 0
             for event in delivery:
-                key = (event.system, event.event_id)
+                key = (event.tenant or tenant, event.system, event.event_id)
                 if key in new:  # the first delivery of an event the batch carried twice counts it
                     new.discard(key)
                     count += 1

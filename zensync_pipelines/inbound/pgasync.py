@@ -35,14 +35,14 @@ class AsyncInbox:
         self._args, self._params = tuple(args), {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **params}
         self._idle: list[Any] = []
 
-    async def add_new(self, events: Sequence[NewInboundEvent]) -> set[tuple[str, str]]:
+    async def add_new(self, events: Sequence[NewInboundEvent]) -> set[tuple[str, str, str]]:
         statement, parameters = self.inbox.insert_statement(events)
         connection = self._idle.pop() if self._idle else await self._connect()
         try:
             cursor = connection.cursor()
             cursor.execute(statement, parameters)
             await _ready(connection)
-            new = {(system, event_id) for system, event_id in cursor.fetchall()}
+            new = set(cursor.fetchall())  # (tenant, system, event id) of the rows that were new
         except BaseException:
             connection.close()  # whatever state it is in, it is not reused
             raise

@@ -18,6 +18,7 @@ from ..engine.spec import CatalogSpec
 from ..store.inbox import InboxStore, NewInboundEvent, Unstorable, check_storable
 from .groupcommit import GroupCommit, Unavailable
 from .logs import refuse
+from .routing import TTL_SECONDS, TenantDirectory
 
 log = logging.getLogger("zensync.webhooks")
 MAX_BODY_BYTES = 1024 * 1024  # Stripe's events are a few kB; anything near this is not a webhook
@@ -36,9 +37,11 @@ class ReceiverContext:
     engine: Engine
     specs: Sequence[CatalogSpec]
     max_body_bytes: int = MAX_BODY_BYTES
+    tenant_ttl: float = TTL_SECONDS  # how old the receiver's copy of the tenant registry may get
 
     _inbox: Optional[InboxStore] = field(default=None, init=False, repr=False)
     _writer: Optional[GroupCommit] = field(default=None, init=False, repr=False)
+    _tenants: Optional[TenantDirectory] = field(default=None, init=False, repr=False)
 
     @property
     def inbox(self) -> InboxStore:
@@ -46,6 +49,13 @@ class ReceiverContext:
         if self._inbox is None or self._inbox.engine is not self.engine:
             self._inbox = InboxStore(self.engine)
         return self._inbox
+
+    @property
+    def tenants(self) -> TenantDirectory:
+        """The registry as this worker last read it (routing.py), for the current engine."""
+        if self._tenants is None or self._tenants.engine is not self.engine:
+            self._tenants = TenantDirectory(self.engine, self.tenant_ttl)
+        return self._tenants
 
     @property
     def writer(self) -> GroupCommit:
@@ -104,5 +114,6 @@ async def store(request: Request, context: ReceiverContext, system: str,
                ", ".join(f"{e.event_id} ({e.event_type})" for e in events))
         return JSONResponse({"error": "inbox unavailable, deliver again"}, status_code=503)
     for event in events:
-        log.info("%s: %s (%s) %s", system, event.event_id, event.event_type, "stored" if added else "duplicate")
+        log.info("%s: %s (%s) %s%s", system, event.event_id, event.event_type, "stored" if added else "duplicate",
+                 f" for tenant {event.tenant}" if event.tenant else "")
     return JSONResponse({"stored": added})

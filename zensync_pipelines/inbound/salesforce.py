@@ -6,6 +6,10 @@ app is built (a typo fails `zensync webhooks serve` at start, naming the variabl
 streams, the notifications go through the receiver's inbox commit, and the Ack is sent only after it. Every
 refusal is a SOAP fault, logged once by the app. The route is mounted only when SALESFORCE_ORGANIZATION_ID is
 set.
+
+The OrganizationId routes a message to its tenant (docs/tenants.md#inbound-routing): the configured org is the
+default tenant's, a registered active tenant's org is that tenant's, any other org or a disabled tenant's is
+refused (403), nothing stored.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from starlette.routing import Route
 
 from .. import config
 from ..engine.spec import inbound_routes
-from ..systems.salesforce.outbound import CONTENT_TYPE, SYSTEM, OutboundRefused, ack, fault, to_events
+from ..systems.salesforce.ids import canonical
+from ..systems.salesforce.outbound import (CONTENT_TYPE, SYSTEM, OutboundMessage, OutboundRefused, ack,
+                                           check_content_type, fault, parse, to_events)
 from ..systems.salesforce.outbound_auth import OutboundSettings
-from ..systems.salesforce.outbound_endpoint import accept
 from .logs import log, refuse
 from .receiver import Receiver, ReceiverContext, Refused, Unavailable, commit, read_body
 
@@ -40,11 +45,27 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> Optional[Outbo
         raise RuntimeError(str(error)) from None
 
 
+async def route_by_org(context: ReceiverContext, own_org: Optional[str], message: OutboundMessage) -> Optional[str]:
+    """The tenant of a parsed message by its OrganizationId: None (the default tenant) for the deployment's own
+    org (SALESFORCE_ORGANIZATION_ID), without a registry lookup; a registered active tenant's org: that tenant; any
+    other org is refused as before tenants, a disabled tenant's too (403, nothing stored)."""
+    org = canonical(message.organization_id)  # parse() refused a message whose OrganizationId is not an id
+    if org == own_org:
+        return None
+    route = (await context.tenants.snapshot()).by_salesforce_org.get(org)
+    if route is None:
+        raise OutboundRefused("organization_mismatch", "the message comes from another organization", 403)
+    if not route.active:
+        raise OutboundRefused("tenant_disabled", f"tenant {route.id} (org {org}) is {route.status}", 403)
+    return route.id
+
+
 def build_routes(context: ReceiverContext, settings: Optional[OutboundSettings] = None) -> Optional[list[Route]]:
     settings = settings if settings is not None else settings_from_env()
     if settings is None:
         return None
     routes = inbound_routes(context.specs, SYSTEM)
+    own_org = canonical(settings.organization_id)
 
     def answer(request: Request, status: int, reason: str, told: str, code: str = "soapenv:Client") -> Response:
         """A SOAP fault telling the sender `told`; the log line gets `reason`."""
@@ -57,9 +78,11 @@ def build_routes(context: ReceiverContext, settings: Optional[OutboundSettings] 
         try:
             settings.check_request(peer, token)  # before reading a byte of a stranger's body
             body = await read_body(request, context.max_body_bytes, None)
+            check_content_type(request.headers.get("content-type"))
             # Parsing is CPU work of a millisecond or two: done on the loop, a thread would only add a hop.
-            message = accept(body, request.headers.get("content-type"), settings, context.max_body_bytes)
-            events = to_events(message, routes, received_at=dt.datetime.now(dt.timezone.utc))
+            message = parse(body, context.max_body_bytes)
+            tenant = await route_by_org(context, own_org, message)
+            events = to_events(message, routes, received_at=dt.datetime.now(dt.timezone.utc), tenant=tenant)
             stored = await commit(context, events)
         except OutboundRefused as refused:
             return answer(request, refused.status, f"{refused.code}: {refused.reason}", refused.reason)
@@ -69,8 +92,9 @@ def build_routes(context: ReceiverContext, settings: Optional[OutboundSettings] 
             # HTTP 500 with a fault: Salesforce keeps the message and delivers it again.
             return answer(request, 500, f"inbox unavailable ({error}) for message {message.action_id}",
                           "temporarily unable to store the notifications; retry later", "soapenv:Server")
-        log.info("salesforce: outbound message %s: %d notifications, %d new, ids %s", message.action_id,
-                 len(message.notifications), stored, ",".join(n.id for n in message.notifications[:5]))
+        log.info("salesforce: outbound message %s: %d notifications, %d new, ids %s%s", message.action_id,
+                 len(message.notifications), stored, ",".join(n.id for n in message.notifications[:5]),
+                 f", tenant {tenant}" if tenant else "")
         return Response(ack(), 200, media_type=CONTENT_TYPE)
 
     return [Route(PATH, deliver, methods=["POST"]), Route(PATH + "/{token}", deliver, methods=["POST"])]

@@ -45,6 +45,9 @@ class NewInboundEvent:
     occurred_at: dt.datetime
     payload: str
     source: str = "webhook"  # webhook | poll | readback
+    # The receiver routes each event to its tenant before storing it, and one commit may hold several tenants'
+    # events; None (pollers, read-back: one store per tenant) stores it under the store's tenant.
+    tenant: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def _multirow_insert(count: int) -> str:
     RETURNING statement again on every call (~1 ms of CPU, more than PostgreSQL's own work for a few rows)."""
     row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     return (f"INSERT INTO {inbound_events.name} ({', '.join(_COLUMNS)}) VALUES {', '.join([row] * count)} "
-            "ON CONFLICT (tenant, system, event_id) DO NOTHING RETURNING system, event_id")
+            "ON CONFLICT (tenant, system, event_id) DO NOTHING RETURNING tenant, system, event_id")
 
 
 class Unstorable(ValueError):
@@ -96,27 +99,27 @@ class InboxStore:
         self._postgresql = engine.dialect.name == "postgresql"
         insert = (postgresql if self._postgresql else sqlite).insert
         self._add = insert(inbound_events).on_conflict_do_nothing(index_elements=["tenant", "system", "event_id"]) \
-            .returning(inbound_events.c.system, inbound_events.c.event_id)
+            .returning(inbound_events.c.tenant, inbound_events.c.system, inbound_events.c.event_id)
 
     def add(self, events: Sequence[NewInboundEvent]) -> int:
         """Store the events not stored yet, in one transaction; returns how many were new. Raises when the
         database cannot take them: the caller must then answer so that the system delivers again."""
         return len(self.add_new(events))
 
-    def add_new(self, events: Sequence[NewInboundEvent]) -> set[tuple[str, str]]:
-        """`add`, returning the (system, event id) of the events that were new (the receiver's group commit
-        answers each delivery for its own events)."""
+    def add_new(self, events: Sequence[NewInboundEvent]) -> set[tuple[str, str, str]]:
+        """`add`, returning the (tenant, system, event id) of the events that were new (the receiver's group
+        commit answers each delivery for its own events)."""
         if not events:
             return set()
         with self.engine.begin() as connection:
             # One multi-row INSERT; RETURNING yields only the rows that were new.
             if self._postgresql:
-                return set(connection.exec_driver_sql(*self.insert_statement(events)).all())
-            return {(system, event_id) for system, event_id in connection.execute(self._add, self._rows(events))}
+                return {tuple(row) for row in connection.exec_driver_sql(*self.insert_statement(events))}
+            return {tuple(row) for row in connection.execute(self._add, self._rows(events))}
 
     def insert_statement(self, events: Sequence[NewInboundEvent]) -> tuple[str, tuple[Any, ...]]:
         """PostgreSQL: the INSERT of `events` as SQL text for psycopg2 and its parameters (see _multirow_insert);
-        RETURNING gives (system, event id) of the rows that were new."""
+        RETURNING gives (tenant, system, event id) of the rows that were new."""
         rows = self._rows(events)
         return _multirow_insert(len(rows)), tuple(row[c] for row in rows for c in _COLUMNS)
 
@@ -124,10 +127,10 @@ class InboxStore:
         for event in events:
             check_storable(event)
         now = _now()
-        return [{"tenant": self.tenant, "system": e.system, "event_id": e.event_id, "event_type": e.event_type,
-                 "catalog": e.catalog, "object_type": e.object_type, "external_id": e.external_id,
-                 "occurred_at": e.occurred_at, "received_at": now, "source": e.source, "payload": e.payload,
-                 "status": PENDING, "attempts": 0} for e in events]
+        return [{"tenant": e.tenant or self.tenant, "system": e.system, "event_id": e.event_id,
+                 "event_type": e.event_type, "catalog": e.catalog, "object_type": e.object_type,
+                 "external_id": e.external_id, "occurred_at": e.occurred_at, "received_at": now,
+                 "source": e.source, "payload": e.payload, "status": PENDING, "attempts": 0} for e in events]
 
     def _due(self, catalog: str, system: str, now: dt.datetime) -> Any:
         c = inbound_events.c

@@ -161,6 +161,7 @@ tenants = Table(
     Column("name", String(255)),
     Column("stripe_account", String(255)),  # acct_...: with the platform's key (Stripe-Account), or the own key's
     Column("stripe_key", Text),  # secret: the tenant's own secret key; NULL uses the platform's key
+    Column("stripe_webhook_secret", Text),  # secret: signs its own endpoint's events (/webhooks/stripe/<tenant>)
     Column("salesforce_org", String(18)),  # 00D..., always the 18-character form
     Column("salesforce_login_url", String(255)),
     Column("salesforce_instance_url", String(255)),

@@ -18,8 +18,8 @@ _ORG = re.compile(r"00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 # The login flows of systems/salesforce/auth.py (a test keeps the two lists equal).
 SALESFORCE_FLOWS = ("auto", "oauth_refresh_token", "oauth_password", "oauth_client_credentials", "soap", "session")
-SECRET_FIELDS = ("stripe_key", "salesforce_client_secret", "salesforce_password", "salesforce_security_token",
-                 "salesforce_refresh_token")
+SECRET_FIELDS = ("stripe_key", "stripe_webhook_secret", "salesforce_client_secret", "salesforce_password",
+                 "salesforce_security_token", "salesforce_refresh_token")
 SALESFORCE_FIELDS = ("salesforce_login_url", "salesforce_instance_url", "salesforce_auth_flow",
                      "salesforce_username", "salesforce_client_id", "salesforce_client_secret", "salesforce_password",
                      "salesforce_security_token", "salesforce_refresh_token")
@@ -38,6 +38,9 @@ class Tenant:
     name: Optional[str] = None
     stripe_account: Optional[str] = None
     stripe_key: Optional[str] = field(default=None, repr=False)
+    # The signing secret of the tenant's own webhook endpoint (its own Stripe account, or an endpoint created in
+    # its connected account): the receiver's /webhooks/stripe/<tenant> verifies with it.
+    stripe_webhook_secret: Optional[str] = field(default=None, repr=False)
     salesforce_org: Optional[str] = None
     salesforce_login_url: Optional[str] = None
     salesforce_instance_url: Optional[str] = None

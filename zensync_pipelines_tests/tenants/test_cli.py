@@ -116,3 +116,16 @@ def test_the_installed_command_keeps_cells_whole_and_errors_on_one_line_in_a_pip
                              text=True)
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr == "Error: tenant t2: Stripe account acct_1One already belongs to tenant t1\n"
+
+
+def test_a_tenants_own_webhook_secret_is_a_reference_or_encrypted_never_shown(cli, monkeypatch):
+    monkeypatch.setenv("T3_WHSEC", "whsec_t3_own_value")
+    cli("add", "t3", "--stripe-key", "env:T2_STRIPE_KEY", "--stripe-webhook-secret", "env:T3_WHSEC")
+    assert json.loads(cli("show", "t3", "--json"))["stripe_webhook_secret"] == "env:T3_WHSEC"
+    cli("update", "t3", "--stripe-webhook-secret", "env:T3_WHSEC", "--encrypt")
+    shown = cli("show", "t3", "--json")
+    assert json.loads(shown)["stripe_webhook_secret"].startswith("encrypted") and "whsec_t3" not in shown
+    refused = cli("update", "t3", "--stripe-webhook-secret", "whsec_literal_value", code=1)
+    assert "give a reference" in refused and "whsec_literal_value" not in refused
+    assert secrets.resolve(TenantStore(make_engine(os.environ["ZENSYNC_DATABASE_URL"])).get("t3")
+                           .stripe_webhook_secret) == "whsec_t3_own_value"

@@ -160,9 +160,10 @@ def parse_datetime(text: Optional[str]) -> Optional[dt.datetime]:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def to_events(message: OutboundMessage, routes: Mapping[str, str],
-              received_at: Optional[dt.datetime] = None) -> list[NewInboundEvent]:
-    """Inbox events for the notifications whose sObject type a catalog takes in (`routes`: type -> catalog).
+def to_events(message: OutboundMessage, routes: Mapping[str, str], received_at: Optional[dt.datetime] = None,
+              tenant: Optional[str] = None) -> list[NewInboundEvent]:
+    """Inbox events for the notifications whose sObject type a catalog takes in (`routes`: type -> catalog), of
+    `tenant` (None: the inbox store's own, the default tenant for the receiver).
 
     The payload is the record in the REST shape (`attributes` + fields) so polled and pushed changes read alike.
     Without a SystemModstamp in the message, the time it arrived stands in for when the change happened.
@@ -177,7 +178,8 @@ def to_events(message: OutboundMessage, routes: Mapping[str, str],
         events.append(NewInboundEvent(
             system=SYSTEM, event_id=notification.id, event_type=EVENT_TYPE, catalog=catalog,
             object_type=notification.sobject_type, external_id=canonical(notification.record_id) or "",
-            occurred_at=notification.modstamp or fallback, payload=json.dumps(record, sort_keys=True)))
+            occurred_at=notification.modstamp or fallback, payload=json.dumps(record, sort_keys=True),
+            tenant=tenant))
     return events
 
 

@@ -16,6 +16,7 @@ from ..engine.strategy import Strategy
 from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
+from ..store.lanes import SharedTokenBucket
 from ..store.conflicts import ConflictStore, day_metadata
 from ..store.mappings import MappingStore
 from ..store.operations import OperationsView
@@ -105,6 +106,8 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     adapter = getattr(context.resources, system).adapter()
     if hasattr(adapter, "remember_usage"):  # e.g. Salesforce: a spent daily allocation is remembered
         adapter.remember_usage(ApiUsageMemory(StateStore(database.engine()), system))
+    if hasattr(adapter, "share_limit"):  # e.g. Stripe: every run of the system draws from one request rate
+        adapter.share_limit(SharedTokenBucket(database.engine(), system, adapter.rate_limit_per_second))
     scope = run_scope(context, spec)
     strategy = spec.strategy(system)
     catalog, mappings = database.catalog(), database.mappings()

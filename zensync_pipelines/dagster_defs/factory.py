@@ -15,6 +15,7 @@ from .inbound import build_inbound_asset, build_inbound_checks, inbound_enabled,
 from .inbound_automation import build_inbox_sensor
 from .retries import build_retry_sensor
 from .schedules import build_reconcile_schedule
+from .scope import copy_tags
 from .sensors import build_change_sensor
 from .settings import AutomationSettings
 from .whole import build_whole_catalog_job
@@ -52,7 +53,7 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # step and its light checks gain nothing from a process each, and each process costs seconds of
         # imports between a change and its sync; pools still limit the step across runs.
         jobs.append(define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
-                                     description=f"Sync {spec.name} to {system}."))
+                                     tags=copy_tags(spec, system), description=f"Sync {spec.name} to {system}."))
         jobs.append(build_whole_catalog_job(spec, system))
         # Only what the copy's strategy needs: no sensor unless it syncs on change, no schedule for a manual one.
         strategy, automated = spec.strategy(system), system not in settings.skipped_systems

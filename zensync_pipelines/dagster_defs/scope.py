@@ -22,7 +22,14 @@ SCOPE_TAG = "zensync/scope"
 CHANGED_SINCE_TAG = "zensync/changed_since"
 IDS_TAG = "zensync/ids"  # comma-separated internal ids: a retry of these rows only (retry sensor, zensync retry)
 CHANGES, RECONCILE, RETRY = "changes", "reconcile", "retry"
+# On every run of a copy's two jobs: the instance runs one per value at a time (tag_concurrency_limits), so two
+# runs never sync the same rows at once, while other copies of the same system go on beside them.
+COPY_TAG = "zensync/copy"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def copy_tags(spec: CatalogSpec, system: str) -> dict[str, str]:
+    return {COPY_TAG: f"{spec.name}.{system}"}
 
 
 def partitions_def(spec: CatalogSpec) -> MonthlyPartitionsDefinition:

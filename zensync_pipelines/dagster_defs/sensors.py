@@ -18,6 +18,7 @@ from dagster import (AssetMaterialization, DagsterInstance, DagsterRunStatus, Ru
 from ..engine.spec import CatalogSpec
 from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_after_now, order
 from .external import catalog_key, catalog_metadata
+from .resources import tick_database
 from .scope import CHANGES, whole_catalog_tags
 from .settings import AutomationSettings
 
@@ -96,11 +97,11 @@ def build_change_sensor(spec: CatalogSpec, system: str, job_name: str, settings:
     feeds: dict[str, ChangeFeed] = {}
 
     @sensor(name=name, job_name=job_name, minimum_interval_seconds=settings.sensor_interval_seconds,
-            default_status=settings.sensor_status, required_resource_keys={"catalog_db"},
+            default_status=settings.sensor_status,
             description=f"Syncs {spec.name} rows to {system} when their {spec.cursor_column} changes.")
     def _changes(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         previous = ChangeCursor.loads(context.cursor) if context.cursor else None
-        database = context.resources.catalog_db
+        database = tick_database(context)
         feed = feeds.get(database.url) or feeds.setdefault(database.url, ChangeFeed(database.catalog()))
         changes = detect_changes(feed, spec, previous, settings.sensor_overlap_seconds)
         if changes is None:

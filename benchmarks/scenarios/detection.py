@@ -210,7 +210,7 @@ def _sensor_ticks(url: str) -> float:
                                  Definitions(resources=resources))
         _SENSORS[url] = (defs, resources, DagsterInstance.ephemeral())
     defs, resources, instance = _SENSORS[url]
-    sensor = defs.resolve_sensor_def(sensor_name(SPEC, "stripe"))
+    sensor = defs.resolve_sensor_def(sensor_name(SPEC))
 
     def tick(cursor: Optional[str]) -> Any:
         context = build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)

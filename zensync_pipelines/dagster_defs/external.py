@@ -16,8 +16,8 @@ from ..engine.strategy import Strategy
 from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
-from ..store.lanes import SharedTokenBucket
 from ..store.conflicts import ConflictStore, day_metadata
+from ..store.lanes import SharedTokenBucket
 from ..store.mappings import MappingStore
 from ..store.operations import OperationsView
 from ..store.state import ApiUsageMemory, StateStore

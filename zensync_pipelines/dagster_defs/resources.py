@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-
 from typing import Any
 
 from dagster import ConfigurableResource, EnvVar, SensorEvaluationContext, build_resources
@@ -52,7 +51,7 @@ def tick_database(context: SensorEvaluationContext) -> CatalogDatabase:
 
     zensync's sensors declare no required resources on purpose: Dagster builds a sensor's resources on a
     DagsterInstance it creates afresh for every tick (dagster-io/dagster#14345), which checks the Alembic history
-    of each Dagster storage on the way: ~35 ms of CPU a tick in the code server, thirty times the tick's own
+    of each Dagster storage on the way: ~35 ms of CPU a tick in the code server, fifty times the tick's own
     query, and most of what an idle `zensync dev` burned. A tick that needs the instance (a run in flight, a
     failed run) still gets it from `context.instance`, only then."""
     if context.repository_def is None:

@@ -210,10 +210,12 @@ def _sensor_ticks(url: str) -> float:
                                  Definitions(resources=resources))
         _SENSORS[url] = (defs, resources, DagsterInstance.ephemeral())
     defs, resources, instance = _SENSORS[url]
-    sensor = defs.resolve_sensor_def(sensor_name(SPEC, "stripe"))
+    sensor = defs.resolve_sensor_def(sensor_name(SPEC))
 
     def tick(cursor: Optional[str]) -> Any:
-        context = build_sensor_context(instance=instance, cursor=cursor, resources=resources, definitions=defs)
+        # No resources: the sensor reads the catalog through the definitions' own (tick_database), as the code
+        # server's ticks do; handing them to the context would build them on every tick.
+        context = build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
         return sensor.evaluate_tick(context)
 
     cursor = tick(None).cursor  # the first tick of a fresh cursor asks for a run and sets the cursor

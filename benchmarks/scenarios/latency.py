@@ -65,7 +65,7 @@ def _wait(condition: Callable[[], Any], timeout: float, what: str, interval: flo
 class Dev:
     """`zensync dev` in its own session, on free ports, in a data folder of its own."""
 
-    def __init__(self, data: Path, interval: int):
+    def __init__(self, data: Path, interval: int, customers: int = SEEDED):
         self.data, self.port, self.stripe_port = data, _free_port(), _free_port()
         self.url, self.stripe_url = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.stripe_port}"
         self.database_url = f"sqlite:///{data / 'catalog.db'}"
@@ -78,7 +78,7 @@ class Dev:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "zensync_pipelines.cli", "dev", "--port", str(self.port), "--stripe-port",
              str(self.stripe_port), "--salesforce-port", str(_free_port()), "--webhook-port", str(_free_port()),
-             "--customers", str(SEEDED)],
+             "--customers", str(customers)],
             cwd=data, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def graphql(self, query: str, **variables: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
 from ..store.conflicts import ConflictStore, day_metadata
+from ..store.lanes import SharedTokenBucket
 from ..store.mappings import MappingStore
 from ..store.operations import OperationsView
 from ..store.state import ApiUsageMemory, StateStore
@@ -109,6 +110,9 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     adapter = getattr(context.resources, system).adapter()
     if hasattr(adapter, "remember_usage"):  # e.g. Salesforce: a spent daily allocation is remembered
         adapter.remember_usage(ApiUsageMemory(StateStore(database.engine(), tenant), system))
+    if hasattr(adapter, "share_limit"):  # e.g. Stripe: every run of a tenant's system draws from one rate
+        adapter.share_limit(SharedTokenBucket(database.engine(), system, adapter.rate_limit_per_second,
+                                              tenant=tenant))
     scope = run_scope(context, spec)
     strategy = spec.strategy(system)
     catalog, mappings = database.catalog(tenant), database.mappings(tenant)

@@ -1,6 +1,7 @@
 """Turn one catalog spec into its Dagster definitions: per system an external copy, its checks, a job, a
-whole-catalog job, a change sensor, a retry sensor and a reconcile schedule (as the copy's strategy asks), the
-inbound asset, job and inbox sensor where the spec reads changes back; plus the catalog asset they all depend on."""
+whole-catalog job, a retry sensor and a reconcile schedule (as the copy's strategy asks), the inbound asset, job
+and inbox sensor where the spec reads changes back; the catalog asset they all depend on, and one change sensor
+for the systems that sync on change."""
 
 from typing import Optional
 
@@ -15,6 +16,7 @@ from .inbound import build_inbound_asset, build_inbound_checks, inbound_enabled,
 from .inbound_automation import build_inbox_sensor
 from .retries import build_retry_sensor
 from .schedules import build_reconcile_schedule
+from .scope import copy_tags
 from .sensors import build_change_sensor
 from .settings import AutomationSettings
 from .whole import build_whole_catalog_job
@@ -43,7 +45,7 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
     settings = settings or AutomationSettings.from_env()
     check_spec(spec)
     assets, checks, jobs, sensors, schedules = [build_catalog_asset(spec)], [], [], [], []
-    catalog_reported = False  # by the first change sensor only: one table, one materialization per change
+    watched = {}  # system -> sync job, for the catalog's one change sensor
     for system in spec.systems:
         name = job_name(spec, system)
         assets.append(build_external_asset(spec, system))
@@ -51,14 +53,14 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # The job selects the external copy only; its checks come with it and run after every sync. One sync
         # step and its light checks gain nothing from a process each, and each process costs seconds of
         # imports between a change and its sync; pools still limit the step across runs.
-        jobs.append(define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
-                                     description=f"Sync {spec.name} to {system}."))
+        sync_job = define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
+                                    tags=copy_tags(spec, system), description=f"Sync {spec.name} to {system}.")
+        jobs.append(sync_job)
         jobs.append(build_whole_catalog_job(spec, system))
         # Only what the copy's strategy needs: no sensor unless it syncs on change, no schedule for a manual one.
         strategy, automated = spec.strategy(system), system not in settings.skipped_systems
         if strategy.sensor and automated:
-            sensors.append(build_change_sensor(spec, system, name, settings, reports_catalog=not catalog_reported))
-            catalog_reported = True
+            watched[system] = sync_job
         if strategy.schedule and automated:
             schedules.append(build_reconcile_schedule(spec, system, name, settings, strategy.cron))
         if (strategy.sensor or strategy.schedule) and automated:  # a manual copy retries when it is run
@@ -72,4 +74,6 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
                                          description=f"Apply {system} changes to {spec.name}."))
             if automated:
                 sensors.append(build_inbox_sensor(spec, system, inbound, settings))
+    if watched:
+        sensors.append(build_change_sensor(spec, watched, settings))
     return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules)

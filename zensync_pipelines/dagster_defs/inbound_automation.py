@@ -21,6 +21,7 @@ from ..engine.spec import CatalogSpec, inbound_routes, inbound_systems
 from ..store.inbox import InboxStore
 from ..store.state import StateStore
 from .inbound_systems import INBOUND_SYSTEMS
+from .resources import tick_database
 from .sensors import sensor_run_in_flight
 from .settings import AutomationSettings
 
@@ -37,10 +38,10 @@ def build_inbox_sensor(spec: CatalogSpec, system: str, job_name: str,
     name = inbox_sensor_name(spec, system)
 
     @sensor(name=name, job_name=job_name, minimum_interval_seconds=settings.sensor_interval_seconds,
-            default_status=settings.sensor_status, required_resource_keys={"catalog_db"},
+            default_status=settings.sensor_status,
             description=f"Applies {system} events for {spec.name} as soon as they are in the inbox.")
     def _inbox(context: SensorEvaluationContext) -> RunRequest | SkipReason:
-        newest = InboxStore(context.resources.catalog_db.engine()).newest_due_id(spec.name, system)
+        newest = InboxStore(tick_database(context).engine()).newest_due_id(spec.name, system)
         if newest is None:
             return SkipReason(f"no {system} event due for {spec.name}")
         previous = json.loads(context.cursor) if context.cursor else {}

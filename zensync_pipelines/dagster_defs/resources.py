@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Any
 
-from dagster import ConfigurableResource, EnvVar, Failure
+from dagster import ConfigurableResource, EnvVar, Failure, SensorEvaluationContext, build_resources
 from pydantic import Field
 from sqlalchemy import Engine
 
@@ -51,6 +52,28 @@ class UnconfiguredSystem(ConfigurableResource):
 
     def adapter(self) -> None:
         raise Failure(description=self.problem)
+
+
+# Per resource definition of a code location: (the definition, kept so its id is not reused; the built resource).
+_TICK_DATABASES: dict[int, tuple[Any, CatalogDatabase]] = {}
+
+
+def tick_database(context: SensorEvaluationContext) -> CatalogDatabase:
+    """The code location's `catalog_db` for a sensor's tick, built once per process.
+
+    zensync's sensors declare no required resources on purpose: Dagster builds a sensor's resources on a
+    DagsterInstance it creates afresh for every tick (dagster-io/dagster#14345), which checks the Alembic history
+    of each Dagster storage on the way: ~35 ms of CPU a tick in the code server, fifty times the tick's own
+    query, and most of what an idle `zensync dev` burned. A tick that needs the instance (a run in flight, a
+    failed run) still gets it from `context.instance`, only then."""
+    if context.repository_def is None:
+        raise ValueError("a zensync sensor needs its Definitions: build_sensor_context(definitions=...)")
+    definition = context.repository_def.get_top_level_resources()["catalog_db"]
+    found = _TICK_DATABASES.get(id(definition))
+    if found is None or found[0] is not definition:
+        with build_resources({"catalog_db": definition}) as built:
+            found = _TICK_DATABASES[id(definition)] = (definition, built.catalog_db)
+    return found[1]
 
 
 def _env_or(name: str, default: str) -> str | EnvVar:

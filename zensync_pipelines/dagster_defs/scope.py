@@ -26,7 +26,14 @@ CHANGES, RECONCILE, RETRY = "changes", "reconcile", "retry"
 # The tenant whose rows a run syncs (its stores are bound to it); absent: the default tenant, as before tenants.
 TENANT_TAG = "zensync/tenant"
 TENANT_LENGTH = 100  # the tenant column's size in zensync's tables
+# On every run of a copy's two jobs: the instance runs one per value at a time (tag_concurrency_limits), so two
+# runs never sync the same rows at once, while other copies of the same system go on beside them.
+COPY_TAG = "zensync/copy"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def copy_tags(spec: CatalogSpec, system: str) -> dict[str, str]:
+    return {COPY_TAG: f"{spec.name}.{system}"}
 
 
 def partitions_def(spec: CatalogSpec) -> MonthlyPartitionsDefinition:

@@ -1,4 +1,4 @@
-"""One sensor per catalog and system: a run whenever catalog rows changed, reading only the changed rows.
+"""One sensor per catalog: a run per system whenever catalog rows changed, reading only the changed rows.
 
 The cursor is the newest (cursor column value, primary key) seen, plus a digest of every position inside the
 overlap window below it. An idle tick lists that window (one index range scan) and finds the same digest. A row
@@ -18,6 +18,7 @@ from dagster import (AssetMaterialization, DagsterInstance, DagsterRunStatus, Ru
 from ..engine.spec import CatalogSpec
 from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_after_now, order
 from .external import catalog_key, catalog_metadata
+from .resources import tick_database
 from .scope import CHANGES, whole_catalog_tags
 from .settings import AutomationSettings
 
@@ -25,8 +26,8 @@ IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunSt
              DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
 
-def sensor_name(spec: CatalogSpec, system: str) -> str:
-    return f"{spec.name}_{system}_changes"
+def sensor_name(spec: CatalogSpec) -> str:
+    return f"{spec.name}_changes"
 
 
 def window_digest(positions: Sequence[Position]) -> str:
@@ -82,37 +83,59 @@ def detect_changes(feed: ChangeFeed, spec: CatalogSpec, previous: Optional[Chang
     return Changes(ChangeCursor(newest[0], newest[1], floor, window_digest(window)), previous.floor)
 
 
-def sensor_run_in_flight(instance: DagsterInstance, name: str) -> bool:
-    records = instance.get_run_records(RunsFilter(tags={"dagster/sensor_name": name}, statuses=IN_FLIGHT), limit=1)
+def sensor_run_in_flight(instance: DagsterInstance, name: str, job_name: Optional[str] = None) -> bool:
+    """A run of sensor `name` (of its job `job_name`, for a sensor that starts several jobs) queued or running."""
+    records = instance.get_run_records(RunsFilter(tags={"dagster/sensor_name": name}, statuses=IN_FLIGHT,
+                                                  job_name=job_name), limit=1)
     return bool(records)
 
 
-def build_change_sensor(spec: CatalogSpec, system: str, job_name: str, settings: AutomationSettings,
-                        reports_catalog: bool = True) -> SensorDefinition:
-    """`reports_catalog`: a tick that sees the table change also records a materialization of the catalog asset
-    with its row counts (the table changes outside Dagster; this is where Dagster first learns of it)."""
-    name = sensor_name(spec, system)
+def load_cursors(text: Optional[str]) -> dict[str, ChangeCursor]:
+    """The sensor's cursor: one ChangeCursor per system, as JSON {system: cursor}."""
+    return {system: ChangeCursor.loads(cursor) for system, cursor in json.loads(text).items()} if text else {}
+
+
+def build_change_sensor(spec: CatalogSpec, jobs: dict[str, Any], settings: AutomationSettings) -> SensorDefinition:
+    """One sensor per catalog for all its systems (`jobs`: system -> its sync job): each tick costs the daemon
+    ~40 ms of CPU on the embedded storage, whatever the tick does, so one tick reads the table for every system.
+    Each system keeps its own cursor: a system whose run is still in flight keeps its cursor put while another
+    moves on. While the systems' cursors agree (the idle case), one query serves them all.
+
+    A tick that sees the table change also records a materialization of the catalog asset with its row counts
+    (the table changes outside Dagster; this is where Dagster first learns of it)."""
+    name = sensor_name(spec)
     # Kept across ticks (the code server lives on), so a tick never pays for reflecting the table again.
     feeds: dict[str, ChangeFeed] = {}
+    systems = ", ".join(jobs)
 
-    @sensor(name=name, job_name=job_name, minimum_interval_seconds=settings.sensor_interval_seconds,
-            default_status=settings.sensor_status, required_resource_keys={"catalog_db"},
-            description=f"Syncs {spec.name} rows to {system} when their {spec.cursor_column} changes.")
+    @sensor(name=name, jobs=list(jobs.values()), minimum_interval_seconds=settings.sensor_interval_seconds,
+            default_status=settings.sensor_status,
+            description=f"Syncs {spec.name} rows to {systems} when their {spec.cursor_column} changes.")
     def _changes(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-        previous = ChangeCursor.loads(context.cursor) if context.cursor else None
-        database = context.resources.catalog_db
+        cursors = load_cursors(context.cursor)
+        database = tick_database(context)
         feed = feeds.get(database.url) or feeds.setdefault(database.url, ChangeFeed(database.catalog()))
-        changes = detect_changes(feed, spec, previous, settings.sensor_overlap_seconds)
-        if changes is None:
-            return SkipReason(f"no {spec.name} row changed")
-        # The cursor stays put, so the next tick after that run finishes asks for all these changes at once:
-        # a change storm becomes one run at a time, never a queue of overlapping runs.
-        if sensor_run_in_flight(context.instance, name):
-            return SkipReason("the previous run of this sensor is still queued or running")
-        request = RunRequest(run_key=changes.run_key(previous),
-                             tags=whole_catalog_tags(spec, CHANGES, changes.changed_since))
-        seen = [AssetMaterialization(catalog_key(spec), description=f"{spec.table} changed (seen by {name})",
-                                     metadata=catalog_metadata(database.catalog(), spec))] if reports_catalog else []
-        return SensorResult(run_requests=[request], cursor=changes.cursor.dumps(), asset_events=seen)
+        found: dict[str, Optional[Changes]] = {}  # by the previous cursor's text: systems that agree share a query
+        requests, moved = [], dict(cursors)
+        for system, job in jobs.items():
+            previous = cursors.get(system)
+            key = previous.dumps() if previous else ""
+            if key not in found:
+                found[key] = detect_changes(feed, spec, previous, settings.sensor_overlap_seconds)
+            changes = found[key]
+            # The cursor stays put while this system's run is in flight, so the next tick after it finishes asks
+            # for all these changes at once: a change storm becomes one run at a time, never a queue of them.
+            if changes is None or sensor_run_in_flight(context.instance, name, job.name):
+                continue
+            moved[system] = changes.cursor
+            requests.append(RunRequest(run_key=f"{system}-{changes.run_key(previous)}", job_name=job.name,
+                                       tags=whole_catalog_tags(spec, CHANGES, changes.changed_since)))
+        if not requests:
+            return SkipReason(f"no {spec.name} row changed" if not any(found.values())
+                              else "the previous runs of this sensor are still queued or running")
+        seen = AssetMaterialization(catalog_key(spec), description=f"{spec.table} changed (seen by {name})",
+                                    metadata=catalog_metadata(database.catalog(), spec))
+        return SensorResult(run_requests=requests, asset_events=[seen],
+                            cursor=json.dumps({system: cursor.dumps() for system, cursor in moved.items()}))
 
     return _changes

@@ -10,6 +10,7 @@ from dagster import AssetMaterialization, JobDefinition, OpExecutionContext, in_
 
 from ..engine.spec import CatalogSpec
 from .external import Event, SyncConfig, sync_events
+from .scope import copy_tags
 
 
 def whole_job_name(spec: CatalogSpec, system: str) -> str:
@@ -25,7 +26,7 @@ def build_whole_catalog_job(spec: CatalogSpec, system: str) -> JobDefinition:
 
         yield from sync_events(context, spec, system, config.dry_run, closing)
 
-    @job(name=whole_job_name(spec, system), executor_def=in_process_executor,
+    @job(name=whole_job_name(spec, system), executor_def=in_process_executor, tags=copy_tags(spec, system),
          description=f"Sync the whole {spec.name} catalog to {system} now: one click, no partition to choose.")
     def _whole() -> None:
         _sync_all()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol
+
+
+class Limiter(Protocol):
+    """What an adapter waits on before each request: this module's TokenBucket (one run) or a bucket shared by
+    every run of a system (store/lanes.py)."""
+
+    def acquire(self) -> None: ...
 
 
 class TokenBucket:

@@ -8,7 +8,7 @@ import yaml
 from dagster import AssetKey, DagsterInstance
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
-from zensync_pipelines.dagster_defs.scope import SCOPE_TAG
+from zensync_pipelines.dagster_defs.scope import COPY_TAG, SCOPE_TAG
 from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.definitions import defs
 from zensync_pipelines.cli.dev import INSTANCE_YAML, dagster_home
@@ -24,8 +24,12 @@ def assert_product_settings(instance: DagsterInstance) -> None:
     assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
     assert instance.run_coordinator.dequeue_interval_seconds == 1
     assert instance.get_settings("sensors") == {"use_threads": True, "num_workers": 4}
-    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
-    assert instance.get_concurrency_config().pool_config.pool_granularity.value == "op"
+    concurrency = instance.get_concurrency_config()
+    # Several syncs per system at once (their requests share one rate: store/lanes.py), one per copy.
+    assert concurrency.pool_config.default_pool_limit == 4
+    assert concurrency.pool_config.pool_granularity.value == "op"
+    [copies] = concurrency.run_queue_config.tag_concurrency_limits
+    assert copies == {"key": "zensync/copy", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
 
 
 def test_the_top_level_instance_needs_no_environment_and_is_the_one_zensync_dev_uses(tmp_path, monkeypatch):
@@ -82,3 +86,6 @@ def test_each_system_has_its_own_pool():
         [node] = [n for n in defs.resolve_job_def(f"sync_{key.path[1]}_{key.path[0]}").nodes
                   if n.name == "__".join(key.path)]
         assert node.definition.pool == f"{key.path[0]}_api"
+        # Both jobs of the copy carry its tag, which the run queue limits to one run at a time.
+        for name in (f"sync_{key.path[1]}_{key.path[0]}", f"sync_{key.path[1]}_{key.path[0]}_all"):
+            assert defs.resolve_job_def(name).tags[COPY_TAG] == f"{key.path[1]}.{key.path[0]}"

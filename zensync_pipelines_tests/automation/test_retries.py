@@ -109,7 +109,7 @@ def test_the_retry_sensor_is_on_whenever_the_change_sensors_are():
     for running in (True, False):
         defs = build_catalog_definitions(SPEC, AutomationSettings(sensors_running=running))
         statuses = {s.name: s.default_status for s in defs.sensors}
-        assert statuses[SENSOR] == statuses["customers_stripe_changes"] == (
+        assert statuses[SENSOR] == statuses["customers_changes"] == (
             DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED)
 
 

@@ -4,20 +4,26 @@ import datetime as dt
 import json
 
 import pytest
-from dagster import DagsterRunStatus
+from dagster import DagsterRunStatus, Definitions
 from sqlalchemy import event, text, update
 
 from zensync_pipelines.dagster_defs.scope import CHANGED_SINCE_TAG, RANGE_END, RANGE_START, SCOPE_TAG
-from zensync_pipelines.dagster_defs.sensors import ChangeCursor
+from zensync_pipelines.dagster_defs.sensors import ChangeCursor, load_cursors
 from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.store.changes import decode
 
 from .harness import JOB, Harness
 
-SENSOR = "customers_stripe_changes"
+SENSOR = "customers_changes"  # one sensor per catalog; the harness syncs it to Stripe only
+
+
 SETTINGS = AutomationSettings(sensor_overlap_seconds=300)
 ROWS = 30
+
+
+def stripe_cursor(text: str) -> ChangeCursor:
+    return load_cursors(text)["stripe"]
 
 
 @pytest.fixture
@@ -36,7 +42,7 @@ def test_a_late_commit_with_an_older_timestamp_is_synced_by_the_next_tick(harnes
     assert request.tags[SCOPE_TAG] == "changes" and CHANGED_SINCE_TAG not in request.tags  # first tick: every row
     # A whole-catalog run names no partition: it materializes only the months whose rows it touched.
     assert request.partition_key is None and RANGE_START not in request.tags and RANGE_END not in request.tags
-    cursor = ChangeCursor.loads(first.cursor)
+    cursor = stripe_cursor(first.cursor)
     assert (cursor.value, cursor.key) == (base - dt.timedelta(days=1, seconds=600), 1)
     # The tick that saw the table change records the catalog asset's materialization with its row counts.
     [seen] = first.asset_events
@@ -58,7 +64,7 @@ def test_a_late_commit_with_an_older_timestamp_is_synced_by_the_next_tick(harnes
     moved = harness.tick(SENSOR, first.cursor)
     [request] = moved.run_requests
     assert decode(request.tags[CHANGED_SINCE_TAG]) == cursor.value - dt.timedelta(seconds=300)
-    assert (ChangeCursor.loads(moved.cursor).value, ChangeCursor.loads(moved.cursor).key) == (base, 6)
+    assert (stripe_cursor(moved.cursor).value, stripe_cursor(moved.cursor).key) == (base, 6)
     _, metadata = harness.run(request.tags)
     # Only the changed row and the one inside the overlap window were read: not the whole catalog.
     assert (metadata["updated"], metadata["skipped"], metadata["api_calls"]) == (1, 1, 1)
@@ -68,7 +74,7 @@ def test_a_late_commit_with_an_older_timestamp_is_synced_by_the_next_tick(harnes
     caught = harness.tick(SENSOR, moved.cursor)
     [request] = caught.run_requests
     assert decode(request.tags[CHANGED_SINCE_TAG]) == base - dt.timedelta(seconds=300)
-    assert ChangeCursor.loads(caught.cursor).value == base  # the newest position did not move, the window did
+    assert stripe_cursor(caught.cursor).value == base  # the newest position did not move, the window did
     _, metadata = harness.run(request.tags)
     assert (metadata["updated"], metadata["skipped"], metadata["api_calls"]) == (1, 1, 1)
     remote = harness.remote()
@@ -134,9 +140,79 @@ def test_rows_stamped_in_the_future_do_not_hide_changes_made_now(harness):
     harness.spread_updates(now - dt.timedelta(hours=1), ROWS)
     harness.set_row(3, updated_at=now + dt.timedelta(days=30))  # a writer whose clock runs a month ahead
     first = harness.tick(SENSOR)
-    assert ChangeCursor.loads(first.cursor).value == now + dt.timedelta(days=30)
+    assert stripe_cursor(first.cursor).value == now + dt.timedelta(days=30)
     assert not harness.tick(SENSOR, first.cursor).run_requests  # idle stays idle: the window does not slide
 
     harness.set_row(4, phone="+15550000004", updated_at=dt.datetime.now(dt.timezone.utc))
     [request] = harness.tick(SENSOR, first.cursor).run_requests
     assert decode(request.tags[CHANGED_SINCE_TAG]) <= now
+
+
+def test_idle_ticks_as_the_code_server_runs_them_create_no_dagster_instance(harness, monkeypatch):
+    """The code server evaluates a tick with the daemon's instance ref; building a sensor's required resources
+    would create a DagsterInstance from it on every tick (~35 ms of CPU on the embedded storage). The change and
+    inbox sensors read the catalog through tick_database, so an idle tick creates none; a tick that finds a change
+    still reaches the instance (a run in flight?) through the context."""
+    from dagster import DagsterInstance
+    from dagster._grpc.impl import get_external_sensor_execution
+
+    repository = harness.defs.get_repository_def()
+    created = []
+    real = DagsterInstance.from_ref
+    monkeypatch.setattr(DagsterInstance, "from_ref", staticmethod(lambda ref: created.append(ref) or real(ref)))
+
+    def tick(name, cursor=None):
+        result = get_external_sensor_execution(repository, None, harness.instance.get_ref(), name, None, None,
+                                               cursor, None, None)
+        assert not hasattr(result, "error"), result
+        return result
+
+    cursor = tick(SENSOR).cursor
+    assert created  # the first tick found rows to sync and looked for a run in flight
+    created.clear()
+    assert not tick(SENSOR, cursor).run_requests and not tick("customers_stripe_inbox").run_requests
+    assert created == []
+    harness.set_row(3, name="changed", updated_at=dt.datetime.now(dt.timezone.utc))
+    assert len(tick(SENSOR, cursor).run_requests) == 1 and created
+
+
+def test_one_sensor_per_catalog_keeps_a_cursor_per_system_and_one_query_while_they_agree(sqlite_url, tmp_path,
+                                                                                        monkeypatch):
+    from zensync_pipelines.catalogs import load_specs
+    from zensync_pipelines.dagster_defs.factory import build_catalog_definitions, job_name
+    from zensync_pipelines.dagster_defs.resources import CatalogDatabase, default_resources
+
+    spec = {s.name: s for s in load_specs()}["customers"]
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unused")  # the resources are built, never called
+    harness = Harness(sqlite_url, "http://127.0.0.1:9", 10, SETTINGS, str(tmp_path / "dagster"))
+    resources = default_resources(catalog_db=CatalogDatabase(url=sqlite_url))
+    harness.resources = resources
+    harness.defs = Definitions.merge(build_catalog_definitions(spec, SETTINGS), Definitions(resources=resources))
+    first = harness.tick(SENSOR)
+    assert {r.job_name for r in first.run_requests} == {job_name(spec, s) for s in ("stripe", "salesforce")}
+    assert set(load_cursors(first.cursor)) == {"stripe", "salesforce"}
+
+    engine = resources["catalog_db"].engine()
+    harness.tick(SENSOR, first.cursor)  # warm: the feed reflects the table once
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert not harness.tick(SENSOR, first.cursor).run_requests
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert len(statements) == 1  # both systems' cursors agree: one window query serves both
+
+    # Stripe's run is still going when a row changes: Salesforce's run starts, Stripe's cursor stays put.
+    running = harness.instance.create_run_for_job(harness.defs.resolve_job_def(job_name(spec, "stripe")),
+                                                 tags={"dagster/sensor_name": SENSOR},
+                                                 status=DagsterRunStatus.STARTED)
+    harness.set_row(4, name="changed", updated_at=dt.datetime.now(dt.timezone.utc))
+    moved = harness.tick(SENSOR, first.cursor)
+    assert [r.job_name for r in moved.run_requests] == [job_name(spec, "salesforce")]
+    cursors = load_cursors(moved.cursor)
+    assert cursors["stripe"] == load_cursors(first.cursor)["stripe"] and cursors["salesforce"].key == 4
+    harness.instance.report_run_canceled(running)
+    [caught_up] = harness.tick(SENSOR, moved.cursor).run_requests  # Stripe now asks for what it missed
+    assert caught_up.job_name == job_name(spec, "stripe")
+    harness.engine.dispose()

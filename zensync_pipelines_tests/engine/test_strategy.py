@@ -84,7 +84,7 @@ def asset_info(defs):
 def test_trigger_changes_builds_a_sensor_and_the_reconcile_schedule():
     defs = definitions(None)
     sensors, schedules = automation(defs)
-    assert sorted(sensors) == ["people_memory_changes", "people_memory_retries"]
+    assert sorted(sensors) == ["people_changes", "people_memory_retries"]
     assert schedules == {"people_memory_reconcile": "0 3 * * *"}
     spec = asset_info(defs)
     assert "Strategy: mirror (create, update, delete); on change" in spec.description

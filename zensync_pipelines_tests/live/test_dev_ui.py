@@ -77,8 +77,9 @@ def test_sensors_run_and_schedules_wait_by_default_under_zensync_dev(zensync_dev
     expected = {f"{spec.name}_{system}" for spec in load_specs() for system in spec.systems}
     inbound = {f"{spec.name}_{system}" for spec in load_specs() for system in spec.systems
                if spec.inbound_objects(system)}
-    assert sensors == {f"{name}_{kind}": "RUNNING" for name in expected for kind in ("changes", "retries")} | {
-        f"{name}_inbox": "RUNNING" for name in inbound}
+    # One change sensor per catalog (for all its systems), a retry sensor per copy, an inbox sensor per inbound copy.
+    assert sensors == {f"{spec.name}_changes": "RUNNING" for spec in load_specs()} | {
+        f"{name}_retries": "RUNNING" for name in expected} | {f"{name}_inbox": "RUNNING" for name in inbound}
     assert schedules == {f"{name}_reconcile": "STOPPED" for name in expected} | {
         name: "STOPPED" for name in ("stripe_poll_events", "salesforce_Account_poll_events",
                                      "salesforce_Contact_poll_events")}

@@ -9,7 +9,7 @@ from typing import Any, Optional, Sequence
 
 import stripe
 
-from ...engine.ratelimit import TokenBucket
+from ...engine.ratelimit import Limiter, TokenBucket
 from ...engine.types import Operation, Outcome
 from ..base import Backoff, CircuitBreaker, ExternalChange, ReadsChanges, SystemAdapter
 from .objects import describe, handler_for
@@ -87,7 +87,7 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         # A connected account (Stripe Connect, `acct_...`): every request acts inside it with the platform's key.
         self.client = stripe.StripeClient(api_key, stripe_account=stripe_account, base_addresses={"api": api_base},
                                           http_client=http_client, max_network_retries=max_network_retries)
-        self.bucket = TokenBucket(rate_limit_per_second)
+        self.bucket: Limiter = TokenBucket(rate_limit_per_second)
         self.rate_limit_per_second = rate_limit_per_second
         self.max_concurrency = max_concurrency or default_concurrency(rate_limit_per_second)
         self.rate_limit_retries = rate_limit_retries
@@ -96,6 +96,11 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
         self.batch_size = batch_size
         self._handlers: dict[str, Any] = {}
         self._pool: Optional[ThreadPoolExecutor] = None
+
+    def share_limit(self, bucket: Limiter) -> None:
+        """Wait on `bucket` instead of the run's own: one request rate for every run of the system at once, so
+        runs need not take turns to stay within Stripe's limit (store/lanes.py)."""
+        self.bucket = bucket
 
     def read_changes(self, object_type: str, since: dt.datetime) -> list[ExternalChange]:
         """From the Events API (30 days kept): `customer.updated` and the like, for objects of `object_type`."""

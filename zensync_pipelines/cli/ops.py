@@ -69,17 +69,27 @@ def _ids(value: Optional[str]) -> list[str]:
 def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str], tenant: str) -> None:
     from ..dagster_defs.factory import job_name
     from ..dagster_defs.scope import tenant_tags
+    from ..dagster_defs.tenant_systems import lane_tags
     from ..definitions import build_definitions
 
-    tags = tags | tenant_tags(tenant)
+    tags = tags | tenant_tags(tenant) | lane_tags(tenant, system)
     job = build_definitions().resolve_job_def(job_name(spec, system))
     with _instance() as instance:
+        _lane_free(instance, tags)
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
     events = result.get_asset_materialization_events()
     totals = _totals([{k: v.value for k, v in e.materialization.metadata.items()} for e in events])
     print_run(result.run_id, job.name, result.success, totals)
     if not result.success:
         raise SystemExit(1)
+
+
+def _lane_free(instance: Any, tags: dict[str, str]) -> None:
+    from ..dagster_defs.tenant_systems import LANE_TAG, lane_busy
+
+    if (run := lane_busy(instance, tags[LANE_TAG])) is not None:
+        raise click.ClickException(f"lane {tags[LANE_TAG]} is busy: run {run.run_id} ({run.job_name}) is in "
+                                   f"progress; run again when it ends")
 
 
 def _month(value: Optional[str]) -> Optional[str]:
@@ -159,7 +169,7 @@ def plan(catalog: str, system: str, ids: Optional[str], samples: int, tenant: st
 
     spec = _spec(catalog, system)
     engine = _engine()
-    with _system_reader(system) as (reader, why_not):
+    with _system_reader(system, tenant, engine) as (reader, why_not):
         planner = Planner(spec, system, CatalogTables(engine, tenant), MappingStore(engine, tenant), reader=reader,
                           sample_size=samples)
         result = planner.plan(Selection(ids=_ids(ids) or None))
@@ -167,17 +177,25 @@ def plan(catalog: str, system: str, ids: Optional[str], samples: int, tenant: st
 
 
 @contextmanager
-def _system_reader(system: str) -> Iterator[tuple[Any, Optional[str]]]:
-    """The adapter's read of current objects (old values for the diffs), or None and why, when unconfigured."""
-    from dagster import build_resources
+def _system_reader(system: str, tenant: str, engine: Any) -> Iterator[tuple[Any, Optional[str]]]:
+    """The adapter's read of current objects (old values for the diffs), or None and why, when unconfigured; a
+    tenant's own account or org for any tenant but the default one (an unknown or disabled tenant is an error)."""
+    from dagster import Failure, build_resources
 
     from ..dagster_defs.resources import default_resources
+    from ..dagster_defs.tenant_systems import tenant_system
 
     with build_resources({system: default_resources()[system]}) as resources:
+        resource = getattr(resources, system)
+        if tenant != DEFAULT_TENANT:
+            try:
+                resource = tenant_system(resource, system, tenant, engine)
+            except Failure as failure:
+                raise click.ClickException(failure.description or "") from None
         # Only building the adapter may fail over to planning from zensync's tables alone; an error of the plan
         # itself (a missing table) must reach the user as it is, so the yield stays outside the try.
         try:
-            adapter = getattr(resources, system).adapter()
+            adapter = resource.adapter()
         except Exception as error:  # noqa: BLE001 - the settings passed preflight; the adapter still cannot start
             adapter, reason = None, f"{system} cannot be read here ({type(error).__name__})"
         else:

@@ -167,6 +167,16 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
             self.breaker.trip("Stripe refused the API key (401 authentication error): set STRIPE_API_KEY to a "
                               "valid secret key")
             return None
+        except stripe.PermissionError as error:
+            # stripe-python leaves `code` unset on a 403; the body has it.
+            if ((error.json_body or {}).get("error") or {}).get("code") != "account_invalid":
+                code, field, message = _describe(error)
+                return self.failure(op, code, message, field)
+            # The connected account (a tenant's, Stripe-Account) has disconnected the platform: every row would
+            # fail alike, so stop this run as for a bad key; other accounts' runs are not concerned.
+            self.breaker.trip("Stripe refused the connected account (403 account_invalid): it no longer grants the "
+                              "platform access; reconnect it or disable its tenant")
+            return None
         except Conflict as conflict:
             outcome = self.failure(op, conflict.code, conflict.message, conflict.field)
         except stripe.StripeError as error:

@@ -1,0 +1,169 @@
+"""A tenant's Dagster run reaches that tenant's own Stripe account and Salesforce org, never the deployment's: two
+tenants registered in the registry (SQLite and PostgreSQL) with the same customer ids, each on its own connected
+account of the Stripe sandbox and its own org of the Salesforce sandbox, synced by tagged runs of the shipped jobs
+with the real SDKs over HTTP(S). A revoked tenant fails only its own run; an unknown, disabled or mislaned run fails
+at once, before any call, with one line; no secret reaches the run's logs or metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+
+import pytest
+import requests
+import stripe
+from dagster import DagsterInstance, Definitions
+from sqlalchemy import Column, MetaData, String, Table
+
+from zensync_pipelines.catalogs.customers import SPEC as CUSTOMERS
+from zensync_pipelines.dagster_defs.factory import build_catalog_definitions, job_name
+from zensync_pipelines.dagster_defs.resources import CatalogDatabase
+from zensync_pipelines.dagster_defs.scope import tenant_tags
+from zensync_pipelines.dagster_defs.tenant_systems import LANE_TAG, lane_tags
+from zensync_pipelines.demo.tables import customers
+from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
+from zensync_pipelines.store.mappings import MappingStore
+from zensync_pipelines.store.tenants import Tenant, TenantStore
+from zensync_pipelines.systems.salesforce import SalesforceResource
+from zensync_pipelines.systems.stripe import StripeResource
+
+PLATFORM_KEY = "sk_test_platform_runs_key"
+APP_ID, APP_SECRET = "tenant-connected-app", "app-Secret-value-7"
+T2_PASSWORD, T2_TOKEN = "T2-Passw0rd-runs", "T2RunTok"
+SECRETS = (PLATFORM_KEY, APP_SECRET, T2_PASSWORD, T2_TOKEN)
+SPEC = dataclasses.replace(CUSTOMERS, table="tenant_customers", tenant_column="tenant_id")
+NOW = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+ROWS = {"t1": [1, 2, 3], "t2": [1, 2]}  # the same ids in both tenants
+
+
+def _row(tenant: str, i: int) -> dict:
+    return {"tenant_id": tenant, "id": i, "name": f"{tenant.upper()} customer {i}", "email": f"{i}@{tenant}.example",
+            "currency": "usd", "created_at": NOW, "updated_at": NOW + dt.timedelta(seconds=i)}
+
+
+@dataclasses.dataclass
+class World:
+    engine: object
+    defs: Definitions
+    stripe_url: str
+    sb: SalesforceSandbox
+    accounts: dict
+    orgs: dict
+    instance: DagsterInstance
+
+    def run(self, tenant: str, system: str, tags: dict | None = None):
+        job = self.defs.resolve_job_def(job_name(SPEC, system))
+        tags = tenant_tags(tenant) | lane_tags(tenant, system) if tags is None else tags
+        return job.execute_in_process(instance=self.instance, tags=tags, raise_on_error=False)
+
+    def stripe_names(self, account: str | None) -> dict:
+        client = stripe.StripeClient(PLATFORM_KEY, stripe_account=account, base_addresses={"api": self.stripe_url})
+        return {c.metadata["zenskar_id"]: c.name for c in client.v1.customers.list({"limit": 100}).data}
+
+    def account_names(self, org_id: str | None) -> dict:
+        return {r["Zenskar_Id__c"]: r["Name"] for r in self.sb.org(org_id).store.rows("Account")}
+
+
+@pytest.fixture
+def world(engine, database_url, stripe_sandbox, monkeypatch):
+    table = Table("tenant_customers", MetaData(), Column("tenant_id", String(50), primary_key=True),
+                  *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in customers.c))
+    table.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), [_row(t, i) for t, ids in ROWS.items() for i in ids])
+    platform = stripe.StripeClient(PLATFORM_KEY, base_addresses={"api": stripe_sandbox.url})
+    accounts = {t: platform.v1.accounts.create({"type": "custom"}).id for t in ROWS}
+    with SalesforceSandbox() as sb:
+        org1 = sb.add_org("one", client_id=APP_ID, client_secret=APP_SECRET)
+        org2 = sb.add_org("two")
+        user2 = org2.users[org2.integration_user]
+        sb.require_credentials(username=user2, password=T2_PASSWORD, security_token=T2_TOKEN, org=org2.id)
+        for name, value in {"STRIPE_API_KEY": PLATFORM_KEY, "SALESFORCE_CLIENT_ID": APP_ID,
+                            "SALESFORCE_CLIENT_SECRET": APP_SECRET, "T1_SF_REFRESH": sb.refresh_token(
+                                org1.integration_user), "T2_SF_PASSWORD": T2_PASSWORD,
+                            "T2_SF_TOKEN": T2_TOKEN}.items():
+            monkeypatch.setenv(name, value)
+        store = TenantStore(engine)
+        # t1: refresh token of the platform's connected app; t2: username, password and security token (SOAP).
+        store.add(Tenant("t1", stripe_account=accounts["t1"], salesforce_org=org1.id, salesforce_login_url=sb.login_url,
+                         salesforce_refresh_token="env:T1_SF_REFRESH"))
+        store.add(Tenant("t2", stripe_account=accounts["t2"], salesforce_org=org2.id, salesforce_login_url=sb.login_url,
+                         salesforce_username=user2, salesforce_password="env:T2_SF_PASSWORD",
+                         salesforce_security_token="env:T2_SF_TOKEN", salesforce_auth_flow="soap"))
+        # The deployment's own settings: the platform's account and the sandbox's first org, which no tenant's
+        # run may touch.
+        resources = {"catalog_db": CatalogDatabase(url=database_url),
+                     "stripe": StripeResource(api_key=PLATFORM_KEY, api_base=stripe_sandbox.url,
+                                              rate_limit_per_second=500, max_network_retries=0),
+                     "salesforce": SalesforceResource(login_url=sb.login_url, client_id="zensync-app",
+                                                      client_secret="app-secret", ca_bundle=sb.ca_file,
+                                                      retry_base_seconds=0.002, retry_max_seconds=0.02,
+                                                      bulk_poll_seconds=0.02)}
+        defs = Definitions.merge(build_catalog_definitions(SPEC), Definitions(resources=resources))
+        with DagsterInstance.ephemeral() as instance:
+            yield World(engine, defs, stripe_sandbox.url, sb, accounts, {"t1": org1.id, "t2": org2.id}, instance)
+
+
+def _expected(tenant: str) -> dict:
+    return {str(i): f"{tenant.upper()} customer {i}" for i in ROWS[tenant]}
+
+
+def _logs(world: World, run_id: str) -> str:
+    return "\n".join(str(record) for record in world.instance.all_logs(run_id))
+
+
+def test_each_tenants_runs_land_in_its_own_account_and_org_only(world):
+    for tenant in ROWS:
+        for system in ("stripe", "salesforce"):
+            result = world.run(tenant, system)
+            assert result.success, system
+            logs = _logs(world, result.run_id)
+            assert f"for tenant {tenant}" in logs
+            assert not any(secret in logs for secret in SECRETS)  # logs, metadata, tags
+    for tenant in ROWS:
+        assert world.stripe_names(world.accounts[tenant]) == _expected(tenant)
+        assert world.account_names(world.orgs[tenant]) == _expected(tenant)
+        assert {r["internal_id"] for r in MappingStore(world.engine, tenant).rows("customers", "stripe")} == \
+            set(_expected(tenant))
+    assert world.stripe_names(None) == {}  # the platform's own account
+    assert world.account_names(None) == {}  # the deployment's own org
+    [run] = [r for r in world.instance.get_run_records() if r.dagster_run.tags.get("zensync/tenant") == "t2"
+             and r.dagster_run.job_name == job_name(SPEC, "stripe")]
+    assert run.dagster_run.tags[LANE_TAG] == "t2:stripe"
+
+
+def test_a_revoked_tenant_fails_only_its_own_runs(world):
+    # t2's connected account deauthorises the platform; t1's refresh token is revoked in its org.
+    requests.post(f"{world.stripe_url}/_sandbox/accounts/{world.accounts['t2']}", json={"revoked": True},
+                  headers={"Authorization": f"Bearer {PLATFORM_KEY}"}, timeout=10).raise_for_status()
+    world.sb.requests_session().post(f"{world.sb.url}/services/oauth2/revoke",
+                                     data={"token": os.environ["T1_SF_REFRESH"]}).raise_for_status()
+    outcomes = {(t, s): world.run(t, s).success for t in ROWS for s in ("stripe", "salesforce")}
+    assert outcomes == {("t1", "stripe"): True, ("t1", "salesforce"): False,
+                        ("t2", "stripe"): False, ("t2", "salesforce"): True}
+    assert world.stripe_names(world.accounts["t1"]) == _expected("t1")
+    assert world.account_names(world.orgs["t2"]) == _expected("t2")
+    assert world.account_names(world.orgs["t1"]) == {} and world.account_names(None) == {}
+    assert world.stripe_names(None) == {}
+
+
+def test_an_unknown_disabled_or_mislaned_run_fails_at_once_without_a_call(world, monkeypatch):
+    built = []
+    monkeypatch.setattr(StripeResource, "adapter_for", lambda *args: built.append(args))
+    monkeypatch.setattr(StripeResource, "adapter", lambda *args: built.append(args))
+    TenantStore(world.engine).disable("t2")
+    cases = {"t9": "stripe: no tenant 't9' is registered (zensync tenants list)",
+             "t2": "stripe: tenant t2 is disabled: enable it first (zensync tenants enable)"}
+    for tenant, message in cases.items():
+        result = world.run(tenant, "stripe")
+        assert not result.success
+        [failure] = [e for e in result.all_events if e.is_step_failure]
+        assert failure.step_failure_data.error.message.strip().endswith(message)
+    # t1's run put in the default tenant's lane (the job's own tag) would share that lane's turn unseen.
+    result = world.run("t1", "stripe", tenant_tags("t1"))
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "goes in lane t1:stripe" in failure.step_failure_data.error.message
+    assert built == []  # no adapter, so no call
+    assert world.stripe_names(world.accounts["t1"]) == {} and world.stripe_names(None) == {}

@@ -13,7 +13,7 @@ import os
 import pytest
 import requests
 import stripe
-from dagster import DagsterInstance, Definitions
+from dagster import DagsterInstance, DagsterRunStatus, Definitions
 from sqlalchemy import Column, MetaData, String, Table
 
 from zensync_pipelines.catalogs.customers import SPEC as CUSTOMERS
@@ -24,6 +24,7 @@ from zensync_pipelines.dagster_defs.tenant_systems import LANE_TAG, lane_tags
 from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.store.mappings import MappingStore
+from zensync_pipelines.store.state import ApiUsageMemory, StateStore
 from zensync_pipelines.store.tenants import Tenant, TenantStore
 from zensync_pipelines.systems.salesforce import SalesforceResource
 from zensync_pipelines.systems.stripe import StripeResource
@@ -167,3 +168,53 @@ def test_an_unknown_disabled_or_mislaned_run_fails_at_once_without_a_call(world,
     assert "goes in lane t1:stripe" in failure.step_failure_data.error.message
     assert built == []  # no adapter, so no call
     assert world.stripe_names(world.accounts["t1"]) == {} and world.stripe_names(None) == {}
+
+
+def test_a_tenants_spent_salesforce_budget_holds_back_its_own_runs_only(world):
+    """The budget memory is the tenant's (zensync_state under its tenant): t1's spent share costs t1's org no call
+    at all, while t2's run syncs and remembers t2's org's usage under t2, never under the default tenant."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ApiUsageMemory(StateStore(world.engine, "t1"), "salesforce").save(
+        {"used": 1000, "limit": 1000, "observed_at": now.isoformat(), "resumes_at": None})
+    org1 = world.sb.org(world.orgs["t1"])
+    before = org1.allocation.used()
+    first, second = world.run("t1", "salesforce"), world.run("t2", "salesforce")
+    assert second.success
+    assert org1.allocation.used() == before and world.account_names(world.orgs["t1"]) == {}
+    stopped = [e for e in first.get_asset_materialization_events()]
+    assert stopped and all(e.materialization.metadata["created"].value == 0 for e in stopped)
+    assert "stopped_reason" in stopped[-1].materialization.metadata
+    assert world.account_names(world.orgs["t2"]) == _expected("t2")
+    assert ApiUsageMemory(StateStore(world.engine, "t2"), "salesforce").load()["used"] > 0
+    assert ApiUsageMemory(StateStore(world.engine), "salesforce").load() is None
+
+
+def test_the_commands_reach_a_tenant_through_the_registry_and_its_lane(sqlite_url, tmp_path, monkeypatch):
+    """`zensync plan --tenant` reads with the tenant's settings (an unknown tenant is one line, no call), and
+    `zensync sync --tenant`, which runs in its own process past the run queue, waits its turn in the lane: a run
+    in progress there makes it stop with one line naming that run."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from zensync_pipelines.cli import main
+    from zensync_pipelines.cli.dev import INSTANCE_YAML
+    from zensync_pipelines.definitions import defs
+
+    for name, value in {"ZENSYNC_DATABASE_URL": sqlite_url, "ZENSYNC_DATA_DIR": str(tmp_path),
+                        "DAGSTER_HOME": str(tmp_path), "STRIPE_API_KEY": PLATFORM_KEY,
+                        "STRIPE_API_BASE": "http://127.0.0.1:9"}.items():  # nothing listens: no call may be made
+        monkeypatch.setenv(name, value)
+    shutil.copy(INSTANCE_YAML, tmp_path / "dagster.yaml")
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["plan", "customers", "stripe", "--tenant", "t9"])
+    assert unknown.exit_code == 1
+    assert unknown.output.strip() == "Error: stripe: no tenant 't9' is registered (zensync tenants list)"
+    job = defs.resolve_job_def(job_name(CUSTOMERS, "stripe"))
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        busy = instance.create_run_for_job(job, tags=tenant_tags("t1") | lane_tags("t1", "stripe"),
+                                           status=DagsterRunStatus.STARTED)
+    refused = runner.invoke(main, ["sync", "customers", "stripe", "--tenant", "t1"])
+    assert refused.exit_code == 1
+    assert refused.output.strip() == f"Error: lane t1:stripe is busy: run {busy.run_id} (sync_customers_stripe) " \
+                                     f"is in progress; run again when it ends"

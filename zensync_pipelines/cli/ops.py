@@ -69,27 +69,21 @@ def _ids(value: Optional[str]) -> list[str]:
 def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str], tenant: str) -> None:
     from ..dagster_defs.factory import job_name
     from ..dagster_defs.scope import tenant_tags
-    from ..dagster_defs.tenant_systems import lane_tags
+    from ..dagster_defs.tenant_systems import lane, lane_busy, lane_tags
     from ..definitions import build_definitions
 
     tags = tags | tenant_tags(tenant) | lane_tags(tenant, system)
     job = build_definitions().resolve_job_def(job_name(spec, system))
     with _instance() as instance:
-        _lane_free(instance, tags)
+        if (busy := lane_busy(instance, lane(tenant, system))) is not None:  # this run skips the queue's check
+            raise click.ClickException(f"lane {lane(tenant, system)} is busy: run {busy.run_id} ({busy.job_name}) "
+                                       f"is in progress; run again when it ends")
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
     events = result.get_asset_materialization_events()
     totals = _totals([{k: v.value for k, v in e.materialization.metadata.items()} for e in events])
     print_run(result.run_id, job.name, result.success, totals)
     if not result.success:
         raise SystemExit(1)
-
-
-def _lane_free(instance: Any, tags: dict[str, str]) -> None:
-    from ..dagster_defs.tenant_systems import LANE_TAG, lane_busy
-
-    if (run := lane_busy(instance, tags[LANE_TAG])) is not None:
-        raise click.ClickException(f"lane {tags[LANE_TAG]} is busy: run {run.run_id} ({run.job_name}) is in "
-                                   f"progress; run again when it ends")
 
 
 def _month(value: Optional[str]) -> Optional[str]:
@@ -179,7 +173,7 @@ def plan(catalog: str, system: str, ids: Optional[str], samples: int, tenant: st
 @contextmanager
 def _system_reader(system: str, tenant: str, engine: Any) -> Iterator[tuple[Any, Optional[str]]]:
     """The adapter's read of current objects (old values for the diffs), or None and why, when unconfigured; a
-    tenant's own account or org for any tenant but the default one (an unknown or disabled tenant is an error)."""
+    tenant's own account or org for a tenant (unknown or disabled: an error)."""
     from dagster import Failure, build_resources
 
     from ..dagster_defs.resources import default_resources

@@ -218,3 +218,39 @@ def test_the_commands_reach_a_tenant_through_the_registry_and_its_lane(sqlite_ur
     assert refused.exit_code == 1
     assert refused.output.strip() == f"Error: lane t1:stripe is busy: run {busy.run_id} (sync_customers_stripe) " \
                                      f"is in progress; run again when it ends"
+
+
+def test_a_tenants_inbound_run_reads_with_its_own_settings(world, monkeypatch):
+    """The inbound jobs build their fetchers the same way: a registered tenant's run builds its adapters from its
+    own settings, never from the deployment's (which would raise here); an unknown tenant's fails before any call."""
+    used = []
+    for resource in (StripeResource, SalesforceResource):
+        tenant_adapter = resource.adapter_for
+        monkeypatch.setattr(resource, "adapter", lambda self: pytest.fail("the deployment's settings were used"))
+        monkeypatch.setattr(resource, "adapter_for", lambda self, *args, build=tenant_adapter: used.append(
+            type(self).__name__) or build(self, *args))
+    for system in ("stripe", "salesforce"):
+        job = world.defs.resolve_job_def(f"inbound_customers_{system}")
+        mine = job.execute_in_process(instance=world.instance, tags=tenant_tags("t1"), raise_on_error=False)
+        assert mine.success, system
+        unknown = job.execute_in_process(instance=world.instance, tags=tenant_tags("t9"), raise_on_error=False)
+        [failure] = [e for e in unknown.all_events if e.is_step_failure]
+        assert failure.step_failure_data.error.message.strip().endswith(
+            f"{system}: no tenant 't9' is registered (zensync tenants list)")
+    assert used == ["StripeResource", "SalesforceResource"]
+
+
+def test_a_tenant_whose_own_key_is_revoked_fails_only_its_own_run(world, monkeypatch):
+    """t2 moves to its own secret key (the sandbox's keys all act in one account, its own), which Stripe then
+    expires: t2's run stops at the first refusal, naming no key; t1's run beside it syncs."""
+    own_key = "sk_test_tenant_two_own_runs"
+    monkeypatch.setenv("T2_STRIPE_KEY", own_key)
+    TenantStore(world.engine).update("t2", stripe_account=None, stripe_key="env:T2_STRIPE_KEY")
+    requests.post(f"{world.stripe_url}/_sandbox/keys", json={"key": own_key, "revoked": True},
+                  headers={"Authorization": f"Bearer {PLATFORM_KEY}"}, timeout=10).raise_for_status()
+    refused, synced = world.run("t2", "stripe"), world.run("t1", "stripe")
+    assert not refused.success and synced.success
+    [failure] = [e for e in refused.all_events if e.is_step_failure]
+    assert "Stripe refused the API key (401 authentication error)" in failure.step_failure_data.error.message
+    assert own_key not in _logs(world, refused.run_id)
+    assert world.stripe_names(None) == {} and world.stripe_names(world.accounts["t1"]) == _expected("t1")

@@ -164,8 +164,8 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
             return None  # its intent stays pending: the next run looks before it creates
         except stripe.AuthenticationError:
             # A bad key fails every row alike: stop the run; the intents stay pending for the next one.
-            self.breaker.trip("Stripe refused the API key (401 authentication error): set STRIPE_API_KEY to a "
-                              "valid secret key")
+            self.breaker.trip("Stripe refused the API key (401 authentication error): set STRIPE_API_KEY (for a "
+                              "tenant with its own key: its stripe_key) to a valid secret key")
             return None
         except stripe.PermissionError as error:
             # stripe-python leaves `code` unset on a 403; the body has it.

@@ -27,15 +27,16 @@ tenant_option = click.option("--tenant", default=DEFAULT_TENANT, show_default=Tr
                              help="The tenant whose rows to work on.")
 
 
-def _spec(catalog: str, system: Optional[str] = None) -> CatalogSpec:
-    """The catalog's spec; with `system`, also that system's settings, checked before anything runs."""
+def _spec(catalog: str, system: Optional[str] = None, tenant: str = DEFAULT_TENANT) -> CatalogSpec:
+    """The catalog's spec; with `system`, also that system's settings, checked before anything runs (a tenant's
+    are its registry entry's, checked as its run starts: a deployment may have no account or org of its own)."""
     specs = {spec.name: spec for spec in load_specs()}
     if catalog not in specs:
         raise click.BadParameter(f"no catalog {catalog!r}; known: {', '.join(sorted(specs))}", param_hint="CATALOG")
     if system is not None and system not in specs[catalog].systems:
         raise click.BadParameter(f"catalog {catalog!r} syncs to {', '.join(specs[catalog].systems)}, not {system!r}",
                                  param_hint="SYSTEM")
-    if system is not None:
+    if system is not None and tenant == DEFAULT_TENANT:
         preflight.system_settings(system)
     return specs[catalog]
 
@@ -107,7 +108,7 @@ def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Opti
     from ..dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
                                      whole_catalog_tags)
 
-    spec = _spec(catalog, system)
+    spec = _spec(catalog, system, tenant)
     if first or last:
         if full:
             raise click.UsageError("--full reconciles the whole catalog; it takes no --from/--to")
@@ -141,7 +142,7 @@ def retry(catalog: str, system: str, ids: Optional[str], tenant: str) -> None:
     """Retry rows that did not sync, now, as a recorded run."""
     from ..dagster_defs.scope import IDS_TAG, RETRY, whole_catalog_tags
 
-    spec = _spec(catalog, system)
+    spec = _spec(catalog, system, tenant)
     wanted = _ids(ids)
     _run_job(spec, system, whole_catalog_tags(spec, RETRY) | ({IDS_TAG: ",".join(wanted)} if wanted else {}),
              tenant)
@@ -161,7 +162,7 @@ def plan(catalog: str, system: str, ids: Optional[str], samples: int, tenant: st
     from ..store.catalog import CatalogTables
     from ..store.mappings import MappingStore
 
-    spec = _spec(catalog, system)
+    spec = _spec(catalog, system, tenant)
     engine = _engine()
     with _system_reader(system, tenant, engine) as (reader, why_not):
         planner = Planner(spec, system, CatalogTables(engine, tenant), MappingStore(engine, tenant), reader=reader,

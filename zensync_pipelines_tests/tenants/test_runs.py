@@ -220,6 +220,28 @@ def test_the_commands_reach_a_tenant_through_the_registry_and_its_lane(sqlite_ur
                                      f"is in progress; run again when it ends"
 
 
+    # A deployment without an org of its own: the default tenant's commands say what to set, a tenant's use its
+    # registry entry (here a refresh token; the plan reads nothing, as no row is mapped yet).
+    from zensync_pipelines.demo.seed import seed_customers
+    from zensync_pipelines.store.db import make_engine
+    from zensync_pipelines.systems.salesforce.resource import ENVIRONMENT
+
+    for variable in ENVIRONMENT.values():
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("T1_SF_REFRESH", "a-refresh-token")
+    engine = make_engine(sqlite_url)
+    seed_customers(engine, 3)
+    TenantStore(engine).add(Tenant("t1", salesforce_org="00D5g000000ZSBX", salesforce_client_id="app",
+                                   salesforce_login_url="https://127.0.0.1:9",
+                                   salesforce_refresh_token="env:T1_SF_REFRESH"))
+    engine.dispose()
+    unconfigured = runner.invoke(main, ["plan", "customers", "salesforce"])
+    assert unconfigured.exit_code == 2 and "salesforce is not configured here" in unconfigured.output
+    tenant_plan = runner.invoke(main, ["plan", "customers", "salesforce", "--tenant", "t1"])
+    assert tenant_plan.exit_code == 0, tenant_plan.output
+    assert "create" in tenant_plan.output and "cannot be read" not in tenant_plan.output
+
+
 def test_a_tenants_inbound_run_reads_with_its_own_settings(world, monkeypatch):
     """The inbound jobs build their fetchers the same way: a registered tenant's run builds its adapters from its
     own settings, never from the deployment's (which would raise here); an unknown tenant's fails before any call."""

@@ -27,15 +27,16 @@ tenant_option = click.option("--tenant", default=DEFAULT_TENANT, show_default=Tr
                              help="The tenant whose rows to work on.")
 
 
-def _spec(catalog: str, system: Optional[str] = None) -> CatalogSpec:
-    """The catalog's spec; with `system`, also that system's settings, checked before anything runs."""
+def _spec(catalog: str, system: Optional[str] = None, tenant: str = DEFAULT_TENANT) -> CatalogSpec:
+    """The catalog's spec; with `system`, also that system's settings, checked before anything runs (a tenant's
+    are its registry entry's, checked as its run starts: a deployment may have no account or org of its own)."""
     specs = {spec.name: spec for spec in load_specs()}
     if catalog not in specs:
         raise click.BadParameter(f"no catalog {catalog!r}; known: {', '.join(sorted(specs))}", param_hint="CATALOG")
     if system is not None and system not in specs[catalog].systems:
         raise click.BadParameter(f"catalog {catalog!r} syncs to {', '.join(specs[catalog].systems)}, not {system!r}",
                                  param_hint="SYSTEM")
-    if system is not None:
+    if system is not None and tenant == DEFAULT_TENANT:
         preflight.system_settings(system)
     return specs[catalog]
 
@@ -68,12 +69,16 @@ def _ids(value: Optional[str]) -> list[str]:
 
 def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str], tenant: str) -> None:
     from ..dagster_defs.factory import job_name
-    from ..dagster_defs.scope import tenant_tags
+    from ..dagster_defs.scope import COPY_TAG, copy_tags, tenant_tags
+    from ..dagster_defs.tenant_systems import lane_tags, run_in_progress
     from ..definitions import build_definitions
 
-    tags = tags | tenant_tags(tenant)
+    tags = tags | tenant_tags(tenant) | copy_tags(spec, system, tenant) | lane_tags(tenant, system)
     job = build_definitions().resolve_job_def(job_name(spec, system))
     with _instance() as instance:
+        if (busy := run_in_progress(instance, COPY_TAG, tags[COPY_TAG])) is not None:  # it skips the queue's check
+            raise click.ClickException(f"{tags[COPY_TAG]} is busy: run {busy.run_id} ({busy.job_name}) "
+                                       f"is in progress; run again when it ends")
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
     events = result.get_asset_materialization_events()
     totals = _totals([{k: v.value for k, v in e.materialization.metadata.items()} for e in events])
@@ -103,7 +108,7 @@ def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Opti
     from ..dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
                                      whole_catalog_tags)
 
-    spec = _spec(catalog, system)
+    spec = _spec(catalog, system, tenant)
     if first or last:
         if full:
             raise click.UsageError("--full reconciles the whole catalog; it takes no --from/--to")
@@ -137,7 +142,7 @@ def retry(catalog: str, system: str, ids: Optional[str], tenant: str) -> None:
     """Retry rows that did not sync, now, as a recorded run."""
     from ..dagster_defs.scope import IDS_TAG, RETRY, whole_catalog_tags
 
-    spec = _spec(catalog, system)
+    spec = _spec(catalog, system, tenant)
     wanted = _ids(ids)
     _run_job(spec, system, whole_catalog_tags(spec, RETRY) | ({IDS_TAG: ",".join(wanted)} if wanted else {}),
              tenant)
@@ -157,9 +162,9 @@ def plan(catalog: str, system: str, ids: Optional[str], samples: int, tenant: st
     from ..store.catalog import CatalogTables
     from ..store.mappings import MappingStore
 
-    spec = _spec(catalog, system)
+    spec = _spec(catalog, system, tenant)
     engine = _engine()
-    with _system_reader(system) as (reader, why_not):
+    with _system_reader(system, tenant, engine) as (reader, why_not):
         planner = Planner(spec, system, CatalogTables(engine, tenant), MappingStore(engine, tenant), reader=reader,
                           sample_size=samples)
         result = planner.plan(Selection(ids=_ids(ids) or None))
@@ -167,17 +172,25 @@ def plan(catalog: str, system: str, ids: Optional[str], samples: int, tenant: st
 
 
 @contextmanager
-def _system_reader(system: str) -> Iterator[tuple[Any, Optional[str]]]:
-    """The adapter's read of current objects (old values for the diffs), or None and why, when unconfigured."""
-    from dagster import build_resources
+def _system_reader(system: str, tenant: str, engine: Any) -> Iterator[tuple[Any, Optional[str]]]:
+    """The adapter's read of current objects (old values for the diffs), or None and why, when unconfigured; a
+    tenant's own account or org for a tenant (unknown or disabled: an error)."""
+    from dagster import Failure, build_resources
 
     from ..dagster_defs.resources import default_resources
+    from ..dagster_defs.tenant_systems import tenant_system
 
     with build_resources({system: default_resources()[system]}) as resources:
+        resource = getattr(resources, system)
+        if tenant != DEFAULT_TENANT:
+            try:
+                resource = tenant_system(resource, system, tenant, engine)
+            except Failure as failure:
+                raise click.ClickException(failure.description or "") from None
         # Only building the adapter may fail over to planning from zensync's tables alone; an error of the plan
         # itself (a missing table) must reach the user as it is, so the yield stays outside the try.
         try:
-            adapter = getattr(resources, system).adapter()
+            adapter = resource.adapter()
         except Exception as error:  # noqa: BLE001 - the settings passed preflight; the adapter still cannot start
             adapter, reason = None, f"{system} cannot be read here ({type(error).__name__})"
         else:

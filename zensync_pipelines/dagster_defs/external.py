@@ -25,6 +25,7 @@ from ..store.tables import DEFAULT_TENANT
 from .drift import run_read_back
 from .plan_view import plan_metadata
 from .scope import month_grouper, partitions_def, run_scope, run_tenant
+from .tenant_systems import run_system
 
 # Single-run backfills are a deliberate choice (docs/operations.md); the beta notice would repeat in every
 # process that loads the code location, for every catalog and system.
@@ -107,7 +108,8 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     # Every store is bound to the run's tenant (its tag; the default tenant without one): the engine below
     # never learns which tenant it syncs.
     tenant = run_tenant(context)
-    adapter = getattr(context.resources, system).adapter()
+    # The tenant's own account or org (a tenant's run never reaches the deployment's); checked before any call.
+    adapter = run_system(context, system, tenant).adapter()
     if hasattr(adapter, "remember_usage"):  # e.g. Salesforce: a spent daily allocation is remembered
         adapter.remember_usage(ApiUsageMemory(StateStore(database.engine(), tenant), system))
     if hasattr(adapter, "share_limit"):  # e.g. Stripe: every run of a tenant's system draws from one rate

@@ -9,6 +9,7 @@ from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, Mater
                      in_process_executor)
 
 from ..engine.spec import CatalogSpec
+from ..store.tables import DEFAULT_TENANT
 from ..systems.registry import check_spec
 from .checks import build_checks
 from .external import build_external_asset, catalog_key, catalog_metadata, external_key
@@ -19,6 +20,7 @@ from .schedules import build_reconcile_schedule
 from .scope import copy_tags
 from .sensors import build_change_sensor
 from .settings import AutomationSettings
+from .tenant_systems import lane_tags
 from .whole import build_whole_catalog_job
 
 __all__ = ["build_catalog_definitions", "catalog_key", "external_key", "job_name"]
@@ -53,8 +55,10 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # The job selects the external copy only; its checks come with it and run after every sync. One sync
         # step and its light checks gain nothing from a process each, and each process costs seconds of
         # imports between a change and its sync; pools still limit the step across runs.
+        # The default tenant's copy and lane; a tenant's launch overrides both tags (cli/ops.py).
         sync_job = define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
-                                    tags=copy_tags(spec, system), description=f"Sync {spec.name} to {system}.")
+                                    tags=copy_tags(spec, system) | lane_tags(DEFAULT_TENANT, system),
+                                    description=f"Sync {spec.name} to {system}.")
         jobs.append(sync_job)
         jobs.append(build_whole_catalog_job(spec, system))
         # Only what the copy's strategy needs: no sensor unless it syncs on change, no schedule for a manual one.

@@ -18,6 +18,7 @@ from ..systems.identity import tag_fields
 from .inbound_systems import INBOUND_SYSTEMS
 from .scope import run_tenant
 from .settings import _number
+from .tenant_systems import run_system
 
 MAX_BACKLOG = "ZENSYNC_INBOUND_MAX_BACKLOG"
 MAX_AGE = "ZENSYNC_INBOUND_MAX_AGE_MINUTES"
@@ -63,10 +64,10 @@ def build_inbound_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
            description=f"Changes made in {system} ({objects}) applied to the {spec.name} catalog from the inbox.")
     def _inbound(context: AssetExecutionContext) -> MaterializeResult:
         engine = context.resources.catalog_db.engine()
-        resource = getattr(context.resources, system)
+        tenant = run_tenant(context)  # the inbox, mappings and catalog rows of the run's tenant only
+        resource = run_system(context, system, tenant)  # and its own account or org's current state
         decoder, fetcher, adopter = hooks.parts(resource, tag_fields(spec, system)) if hooks.parts else \
             (hooks.decoder(), hooks.fetcher(resource), None)
-        tenant = run_tenant(context)  # the inbox, mappings and catalog rows of the run's tenant only
         run = InboundRun(spec, system, InboundTables(engine, tenant), decoder, fetcher, context.run.run_id,
                          adopter=adopter)
         report = run.run()

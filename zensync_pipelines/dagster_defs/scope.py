@@ -32,8 +32,9 @@ COPY_TAG = "zensync/copy"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
-def copy_tags(spec: CatalogSpec, system: str) -> dict[str, str]:
-    return {COPY_TAG: f"{spec.name}.{system}"}
+def copy_tags(spec: CatalogSpec, system: str, tenant: str = DEFAULT_TENANT) -> dict[str, str]:
+    """The copy's tag; a tenant's copy is its own (two tenants' customers syncs run side by side)."""
+    return {COPY_TAG: f"{spec.name}.{system}" if tenant == DEFAULT_TENANT else f"{tenant}:{spec.name}.{system}"}
 
 
 def partitions_def(spec: CatalogSpec) -> MonthlyPartitionsDefinition:

@@ -28,8 +28,10 @@ def assert_product_settings(instance: DagsterInstance) -> None:
     # Several syncs per system at once (their requests share one rate: store/lanes.py), one per copy.
     assert concurrency.pool_config.default_pool_limit == 4
     assert concurrency.pool_config.pool_granularity.value == "op"
-    [copies] = concurrency.run_queue_config.tag_concurrency_limits
+    # One run per copy (two never sync the same rows), two per lane (a tenant's system; docs/tenants.md).
+    copies, lanes = concurrency.run_queue_config.tag_concurrency_limits
     assert copies == {"key": "zensync/copy", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    assert lanes == {"key": "zensync/lane", "value": {"applyLimitPerUniqueValue": True}, "limit": 2}
 
 
 def test_the_top_level_instance_needs_no_environment_and_is_the_one_zensync_dev_uses(tmp_path, monkeypatch):

@@ -238,17 +238,23 @@ def _downgrade(engine, revision: str) -> None:
         command.downgrade(config, revision)
 
 
-def test_a_run_tagged_with_a_tenant_syncs_that_tenants_rows_only(database_url, stripe_sandbox):
-    """The entry point of `zensync sync --tenant` and of Dagster launches: the whole-catalog job, tagged."""
+def test_a_run_tagged_with_a_tenant_syncs_that_tenants_rows_only(database_url, stripe_sandbox, accounts,
+                                                                 monkeypatch):
+    """The entry point of `zensync sync --tenant` and of Dagster launches: the whole-catalog job, tagged; the
+    tenant's rows go to its own connected account (tenants/test_runs.py tests both systems)."""
     from dagster import DagsterInstance
 
     from zensync_pipelines.dagster_defs.resources import CatalogDatabase
     from zensync_pipelines.dagster_defs.scope import TENANT_TAG, tenant_tags
+    from zensync_pipelines.dagster_defs.tenant_systems import lane_tags
     from zensync_pipelines.dagster_defs.whole import build_whole_catalog_job
+    from zensync_pipelines.store.tenants import Tenant, TenantStore
     from zensync_pipelines.systems.stripe.resource import StripeResource
 
     engine = make_engine(database_url)
     migrate.upgrade(engine)
+    monkeypatch.setenv("STRIPE_API_KEY", KEY)
+    TenantStore(engine).add(Tenant("b", stripe_account=accounts["b"]))
     table = _table()
     table.metadata.create_all(engine)
     with engine.begin() as connection:
@@ -258,8 +264,10 @@ def test_a_run_tagged_with_a_tenant_syncs_that_tenants_rows_only(database_url, s
     job = build_whole_catalog_job(SPEC, "stripe")
     assert tenant_tags("default") == {} and tenant_tags("b") == {TENANT_TAG: "b"}
     with DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(instance=instance, resources=resources, tags=tenant_tags("b"))
+        result = job.execute_in_process(instance=instance, resources=resources,
+                                        tags=tenant_tags("b") | lane_tags("b", "stripe"))
         assert result.success
+        assert _names(stripe_sandbox, accounts["b"]) == {"1": "B customer 1", "2": "B customer 2"}
         assert [(r["tenant"], r["internal_id"]) for r in MappingStore(engine, "b").rows("customers", "stripe")] == \
             [("b", "1"), ("b", "2")]
         assert MappingStore(engine, "a").rows("customers", "stripe") == []

@@ -79,8 +79,13 @@ class SalesforceResource(ConfigurableResource):
                            instance_url=self.instance_url, refresh_token=self.refresh_token)
 
     def adapter(self) -> SalesforceAdapter:
+        return self.adapter_for(self.credentials())
+
+    def adapter_for(self, credentials: Credentials) -> SalesforceAdapter:
+        """An adapter logging in with `credentials` (a tenant's org, systems/tenant_access.py) and this
+        deployment's tuning: API version, CA bundle, bulk threshold, budget share, retries, timeouts."""
         backoff = Backoff(self.max_retries, self.retry_base_seconds, self.retry_max_seconds)
-        return SalesforceAdapter(self.credentials(), self.api_version, self.ca_bundle, self.bulk_threshold,
+        return SalesforceAdapter(credentials, self.api_version, self.ca_bundle, self.bulk_threshold,
                                  self.batch_size, self.budget_share, backoff, self.bulk_poll_seconds,
                                  self.timeout_seconds)
 

@@ -169,8 +169,18 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
             return None  # its intent stays pending: the next run looks before it creates
         except stripe.AuthenticationError:
             # A bad key fails every row alike: stop the run; the intents stay pending for the next one.
-            self.breaker.trip("Stripe refused the API key (401 authentication error): set STRIPE_API_KEY to a "
-                              "valid secret key")
+            self.breaker.trip("Stripe refused the API key (401 authentication error): set STRIPE_API_KEY (for a "
+                              "tenant with its own key: its stripe_key) to a valid secret key")
+            return None
+        except stripe.PermissionError as error:
+            # stripe-python leaves `code` unset on a 403; the body has it.
+            if ((error.json_body or {}).get("error") or {}).get("code") != "account_invalid":
+                code, field, message = _describe(error)
+                return self.failure(op, code, message, field)
+            # The connected account (a tenant's, Stripe-Account) has disconnected the platform: every row would
+            # fail alike, so stop this run as for a bad key; other accounts' runs are not concerned.
+            self.breaker.trip("Stripe refused the connected account (403 account_invalid): it no longer grants the "
+                              "platform access; reconnect it or disable its tenant")
             return None
         except Conflict as conflict:
             outcome = self.failure(op, conflict.code, conflict.message, conflict.field)

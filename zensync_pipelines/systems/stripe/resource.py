@@ -28,6 +28,12 @@ class StripeResource(ConfigurableResource):
         return StripeAdapter(self.api_key, self.api_base, self.rate_limit_per_second, self.max_concurrency,
                              self.max_network_retries, self.timeout_seconds)
 
+    def adapter_for(self, api_key: str, stripe_account: Optional[str]) -> StripeAdapter:
+        """A tenant's adapter (systems/tenant_access.py gives the key and the connected account): this
+        deployment's API base and limits, the tenant's key or `Stripe-Account`; the resource's own key unused."""
+        return StripeAdapter(api_key, self.api_base, self.rate_limit_per_second, self.max_concurrency,
+                             self.max_network_retries, self.timeout_seconds, stripe_account=stripe_account)
+
 
 def stripe_resource_from_env() -> StripeResource:
     """The key always through `EnvVar` (read at launch, never shown); the base URL from the environment if set."""

@@ -114,3 +114,42 @@ class ChangeFeed:
         with self.tables.engine.connect() as connection:
             return connection.execute(select(func.min(cursor)).where(
                 cursor > since, *self.tables.mine(spec, table))).scalar()
+
+    def window_by_tenant(self, spec: CatalogSpec, floor: Any) -> dict[str, list[Position]]:
+        """Every tenant's positions at or after `floor`, in one query per table for all tenants (a catalog with a
+        tenant column): the tenant sensor's tick, whose cost follows the rows in the window, not the tenants."""
+        found: dict[str, list[Position]] = {}
+        with self.tables.engine.connect() as connection:
+            for name, cursor, key, column in self._all_tenants(spec):
+                query = select(cursor, key, column).where(cursor >= floor).order_by(cursor, key)
+                for row in connection.execute(query):
+                    found.setdefault(row[2], []).append(self._position(name, row))
+        return {tenant: sorted(positions, key=order) for tenant, positions in found.items()} if spec.children \
+            else found
+
+    def newest_of_all(self, spec: CatalogSpec) -> Optional[Position]:
+        """The newest position over every tenant's rows (the first tick of a tenant sensor)."""
+        found = []
+        with self.tables.engine.connect() as connection:
+            for name, cursor, key, _ in self._all_tenants(spec):
+                row = connection.execute(select(cursor, key).order_by(cursor.desc(), key.desc()).limit(1)).first()
+                if row is not None:
+                    found.append(self._position(name, row))
+        return max(found, key=order) if found else None
+
+    def tenants_with_rows(self, spec: CatalogSpec) -> list[str]:
+        """Every tenant that holds a row of the catalog table: one grouped query."""
+        table = self.tables.table(spec)
+        column = table.c[spec.tenant_column]
+        with self.tables.engine.connect() as connection:
+            return [row[0] for row in connection.execute(select(column).group_by(column).order_by(column))]
+
+    def _all_tenants(self, spec: CatalogSpec) -> list[tuple[Optional[str], Any, Any, Any]]:
+        """(child name or None, cursor column, key column, tenant column) of every table watched, unfiltered."""
+        table = self.tables.table(spec)
+        sources = [(None, table.c[spec.cursor_column], table.c[spec.primary_key], table.c[spec.tenant_column])]
+        for child in spec.children:
+            child_table = self.tables.child_table(spec, child)
+            sources.append((child.name, child_table.c[child.cursor_column], child_table.c[child.primary_key],
+                            child_table.c[spec.tenant_column]))
+        return sources

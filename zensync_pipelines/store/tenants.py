@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from sqlalchemy import Connection, Engine, column, delete, func, inspect, select, table, update
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +48,14 @@ class TenantStore:
             query = query.where(tenants.c.status == status)
         with self.engine.connect() as connection:
             return [_tenant(row) for row in connection.execute(query).mappings()]
+
+    def statuses(self, tenant_ids: Iterable[str]) -> dict[str, str]:
+        """The status of each of these tenants that is registered, in one query (a sensor's tick)."""
+        ids = sorted(set(tenant_ids))
+        if not ids:
+            return {}
+        with self.engine.connect() as connection:
+            return dict(connection.execute(select(tenants.c.id, tenants.c.status).where(tenants.c.id.in_(ids))).all())
 
     def by_stripe_account(self, account: str) -> Optional[Tenant]:
         return self._one(tenants.c.stripe_account == account)

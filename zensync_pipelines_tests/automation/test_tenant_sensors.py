@@ -1,0 +1,156 @@
+"""The change sensor of a catalog with a tenant column, evaluated by Dagster on SQLite and PostgreSQL: one tick for
+every tenant, a run per (active tenant with changes, system) with the tenant's tags, disabled and unregistered
+tenants skipped, a busy copy holding back only its own tenant, and one window query per tick at any number of
+tenants."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, Definitions, build_sensor_context
+from sqlalchemy import Column, MetaData, String, Table, event, update
+
+from zensync_pipelines.catalogs.customers import SPEC as CUSTOMERS
+from zensync_pipelines.dagster_defs.factory import build_catalog_definitions, job_name
+from zensync_pipelines.dagster_defs.resources import CatalogDatabase
+from zensync_pipelines.dagster_defs.scope import CHANGED_SINCE_TAG, COPY_TAG, SCOPE_TAG, TENANT_TAG
+from zensync_pipelines.dagster_defs.settings import AutomationSettings
+from zensync_pipelines.dagster_defs.tenant_systems import LANE_TAG
+from zensync_pipelines.demo.tables import customers
+from zensync_pipelines.store.changes import decode
+from zensync_pipelines.store.tenant_fields import Tenant
+from zensync_pipelines.store.tenants import TenantStore
+from zensync_pipelines.systems.stripe import StripeResource
+
+SPEC = dataclasses.replace(CUSTOMERS, table="tenant_customers", tenant_column="tenant_id",
+                           systems={"stripe": CUSTOMERS.systems["stripe"]})
+SENSOR = "customers_changes"
+JOB = job_name(SPEC, "stripe")
+SETTINGS = AutomationSettings(sensor_overlap_seconds=300)
+LONG_AGO = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=1)
+# t1, t2 active; t3 disabled; tx never registered; both t1 and t2 have a customer 1 and 2.
+ROWS = {"t1": [1, 2, 3], "t2": [1, 2], "t3": [1], "tx": [1]}
+
+
+class World:
+    def __init__(self, engine, database_url: str, home: str):
+        self.engine = engine
+        self.table = Table("tenant_customers", MetaData(), Column("tenant_id", String(50), primary_key=True),
+                           *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                             for c in customers.c))
+        self.table.metadata.create_all(engine)
+        with engine.begin() as connection:
+            connection.execute(self.table.insert(), [self.row(t, i) for t, ids in ROWS.items() for i in ids])
+        store = TenantStore(engine)
+        for n, tenant in enumerate(["t1", "t2", "t3"]):
+            store.add(Tenant(tenant, stripe_account=f"acct_{tenant}{n}"))
+        store.disable("t3")
+        resources = {"catalog_db": CatalogDatabase(url=database_url),
+                     "stripe": StripeResource(api_key="sk_test_unused", api_base="http://127.0.0.1:9")}
+        self.defs = Definitions.merge(build_catalog_definitions(SPEC, SETTINGS), Definitions(resources=resources))
+        self.resources = resources
+        self.instance = DagsterInstance.local_temp(tempdir=home)
+
+    @staticmethod
+    def row(tenant: str, i: int) -> dict:
+        return {"tenant_id": tenant, "id": i, "name": f"{tenant} customer {i}", "email": f"{i}@{tenant}.example",
+                "currency": "usd", "created_at": LONG_AGO, "updated_at": LONG_AGO + dt.timedelta(seconds=i)}
+
+    def tick(self, cursor=None):
+        context = build_sensor_context(instance=self.instance, cursor=cursor, resources=self.resources,
+                                       definitions=self.defs)
+        return self.defs.resolve_sensor_def(SENSOR).evaluate_tick(context)
+
+    def touch(self, tenant: str, i: int) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(self.table).where(self.table.c.tenant_id == tenant, self.table.c.id == i)
+                               .values(name="changed", updated_at=dt.datetime.now(dt.timezone.utc)))
+
+    def start_run(self, tags: dict):
+        return self.instance.create_run_for_job(self.defs.resolve_job_def(JOB), tags=tags,
+                                                status=DagsterRunStatus.STARTED)
+
+
+@pytest.fixture
+def world(engine, database_url, tmp_path):
+    return World(engine, database_url, str(tmp_path))
+
+
+def by_tenant(result) -> dict:
+    return {r.tags.get(TENANT_TAG): r for r in result.run_requests}
+
+
+def test_each_active_tenant_gets_its_own_run_with_its_tags_and_the_others_none(world):
+    first = world.tick()
+    runs = by_tenant(first)
+    # The first tick: every active tenant with rows gets a run over all its rows; t3 (disabled) and tx none.
+    assert set(runs) == {"t1", "t2"}
+    for tenant, run in runs.items():
+        assert run.job_name == JOB and run.tags[SCOPE_TAG] == "changes" and CHANGED_SINCE_TAG not in run.tags
+        assert run.tags[COPY_TAG] == f"{tenant}:customers.stripe" and run.tags[LANE_TAG] == f"{tenant}:stripe"
+    assert runs["t1"].run_key != runs["t2"].run_key
+
+    idle = world.tick(first.cursor)
+    assert not idle.run_requests and (idle.cursor or first.cursor) == first.cursor
+
+    world.touch("t1", 1)  # both tenants' customer 1 changes
+    world.touch("t2", 1)
+    world.touch("t3", 1)  # disabled
+    world.touch("tx", 1)  # never registered
+    moved = world.tick(first.cursor)
+    runs = by_tenant(moved)
+    assert set(runs) == {"t1", "t2"}
+    floor = json.loads(json.loads(first.cursor)["window"])
+    for run in runs.values():
+        assert decode(run.tags[CHANGED_SINCE_TAG]) == decode(floor["floor"])
+    # A tick repeated after a crash asks for the same runs, which Dagster drops.
+    assert {r.run_key for r in world.tick(first.cursor).run_requests} == {r.run_key for r in runs.values()}
+
+    world.touch("t2", 2)  # only t2: one run, t2's
+    only = world.tick(moved.cursor)
+    assert list(by_tenant(only)) == ["t2"]
+
+    world.touch("t3", 1)  # a disabled tenant's change alone: no run, and the cursor moves on
+    skipped = world.tick(only.cursor)
+    assert not skipped.run_requests and skipped.cursor != only.cursor
+    assert not world.tick(skipped.cursor).run_requests
+
+
+def test_a_tenants_busy_copy_holds_back_only_its_own_run_then_asks_again(world):
+    first = world.tick()
+    running = world.start_run(by_tenant(first)["t1"].tags)  # t1's first run is still going
+    world.touch("t1", 2)
+    world.touch("t2", 2)
+    moved = world.tick(first.cursor)
+    assert list(by_tenant(moved)) == ["t2"]
+    assert not world.tick(moved.cursor).run_requests  # t1 still busy: held, not lost
+    world.instance.report_run_canceled(world.instance.get_run_by_id(running.run_id))
+    [caught_up] = world.tick(moved.cursor).run_requests
+    assert caught_up.tags[TENANT_TAG] == "t1"
+    # It reads from the floor of the tick that saw t1's change, though the window has moved on since.
+    seen_at = decode(json.loads(json.loads(first.cursor)["window"])["floor"])
+    assert decode(caught_up.tags[CHANGED_SINCE_TAG]) == seen_at
+    assert not world.tick(world.tick(moved.cursor).cursor).run_requests
+
+
+def test_an_idle_tick_is_one_query_for_all_tenants(world):
+    first = world.tick()
+    world.tick(first.cursor)  # warm: the feed reflects the table once
+    statements = []
+    engine = world.resources["catalog_db"].engine()
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert not world.tick(first.cursor).run_requests
+        assert len(statements) == 1 and "tenant_customers" in statements[0]  # the window, for every tenant
+        world.touch("t1", 3)
+        world.touch("t2", 1)
+        statements.clear()
+        assert len(world.tick(first.cursor).run_requests) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    # A tick with changes: the window (one query for all tenants) and the registry (one query for those changed).
+    assert len(statements) == 2 and "zensync_tenants" in statements[1]

@@ -19,6 +19,7 @@ from .retries import build_retry_sensor
 from .schedules import build_reconcile_schedule
 from .scope import copy_tags
 from .sensors import build_change_sensor
+from .tenant_automation import build_tenant_inbox_sensor, build_tenant_retry_sensor
 from .tenant_sensors import build_tenant_change_sensor
 from .settings import AutomationSettings
 from .tenant_systems import lane_tags
@@ -69,7 +70,8 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         if strategy.schedule and automated:
             schedules.append(build_reconcile_schedule(spec, system, name, settings, strategy.cron))
         if (strategy.sensor or strategy.schedule) and automated:  # a manual copy retries when it is run
-            sensors.append(build_retry_sensor(spec, system, name, settings))
+            sensors.append((build_tenant_retry_sensor if spec.tenant_column else build_retry_sensor)(
+                spec, system, name, settings))
         if inbound_enabled(spec, system):
             inbound = inbound_job_name(spec, system)
             assets.append(build_inbound_asset(spec, system))
@@ -78,7 +80,8 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
                                          executor_def=in_process_executor,
                                          description=f"Apply {system} changes to {spec.name}."))
             if automated:
-                sensors.append(build_inbox_sensor(spec, system, inbound, settings))
+                sensors.append((build_tenant_inbox_sensor if spec.tenant_column else build_inbox_sensor)(
+                    spec, system, inbound, settings))
     if watched:
         # A catalog with a tenant column: one tick for all tenants, a run per tenant (dagster_defs/tenant_sensors.py).
         build = build_tenant_change_sensor if spec.tenant_column else build_change_sensor

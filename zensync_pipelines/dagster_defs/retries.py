@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from typing import Optional
+from typing import Any, Optional
 
 from dagster import (DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter, SensorDefinition,
                      SensorEvaluationContext, SkipReason, sensor)
@@ -54,9 +54,14 @@ def failed_change_run(instance: DagsterInstance, job_name: str, now: dt.datetime
     row retries, so an outage that lasts costs one short run (the breaker's calls) per growing wait."""
     records = instance.get_run_records(RunsFilter(job_name=job_name, statuses=FINISHED,
                                                   tags={SCOPE_TAG: CHANGES}), limit=1)
-    if not records or records[0].dagster_run.status != DagsterRunStatus.FAILURE:
+    return rerun_of(records[0], now) if records else None
+
+
+def rerun_of(record: Any, now: dt.datetime) -> Optional[RunRequest]:
+    """The rerun of a change run's record when it is the newest one and failed, once its backoff has passed."""
+    if record.dagster_run.status != DagsterRunStatus.FAILURE:
         return None
-    run, ended = records[0].dagster_run, records[0].end_time
+    run, ended = record.dagster_run, record.end_time
     depth = int(run.tags.get(RERUN_DEPTH_TAG, "0")) + 1
     if ended is None or now.timestamp() - ended < retry_delay(depth).total_seconds():
         return None

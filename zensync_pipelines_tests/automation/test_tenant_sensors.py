@@ -1,7 +1,7 @@
 """The change sensor of a catalog with a tenant column, evaluated by Dagster on SQLite and PostgreSQL: one tick for
 every tenant, a run per (active tenant with changes, system) with the tenant's tags, disabled and unregistered
 tenants skipped, a busy copy holding back only its own tenant, and one window query per tick at any number of
-tenants."""
+tenants. The retry and inbox sensors of such a catalog likewise ask for a run per tenant."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ from sqlalchemy import Column, MetaData, String, Table, event, update
 from zensync_pipelines.catalogs.customers import SPEC as CUSTOMERS
 from zensync_pipelines.dagster_defs.factory import build_catalog_definitions, job_name
 from zensync_pipelines.dagster_defs.resources import CatalogDatabase
-from zensync_pipelines.dagster_defs.scope import CHANGED_SINCE_TAG, COPY_TAG, SCOPE_TAG, TENANT_TAG
+from zensync_pipelines.dagster_defs.scope import CHANGED_SINCE_TAG, COPY_TAG, IDS_TAG, SCOPE_TAG, TENANT_TAG
 from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.dagster_defs.tenant_systems import LANE_TAG
 from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.store.changes import decode
+from zensync_pipelines.store.inbox import InboxStore, NewInboundEvent
+from zensync_pipelines.store.state import API_USAGE, StateStore
+from zensync_pipelines.store.tables import mappings
 from zensync_pipelines.store.tenant_fields import Tenant
 from zensync_pipelines.store.tenants import TenantStore
 from zensync_pipelines.systems.stripe import StripeResource
@@ -60,9 +63,12 @@ class World:
                 "currency": "usd", "created_at": LONG_AGO, "updated_at": LONG_AGO + dt.timedelta(seconds=i)}
 
     def tick(self, cursor=None):
+        return self.tick_sensor(SENSOR, cursor)
+
+    def tick_sensor(self, name: str, cursor=None):
         context = build_sensor_context(instance=self.instance, cursor=cursor, resources=self.resources,
                                        definitions=self.defs)
-        return self.defs.resolve_sensor_def(SENSOR).evaluate_tick(context)
+        return self.defs.resolve_sensor_def(name).evaluate_tick(context)
 
     def touch(self, tenant: str, i: int) -> None:
         with self.engine.begin() as connection:
@@ -154,3 +160,51 @@ def test_an_idle_tick_is_one_query_for_all_tenants(world):
         event.remove(engine, "before_cursor_execute", listener)
     # A tick with changes: the window (one query for all tenants) and the registry (one query for those changed).
     assert len(statements) == 2 and "zensync_tenants" in statements[1]
+
+
+def fail_transiently(world: World, tenant: str, ids: list[int]) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    with world.engine.begin() as connection:
+        connection.execute(mappings.insert(), [
+            {"tenant": tenant, "catalog": "customers", "internal_id": str(i), "system": "stripe",
+             "object_type": "customer", "status": "failed", "failure_kind": "transient", "attempts": 1,
+             "next_retry_at": now - dt.timedelta(seconds=5), "created_at": now, "updated_at": now} for i in ids])
+
+
+def test_the_retry_sensor_asks_for_a_run_per_tenant_with_its_own_rows_and_budget(world):
+    for tenant in ["t1", "t2", "t3", "tx"]:  # t1 and t2 each have a customer 1 due; t3 is disabled, tx unknown
+        fail_transiently(world, tenant, [1, 2] if tenant == "t1" else [1])
+    sensor = "customers_stripe_retries"
+    result = world.tick_sensor(sensor)
+    runs = by_tenant(result)
+    assert set(runs) == {"t1", "t2"}
+    assert runs["t1"].tags[IDS_TAG] == "1,2" and runs["t2"].tags[IDS_TAG] == "1"
+    for tenant, run in runs.items():
+        assert run.tags[SCOPE_TAG] == "retry" and run.tags[COPY_TAG] == f"{tenant}:customers.stripe"
+        assert run.tags[LANE_TAG] == f"{tenant}:stripe"
+
+    world.start_run(runs["t1"].tags | {"dagster/sensor_name": sensor})  # t1's retry is in progress
+    StateStore(world.engine, "t2").put("stripe", API_USAGE, {"resumes_at": (
+        dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()})  # t2's budget is spent
+    fail_transiently(world, "t1", [3])
+    held = world.tick_sensor(sensor)
+    assert not held.run_requests and "still queued or running" in held.skip_message
+    StateStore(world.engine, "t2").put("stripe", API_USAGE, {})
+    assert set(by_tenant(world.tick_sensor(sensor))) == {"t2"}  # t1 waits for its own run only
+
+
+def test_the_inbox_sensor_asks_for_a_run_per_tenant_with_events_due(world):
+    now = dt.datetime.now(dt.timezone.utc)
+    for tenant in ["t1", "t2", "t3", "default"]:
+        InboxStore(world.engine, tenant).add([NewInboundEvent(
+            "stripe", f"evt_{tenant}", "customer.updated", "customers", "customer", "cus_1", now, "{}")])
+    sensor = "customers_stripe_inbox"
+    first = world.tick_sensor(sensor)
+    runs = by_tenant(first)
+    assert set(runs) == {"t1", "t2", None}  # the default tenant's run carries no tenant tag, as before tenants
+    assert len({r.run_key for r in runs.values()}) == 3
+    again = world.tick_sensor(sensor, first.cursor)  # handed to runs a moment ago: nobody is asked again
+    assert not again.run_requests
+    InboxStore(world.engine, "t2").add([NewInboundEvent(
+        "stripe", "evt_t2_2", "customer.updated", "customers", "customer", "cus_2", now, "{}")])
+    assert set(by_tenant(world.tick_sensor(sensor, first.cursor))) == {"t2"}

@@ -7,7 +7,8 @@ sensor's (dagster_defs/sensors.py), shared by all tenants, so an idle tick is th
 tenants. A changed tenant gets one run per system, tagged with its tenant, copy and lane, if it is registered and
 active (one registry query per tick for the changed tenants only); another tenant's rows are skipped with one log
 line per tick. A (tenant, system) whose copy has a run in progress is held, with the floor its run must read
-from, and asked again at the next tick: one tenant's busy copy never holds back another's.
+from, and asked again at the next tick: one tenant's busy copy never holds back another's. A tenant added or
+enabled since the last tick gets a run over all its rows (one aggregate on the registry per tick tells).
 """
 
 from __future__ import annotations
@@ -39,11 +40,14 @@ class TenantCursor:
     window: ChangeCursor  # shared by all tenants; its `window` digest is unused (the digests are per tenant)
     digests: dict[str, str]  # tenant -> digest of its positions at or after window.floor
     held: dict[str, dict[str, Any]] = field(default_factory=dict)  # tenant -> system -> the floor its run reads
+    registry: list[Any] = field(default_factory=list)  # TenantStore.active_signature() when `known` was read
+    known: list[str] = field(default_factory=list)  # the active tenants then
 
     def dumps(self) -> str:
         held = {t: {s: None if v is EVERY_ROW else encode(v) for s, v in systems.items()}
                 for t, systems in self.held.items()}
-        return json.dumps({"tenants": True, "window": self.window.dumps(), "digests": self.digests, "held": held})
+        return json.dumps({"tenants": True, "window": self.window.dumps(), "digests": self.digests, "held": held,
+                           "registry": self.registry, "known": self.known})
 
     @classmethod
     def loads(cls, text: Optional[str]) -> Optional["TenantCursor"]:
@@ -52,7 +56,7 @@ class TenantCursor:
             return None
         held = {t: {s: EVERY_ROW if v is None else decode(v) for s, v in systems.items()}
                 for t, systems in data["held"].items()}
-        return cls(ChangeCursor.loads(data["window"]), data["digests"], held)
+        return cls(ChangeCursor.loads(data["window"]), data["digests"], held, data["registry"], data["known"])
 
 
 def digest(positions: list[Position]) -> str:
@@ -88,7 +92,8 @@ def detect(feed: ChangeFeed, spec: CatalogSpec, previous: Optional[TenantCursor]
     newest = max([p[-1] for p in by_tenant.values() if p] + [(last.value, last.key)], key=order)
     floor = max(last.floor, minus(not_after_now(newest[0]), overlap_seconds))
     window = ChangeCursor(newest[0], newest[1], floor, "")
-    return TenantCursor(window, tenant_digests(by_tenant, floor), dict(previous.held)), changed
+    return TenantCursor(window, tenant_digests(by_tenant, floor), dict(previous.held), previous.registry,
+                        previous.known), changed
 
 
 def earliest(a: Any, b: Any) -> Any:
@@ -108,14 +113,22 @@ def tenant_tick(context: SensorEvaluationContext, spec: CatalogSpec, jobs: dict[
     cursor, changed = detect(feed, spec, previous, overlap_seconds)
     if cursor is None:
         return SkipReason(f"no {spec.name} row yet")
-    if not changed and not cursor.held:
+    registry = TenantStore(feed.tables.engine)
+    signature = registry.active_signature()
+    if signature != cursor.registry:  # a tenant was added, enabled or disabled since the last tick
+        active = registry.active_ids()
+        if previous is not None:  # a tenant now active may have rows the sensor skipped, or never saw: all of them
+            newly = sorted(set(active) - set(previous.known))
+            changed |= dict.fromkeys(feed.tenants_with_rows(spec, newly) if newly else [], EVERY_ROW)
+        cursor.registry, cursor.known = signature, active
+    elif not changed and not cursor.held:
         return SkipReason(f"no {spec.name} row changed")
     pending = {t: dict(systems) for t, systems in cursor.held.items()}
     for tenant, since in changed.items():
         for system in jobs:
             held = pending.setdefault(tenant, {})
             held[system] = earliest(held[system], since) if system in held else since
-    statuses = TenantStore(feed.tables.engine).statuses(t for t in pending if t != DEFAULT_TENANT)
+    statuses = registry.statuses(t for t in pending if t != DEFAULT_TENANT)
     for tenant in sorted(pending):
         status = ACTIVE if tenant == DEFAULT_TENANT else statuses.get(tenant)
         if status != ACTIVE:
@@ -125,7 +138,8 @@ def tenant_tick(context: SensorEvaluationContext, spec: CatalogSpec, jobs: dict[
     copy = {(t, s): copy_tags(spec, s, t)[COPY_TAG] for t, systems in pending.items() for s in systems}
     busy = busy_copies(context.instance, sorted(copy.values())) if copy else set()
     requests, held = [], {}
-    transition = (previous.window.dumps() if previous else "") + "->" + cursor.window.dumps()
+    # The registry's state too: a tenant enabled again, with no row changed, is a new transition with a new key.
+    transition = (previous.window.dumps() if previous else "") + "->" + cursor.window.dumps() + json.dumps(signature)
     for (tenant, system), value in sorted(copy.items()):
         since = pending[tenant][system]
         if value in busy:  # its copy's run is in progress: asked again, with the same floor, when it ends

@@ -137,12 +137,13 @@ class ChangeFeed:
                     found.append(self._position(name, row))
         return max(found, key=order) if found else None
 
-    def tenants_with_rows(self, spec: CatalogSpec) -> list[str]:
-        """Every tenant that holds a row of the catalog table: one grouped query."""
+    def tenants_with_rows(self, spec: CatalogSpec, among: Optional[list[str]] = None) -> list[str]:
+        """Every tenant (of `among`, if given) that holds a row of the catalog table: one grouped query."""
         table = self.tables.table(spec)
         column = table.c[spec.tenant_column]
+        query = select(column).group_by(column).order_by(column)
         with self.tables.engine.connect() as connection:
-            return [row[0] for row in connection.execute(select(column).group_by(column).order_by(column))]
+            return list(connection.execute(query if among is None else query.where(column.in_(among))).scalars())
 
     def _all_tenants(self, spec: CatalogSpec) -> list[tuple[Optional[str], Any, Any, Any]]:
         """(child name or None, cursor column, key column, tenant column) of every table watched, unfiltered."""

@@ -89,7 +89,7 @@ def by_tenant(result) -> dict:
     return {r.tags.get(TENANT_TAG): r for r in result.run_requests}
 
 
-def test_each_active_tenant_gets_its_own_run_with_its_tags_and_the_others_none(world):
+def test_each_active_tenant_gets_its_own_run_with_its_tags_and_the_others_none(world, capfd):
     first = world.tick()
     runs = by_tenant(first)
     # The first tick: every active tenant with rows gets a run over all its rows; t3 (disabled) and tx none.
@@ -119,10 +119,26 @@ def test_each_active_tenant_gets_its_own_run_with_its_tags_and_the_others_none(w
     only = world.tick(moved.cursor)
     assert list(by_tenant(only)) == ["t2"]
 
-    world.touch("t3", 1)  # a disabled tenant's change alone: no run, and the cursor moves on
+    world.touch("t3", 1)  # a disabled tenant's change alone: no run, a log line, and the cursor moves on
+    capfd.readouterr()
     skipped = world.tick(only.cursor)
+    assert "rows of tenant 't3' changed, but it is disabled: no run" in capfd.readouterr().err
     assert not skipped.run_requests and skipped.cursor != only.cursor
     assert not world.tick(skipped.cursor).run_requests
+
+    # t3 enabled and tx registered: each gets a run over all its rows, which the sensor skipped or never synced.
+    TenantStore(world.engine).enable("t3")
+    TenantStore(world.engine).add(Tenant("tx", stripe_account="acct_tx9"))
+    enabled = world.tick(skipped.cursor)
+    runs = by_tenant(enabled)
+    assert set(runs) == {"t3", "tx"} and all(CHANGED_SINCE_TAG not in r.tags for r in runs.values())
+    assert not world.tick(enabled.cursor).run_requests
+    TenantStore(world.engine).disable("t3")
+    disabled = world.tick(enabled.cursor)
+    assert not disabled.run_requests and not world.tick(disabled.cursor).run_requests
+    TenantStore(world.engine).enable("t3")  # enabled again, no row changed: a new run, under a new key
+    [again] = world.tick(disabled.cursor).run_requests
+    assert again.tags[TENANT_TAG] == "t3" and again.run_key != runs["t3"].run_key
 
 
 def test_a_tenants_busy_copy_holds_back_only_its_own_run_then_asks_again(world):
@@ -151,15 +167,17 @@ def test_an_idle_tick_is_one_query_for_all_tenants(world):
     event.listen(engine, "before_cursor_execute", listener)
     try:
         assert not world.tick(first.cursor).run_requests
-        assert len(statements) == 1 and "tenant_customers" in statements[0]  # the window, for every tenant
+        # The window for every tenant, and the registry's one-row aggregate (has a tenant been enabled?).
+        assert len(statements) == 2 and "tenant_customers" in statements[0] and "count" in statements[1]
         world.touch("t1", 3)
         world.touch("t2", 1)
         statements.clear()
         assert len(world.tick(first.cursor).run_requests) == 2
     finally:
         event.remove(engine, "before_cursor_execute", listener)
-    # A tick with changes: the window (one query for all tenants) and the registry (one query for those changed).
-    assert len(statements) == 2 and "zensync_tenants" in statements[1]
+    # A tick with changes: the window (one query for all tenants), the registry's aggregate and one query for the
+    # status of the tenants changed.
+    assert len(statements) == 3 and all("zensync_tenants" in s for s in statements[1:])
 
 
 def fail_transiently(world: World, tenant: str, ids: list[int]) -> None:

@@ -226,3 +226,18 @@ def test_the_inbox_sensor_asks_for_a_run_per_tenant_with_events_due(world):
     InboxStore(world.engine, "t2").add([NewInboundEvent(
         "stripe", "evt_t2_2", "customer.updated", "customers", "customer", "cus_2", now, "{}")])
     assert set(by_tenant(world.tick_sensor(sensor, first.cursor))) == {"t2"}
+
+
+def test_a_tenants_failed_change_run_is_rerun_for_that_tenant_only(world, monkeypatch):
+    from zensync_pipelines.dagster_defs import retries
+
+    monkeypatch.setattr(retries, "retry_delay", lambda depth: dt.timedelta(0))  # no backoff to wait out
+    first = world.tick()
+    runs = by_tenant(first)
+    failed = world.start_run(runs["t1"].tags)
+    world.instance.report_run_failed(world.instance.get_run_by_id(failed.run_id))
+    finished = world.start_run(runs["t2"].tags)  # t2's newest change run was canceled, not failed: no rerun
+    world.instance.report_run_canceled(world.instance.get_run_by_id(finished.run_id))
+    [rerun] = world.tick_sensor("customers_stripe_retries").run_requests
+    assert rerun.run_key == f"rerun-{failed.run_id}" and rerun.tags[TENANT_TAG] == "t1"
+    assert rerun.tags[LANE_TAG] == "t1:stripe" and rerun.tags[retries.RERUN_DEPTH_TAG] == "1"

@@ -39,7 +39,7 @@ ROWS = {"t1": [1, 2, 3], "t2": [1, 2], "t3": [1], "tx": [1]}
 
 
 class World:
-    def __init__(self, engine, database_url: str, home: str):
+    def __init__(self, engine, database_url: str, home: str, spec=SPEC):
         self.engine = engine
         self.table = Table("tenant_customers", MetaData(), Column("tenant_id", String(50), primary_key=True),
                            *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
@@ -53,7 +53,7 @@ class World:
         store.disable("t3")
         resources = {"catalog_db": CatalogDatabase(url=database_url),
                      "stripe": StripeResource(api_key="sk_test_unused", api_base="http://127.0.0.1:9")}
-        self.defs = Definitions.merge(build_catalog_definitions(SPEC, SETTINGS), Definitions(resources=resources))
+        self.defs = Definitions.merge(build_catalog_definitions(spec, SETTINGS), Definitions(resources=resources))
         self.resources = resources
         self.instance = DagsterInstance.local_temp(tempdir=home)
 
@@ -241,3 +241,22 @@ def test_a_tenants_failed_change_run_is_rerun_for_that_tenant_only(world, monkey
     [rerun] = world.tick_sensor("customers_stripe_retries").run_requests
     assert rerun.run_key == f"rerun-{failed.run_id}" and rerun.tags[TENANT_TAG] == "t1"
     assert rerun.tags[LANE_TAG] == "t1:stripe" and rerun.tags[retries.RERUN_DEPTH_TAG] == "1"
+
+
+def test_a_busy_copy_holds_back_that_tenants_run_of_that_system_only(engine, database_url, tmp_path, monkeypatch):
+    from zensync_pipelines.dagster_defs.resources import default_resources
+
+    both = dataclasses.replace(CUSTOMERS, table="tenant_customers", tenant_column="tenant_id")
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_unused")  # the resources are built, never called
+    world = World(engine, database_url, str(tmp_path), spec=both)
+    world.resources = default_resources(catalog_db=CatalogDatabase(url=database_url))
+    world.defs = Definitions.merge(build_catalog_definitions(both, SETTINGS), Definitions(resources=world.resources))
+    first = world.tick()
+    assert {(r.tags[TENANT_TAG], r.tags[LANE_TAG]) for r in first.run_requests} == {
+        (t, f"{t}:{s}") for t in ("t1", "t2") for s in ("stripe", "salesforce")}
+    stripe_t1 = next(r for r in first.run_requests if r.tags[LANE_TAG] == "t1:stripe")
+    world.start_run(stripe_t1.tags)
+    world.touch("t1", 1)
+    moved = world.tick(first.cursor)
+    assert [r.tags[LANE_TAG] for r in moved.run_requests] == ["t1:salesforce"]
+    assert [r.job_name for r in moved.run_requests] == [job_name(both, "salesforce")]

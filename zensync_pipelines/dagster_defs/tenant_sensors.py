@@ -13,19 +13,21 @@ enabled since the last tick gets a run over all its rows (one aggregate on the r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from dagster import (RunRequest, RunsFilter, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason,
-                     sensor)
+from dagster import (AssetMaterialization, RunRequest, RunsFilter, SensorDefinition, SensorEvaluationContext,
+                     SensorResult, SkipReason, sensor)
 
 from ..engine.spec import CatalogSpec
 from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_after_now, order
 from ..store.tables import DEFAULT_TENANT
 from ..store.tenant_fields import ACTIVE
 from ..store.tenants import TenantStore
+from .external import catalog_key, catalog_metadata
 from .resources import tick_database
 from .scope import CHANGES, COPY_TAG, copy_tags, tenant_tags, whole_catalog_tags
 from .sensors import IN_FLIGHT, ChangeCursor, sensor_name
@@ -168,6 +170,15 @@ def build_tenant_change_sensor(spec: CatalogSpec, jobs: dict[str, Any],
     def _tenant_changes(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         database = tick_database(context)
         feed = feeds.get(database.url) or feeds.setdefault(database.url, ChangeFeed(database.catalog()))
-        return tenant_tick(context, spec, jobs, feed, settings.sensor_overlap_seconds)
+        result = tenant_tick(context, spec, jobs, feed, settings.sensor_overlap_seconds)
+        if isinstance(result, SensorResult) and result.run_requests:
+            # As the single-tenant sensor does: Dagster learns here that the table changed. The counts are the
+            # whole table's, every tenant's rows (a spec without the tenant column reads them all).
+            whole = dataclasses.replace(spec, tenant_column=None)
+            seen = AssetMaterialization(catalog_key(spec), description=f"{spec.table} changed (seen by "
+                                        f"{sensor_name(spec)}, all tenants)",
+                                        metadata=catalog_metadata(feed.tables, whole))  # reflected once
+            result = SensorResult(run_requests=result.run_requests, cursor=result.cursor, asset_events=[seen])
+        return result
 
     return _tenant_changes

@@ -98,6 +98,8 @@ def test_each_active_tenant_gets_its_own_run_with_its_tags_and_the_others_none(w
         assert run.job_name == JOB and run.tags[SCOPE_TAG] == "changes" and CHANGED_SINCE_TAG not in run.tags
         assert run.tags[COPY_TAG] == f"{tenant}:customers.stripe" and run.tags[LANE_TAG] == f"{tenant}:stripe"
     assert runs["t1"].run_key != runs["t2"].run_key
+    [seen] = first.asset_events  # the catalog asset's counts: every tenant's rows
+    assert seen.asset_key.path == ["catalog", "customers"] and seen.metadata["rows"].value == 7
 
     idle = world.tick(first.cursor)
     assert not idle.run_requests and (idle.cursor or first.cursor) == first.cursor
@@ -175,9 +177,10 @@ def test_an_idle_tick_is_one_query_for_all_tenants(world):
         assert len(world.tick(first.cursor).run_requests) == 2
     finally:
         event.remove(engine, "before_cursor_execute", listener)
-    # A tick with changes: the window (one query for all tenants), the registry's aggregate and one query for the
-    # status of the tenants changed.
-    assert len(statements) == 3 and all("zensync_tenants" in s for s in statements[1:])
+    # A tick with changes: the window (one query for all tenants), the registry's aggregate, one query for the
+    # status of the tenants changed, and the catalog asset's counts.
+    assert len(statements) == 4 and all("zensync_tenants" in s for s in statements[1:3])
+    assert "count" in statements[3] and "tenant_customers" in statements[3]
 
 
 def fail_transiently(world: World, tenant: str, ids: list[int]) -> None:

@@ -26,6 +26,7 @@ from .resources import tick_database
 from .retries import FINISHED, INTERVAL_SECONDS, MAX_IDS, rerun_of, retry_sensor_name
 from .scope import CHANGES, IDS_TAG, RETRY, SCOPE_TAG, TENANT_TAG, copy_tags, tenant_tags, whole_catalog_tags
 from .sensors import IN_FLIGHT
+from .settings import AutomationSettings
 from .tenant_systems import lane_tags
 
 # How many of the job's newest finished change runs the retry tick reads to find each tenant's newest one: a
@@ -53,7 +54,8 @@ def newest_change_runs(instance: Any, job_name: str, now: dt.datetime) -> dict[s
     return newest
 
 
-def build_tenant_retry_sensor(spec: CatalogSpec, system: str, job_name: str, settings: Any) -> SensorDefinition:
+def build_tenant_retry_sensor(spec: CatalogSpec, system: str, job_name: str,
+                              settings: AutomationSettings) -> SensorDefinition:
     name = retry_sensor_name(spec, system)
 
     @sensor(name=name, job_name=job_name, minimum_interval_seconds=INTERVAL_SECONDS,
@@ -90,7 +92,8 @@ def build_tenant_retry_sensor(spec: CatalogSpec, system: str, job_name: str, set
     return _tenant_retries
 
 
-def build_tenant_inbox_sensor(spec: CatalogSpec, system: str, job_name: str, settings: Any) -> SensorDefinition:
+def build_tenant_inbox_sensor(spec: CatalogSpec, system: str, job_name: str,
+                              settings: AutomationSettings) -> SensorDefinition:
     name = inbox_sensor_name(spec, system)
 
     @sensor(name=name, job_name=job_name, minimum_interval_seconds=settings.sensor_interval_seconds,

@@ -125,7 +125,8 @@ def tenant_tick(context: SensorEvaluationContext, spec: CatalogSpec, jobs: dict[
         cursor.registry, cursor.known = signature, active
     elif not changed and not cursor.held:
         return SkipReason(f"no {spec.name} row changed")
-    pending = {t: dict(systems) for t, systems in cursor.held.items()}
+    # Held pairs of a system no longer watched (ZENSYNC_SKIP_SYSTEMS, a strategy changed) are dropped.
+    pending = {t: {s: v for s, v in systems.items() if s in jobs} for t, systems in cursor.held.items()}
     for tenant, since in changed.items():
         for system in jobs:
             held = pending.setdefault(tenant, {})

@@ -230,6 +230,15 @@ def test_the_inbox_sensor_asks_for_a_run_per_tenant_with_events_due(world):
         "stripe", "evt_t2_2", "customer.updated", "customers", "customer", "cus_2", now, "{}")])
     assert set(by_tenant(world.tick_sensor(sensor, first.cursor))) == {"t2"}
 
+    # t1's inbound run is still going when its next event arrives: t1 waits, t2's new event goes on.
+    inbound = world.defs.resolve_job_def("inbound_customers_stripe")
+    world.instance.create_run_for_job(inbound, tags={"dagster/sensor_name": sensor, TENANT_TAG: "t1"},
+                                      status=DagsterRunStatus.STARTED)
+    for tenant in ["t1", "t2"]:
+        InboxStore(world.engine, tenant).add([NewInboundEvent(
+            "stripe", f"evt_{tenant}_3", "customer.updated", "customers", "customer", "cus_3", now, "{}")])
+    assert set(by_tenant(world.tick_sensor(sensor, first.cursor))) == {"t2"}
+
 
 def test_a_tenants_failed_change_run_is_rerun_for_that_tenant_only(world, monkeypatch):
     from zensync_pipelines.dagster_defs import retries

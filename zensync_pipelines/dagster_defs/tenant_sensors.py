@@ -2,12 +2,12 @@
 
 The tick reads the overlap window once for all tenants (one index range scan per table, the tenant column beside
 each position) and keeps a digest per tenant of its positions in the window. A tenant whose digest moved has
-changes; the others cost nothing more. The floor, the newest position and the overlap are the single-tenant
-sensor's (dagster_defs/sensors.py), shared by all tenants, so an idle tick is the same one query at any number of
-tenants. A changed tenant gets one run per system, tagged with its tenant, copy and lane, if it is registered and
-active (one registry query per tick for the changed tenants only); another tenant's rows are skipped with one log
-line per tick. A (tenant, system) whose copy has a run in progress is held, with the floor its run must read
-from, and asked again at the next tick: one tenant's busy copy never holds back another's. A tenant added or
+changes; the others cost nothing more. The floor, the newest position and the overlap are the single-tenant sensor's
+(dagster_defs/sensors.py), shared by all tenants, so an idle tick is the same window query at any number of tenants,
+plus one aggregate on the registry. A changed tenant gets one run per system, tagged with its tenant, copy and lane,
+if it is registered and active (one registry query for the changed tenants only); another tenant's rows are skipped
+with one log line per tick. A (tenant, system) whose copy has a run in progress is held, with the floor its run must
+read from, and asked again at the next tick: one tenant's busy copy never holds back another's. A tenant added or
 enabled since the last tick gets a run over all its rows (one aggregate on the registry per tick tells).
 """
 

@@ -1,8 +1,9 @@
 """A tenant's Dagster run reaches that tenant's own Stripe account and Salesforce org, never the deployment's: two
 tenants registered in the registry (SQLite and PostgreSQL) with the same customer ids, each on its own connected
 account of the Stripe sandbox and its own org of the Salesforce sandbox, synced by tagged runs of the shipped jobs
-with the real SDKs over HTTP(S). A revoked tenant fails only its own run; an unknown, disabled or mislaned run fails
-at once, before any call, with one line; no secret reaches the run's logs or metadata."""
+with the real SDKs over HTTP(S), also as the change sensor requests them. A revoked tenant fails only its own run;
+an unknown, disabled or mislaned run fails at once, before any call, with one line; no secret reaches the run's logs
+or metadata."""
 
 from __future__ import annotations
 
@@ -276,3 +277,35 @@ def test_a_tenant_whose_own_key_is_revoked_fails_only_its_own_run(world, monkeyp
     assert "Stripe refused the API key (401 authentication error)" in failure.step_failure_data.error.message
     assert own_key not in _logs(world, refused.run_id)
     assert world.stripe_names(None) == {} and world.stripe_names(world.accounts["t1"]) == _expected("t1")
+
+
+def test_the_change_sensors_runs_land_each_tenants_changes_in_its_own_account_and_org(world):
+    """The sensor's run requests, run as the daemon would with their tags: one tick for both tenants, then a
+    change of t1's customer 1 reaches t1's account and org only, though t2 has a customer 1 too."""
+    from dagster import build_sensor_context
+    from sqlalchemy import update
+
+    def tick(cursor=None):
+        context = build_sensor_context(instance=world.instance, cursor=cursor, definitions=world.defs)
+        return world.defs.resolve_sensor_def("customers_changes").evaluate_tick(context)
+
+    def run_all(requests) -> set:
+        for request in requests:
+            job = world.defs.resolve_job_def(request.job_name)
+            assert job.execute_in_process(instance=world.instance, tags=request.tags).success
+        return {request.tags[LANE_TAG] for request in requests}
+
+    first = tick()
+    assert run_all(first.run_requests) == {f"{t}:{s}" for t in ROWS for s in ("stripe", "salesforce")}
+    for tenant in ROWS:
+        assert world.stripe_names(world.accounts[tenant]) == _expected(tenant)
+        assert world.account_names(world.orgs[tenant]) == _expected(tenant)
+    table = Table("tenant_customers", MetaData(), autoload_with=world.engine)
+    with world.engine.begin() as connection:
+        connection.execute(update(table).where(table.c.tenant_id == "t1", table.c.id == 1)
+                           .values(name="T1 renamed", updated_at=dt.datetime.now(dt.timezone.utc)))
+    assert run_all(tick(first.cursor).run_requests) == {"t1:stripe", "t1:salesforce"}
+    assert world.stripe_names(world.accounts["t1"])["1"] == "T1 renamed"
+    assert world.account_names(world.orgs["t1"])["1"] == "T1 renamed"
+    assert world.stripe_names(world.accounts["t2"]) == _expected("t2")
+    assert world.account_names(world.orgs["t2"]) == _expected("t2")

@@ -48,6 +48,16 @@ def is_valid(row):
             and row["deleted_at"] is None)
 
 
+@pytest.fixture
+def stripe_sandbox():
+    """A fresh sandbox per test (the suite's is shared by the session): each parametrization syncs the same seed
+    into an empty account, so it neither sees nor replays what the previous one created under the same keys."""
+    from zensync_pipelines.sandbox.stripe import StripeSandbox
+
+    with StripeSandbox(rate_limit=None) as sandbox:
+        yield sandbox
+
+
 @pytest.fixture(params=["stripe_sandbox", "localstripe"])
 def stripe_url(request):
     """Both the project's sandbox and localstripe, an independent implementation of the calls used here."""

@@ -29,6 +29,19 @@ def event(n: int) -> str:
                        "data": {"object": {"id": f"cus_{n}", "object": "customer"}}})
 
 
+def wait_healthy(port: int, process: subprocess.Popen) -> None:
+    """Until /healthz answers 200 (every worker's database pool reachable), or the receiver gave up."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline and process.poll() is None, "the receiver did not start"
+        time.sleep(0.2)
+
+
 def test_workers_share_the_port_and_store_every_delivery_once(postgres_url):
     engine = make_engine(postgres_url)
     migrate.upgrade(engine)
@@ -38,15 +51,7 @@ def test_workers_share_the_port_and_store_every_delivery_once(postgres_url):
     process = subprocess.Popen([*COMMAND, "--port", str(port), "--workers", "2"], env=env, start_new_session=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, "the receiver did not start"
-            time.sleep(0.2)
+        wait_healthy(port, process)
 
         def deliver(n: int) -> int:
             body = event(n % 150)  # 50 deliveries are redeliveries of an event already sent
@@ -81,15 +86,7 @@ def test_a_delivery_in_flight_holds_a_stop_no_longer_than_the_shutdown_timeout(s
     process = subprocess.Popen([*COMMAND, "--port", str(port), "--shutdown-timeout", "1", "--body-timeout", "120"],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, "the receiver did not start"
-            time.sleep(0.2)
+        wait_healthy(port, process)
         client = socket.create_connection(("127.0.0.1", port))
         client.sendall(b"POST /webhooks/stripe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                        b"Content-Length: 1000\r\n\r\n{\"id\": ")  # the body's first bytes, then nothing

@@ -176,7 +176,7 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     # skipped keep their last materialization, so an idle reconcile adds one event, not one per month.
     for month in sorted(run.groups):
         counts = run.groups[month].counts()
-        if any(counts[name] for name in ("created", "updated", "deleted", "failed", "waiting", "deferred")):
+        if any(counts[name] for name in ("created", "updated", "deleted", "failed", "waiting", "deferred", "held")):
             yield AssetMaterialization(asset_key=key, partition=month,
                                        metadata=report_metadata(run.groups[month], run_level=False))
     yield summary(metadata=metadata)

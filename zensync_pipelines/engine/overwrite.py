@@ -103,8 +103,8 @@ def withhold(obj: ExternalObject, op: Operation, base: Optional[Mapping[str, Any
             continue
         theirs = comparable(f, external_value(now, f.target))
         if theirs != comparable(f, base[f.target]) and theirs != comparable(f, external_value(op.payload, f.target)):
-            return Outcome.of(dataclasses.replace(op, base=dump(base),
-                                                  fingerprint=object_fingerprint(obj, payload_of(base))), SYNCED)
+            kept = dataclasses.replace(op, base=dump(base), fingerprint=object_fingerprint(obj, payload_of(base)))
+            return Outcome.of(kept, SYNCED, held=True)
     return op
 
 def _two_way(obj: ExternalObject) -> list[Field]:

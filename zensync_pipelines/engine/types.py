@@ -119,6 +119,9 @@ class Outcome:
     transient: bool = False
     group: Optional[str] = None  # the row's group in the run's counts (Operation.group)
     base: Optional[str] = None  # Operation.base, for a confirmed write
+    # An update held back without a call because the system changed one of its fields (engine/overwrite.py):
+    # bookkept like a write of the base, counted apart, since nothing was updated.
+    held: bool = False
 
     @property
     def ok(self) -> bool:
@@ -145,6 +148,7 @@ class SyncReport:
     failed: int = 0
     waiting: int = 0
     deferred: int = 0
+    held: int = 0
     api_calls: int = 0
     seconds: float = 0.0
     stopped_reason: Optional[str] = None
@@ -158,6 +162,9 @@ class SyncReport:
         if outcome.ok and outcome.action == DELETE and outcome.external_id is None:
             self.skipped += 1  # a row retired locally: no external object existed, no API call was made
             return
+        if outcome.ok and outcome.held:
+            self.held += 1
+            return
         if outcome.ok:
             attr = {"create": "created", "update": "updated", "replace": "updated", "delete": "deleted"}[outcome.action]
             setattr(self, attr, getattr(self, attr) + 1)
@@ -170,5 +177,5 @@ class SyncReport:
             self.failures.append(outcome)
 
     def counts(self) -> dict[str, Any]:
-        names = ("created", "updated", "deleted", "skipped", "failed", "waiting", "deferred", "api_calls")
+        names = ("created", "updated", "deleted", "skipped", "failed", "waiting", "deferred", "held", "api_calls")
         return {name: getattr(self, name) for name in names} | {"seconds": round(self.seconds, 3)}

@@ -18,6 +18,7 @@ import stripe
 from ..capabilities import Capabilities
 from .invoices import InvoiceHandler
 from .shared import ZENSKAR_ID, ZENSKAR_OBJECT, clear_none, drop_none, tagged, with_zenskar_id
+from .subscriptions import SubscriptionHandler
 
 @dataclass(frozen=True)
 class StripeObject:
@@ -89,7 +90,8 @@ class ResourceHandler:
         return None
 
 
-HANDLERS: dict[str, Callable[[stripe.StripeClient, Callable[..., Any]], Any]] = {"invoice": InvoiceHandler}
+HANDLERS: dict[str, Callable[[stripe.StripeClient, Callable[..., Any]], Any]] = {
+    "invoice": InvoiceHandler, "subscription": SubscriptionHandler}
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,7 +107,8 @@ IDENTITY = Capabilities(identity=f"metadata.{ZENSKAR_ID}", custom_identity=False
 def capabilities(object_type: str) -> Capabilities:
     """What zensync can do to `object_type` in Stripe, known without a call: asked when a spec loads."""
     if object_type in HANDLERS:
-        return dataclasses.replace(IDENTITY, delete=True, replace=False, retire="void or delete (invoices)")
+        retire = getattr(HANDLERS[object_type], "retire", "void or delete (invoices)")
+        return dataclasses.replace(IDENTITY, delete=True, replace=False, retire=retire)
     spec = describe(object_type)
     service = getattr(_offline_client().v1, spec.resource, None)
     if service is None:

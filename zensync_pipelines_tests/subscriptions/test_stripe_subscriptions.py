@@ -139,3 +139,32 @@ def test_cancelled_in_the_dashboard_shows_canceled_in_the_catalog_without_ping_p
         assert inbound(engine, url, "subscriptions").applied == 0
     pull(engine, url)
     assert len(InboxStore(engine).rows()) == events
+
+
+def test_read_back_finds_a_cancel_whose_event_was_lost_and_never_calls_it_deleted(engine, stripe_sandbox_url):
+    from zensync_pipelines.dagster_defs.drift import run_read_back
+    from zensync_pipelines.store.catalog import CatalogTables
+    from zensync_pipelines.store.mappings import MappingStore
+    from zensync_pipelines_tests.inbound.helpers import SPECS, adapter
+
+    url = stripe_sandbox_url
+    add_catalog(engine, 2)
+    for catalog in ("customers", "plans", "subscriptions"):
+        push(engine, url, catalog)
+
+    def read_back():
+        return run_read_back(SPECS["subscriptions"], "stripe", adapter(url), engine, CatalogTables(engine),
+                             MappingStore(engine))
+
+    # What only Stripe knows and zensync's own writes (echoes, never applied) did not bring: when each started.
+    first = read_back()
+    assert (first.checked, first.inbound, first.missing) == (2, 2, 0)
+    assert inbound(engine, url, "subscriptions").applied == 2
+    assert sub_row(engine, 1)["started_at"] is not None
+    assert read_back().in_sync == 2
+    by_hand(url).v1.subscriptions.cancel(subscription(url, engine, 1).id)  # its webhook never comes
+    found = read_back()
+    assert (found.in_sync, found.inbound, found.missing) == (1, 1, 0)  # listed with status=all: not "deleted"
+    assert inbound(engine, url, "subscriptions").applied == 1
+    assert sub_row(engine, 1)["status"] == "canceled"
+    assert push(engine, url, "subscriptions").api_calls == 0

@@ -29,6 +29,8 @@ class StripeObject:
     searchable: bool = False
     # "archive" sets active=false: Stripe refuses to delete objects others point at (a product with prices).
     retire: str = "delete"
+    # What a list needs to include every object (Stripe leaves cancelled subscriptions out by default).
+    list_all: tuple[tuple[str, str], ...] = ()
 
 
 OBJECTS = {
@@ -36,6 +38,8 @@ OBJECTS = {
     "product": StripeObject("products", retire="archive"),
     # A price can be neither deleted nor changed in amount: it is archived, and replaced when its amount moves.
     "price": StripeObject("prices", retire="archive"),
+    # Cancelled, not deleted: a read-back must list them, or each would look deleted in Stripe.
+    "subscription": StripeObject("subscriptions", list_all=(("status", "all"),)),
 }
 
 

@@ -47,18 +47,21 @@ def upgrade() -> None:
 @click.option("--invoices", type=click.IntRange(min=0), default=0,
               help="Demo invoices to have (ids 1..N), with their lines; seeds 50 customers when --customers is 0.")
 @click.option("--plans", type=click.IntRange(min=0), default=0, help="Demo billing plans to have (ids 1..N).")
+@click.option("--subscriptions", type=click.IntRange(min=0), default=0,
+              help="Demo subscriptions to have (ids 1..N) over the demo customers and plans; seeds 50 customers and "
+                   "20 plans when --customers and --plans are 0.")
 @click.option("--seed", "rng_seed", type=int, default=42, show_default=True, help="RNG seed for the demo rows.")
-def seed(customers: int, invoices: int, plans: int, rng_seed: int) -> None:
+def seed(customers: int, invoices: int, plans: int, subscriptions: int, rng_seed: int) -> None:
     """Write deterministic demo rows into the catalog database (missing ones only)."""
     from ..demo.invoices import seed_invoices
     from ..demo.seed import seed_customers
 
-    if not (customers or invoices or plans):
-        raise click.UsageError("nothing to seed: give --customers N, --invoices M and/or --plans P (e.g. zensync "
-                               "seed --customers 500); see zensync seed --help")
+    if not (customers or invoices or plans or subscriptions):
+        raise click.UsageError("nothing to seed: give --customers N, --invoices M, --plans P and/or --subscriptions "
+                               "S (e.g. zensync seed --customers 500); see zensync seed --help")
     url, engine = preflight.database()
     migrate.upgrade(engine)
-    customers = customers or (50 if invoices else 0)  # invoices need customers to belong to
+    customers = customers or (50 if invoices or subscriptions else 0)  # invoices need customers to belong to
     now = dt.datetime.now(dt.timezone.utc)  # new rows land after any change sensor's cursor
     if customers:
         added = seed_customers(engine, customers, rng_seed, stamp=now)
@@ -70,6 +73,11 @@ def seed(customers: int, invoices: int, plans: int, rng_seed: int) -> None:
         from ..demo.plans import seed_plans
 
         click.echo(f"plans: {seed_plans(engine, plans, rng_seed, stamp=now)} added ({plans} wanted)")
+    if subscriptions:
+        from ..demo.subscriptions import seed_subscriptions
+
+        added = seed_subscriptions(engine, subscriptions, customers, plans or 20, rng_seed, stamp=now)
+        click.echo(f"subscriptions: {added} added ({subscriptions} wanted)")
 
 
 @main.command()

@@ -8,6 +8,7 @@ dagster to stop and then stops the sandboxes.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -66,11 +67,47 @@ def seed_invoices_once_customers_synced(url: str, customers: int, timeout: float
     engine.dispose()
 
 
+def subscriptions_to_come(url: str, customers: int) -> bool:
+    """Create the subscriptions table (its sensors need it at once); True when it is new: demo rows to come."""
+    from ..demo.tables import metadata, subscriptions
+
+    engine = make_engine(url)
+    new = "subscriptions" not in inspect(engine).get_table_names()
+    metadata.create_all(engine, tables=[subscriptions])
+    engine.dispose()
+    return new and customers >= 10
+
+
+def seed_subscriptions_once_synced(url: str, customers: int, timeout: float = 300) -> None:
+    """Demo subscriptions (one for every tenth customer), written once the customers and the plans reached Stripe:
+    a subscription waits for both, and a waiting row is retried by the nightly reconcile, not by the next tick."""
+    from ..demo.subscriptions import seed_subscriptions
+    from ..store.mappings import MappingStore
+
+    engine = make_engine(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        synced = [MappingStore(engine).status_counts(catalog, "stripe") for catalog in ("customers", "plans")]
+        if sum(synced[0].values()) >= customers and sum(synced[1].values()) >= 20 \
+                and not any(counts.get("pending") for counts in synced):
+            break
+        time.sleep(1)
+    seed_subscriptions(engine, customers // 10, customers, 20, stamp=dt.datetime.now(dt.timezone.utc))
+    engine.dispose()
+
+
 PAY_AN_INVOICE = """Watch an invoice turn paid in the catalog: pay one in the Stripe sandbox, as a card payment would.
   curl -s -u {key}: '{stripe}/v1/invoices?status=open&limit=1' | grep -m1 '"id": "in_'
   curl -s -u {key}: -X POST {stripe}/v1/invoices/<that id>/pay -d paid_out_of_band=true
 The webhook reaches the receiver, the sensor invoices_stripe_inbox starts inbound_invoices_stripe, and the row's
 status becomes paid with its paid_at (asset stripe/inbound/invoices shows what was applied)."""
+
+
+CANCEL_A_SUBSCRIPTION = """Watch a subscription cancelled in the Stripe dashboard turn canceled in the catalog:
+  curl -s -u {key}: '{stripe}/v1/subscriptions?limit=1' | grep -m1 '"id": "sub_'
+  curl -s -u {key}: -X DELETE {stripe}/v1/subscriptions/<that id>
+The sensor subscriptions_stripe_inbox starts inbound_subscriptions_stripe; the row's status becomes canceled with
+its canceled_at. A quantity changed in the catalog's subscriptions table moves the Stripe item's quantity."""
 
 
 EDIT_AN_ACCOUNT = """Watch a sales-side edit reach the catalog: change customer 1's Account as a sales user would.
@@ -116,6 +153,9 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
     if invoices_to_come:
         click.echo(f"demo invoices: {customers // 2}, written once the customers are in Stripe")
         threading.Thread(target=seed_invoices_once_customers_synced, args=(url, customers), daemon=True).start()
+    if subscriptions_to_come(url, customers):
+        click.echo(f"demo subscriptions: {customers // 10}, written once the customers and plans are in Stripe")
+        threading.Thread(target=seed_subscriptions_once_synced, args=(url, customers), daemon=True).start()
 
     # Every registered system: its sandbox, its own settings, or skipped with one line (systems/registry.py).
     systems = start_systems(data, {"stripe": stripe_port, "salesforce": salesforce_port})
@@ -140,6 +180,7 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
                                           ca=systems.environment[config.SALESFORCE_CA_BUNDLE]))
     click.echo(f"{'Dagster home:':<20}{env['DAGSTER_HOME']} (the UI's address follows once it answers)")
     click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
+    click.echo(CANCEL_A_SUBSCRIPTION.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
     click.echo("Ctrl-C stops everything.")
     command = [sys.executable, "-m", "zensync_pipelines.cli.dagster_dev", "--host", "127.0.0.1", "--port", str(port)]
     # Started in its DAGSTER_HOME: Dagster warns about any other dagster.yaml in its working folder.

@@ -1,6 +1,6 @@
 """The demo catalog's tables. In production these belong to the billing platform, not to zensync."""
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, Integer, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -79,4 +79,26 @@ plans = Table(
     Column("deleted_at", DateTime(timezone=True)),
     Index("ix_plans_updated_at_id", "updated_at", "id"),
     Index("ix_plans_created_at", "created_at"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    # No foreign keys, as for invoices: a subscription whose customer or plan is not synced yet waits for it.
+    Column("customer_id", Integer),
+    Column("plan_id", Integer),
+    Column("interval", String(10)),  # month | year: which of the plan's two prices it pays
+    Column("quantity", Integer, nullable=False, default=1),
+    # Stripe's statuses (active, past_due, canceled, ...): set by billing when it cancels now, otherwise by Stripe.
+    Column("status", String(30), nullable=False),
+    Column("started_at", DateTime(timezone=True)),  # from Stripe's start_date
+    Column("cancel_at_period_end", Boolean, nullable=False, default=False),
+    Column("canceled_at", DateTime(timezone=True)),  # from Stripe
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("ix_subscriptions_updated_at_id", "updated_at", "id"),
+    Index("ix_subscriptions_created_at", "created_at"),
+    Index("ix_subscriptions_customer_id", "customer_id"),
 )

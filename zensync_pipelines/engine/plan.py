@@ -122,13 +122,21 @@ def plan_row(
             hold(WAITING, "parent_not_synced", None, f"waiting for {parent}: {blocked[parent]}")
             continue
         mapper = mapper_for(obj)
+        unselected = [f for f in mapper.reference_fields if f.references.select_by is not None
+                      and row.get(f.column) is not None and f.references.object_for(row) is None] \
+            if mapper.reference_fields else ()
+        if unselected:
+            ref = unselected[0].references
+            hold(INVALID, "invalid_choice", ref.select_by,
+                 f"{row.get(ref.select_by)!r} is not one of {list(ref.select or {})} (it chooses the {ref.noun})")
+            continue
         missing = [f for f in mapper.reference_fields
                    if row.get(f.column) is not None and not refs.get(f.target)] if mapper.reference_fields else ()
         if missing:
             f = missing[0]
             hold(WAITING, "reference_not_synced", f.column,
                  f"{f.references.noun} not synced to {system} yet ({f.references.catalog} row {row[f.column]} "
-                 f"has no {f.references.object_type} there)")
+                 f"has no {f.references.object_for(row)} there)")
             continue
         awaiting: list[tuple[str, str]] = []
         if mapper.same_row_fields:

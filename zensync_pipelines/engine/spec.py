@@ -86,10 +86,26 @@ class Reference:
     object_type: str
     # What the waiting reason calls the referenced row ("customer not synced ..."); defaults to the object type.
     label: Optional[str] = None
+    # When the referenced row has several objects of the type (a plan's monthly and yearly price), a column of
+    # this row chooses one: `select_by` names the column, `select` maps its values to the objects' names, e.g.
+    # select_by="interval", select={"month": "monthly_price", "year": "yearly_price"}. A value not in `select`
+    # makes the row invalid. Without them the object is `object_type`.
+    select_by: Optional[str] = None
+    select: Optional[Mapping[Any, str]] = field(default=None, hash=False)  # a dict: left out of the hash
 
     @property
     def noun(self) -> str:
         return self.label or self.object_type
+
+    def object_for(self, row: Mapping[str, Any]) -> Optional[str]:
+        """The name of the referenced row's object `row` points at; None: its select_by value is not in select."""
+        if self.select_by is None:
+            return self.object_type
+        return (self.select or {}).get(row.get(self.select_by))
+
+    @property
+    def object_names(self) -> list[str]:
+        return list(dict.fromkeys((self.select or {}).values())) if self.select_by else [self.object_type]
 
 
 @dataclass(frozen=True)
@@ -223,6 +239,8 @@ class CatalogSpec:
         wanted = [self.primary_key, self.cursor_column, self.created_at_column, self.soft_delete_column]
         for objects in self.systems.values():
             wanted += [c for obj in objects for f in obj.fields for c in (f.column, *f.extra_columns)]
+            wanted += [f.references.select_by for obj in objects for f in obj.fields
+                       if f.references is not None and f.references.select_by]
         attached = {child.name for child in self.children}
         return list(dict.fromkeys(c for c in wanted if c and c not in attached))
 
@@ -309,6 +327,8 @@ def validate_spec(spec: CatalogSpec) -> None:
                     fail(f"{prefix}.{f.target}: max_length must be a positive integer")
                 if f.transform is not None and not callable(f.transform):
                     fail(f"{prefix}.{f.target}: transform must be callable")
+                if f.references is not None:
+                    _validate_reference(f.references, f"{prefix}.{f.target}", fail)
                 _validate_direction(spec, f, f"{prefix}.{f.target}", fail)
             if not [f for f in obj.fields if f.outbound]:
                 fail(f"{prefix} maps no outbound field: zensync could never create the object")
@@ -358,3 +378,17 @@ def _validate_inbound_policy(spec: CatalogSpec, obj: ExternalObject, prefix: str
         fail(f"{prefix}.inbound.on_delete='soft_delete' needs the spec's soft_delete_column")
     if obj.inbound.create_rows and not obj.inbound_fields:
         fail(f"{prefix}.inbound.create_rows needs inbound fields to fill the new row from")
+
+
+def _validate_reference(ref: Reference, where: str, fail: Callable[[str], None]) -> None:
+    if (ref.select_by is None) != (ref.select is None):
+        fail(f"{where}: references= needs both select_by (a column) and select (its values -> object names), "
+             f"or neither")
+    if ref.select_by is None:
+        return
+    if not isinstance(ref.select_by, str) or not ref.select_by:
+        fail(f"{where}: references select_by must be a column name, got {ref.select_by!r}")
+    if not isinstance(ref.select, Mapping) or not ref.select or \
+            not all(isinstance(name, str) and name for name in ref.select.values()):
+        fail(f"{where}: references select must map each {ref.select_by} value to an object name of catalog "
+             f"{ref.catalog!r}, got {ref.select!r}")

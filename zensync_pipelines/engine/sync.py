@@ -90,12 +90,18 @@ def _resolve_references(spec: CatalogSpec, system: str, rows: Sequence[Mapping[s
         for f in obj.fields:
             if f.references is None:
                 continue
-            wanted = sorted({str(row[f.column]) for row in rows if row.get(f.column) is not None})
-            found = mappings.external_ids(f.references.catalog, system, f.references.object_type, wanted)
+            ref = f.references
+            # One query per object of the referenced rows: most references name one; a selecting one
+            # (Reference.select) as many as its rows choose.
+            chosen = [ref.object_for(row) if row.get(f.column) is not None else None for row in rows]
+            found: dict[str, dict[str, str]] = {}
+            for name in dict.fromkeys(c for c in chosen if c is not None):
+                wanted = sorted({str(row[f.column]) for row, c in zip(rows, chosen) if c == name})
+                found[name] = mappings.external_ids(ref.catalog, system, name, wanted)
             for index, row in enumerate(rows):
-                value = row.get(f.column)
+                value, name = row.get(f.column), chosen[index]
                 target = resolved[index].setdefault(obj.name, {})
-                target[f.target] = found.get(str(value)) if value is not None else None
+                target[f.target] = found[name].get(str(value)) if name is not None else None
     return resolved
 
 

@@ -3,11 +3,11 @@ registers them: server.py -> resources -> host.py, never back."""
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Protocol
+from typing import Callable, Iterable, Optional, Protocol
 
 from ..core import Router
 from .accounts import Accounts
-from .api import LockTargets, Route
+from .api import Call, LockTargets, Route
 from .events import EventLog
 from .forms import Params
 from .store import Obj, Store
@@ -20,6 +20,9 @@ class StripeHost(Protocol):
     store: Store  # the store of the account the current request acts in
     events: EventLog
     router: Router
+
+    # Finalizes a draft as /finalize does; set by resources/invoice_actions.py for the subscriptions' invoices.
+    finalize_invoice: Callable[[Optional[Call], Obj], None]
 
     def api(self, method: str, pattern: str, route: Route, lock: Optional[LockTargets] = None) -> None: ...
 

@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterator, Optional
 from .errors import missing
 
 ALPHANUM = string.ascii_letters + string.digits
-SEARCHABLE = {"customer", "invoice", "price", "product"}  # the resources Stripe's Search API covers here
+# The resources Stripe's Search API covers here.
+SEARCHABLE = {"customer", "invoice", "price", "product", "subscription"}
 Obj = dict[str, Any]
 
 

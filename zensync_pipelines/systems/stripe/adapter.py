@@ -12,6 +12,7 @@ import stripe
 from ...engine.ratelimit import Limiter, TokenBucket
 from ...engine.types import Operation, Outcome
 from ..base import Backoff, CircuitBreaker, ExternalChange, ReadsChanges, SystemAdapter
+from .inbound import DELETE_TYPES, OBJECT_EVENTS
 from .objects import describe, handler_for
 from .readback import ReadBack
 from .shared import ZENSKAR_ID, Conflict
@@ -104,7 +105,10 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
 
     def read_changes(self, object_type: str, since: dt.datetime) -> list[ExternalChange]:
         """From the Events API (30 days kept): `customer.updated` and the like, for objects of `object_type`."""
-        params = {"type": f"{object_type}.*", "created": {"gte": int(since.timestamp())}, "limit": 100}
+        # An object's events share a prefix, not always its name: a subscription's are customer.subscription.*.
+        names = OBJECT_EVENTS.get(object_type)
+        prefix = names[0].rsplit(".", 1)[0] if names else object_type
+        params = {"type": f"{prefix}.*", "created": {"gte": int(since.timestamp())}, "limit": 100}
         changes = []
         for event in self._call(self.client.v1.events.list, params=params).auto_paging_iter():
             obj = event.data.object.to_dict()
@@ -112,6 +116,8 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
                 continue
             metadata = obj.get("metadata") or {}
             action = event.type.rsplit(".", 1)[1]
+            if action == "deleted" and event.type not in DELETE_TYPES:
+                action = "updated"  # a cancelled subscription is still there, status canceled
             changes.append(ExternalChange(
                 object_type, obj["id"], action if action in ("created", "deleted") else "updated",
                 dt.datetime.fromtimestamp(event.created, dt.timezone.utc), metadata.get(ZENSKAR_ID),

@@ -23,6 +23,9 @@ OBJECT_EVENTS: dict[str, tuple[str, ...]] = {
     "customer": ("customer.created", "customer.updated", "customer.deleted"),
     "invoice": ("invoice.created", "invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
                 "invoice.voided", "invoice.marked_uncollectible", "invoice.updated", "invoice.deleted"),
+    # A cancelled subscription is not deleted: `deleted` carries it with status canceled, an update like the others.
+    "subscription": ("customer.subscription.created", "customer.subscription.updated",
+                     "customer.subscription.deleted"),
 }
 
 

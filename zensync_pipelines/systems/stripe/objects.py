@@ -18,6 +18,7 @@ import stripe
 from ..capabilities import Capabilities
 from .invoices import InvoiceHandler
 from .shared import ZENSKAR_ID, ZENSKAR_OBJECT, clear_none, drop_none, tagged, with_zenskar_id
+from .subscriptions import SubscriptionHandler
 
 @dataclass(frozen=True)
 class StripeObject:
@@ -28,6 +29,8 @@ class StripeObject:
     searchable: bool = False
     # "archive" sets active=false: Stripe refuses to delete objects others point at (a product with prices).
     retire: str = "delete"
+    # What a list needs to include every object (Stripe leaves cancelled subscriptions out by default).
+    list_all: tuple[tuple[str, str], ...] = ()
 
 
 OBJECTS = {
@@ -35,6 +38,8 @@ OBJECTS = {
     "product": StripeObject("products", retire="archive"),
     # A price can be neither deleted nor changed in amount: it is archived, and replaced when its amount moves.
     "price": StripeObject("prices", retire="archive"),
+    # Cancelled, not deleted: a read-back must list them, or each would look deleted in Stripe.
+    "subscription": StripeObject("subscriptions", list_all=(("status", "all"),)),
 }
 
 
@@ -89,7 +94,8 @@ class ResourceHandler:
         return None
 
 
-HANDLERS: dict[str, Callable[[stripe.StripeClient, Callable[..., Any]], Any]] = {"invoice": InvoiceHandler}
+HANDLERS: dict[str, Callable[[stripe.StripeClient, Callable[..., Any]], Any]] = {
+    "invoice": InvoiceHandler, "subscription": SubscriptionHandler}
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,7 +111,8 @@ IDENTITY = Capabilities(identity=f"metadata.{ZENSKAR_ID}", custom_identity=False
 def capabilities(object_type: str) -> Capabilities:
     """What zensync can do to `object_type` in Stripe, known without a call: asked when a spec loads."""
     if object_type in HANDLERS:
-        return dataclasses.replace(IDENTITY, delete=True, replace=False, retire="void or delete (invoices)")
+        retire = getattr(HANDLERS[object_type], "retire", "void or delete (invoices)")
+        return dataclasses.replace(IDENTITY, delete=True, replace=False, retire=retire)
     spec = describe(object_type)
     service = getattr(_offline_client().v1, spec.resource, None)
     if service is None:

@@ -41,12 +41,13 @@ class ReadBack:
     def __init__(self, adapter: Caller, object_type: str, page_size: int = PAGE_SIZE):
         self.adapter, self.object_type, self.page_size = adapter, object_type, page_size
         self.service = getattr(adapter.client.v1, describe(object_type).resource)
+        self.list_all = dict(describe(object_type).list_all)
         self.existing_ids: set[str] = set()
         self.calls = self.pages = self.untagged = 0
         self.complete = False
 
     def __iter__(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        params: dict[str, Any] = {"limit": self.page_size}
+        params: dict[str, Any] = {"limit": self.page_size, **self.list_all}
         while True:
             before = self.adapter.api_calls
             page = self.adapter._call(self.service.list, params=params)

@@ -112,7 +112,9 @@ def line(item: Obj) -> Obj:
 
 
 def invoice_lines(store: Store, invoice: Obj) -> list[Obj]:
-    return [line(store.get(item_id, "invoiceitem")) for item_id in invoice["_items"]]
+    """Its subscription's lines (`_lines`, fixed when a subscription invoices a period), then its items'."""
+    return [dict(entry) for entry in invoice.get("_lines", ())] + \
+        [line(store.get(item_id, "invoiceitem")) for item_id in invoice["_items"]]
 
 
 def render_invoice(store: Store, invoice: Obj) -> Obj:

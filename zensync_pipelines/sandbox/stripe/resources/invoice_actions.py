@@ -141,6 +141,8 @@ def register(sb: StripeHost) -> None:
         except StripeError as error:
             return error.response()
 
+    # A subscription's invoices are finalized as they are made (resources/subscriptions.py).
+    sb.finalize_invoice = lambda call, invoice: finalize_draft(call, invoice, None)
     sb.router.add("POST", "/_sandbox/automatic", act_on_its_own)
     transition("finalize", finalize, ("auto_advance",))
     transition("pay", pay, ("paid_out_of_band", "payment_method", "source"))

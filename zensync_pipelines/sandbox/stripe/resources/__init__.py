@@ -1,5 +1,5 @@
 """The API resources the sandbox serves; each module's `register(sandbox)` adds its routes."""
 
-from . import accounts, catalog, customers, invoice_actions, invoiceitems, invoices, notifications
+from . import accounts, catalog, customers, invoice_actions, invoiceitems, invoices, notifications, payments
 
-ALL = [accounts, customers, catalog, invoiceitems, invoices, invoice_actions, notifications]
+ALL = [accounts, customers, catalog, invoiceitems, invoices, invoice_actions, payments, notifications]

@@ -56,11 +56,19 @@ def test_a_declined_card_answers_card_declined_and_keeps_the_failed_charge(clien
         ("failed", False, "card_declined", "issuer_declined")
     intent = client.v1.payment_intents.retrieve(charge.payment_intent)
     assert (intent.status, intent.last_payment_error.code) == ("requires_payment_method", "card_declined")
-    assert client.v1.invoice_payments.list({"invoice": invoice.id}).data == []
+    [link] = client.v1.invoice_payments.list({"invoice": invoice.id}).data
+    assert (link.status, link.amount_paid, link.payment.payment_intent) == ("open", None, intent.id)
     with pytest.raises(stripe.InvalidRequestError) as refused:
         client.v1.refunds.create({"charge": charge.id})
     assert refused.value.code == "charge_not_refundable"
     assert client.v1.invoices.retrieve(invoice.id).status == "open"
+    # The customer tries another card: the invoice's one intent is charged again, and its link becomes paid.
+    assert client.v1.invoices.pay(invoice.id, {"payment_method": "pm_card_visa"}).status == "paid"
+    [link] = client.v1.invoice_payments.list({"invoice": invoice.id}).data
+    assert (link.status, link.amount_paid, link.payment.payment_intent) == ("paid", 500, intent.id)
+    charges = client.v1.charges.list({"payment_intent": intent.id}).data
+    assert [c.status for c in charges] == ["succeeded", "failed"]
+    assert client.v1.payment_intents.retrieve(intent.id).latest_charge == charges[0].id
 
 
 def test_refunds_partial_then_rest_move_the_charge(client) -> None:

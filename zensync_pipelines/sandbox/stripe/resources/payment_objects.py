@@ -81,14 +81,14 @@ def new_charge(store: Store, intent: Obj, method: str, declined: bool) -> Obj:
         "transfer_group": None}
 
 
-def new_invoice_payment(store: Store, invoice: Obj, intent: Obj, charge: Obj) -> Obj:
-    now = store.now()
+def new_invoice_payment(store: Store, invoice: Obj, intent: Obj) -> Obj:
+    """Open until a charge of its intent succeeds (then `paid`, with amount_paid and paid_at)."""
     return {
-        "id": store.new_id("inpay_", 24), "object": "invoice_payment", "amount_paid": intent["amount"],
-        "amount_requested": intent["amount"], "created": now, "currency": intent["currency"],
+        "id": store.new_id("inpay_", 24), "object": "invoice_payment", "amount_paid": None,
+        "amount_requested": intent["amount"], "created": store.now(), "currency": intent["currency"],
         "invoice": invoice["id"], "is_default": True, "livemode": False,
-        "payment": {"type": "payment_intent", "payment_intent": intent["id"], "charge": None},
-        "status": "paid", "status_transitions": {"canceled_at": None, "paid_at": now}}
+        "payment": {"type": "payment_intent", "payment_intent": intent["id"]},
+        "status": "open", "status_transitions": {"canceled_at": None, "paid_at": None}}
 
 
 def new_refund(store: Store, charge: Obj, amount: int, reason: Optional[str], metadata: dict[str, str]) -> Obj:

@@ -1,8 +1,9 @@
 """Card payments of invoices and their refunds: /v1/payment_intents, /v1/charges, /v1/invoice_payments (read) and
 /v1/refunds (create, read).
 
-Paying an invoice with a test card (invoice_actions.py calls `pay_by_card`) makes a PaymentIntent and a Charge
-for the customer and links them to the invoice through an InvoicePayment, emitting what Stripe emits:
+Paying an invoice with a test card (invoice_actions.py calls `pay_by_card`) makes a Charge of the invoice's
+PaymentIntent, which an InvoicePayment links to the invoice (both made at the first attempt), emitting what
+Stripe emits:
 `payment_intent.created`, `charge.succeeded` / `charge.failed`, `payment_intent.succeeded` /
 `payment_intent.payment_failed` and `invoice_payment.paid`. A refund (of a charge or of a payment intent, whole
 or partial) moves the charge's `amount_refunded` and `refunded`, with `refund.created` and `charge.refunded`.
@@ -30,8 +31,16 @@ def pay_by_card(sb: StripeHost, call: Optional[Call], invoice: Obj, method: str,
     if method not in CARDS:
         raise missing(method, "payment_method", "PaymentMethod")
     declined = method in DECLINED
-    intent = store.insert(new_payment_intent(store, amount, invoice["currency"], invoice["customer"], method))
-    events.emit(call, "payment_intent.created", intent)
+    # Like Stripe, an invoice keeps one (default) PaymentIntent and InvoicePayment across its attempts: a retry
+    # after a decline charges the same intent again, so every charge of the invoice links to it.
+    link = store.find(invoice.get("_invoice_payment") or "")
+    if link is None:
+        intent = store.insert(new_payment_intent(store, amount, invoice["currency"], invoice["customer"], method))
+        events.emit(call, "payment_intent.created", intent)
+        link = store.insert(new_invoice_payment(store, invoice, intent))
+        invoice["_invoice_payment"] = link["id"]
+    intent = store.get(link["payment"]["payment_intent"], "payment_intent")
+    intent.update(payment_method=method, last_payment_error=None)
     charge = store.insert(new_charge(store, intent, method, declined))
     intent["latest_charge"] = charge["id"]
     if declined:
@@ -51,9 +60,12 @@ def pay_by_card(sb: StripeHost, call: Optional[Call], invoice: Obj, method: str,
                                  "payment_intent": store.render(intent)})
     intent.update(status="succeeded", amount_received=amount)
     store.touched(intent)
+    link.update(status="paid", amount_paid=amount)
+    link["status_transitions"]["paid_at"] = store.now()
+    store.touched(link)
     events.emit(call, "charge.succeeded", charge)
     events.emit(call, "payment_intent.succeeded", intent)
-    events.emit(call, "invoice_payment.paid", store.insert(new_invoice_payment(store, invoice, intent, charge)))
+    events.emit(call, "invoice_payment.paid", link)
 
 
 def _refundable(sb: StripeHost, charge_id: Optional[str], intent_id: Optional[str]) -> Obj:

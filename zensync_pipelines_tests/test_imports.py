@@ -27,7 +27,7 @@ ALLOWED_CIRCLES: list[set[str]] = []
 # `zensync sandbox ...` commands that serve or drive one.
 SANDBOX_IMPORTERS = {"zensync_pipelines.cli.dev", "zensync_pipelines.cli.dev_receiver",
                      "zensync_pipelines.cli.sandbox_stripe", "zensync_pipelines.cli.sandbox_salesforce",
-                     "zensync_pipelines.cli.sandbox_salesforce_edit"}
+                     "zensync_pipelines.cli.sandbox_salesforce_edit", "zensync_pipelines.cli.sandbox_stripe_edit"}
 SANDBOX = "zensync_pipelines.sandbox"
 
 

@@ -36,13 +36,14 @@ INSTANCE_YAML = Path(__file__).parents[1] / "dagster_instance.yaml"  # package d
 
 def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:
     """Seed customers into an empty catalog; returns (what happened, whether demo invoices are still to come)."""
-    from ..demo.tables import invoice_lines, invoices, metadata
+    from ..demo.tables import invoice_lines, invoices, metadata, payments
 
     engine = make_engine(url)
     migrate.upgrade(engine)
     tables = inspect(engine).get_table_names()
     added = seed_customers(engine, customers) if "customers" not in tables else 0
-    metadata.create_all(engine, tables=[invoices, invoice_lines])  # the invoices sensors need the table at once
+    # The invoices' and payments' sensors need their tables at once; payments are born in Stripe (empty here).
+    metadata.create_all(engine, tables=[invoices, invoice_lines, payments])
     if "plans" not in tables:
         seed_plans(engine, 20)  # the third shipped catalog needs its table; a price list is short
     engine.dispose()
@@ -100,7 +101,12 @@ PAY_AN_INVOICE = """Watch an invoice turn paid in the catalog: pay one in the St
   curl -s -u {key}: '{stripe}/v1/invoices?status=open&limit=1' | grep -m1 '"id": "in_'
   curl -s -u {key}: -X POST {stripe}/v1/invoices/<that id>/pay -d paid_out_of_band=true
 The webhook reaches the receiver, the sensor invoices_stripe_inbox starts inbound_invoices_stripe, and the row's
-status becomes paid with its paid_at (asset stripe/inbound/invoices shows what was applied)."""
+status becomes paid with its paid_at (asset stripe/inbound/invoices shows what was applied).
+Or pay by card as the customer would, then refund part of it as support would:
+  zensync sandbox stripe-pay --url {stripe} <catalog invoice id or in_...> --card pm_card_visa
+  zensync sandbox stripe-refund --url {stripe} <the same invoice> --amount 500
+The charge becomes a row of `payments` linked to its invoice and customer (inbound_payments_stripe), then a
+Payment__c linked to its Invoice__c (sync_payments_salesforce); the refund moves amount_refunded in both."""
 
 
 CANCEL_A_SUBSCRIPTION = """Watch a subscription cancelled in the Stripe dashboard turn canceled in the catalog:

@@ -36,6 +36,9 @@ def _spec(catalog: str, system: Optional[str] = None, tenant: str = DEFAULT_TENA
     if system is not None and system not in specs[catalog].systems:
         raise click.BadParameter(f"catalog {catalog!r} syncs to {', '.join(specs[catalog].systems)}, not {system!r}",
                                  param_hint="SYSTEM")
+    if system is not None and not specs[catalog].strategy(system).outbound:
+        raise click.BadParameter(f"catalog {catalog!r} only reads {system} (strategy inbound_only): there is "
+                                 f"nothing to sync to it; its changes come in through the inbox", param_hint="SYSTEM")
     if system is not None and tenant == DEFAULT_TENANT:
         preflight.system_settings(system)
     return specs[catalog]

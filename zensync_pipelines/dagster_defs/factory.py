@@ -51,6 +51,18 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
     assets, checks, jobs, sensors, schedules = [build_catalog_asset(spec)], [], [], [], []
     watched = {}  # system -> sync job, for the catalog's one change sensor
     for system in spec.systems:
+        if inbound_enabled(spec, system):
+            inbound = inbound_job_name(spec, system)
+            assets.append(build_inbound_asset(spec, system))
+            checks += build_inbound_checks(spec, system)
+            jobs.append(define_asset_job(inbound, selection=[inbound_key(spec, system)],
+                                         executor_def=in_process_executor,
+                                         description=f"Apply {system} changes to {spec.name}."))
+            if system not in settings.skipped_systems:
+                sensors.append((build_tenant_inbox_sensor if spec.tenant_column else build_inbox_sensor)(
+                    spec, system, inbound, settings))
+        if not spec.strategy(system).outbound:  # a copy zensync never writes: its inbound side is all there is
+            continue
         name = job_name(spec, system)
         assets.append(build_external_asset(spec, system))
         checks += build_checks(spec, system, name, settings)
@@ -72,16 +84,6 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         if (strategy.sensor or strategy.schedule) and automated:  # a manual copy retries when it is run
             sensors.append((build_tenant_retry_sensor if spec.tenant_column else build_retry_sensor)(
                 spec, system, name, settings))
-        if inbound_enabled(spec, system):
-            inbound = inbound_job_name(spec, system)
-            assets.append(build_inbound_asset(spec, system))
-            checks += build_inbound_checks(spec, system)
-            jobs.append(define_asset_job(inbound, selection=[inbound_key(spec, system)],
-                                         executor_def=in_process_executor,
-                                         description=f"Apply {system} changes to {spec.name}."))
-            if automated:
-                sensors.append((build_tenant_inbox_sensor if spec.tenant_column else build_inbox_sensor)(
-                    spec, system, inbound, settings))
     if watched:
         # A catalog with a tenant column: one tick for all tenants, a run per tenant (dagster_defs/tenant_sensors.py).
         build = build_tenant_change_sensor if spec.tenant_column else build_change_sensor

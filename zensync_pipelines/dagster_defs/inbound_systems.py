@@ -42,6 +42,19 @@ def _stripe_fetcher(resource: Any) -> StateFetcher:
     return StripeCurrentState(resource.adapter())
 
 
+def _stripe_parts(resource: Any, tag_fields: Optional[Mapping[str, str]] = None,
+                  ) -> tuple[EventDecoder, StateFetcher, Any]:
+    """Decoder and fetcher on one adapter, completing a charge's state with its invoice (systems/stripe/links.py);
+    Stripe objects need no adopter (zensync's tag is written by the next outbound run)."""
+    from ..systems.stripe.current import StripeCurrentState
+    from ..systems.stripe.inbound import StripeEvents
+    from ..systems.stripe.links import ChargeInvoices
+
+    adapter = resource.adapter()
+    links = ChargeInvoices(adapter)
+    return StripeEvents(links), StripeCurrentState(adapter, links), None
+
+
 def _stripe_poll(resource: Any, inbox: InboxStore, state: StateStore, routes: Mapping[str, str]) -> Any:
     # /v1/events from a stored cursor into the inbox: systems/stripe/polling.py (built beside the receiver).
     from ..systems.stripe.polling import poll_events
@@ -94,7 +107,7 @@ def _salesforce_poll(resource: Any, inbox: InboxStore, state: StateStore, routes
 
 INBOUND_SYSTEMS: dict[str, InboundSystem] = {
     "stripe": InboundSystem(_stripe_decoder, _stripe_fetcher, _stripe_poll, _stripe_readback,
-                            _stripe_readback_event),
+                            _stripe_readback_event, parts=_stripe_parts),
     "salesforce": InboundSystem(_salesforce_decoder, _salesforce_fetcher, _salesforce_poll,
                                 parts=_salesforce_parts, poll_per_object=True),
 }

@@ -102,3 +102,23 @@ subscriptions = Table(
     Index("ix_subscriptions_created_at", "created_at"),
     Index("ix_subscriptions_customer_id", "customer_id"),
 )
+
+
+payments = Table(
+    "payments",
+    metadata,
+    # Rows are born in Stripe and written by zensync's inbound side (catalogs/payments.py): it numbers them.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("invoice_id", Integer),  # the invoices row the payment settles; none for a charge of no invoice
+    Column("customer_id", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),  # minor units of `currency`
+    Column("amount_refunded", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(20), nullable=False),  # succeeded | pending | failed (Stripe's charge statuses)
+    Column("paid_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_payments_updated_at_id", "updated_at", "id"),
+    Index("ix_payments_created_at", "created_at"),
+    Index("ix_payments_invoice_id", "invoice_id"),
+)

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from .spec_objects import validate_row_objects
-from .strategy import Strategy, strategy_problems
+from .strategy import INBOUND_ONLY, Strategy, strategy_problems
 
 FIELD_TYPES = ("string", "integer", "decimal", "boolean", "date", "datetime", "email", "object")
 DEFAULT_STRATEGY = Strategy()
@@ -53,6 +53,8 @@ class Field:
     choices: Optional[Sequence[Any]] = None
     transform: Optional[Callable[[Any], Any]] = None
     # The value is another catalog's internal id; the payload gets that row's external id in this system.
+    # Inbound (direction "in"), the other way: the object's value is that catalog's external id in this system,
+    # and the column gets the internal id its mapping names (an id no mapping knows fails the event, retried).
     references: Optional["Reference"] = None
     # More columns the transform needs: it is called as transform(value, *those columns' values).
     extra_columns: Sequence[str] = ()
@@ -245,8 +247,10 @@ class CatalogSpec:
         return list(dict.fromkeys(c for c in wanted if c and c not in attached))
 
     def references(self, system: str) -> list[Reference]:
-        """Every other catalog this one points at in `system`: its external copy must be synced first."""
-        found = [f.references for obj in self.objects(system) for f in obj.fields if f.references is not None]
+        """Every other catalog this one points at in `system` when writing it: that copy must be synced first.
+        (Inbound references are resolved when an event is applied: an unknown one fails it and it retries.)"""
+        found = [f.references for obj in self.objects(system) for f in obj.outbound_fields
+                 if f.references is not None]
         return list(dict.fromkeys(found))
 
     def inbound_objects(self, system: str) -> list[ExternalObject]:
@@ -330,7 +334,9 @@ def validate_spec(spec: CatalogSpec) -> None:
                 if f.references is not None:
                     _validate_reference(f.references, f"{prefix}.{f.target}", fail)
                 _validate_direction(spec, f, f"{prefix}.{f.target}", fail)
-            if not [f for f in obj.fields if f.outbound]:
+            if spec.strategy(system).mode == INBOUND_ONLY:
+                _validate_inbound_only(obj, prefix, fail)
+            elif not [f for f in obj.fields if f.outbound]:
                 fail(f"{prefix} maps no outbound field: zensync could never create the object")
             _validate_inbound_policy(spec, obj, prefix, fail)
 
@@ -346,9 +352,13 @@ def _validate_direction(spec: CatalogSpec, f: Field, where: str, fail: Callable[
         if f.inbound_values is not None or f.inbound_transform is not None:
             fail(f"{where}: inbound_values/inbound_transform need direction 'in' or 'both'")
         return
-    if f.references is not None or f.extra_columns or f.type == "object":
-        fail(f"{where}: a field that references another catalog, reads extra columns or builds an object "
-             f"cannot be inbound: its catalog value cannot be recovered from the external one")
+    if f.references is not None and (f.direction == BOTH or f.transform is not None
+                                     or f.inbound_values is not None or f.inbound_transform is not None):
+        fail(f"{where}: a field that references another catalog is inbound with direction 'in' only, and takes "
+             f"the external id as it is (no transform, inbound_values or inbound_transform)")
+    if f.extra_columns or f.type == "object":
+        fail(f"{where}: a field that reads extra columns or builds an object cannot be inbound: its catalog value "
+             f"cannot be recovered from the external one")
     if f.column in (spec.primary_key, spec.cursor_column, spec.created_at_column, spec.soft_delete_column):
         fail(f"{where}: column {f.column!r} is zensync's bookkeeping and cannot be written inbound")
     if f.inbound_values is not None and f.inbound_transform is not None:
@@ -364,6 +374,17 @@ def _validate_direction(spec: CatalogSpec, f: Field, where: str, fail: Callable[
             strays = [v for v in f.inbound_values.values() if v is not None and v not in f.choices]
             if strays:
                 fail(f"{where}: inbound_values maps to {strays}, not among the field's choices {list(f.choices)}")
+
+
+def _validate_inbound_only(obj: ExternalObject, prefix: str, fail: Callable[[str], None]) -> None:
+    """A copy zensync never writes: every field comes in, and the object says what its changes do."""
+    sent = [f.target for f in obj.fields if f.outbound]
+    if sent:
+        fail(f"{prefix}: the strategy is 'inbound_only', so {sent} would never be sent; declare them "
+             f"direction='in'")
+    if obj.inbound is None:
+        fail(f"{prefix}: an 'inbound_only' copy needs inbound=Inbound(...) (create_rows=True for a catalog born "
+             f"in the system)")
 
 
 def _validate_inbound_policy(spec: CatalogSpec, obj: ExternalObject, prefix: str,

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-# mirror: create, update and delete; upsert: create and update, never delete; insert_only: create once only.
-MIRROR, UPSERT, INSERT_ONLY = "mirror", "upsert", "insert_only"
-MODES = (MIRROR, UPSERT, INSERT_ONLY)
+# mirror: create, update and delete; upsert: create and update, never delete; insert_only: create once only;
+# inbound_only: never write; the system is the source and its objects come in through the inbox (webhooks,
+# polling): a catalog born in a system (payments made in Stripe).
+MIRROR, UPSERT, INSERT_ONLY, INBOUND_ONLY = "mirror", "upsert", "insert_only", "inbound_only"
+MODES = (MIRROR, UPSERT, INSERT_ONLY, INBOUND_ONLY)
 # changes: a change sensor plus the reconcile schedule; schedule: a whole-catalog sync on `cron` only;
 # manual: nothing starts it but a person (or `zensync`/Dagster's launchpad).
 CHANGES, SCHEDULE, MANUAL = "changes", "schedule", "manual"
@@ -30,7 +32,12 @@ class Strategy:
 
     @property
     def updates(self) -> bool:
-        return self.mode != INSERT_ONLY
+        return self.mode not in (INSERT_ONLY, INBOUND_ONLY)
+
+    @property
+    def outbound(self) -> bool:
+        """zensync writes this copy at all: no external copy asset, job, sensor or schedule when it does not."""
+        return self.mode != INBOUND_ONLY
 
     @property
     def sensor(self) -> bool:
@@ -42,7 +49,10 @@ class Strategy:
 
     def describe(self) -> str:
         writes = {MIRROR: "mirror (create, update, delete)", UPSERT: "upsert (create, update, never delete)",
-                  INSERT_ONLY: "insert_only (create once, never update or delete)"}[self.mode]
+                  INSERT_ONLY: "insert_only (create once, never update or delete)",
+                  INBOUND_ONLY: "inbound_only (never written: its changes come in through the inbox)"}[self.mode]
+        if self.mode == INBOUND_ONLY:
+            return writes
         when = {CHANGES: "on change, plus the reconcile schedule", SCHEDULE: f"on schedule `{self.cron}` (UTC)",
                 MANUAL: "manual only"}[self.trigger]
         return f"{writes}; {when}"
@@ -56,6 +66,9 @@ class Strategy:
             found.append(f"trigger {self.trigger!r} is not one of {TRIGGERS}")
         if self.trigger == SCHEDULE and (not isinstance(self.cron, str) or len(self.cron.split()) != 5):
             found.append(f"trigger 'schedule' needs cron= a five-field cron string, got {self.cron!r}")
+        if self.mode == INBOUND_ONLY and self.trigger != CHANGES:
+            found.append(f"trigger {self.trigger!r} starts outbound syncs, which an inbound_only copy never has "
+                         f"(its inbox sensor applies what comes in)")
         if self.trigger != SCHEDULE and self.cron is not None:
             found.append(f"cron applies to trigger 'schedule' only (this strategy's trigger is {self.trigger!r})")
         return found

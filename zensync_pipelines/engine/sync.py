@@ -87,7 +87,7 @@ def _resolve_references(spec: CatalogSpec, system: str, rows: Sequence[Mapping[s
     if not spec.references(system):
         return resolved
     for obj in spec.objects(system):
-        for f in obj.fields:
+        for f in obj.outbound_fields:  # an inbound reference is resolved the other way (engine/inbound/rows.py)
             if f.references is None:
                 continue
             ref = f.references

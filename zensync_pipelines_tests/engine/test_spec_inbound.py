@@ -4,7 +4,9 @@ import pytest
 
 from zensync_pipelines.catalogs import load_specs
 from zensync_pipelines.engine.mapper import mapper_for
-from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field, Inbound, SpecError, inbound_routes
+from zensync_pipelines.engine.spec import (CatalogSpec, ExternalObject, Field, Inbound, Reference, SpecError,
+                                           inbound_routes)
+from zensync_pipelines.engine.strategy import INBOUND_ONLY, Strategy
 
 
 def make(*fields, inbound=None, **changes):
@@ -28,6 +30,10 @@ def make(*fields, inbound=None, **changes):
     ([], Inbound(on_delete="explode"), "on_delete 'explode' is not one of"),
     ([], Inbound(on_delete="soft_delete"), "needs the spec's soft_delete_column"),
     ([], Inbound(create_rows=True), "create_rows needs inbound fields"),
+    ([Field("o", "o", direction="both", conflict="newest_wins", references=Reference("owners", "owner"))], None,
+     "direction 'in' only"),
+    ([Field("o", "o", direction="in", references=Reference("owners", "owner"), inbound_transform=str)], None,
+     "takes the external id as it is"),
 ])
 def test_bad_inbound_declarations_fail_at_load_naming_the_field(fields, inbound, message):
     with pytest.raises(SpecError, match="catalog spec 'things'") as error:
@@ -41,6 +47,31 @@ def test_an_object_needs_an_outbound_field():
                     systems={"m": [ExternalObject("x", [Field("a", "a", direction="in")])]})
 
 
+def born_there(*fields, inbound=Inbound(create_rows=True), **strategy):
+    return CatalogSpec(name="t", table="t", primary_key="id", cursor_column="u", created_at_column="c",
+                       strategies={"m": Strategy(mode=INBOUND_ONLY, **strategy)},
+                       systems={"m": [ExternalObject("x", list(fields), inbound=inbound)]})
+
+
+def test_an_inbound_only_copy_needs_no_outbound_field_and_may_resolve_references():
+    spec = born_there(Field("a", "a", direction="in"),
+                      Field("owner_id", "owner", direction="in", references=Reference("owners", "owner")))
+    assert spec.references("m") == []  # resolved inbound, when an event is applied: no outbound dependency
+    assert not spec.strategy("m").outbound and "inbound_only" in spec.strategy("m").describe()
+
+
+@pytest.mark.parametrize("fields, inbound, strategy, message", [
+    ([Field("a", "a")], Inbound(create_rows=True), {}, "would never be sent; declare them direction='in'"),
+    ([Field("a", "a", direction="in")], None, {}, "needs inbound=Inbound(...)"),
+    ([Field("a", "a", direction="in")], Inbound(create_rows=True), {"trigger": "manual"},
+     "which an inbound_only copy never has"),
+])
+def test_bad_inbound_only_copies_fail_at_load(fields, inbound, strategy, message):
+    with pytest.raises(SpecError, match="catalog spec 't'") as error:
+        born_there(*fields, inbound=inbound, **strategy)
+    assert message in str(error.value)
+
+
 def test_inbound_only_fields_never_reach_the_payload():
     spec = make(Field("paid", "paid", direction="in"), Field("mail", "mail", direction="both", conflict="newest_wins"))
     payload, errors = mapper_for(spec.objects("memory")[0]).build({"name": "n", "paid": "yes", "mail": "m"})
@@ -50,7 +81,8 @@ def test_inbound_only_fields_never_reach_the_payload():
 
 def test_routes_name_the_catalog_of_each_inbound_object_type_and_refuse_two_readers():
     specs = load_specs()
-    assert inbound_routes(specs, "stripe") == {"customer": "customers", "invoice": "invoices"}
+    assert inbound_routes(specs, "stripe") == {"customer": "customers", "invoice": "invoices",
+                                               "charge": "payments"}
     assert inbound_routes(specs, "salesforce") == {"Account": "customers", "Contact": "customers"}
     twin = make(Field("e", "e", direction="in"), name="others",
                 systems={"stripe": [ExternalObject("customer", [Field("n", "name"),

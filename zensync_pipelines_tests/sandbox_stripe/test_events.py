@@ -50,7 +50,10 @@ def test_paying_emits_paid_payment_succeeded_and_updated_in_one_second(client: s
     mark = newest_event_id(client)
     key = str(uuid.uuid4())  # what the SDK sends on its own; a dashboard click has a key of its own too
     client.v1.invoices.pay(invoice.id, {"payment_method": "pm_card_visa"}, {"idempotency_key": key})
+    payment = ["payment_intent.created", "charge.succeeded", "payment_intent.succeeded", "invoice_payment.paid"]
     events = events_since(client, mark)
+    assert [e.type for e in events[:4]] == payment  # the card payment's own objects: tests/test_payments.py
+    events = events[4:]
     assert [e.type for e in events] == ["invoice.paid", "invoice.payment_succeeded", "invoice.updated"]
     assert len({e.created for e in events}) == 1 and len({e.request.id for e in events}) == 1
     assert all(e.request.idempotency_key == key and e.request.id.startswith("req_") for e in events)
@@ -73,7 +76,8 @@ def test_a_declined_card_emits_payment_failed_and_updated(client: stripe.StripeC
     mark = newest_event_id(client)
     with pytest.raises(stripe.CardError):
         client.v1.invoices.pay(invoice.id, {"payment_method": "pm_card_chargeDeclined"})
-    failed, updated = events_since(client, mark)
+    *payment, failed, updated = events_since(client, mark)
+    assert [e.type for e in payment] == ["payment_intent.created", "charge.failed", "payment_intent.payment_failed"]
     assert (failed.type, updated.type) == ("invoice.payment_failed", "invoice.updated")
     assert updated.data.previous_attributes.to_dict() == {"attempted": False, "attempt_count": 0}
 
@@ -133,7 +137,9 @@ def test_request_says_who_caused_the_event(client: stripe.StripeClient, sandbox:
     assert [e.request.idempotency_key for e in updates] == ["zensync-abc", None]
     assert all(e.request.id.startswith("req_") for e in updates)
     automatic = events_since(client, mark)
-    assert [e.type for e in automatic] == ["invoice.paid", "invoice.payment_succeeded", "invoice.updated"]
+    assert [e.type for e in automatic][:4] == ["payment_intent.created", "charge.succeeded",
+                                               "payment_intent.succeeded", "invoice_payment.paid"]
+    assert [e.type for e in automatic][4:] == ["invoice.paid", "invoice.payment_succeeded", "invoice.updated"]
     assert all(e.request.to_dict() == {"id": None, "idempotency_key": None} for e in automatic)
     refused = requests.post(f"{sandbox.url}/_sandbox/automatic", json={"invoice": invoice.id, "action": "void"})
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "invoice_not_editable"
@@ -172,6 +178,6 @@ def test_one_request_stamps_all_its_events_with_one_second() -> None:
         mark = newest_event_id(client)
         client.v1.invoices.pay(invoice.id, {"payment_method": "pm_card_visa"})
         events = events_since(client, mark)
-        assert len(events) == 3 and len({e.created for e in events}) == 1
+        assert len(events) == 7 and len({e.created for e in events}) == 1
         customer = client.v1.customers.retrieve(invoice.customer)
         assert customer.created < events[0].created  # while separate requests still get their own times

@@ -61,9 +61,10 @@ def conflict_row(spec: CatalogSpec, system: str, obj: ExternalObject, internal_i
 def apply_merge(spec: CatalogSpec, system: str, writer: MergeWriter, run_id: str, obj: ExternalObject,
                 change: Change, internal_id: str, row: dict[str, Any], state: Optional[MappingState],
                 base: dict[str, Any], payload: Mapping[str, Any],
-                failed: Callable[[str, str], Verdict]) -> tuple[Verdict, Optional[dict[str, Any]], list[FieldConflict]]:
+                failed: Callable[[str, str], Verdict], referenced: Callable[[Any, Any], Any] = lambda f, raw: raw,
+                ) -> tuple[Verdict, Optional[dict[str, Any]], list[FieldConflict]]:
     """(the event's verdict, the row after it or None when it failed, the conflicts recorded); `failed(code,
-    reason)` is the verdict of an event that fails."""
+    reason)` is the verdict of an event that fails; `referenced(field, raw)` resolves an inbound reference."""
     cursor = row.get(spec.cursor_column)
     catalog_at = as_utc(cursor) if isinstance(cursor, dt.datetime) else None
     both = [f for f in obj.inbound_fields if f.direction == BOTH]
@@ -79,7 +80,7 @@ def apply_merge(spec: CatalogSpec, system: str, writer: MergeWriter, run_id: str
             values[f.column] = inbound_value(f, raw)
         for f in obj.inbound_fields:
             if f.direction != BOTH:  # inbound only: the system owns the value
-                values[f.column] = inbound_value(f, external_value(change.state, f.target))
+                values[f.column] = inbound_value(f, referenced(f, external_value(change.state, f.target)))
     except InvalidValue as bad:
         return failed(bad.code, f"{change.object_type}: {bad.reason}"), None, []
     fields = {f.column: f for f in obj.inbound_fields}

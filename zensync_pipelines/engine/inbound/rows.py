@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 from .types import (APPLIED, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE, UNLINK, UNLINKED_OBJECT,
                     UNTRACKED, UPSERT, Adopter, Change, RowRefused, StateFetcher, Verdict)
 from .field_merge import apply_merge, base_for
+from .values import external_value
 from .whole_row import IGNORED, TIE, WholeRow
 from ..merge import SYSTEM, base_of, dump, merges
 from ..payload import fingerprint
@@ -32,6 +33,7 @@ class RowApplier(WholeRow):
         self.rows: dict[str, dict[str, Any]] = {}
         self.partly_lost = 0  # applied events of which some field lost to the catalog
         self.conflicts = 0  # fields changed on both sides to different values (recorded by the merge)
+        self.referenced: dict[tuple[str, str], dict[str, str]] = {}
 
     def load(self, changes: Sequence[Change]) -> None:
         """Links and locked rows for every change of the batch: one query per object type, one for the rows."""
@@ -44,6 +46,27 @@ class RowApplier(WholeRow):
             self.by_external[object_type], self.by_internal[object_type] = by_external, by_internal
             wanted += [internal_id for internal_id, _ in by_external.values()] + tags
         self.rows = self.writer.rows(self.spec, sorted(set(wanted)))
+        self.referenced = self._load_references(changes)
+
+    def _load_references(self, changes: Sequence[Change]) -> dict[tuple[str, str], dict[str, str]]:
+        """The rows the batch's inbound references name: one mapping query per referenced object type."""
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for obj in self.spec.inbound_objects(self.system):
+            mine = [c for c in changes if c.object_type == obj.object_type]
+            for f in obj.inbound_fields:
+                if f.references is None:
+                    continue
+                ids = wanted.setdefault((f.references.catalog, f.references.object_type), set())
+                for change in mine:
+                    raw = external_value(change.state, f.target)
+                    if raw is not None:
+                        ids.add(str(raw.get("id") if isinstance(raw, dict) else raw))
+        found = {}
+        for (catalog, object_type), ids in wanted.items():
+            by_external, _ = self.writer.links(catalog, self.system, object_type, sorted(ids), []) if ids else ({}, {})
+            found[(catalog, object_type)] = {external_id: internal_id
+                                             for external_id, (internal_id, _) in by_external.items()}
+        return found
 
     # -- one change ----------------------------------------------------------------------------------------------
     def apply(self, obj: ExternalObject, change: Change) -> Verdict:
@@ -85,7 +108,8 @@ class RowApplier(WholeRow):
             return None
         verdict, after, conflicts = apply_merge(self.spec, self.system, self.writer, self.run_id, obj, change,
                                                 internal_id, row, state, base, payload,
-                                                lambda code, reason: self._failed(change, code, reason))
+                                                lambda code, reason: self._failed(change, code, reason),
+                                                self._referenced)
         if after is not None:
             self.rows[internal_id] = after
         self.conflicts += len(conflicts)

@@ -43,6 +43,7 @@ class WholeRow:
     writer: Any
     rows: dict[str, dict[str, Any]]
     partly_lost: int
+    referenced: dict[tuple[str, str], dict[str, str]]  # (catalog, object type) -> external id -> internal id
 
     def _whole(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
                state: Optional[MappingState]) -> Verdict:
@@ -80,12 +81,25 @@ class WholeRow:
         values, errors = {}, []
         for f in obj.inbound_fields if fields is None else fields:
             try:
-                values[f.column] = inbound_value(f, external_value(change.state, f.target))
+                values[f.column] = inbound_value(f, self._referenced(f, external_value(change.state, f.target)))
             except InvalidValue as bad:
                 errors.append((bad.code, f.column, f"{change.object_type}.{f.target} {bad.reason}"))
             except Exception as bad:  # a user's inbound transform must not stop the batch
                 errors.append(("transform_error", f.column, f"inbound transform failed: {bad}"))
         return values, errors
+
+    def _referenced(self, f: Field, raw: Any) -> Any:
+        """An inbound reference's external id -> the referenced row's internal id, from that catalog's mapping in
+        this system (loaded per batch: `referenced`); an id no mapping names yet fails the event, which retries,
+        rather than a row pointing at nothing. Other fields' values pass as they are."""
+        if f.references is None or raw is None:
+            return raw
+        external_id = str(raw.get("id") if isinstance(raw, dict) else raw)  # an expanded object or its id
+        internal_id = self.referenced.get((f.references.catalog, f.references.object_type), {}).get(external_id)
+        if internal_id is None:
+            raise InvalidValue(f"{f.references.noun} {external_id} is not linked to a {f.references.catalog} row "
+                               f"yet (no {self.system} mapping names it); retried", "unknown_reference")
+        return internal_id
 
     def _wins(self, obj: ExternalObject, column: str, change: Change, row: dict[str, Any], in_sync: bool) -> Any:
         rule = next(f.conflict for f in obj.inbound_fields if f.column == column)

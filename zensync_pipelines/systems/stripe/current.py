@@ -12,8 +12,8 @@ from .objects import describe
 
 
 class StripeCurrentState:
-    def __init__(self, adapter: StripeAdapter):
-        self.adapter = adapter
+    def __init__(self, adapter: StripeAdapter, links: Optional[Any] = None):
+        self.adapter, self.links = adapter, links  # links: systems/stripe/links.py, as the decoder's
 
     @property
     def api_calls(self) -> int:
@@ -28,4 +28,6 @@ class StripeCurrentState:
                 return None  # a deleted draft invoice, or any object gone for good
             raise
         state = found.to_dict()
-        return None if state.get("deleted") else state  # a deleted customer answers {"deleted": true}
+        if state.get("deleted"):
+            return None  # a deleted customer answers {"deleted": true}
+        return self.links.complete(object_type, state) if self.links is not None else state

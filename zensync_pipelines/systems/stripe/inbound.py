@@ -26,6 +26,9 @@ OBJECT_EVENTS: dict[str, tuple[str, ...]] = {
     # A cancelled subscription is not deleted: `deleted` carries it with status canceled, an update like the others.
     "subscription": ("customer.subscription.created", "customer.subscription.updated",
                      "customer.subscription.deleted"),
+    # A charge's life: made (succeeded, failed or pending), captured, refunded (whole or in part), updated.
+    "charge": ("charge.succeeded", "charge.failed", "charge.pending", "charge.captured", "charge.refunded",
+               "charge.updated"),
 }
 
 
@@ -64,9 +67,13 @@ DELETE_TYPES = frozenset({"customer.deleted", "invoice.deleted"})
 
 
 class StripeEvents:
-    """The inbound engine's view of a stored Stripe event (engine.inbound.types.EventDecoder)."""
+    """The inbound engine's view of a stored Stripe event (engine.inbound.types.EventDecoder). With `links`
+    (systems/stripe/links.py), an object's state gains what Stripe no longer puts in it (a charge's invoice)."""
 
     delete_types = DELETE_TYPES
+
+    def __init__(self, links: Optional[Any] = None):
+        self.links = links
 
     def decode(self, row: Mapping[str, Any]) -> Change:
         event = json.loads(row["payload"])
@@ -76,10 +83,14 @@ class StripeEvents:
             event=row["id"], event_id=row["event_id"], object_type=row["object_type"],
             external_id=row["external_id"], kind=REMOVE if row["event_type"] in DELETE_TYPES else UPSERT,
             occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.timezone.utc),
-            state=(event.get("data") or {}).get("object") or {},
+            state=self._complete(row["object_type"], (event.get("data") or {}).get("object") or {}),
             # Every key zensync sends is derived and carries its prefix: the event of its own write is an echo.
             echo=key.startswith(IDEMPOTENCY_PREFIX), tag=internal_id(event), attempts=row["attempts"],
             hints=touched(event.get("data") or {}))
+
+
+    def _complete(self, object_type: str, state: Mapping[str, Any]) -> Mapping[str, Any]:
+        return self.links.complete(object_type, state) if self.links is not None and state else state
 
 
 def touched(data: Mapping[str, Any]) -> Optional[frozenset[str]]:

@@ -1,8 +1,8 @@
 """Invoice state transitions: draft -> open (finalize) -> paid / void / uncollectible, as Stripe allows them.
 
 Payments use Stripe's test payment methods instead of real cards: `pm_card_visa` (and other `pm_card_*` brands)
-succeeds, `pm_card_chargeDeclined` / `pm_card_visa_chargeDeclined` is declined with a 402, and
-`paid_out_of_band=true` records a payment made outside Stripe.
+succeeds, `pm_card_chargeDeclined` / `pm_card_visa_chargeDeclined` is declined with a 402, each with its
+PaymentIntent and Charge (payments.py), and `paid_out_of_band=true` records a payment made outside Stripe.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from ..errors import StripeError, invalid, missing, not_editable
 from ..forms import Params
 from ..host import StripeHost
 from ..store import Obj
+from .payment_objects import CARDS, DECLINED, SUCCEEDS
+from .payments import pay_by_card
 
-
-DECLINED = {"pm_card_chargeDeclined", "pm_card_visa_chargeDeclined"}
-SUCCEEDS = {"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_us"}
+__all__ = ["CARDS", "DECLINED", "SUCCEEDS", "register"]
 
 
 def register(sb: StripeHost) -> None:
@@ -90,18 +90,14 @@ def register(sb: StripeHost) -> None:
         if not out_of_band and method is None:
             raise invalid("This customer has no attached payment source or default payment method. Pass "
                           "`payment_method` (e.g. pm_card_visa) or `paid_out_of_band=true`.", param="payment_method")
-        if method is not None and method not in SUCCEEDS | DECLINED:
+        if method is not None and method not in CARDS:
             raise missing(method, "payment_method", "PaymentMethod")
         if invoice["status"] == "draft":  # paying a draft finalizes it first
             finalize_draft(call, invoice, None)
             if invoice["status"] == "paid":
                 return
-        if method in DECLINED:
-            invoice["attempted"], invoice["attempt_count"] = True, invoice["attempt_count"] + 1
-            store.touched(invoice)
-            events.emit(call, "invoice.payment_failed", invoice)
-            raise StripeError(402, "Your card was declined.", type="card_error", code="card_declined",
-                              param="payment_method", extra={"decline_code": "generic_decline"})
+        if method is not None:  # a declined card raises the 402 here, after its failed charge is recorded
+            pay_by_card(sb, call, invoice, method, store.render(invoice)["amount_remaining"])
         mark_paid(call, invoice, charged=not out_of_band)
 
     def void(call: Optional[Call], p: Any, invoice: Obj) -> None:

@@ -13,6 +13,8 @@ FIXTURES = SHARED_REFERENCE / "stripe" / "fixtures3.json"
 
 # Deliberate differences, each with its reason. Nothing else may differ.
 EXCEPTIONS: dict[str, dict[str, str]] = {
+    "invoice": {"+amount_paid_off_stripe": "required and nullable in the stripe SDK's models (API 2026-10-28), "
+                                           "newer than the fixture"},
     "webhook_endpoint(create)": {
         "+secret": "Stripe returns the signing secret only in the create reply; the fixture is a retrieved object",
     },

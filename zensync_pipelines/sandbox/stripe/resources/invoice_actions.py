@@ -102,6 +102,8 @@ def register(sb: StripeHost) -> None:
             events.emit(call, "invoice.payment_failed", invoice)
             raise StripeError(402, "Your card was declined.", type="card_error", code="card_declined",
                               param="payment_method", extra={"decline_code": "generic_decline"})
+        if out_of_band:  # the part of amount_paid settled outside Stripe; null until something is
+            invoice["amount_paid_off_stripe"] = store.render(invoice)["amount_due"]
         mark_paid(call, invoice, charged=not out_of_band)
 
     def void(call: Optional[Call], p: Any, invoice: Obj) -> None:

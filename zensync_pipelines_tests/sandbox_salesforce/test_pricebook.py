@@ -126,13 +126,19 @@ def test_product_price_book_and_currency_are_set_on_create_only(sf) -> None:
     assert _code(read_only.value) == "INVALID_FIELD_FOR_INSERT_UPDATE"
 
 
-def test_a_price_book_can_be_named_by_its_external_id(sf) -> None:
-    """How zensync points an entry at a price book without knowing its Id: the Pricebook2's Zenskar_Id__c."""
-    sf.Pricebook2.update(_standard(sf), {"Zenskar_Id__c": "standard"})
+def test_an_org_is_born_set_up_for_zensyncs_price_books(sf) -> None:
+    """How zensync points an entry at a price book without knowing its Id: the Pricebook2's Zenskar_Id__c, set
+    on the standard price book and on a yearly one, as docs/salesforce.md asks of a real org."""
+    books = sf.query("SELECT Id, Name, IsActive, IsStandard FROM Pricebook2 WHERE Zenskar_Id__c != null")["records"]
+    assert sorted((b["Name"], b["IsActive"], b["IsStandard"]) for b in books) == [
+        ("Standard Price Book", True, True), ("Yearly", True, False)]
     product = _product(sf)
-    created = sf.PricebookEntry.create({"Pricebook2": {"Zenskar_Id__c": "standard"}, "Product2Id": product,
-                                        "UnitPrice": 5})
-    assert sf.PricebookEntry.get(created["id"])["Pricebook2Id"] == _standard(sf)
+    standard = sf.PricebookEntry.create({"Pricebook2": {"Zenskar_Id__c": "standard"}, "Product2Id": product,
+                                         "UnitPrice": 5})
+    yearly = sf.PricebookEntry.create({"Pricebook2": {"Zenskar_Id__c": "yearly"}, "Product2Id": product,
+                                       "UnitPrice": 50})
+    assert sf.PricebookEntry.get(standard["id"])["Pricebook2Id"] == _standard(sf)
+    assert sf.PricebookEntry.get(yearly["id"])["Pricebook2Id"] != _standard(sf)
 
 
 def _org_client(sb: SalesforceSandbox, org) -> Salesforce:

@@ -150,7 +150,7 @@ class Orgs:
         org = Org(org_id, name, pod, integration, sales, users, store, Writer(store, self._clock, integration),
                   allocation)
         holder.append(org)
-        if seed:  # every org is born with its standard price book
+        if seed:  # every org is born with its standard price book (and zensync's yearly one)
             pricebook.ensure_standard(store, self._clock, integration)
         with self._lock:
             self._orgs[org_id[:15]] = org

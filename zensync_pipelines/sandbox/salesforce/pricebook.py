@@ -13,6 +13,11 @@ What the object reference documents (PricebookEntry, Pricebook2) and what the AP
   and ProductCode mirror the product's.
 - CurrencyIsoCode exists only in a multi-currency org (more than one active currency), holds one of the org's
   active currencies (a restricted picklist) and defaults to the corporate currency.
+
+A sandbox org is born set up for zensync as docs/salesforce.md asks of a real org (as its schema already has the
+`Zenskar_Id__c` fields): the standard price book carries `Zenskar_Id__c = standard`, and a second, active price
+book "Yearly" (`yearly`) holds the plans' yearly prices, since the standard one can hold one price per product
+and currency.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from .store import Record, Store
 from .values import now_iso
 
 STANDARD_NAME = "Standard Price Book"
+# Price books of zensync's setup: (Name, Zenskar_Id__c, IsStandard).
+SET_UP = ((STANDARD_NAME, "standard", True), ("Yearly", "yearly", False))
 CURRENCY = "CurrencyIsoCode"
 # The sandbox org's active currencies, the corporate one first: the currencies zensync's demo catalogs bill in.
 CURRENCIES = ("USD", "EUR", "GBP", "INR", "CAD", "AUD", "JPY", "CHF", "SGD")
@@ -34,23 +41,24 @@ def _integrity(message: str, fields: list[str]) -> RecordError:
     return RecordError.one("FIELD_INTEGRITY_EXCEPTION", f"field integrity exception: {message}", fields)
 
 
-def ensure_standard(store: Store, clock: Callable[[], float], user_id: str) -> Optional[Record]:
-    """The org's standard price book, created as a new org has it (active) when the org has none yet; None with
-    a schema file that has no price books."""
+def ensure_standard(store: Store, clock: Callable[[], float], user_id: str) -> None:
+    """Give an org that has none yet its standard price book and zensync's yearly one (active); nothing with a
+    schema file that has no price books."""
     sobject = store.schema.get("Pricebook2")
     if sobject is None:
-        return None
+        return
     with store.lock:
-        found = standard_book(store)
-        if found is not None:
-            return found
-        stamp = now_iso(clock())
-        record = {f.name: f.default for f in sobject.fields.values()}
-        record.update(Id=store.new_id(sobject), Name=STANDARD_NAME, IsActive=True, IsStandard=True, IsDeleted=False,
-                      CreatedDate=stamp, CreatedById=user_id, LastModifiedDate=stamp, LastModifiedById=user_id,
-                      SystemModstamp=stamp, _modstamp=clock())
-        store.put(sobject, record)
-        return record
+        if standard_book(store) is not None:
+            return
+        for name, tag, standard in SET_UP:
+            stamp = now_iso(clock())
+            record = {f.name: f.default for f in sobject.fields.values()}
+            record.update(Id=store.new_id(sobject), Name=name, IsActive=True, IsStandard=standard, IsDeleted=False,
+                          CreatedDate=stamp, CreatedById=user_id, LastModifiedDate=stamp, LastModifiedById=user_id,
+                          SystemModstamp=stamp, _modstamp=clock())
+            if sobject.field("Zenskar_Id__c") is not None:
+                record["Zenskar_Id__c"] = tag
+            store.put(sobject, record)
 
 
 def standard_book(store: Store) -> Optional[Record]:

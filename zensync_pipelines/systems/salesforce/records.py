@@ -8,6 +8,7 @@ from typing import Any, Optional
 from simple_salesforce.exceptions import SalesforceError
 
 from ...engine.types import Operation
+from ..capabilities import Capabilities
 
 LOCKED = "UNABLE_TO_LOCK_ROW"
 UNPROCESSED = "unprocessed"
@@ -63,17 +64,29 @@ class RecordResult:
         return cls(False, None, type(error).__name__, str(error)[:500] or type(error).__name__, transient=transient)
 
 
+def capabilities(object_type: str) -> Capabilities:
+    """Any object type is created, updated and deleted; a row may have several records of one type (a plan's two
+    PricebookEntries), each upserted on its own external-id value (`external_value`)."""
+    return Capabilities(several=True)
+
+
+def external_value(op: Operation) -> str:
+    """What the external-id field holds: the row's id, or `<row id>:<object name>` for one of several records of
+    one type per row (ExternalObject.key), so each record upserts on a value of its own."""
+    return f"{op.internal_id}:{op.object_type}" if op.resource_type else op.internal_id
+
+
 def upsert_record(op: Operation, object_type: str, external_field: str) -> dict[str, Any]:
     """The payload as a Collections record: typed, and carrying the row's id in the external-id field. An
     update of a merged object carries only its changed fields (engine/merge.py): Salesforce leaves the others."""
-    return {"attributes": {"type": object_type}, **op.sent, external_field: op.internal_id}
+    return {"attributes": {"type": object_type}, **op.sent, external_field: external_value(op)}
 
 
 def flat_record(op: Operation, external_field: str) -> dict[str, str]:
     """The payload as one Bulk 2.0 CSV row: lookups become `Relation.Field` columns, None becomes `#N/A`
     (an empty cell would leave the field as it was, not clear it). A partial update's record holds its changed
     fields only; the job's other columns stay empty in its row, so Salesforce leaves those fields alone."""
-    row: dict[str, str] = {external_field: op.internal_id}
+    row: dict[str, str] = {external_field: external_value(op)}
 
     def put(prefix: str, value: Any) -> None:
         if isinstance(value, dict):

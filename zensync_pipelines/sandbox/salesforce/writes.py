@@ -112,6 +112,7 @@ class Writer:
     def _changes(self, sobject: SObject, body: dict[str, Any], record_id: Optional[str]) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         errors: list[tuple[str, str, list[str]]] = []
+        unwritable: list[str] = []  # Salesforce names them all in one error
         for key, value in body.items():
             if key == LOOKUP_ATTRIBUTES:
                 continue
@@ -120,7 +121,9 @@ class Writer:
                     f = sobject.relationship(key)
                     if f is None:
                         raise _no_column(sobject, key)
-                    _check_writable(f, record_id)
+                    if not _writable(f, record_id):
+                        unwritable.append(f.name)
+                        continue
                     changes[f.name] = self._resolve_parent(f, value)
                     continue
                 f = sobject.field(key)
@@ -128,7 +131,9 @@ class Writer:
                     raise _no_column(sobject, key)
                 if f.name == "Id" and record_id is not None and normalize_id(value) == record_id:
                     continue  # Collections updates carry the record's own Id in the body
-                _check_writable(f, record_id)
+                if not _writable(f, record_id):
+                    unwritable.append(f.name)
+                    continue
                 changes[f.name] = coerce(f, value)
                 if f.name == pricebook.CURRENCY:
                     pricebook.check_currency(self.currencies, sobject, changes[f.name])
@@ -136,6 +141,11 @@ class Writer:
                     changes[f.name] = self._check_reference(f, changes[f.name])
             except RecordError as error:
                 errors.extend(error.errors)
+        if unwritable:
+            errors.insert(0, (
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {', '.join(unwritable)}. Please check the security settings of "
+                "this field and verify that it is read/write for your profile or permission set.", unwritable))
         if errors:
             raise RecordError(errors)
         return changes
@@ -204,15 +214,10 @@ class UnknownExternalField(Exception):
     """An upsert path naming a field the object does not have: Salesforce answers 404 for the whole request."""
 
 
-def _check_writable(f: Field, record_id: Optional[str]) -> None:
-    """A system field, or one the object does not let this call set (create-only on update, read-only)."""
-    if f.system or not (f.createable if record_id is None else f.updateable):
-        raise RecordError.one(
-            "INVALID_FIELD_FOR_INSERT_UPDATE",
-            f"Unable to create/update fields: {f.name}. Please check the security settings of this "
-            "field and verify that it is read/write for your profile or permission set.",
-            [f.name],
-        )
+def _writable(f: Field, record_id: Optional[str]) -> bool:
+    """False for a system field, or one the object does not let this call set (create-only on an update,
+    read-only)."""
+    return not f.system and (f.createable if record_id is None else f.updateable)
 
 
 def _no_column(sobject: SObject, key: str) -> RecordError:

@@ -24,7 +24,7 @@ from .auth import Credentials, SalesforceAuthError
 from .changes import ChangeReader
 from .connection import ApiBudget, BudgetSpent, SalesforceConnection, is_transient
 from .ids import canonical
-from .records import GONE, RecordResult
+from .records import GONE, RecordResult, without_unwritable
 
 Send = Callable[[Sequence[Operation]], list[RecordResult]]
 STREAM_CHUNK = 10_000  # operations a streamed step hands to `apply` at a time where it does not use Bulk
@@ -210,14 +210,19 @@ class SalesforceAdapter(SystemAdapter):
         result is final for this run."""
         for attempt in range(self.backoff.retries + 1):
             send, size = path(len(pending))
-            retry = []
+            retry, again = [], []
             for start in range(0, len(pending), size):
                 chunk = pending[start:start + size]
                 for (index, op), result in zip(chunk, send([op for _, op in chunk]), strict=True):
-                    if result.locked and attempt < self.backoff.retries:
+                    healed = without_unwritable(op, result)
+                    if healed is not None:
+                        again.append((index, healed))
+                    elif result.locked and attempt < self.backoff.retries:
                         retry.append((index, op))
                     else:
                         done[index] = self._outcome(op, result)
+            if again:  # at once, once: a healed create is no longer `recovering`
+                self._settle(again, done, path)
             if not retry:
                 return
             time.sleep(self.backoff.delay(attempt))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from simple_salesforce.exceptions import SalesforceError
 
-from ...engine.types import Operation
+from ...engine.types import CREATE, Operation
 from ..capabilities import Capabilities
 
 LOCKED = "UNABLE_TO_LOCK_ROW"
+UNWRITABLE = "INVALID_FIELD_FOR_INSERT_UPDATE"
 UNPROCESSED = "unprocessed"
 # Deleting what is already gone is the outcome a delete wants.
 GONE = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
@@ -74,6 +76,25 @@ def external_value(op: Operation) -> str:
     """What the external-id field holds: the row's id, or `<row id>:<object name>` for one of several records of
     one type per row (ExternalObject.key), so each record upserts on a value of its own."""
     return f"{op.internal_id}:{op.object_type}" if op.resource_type else op.internal_id
+
+
+def without_unwritable(op: Operation, result: RecordResult) -> Optional[Operation]:
+    """A create sent again after a lost reply finds the record it made, so Salesforce takes the upsert for an
+    update and refuses the fields set on create only (a PricebookEntry's Product2Id, Pricebook2Id, currency): the
+    same create without them updates that record instead of failing forever. Only for a create that may have
+    reached Salesforce before (`recovering`); a first create refused a field is a real error, reported as such.
+    The fingerprint stays the whole payload's: the fields left out were set by the first create."""
+    if not (op.recovering and op.action == CREATE and result.code == UNWRITABLE and result.field):
+        return None
+    refused = set(result.field.split(", "))
+
+    def named(key: str) -> bool:  # a lookup set through its relationship: Pricebook2 -> Pricebook2Id
+        return bool({key, f"{key}Id", key[:-3] + "__c" if key.endswith("__r") else key} & refused)
+
+    payload = {key: value for key, value in op.payload.items() if not named(key)}
+    if payload == op.payload:
+        return None
+    return dataclasses.replace(op, payload=payload, recovering=False)
 
 
 def upsert_record(op: Operation, object_type: str, external_field: str) -> dict[str, Any]:

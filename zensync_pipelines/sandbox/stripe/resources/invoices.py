@@ -69,7 +69,7 @@ def new_invoice(sb: StripeHost, customer: dict[str, Any], currency: str) -> dict
         "status": "draft",
         "status_transitions": {"finalized_at": None, "marked_uncollectible_at": None, "paid_at": None,
                                "voided_at": None},
-        "subscription": None, "test_clock": None, "total_discount_amounts": [], "total_pretax_credit_amounts": [],
+        "test_clock": None, "total_discount_amounts": [], "total_pretax_credit_amounts": [],
         "total_taxes": [], "webhooks_delivered_at": None, "_items": [],
     }
 

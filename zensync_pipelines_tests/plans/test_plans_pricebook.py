@@ -141,20 +141,22 @@ def test_entries_go_through_bulk_above_the_threshold(sqlite_url, sb) -> None:
     assert org.sync().api_calls == 0
 
 
-def test_a_create_whose_reply_was_lost_updates_the_entry_it_made(database_url, sb) -> None:
+@pytest.mark.parametrize("bulk_threshold", [2000, 1], ids=["collections", "bulk"])
+def test_a_create_whose_reply_was_lost_updates_the_entry_it_made(database_url, sb, bulk_threshold) -> None:
     """A crash after Salesforce created the entries and before zensync recorded them: the rerun's create finds
     them (upsert on Zenskar_Id__c), Salesforce refuses their create-only fields in what is now an update, and the
-    adapter sends it again without them: the same records, no duplicate, no failure."""
-    org = Org(database_url, sb, 2)
+    adapter sends it again without them: the same records, no duplicate, no failure (through Collections, and
+    through a streamed Bulk job above the threshold)."""
+    org = Org(database_url, sb, 2, bulk_threshold=bulk_threshold)
     assert org.sync().failed == 0
     made = {key: org.outcomes(1)[key]["external_id"] for key in ("monthly_entry", "yearly_entry")}
     org.set(1, monthly_amount=1200)  # and the catalog moved on meanwhile
     with org.engine.begin() as connection:  # the outcomes never recorded: intents left pending, no id
-        connection.execute(update(mappings).where(mappings.c.catalog == "plans", mappings.c.internal_id == "1",
+        connection.execute(update(mappings).where(mappings.c.catalog == "plans", mappings.c.internal_id.in_(["1", "2"]),
                                                   mappings.c.object_type.in_(list(made)))
                            .values(status="pending", external_id=None))
     healed = org.sync()
-    assert (healed.failed, healed.created) == (0, 2)
+    assert (healed.failed, healed.created) == (0, 4)
     assert {key: org.outcomes(1)[key]["external_id"] for key in made} == made
     entries = org.entries()
     assert len(entries) == 4 and entries["1:monthly_entry"]["UnitPrice"] == 12.0

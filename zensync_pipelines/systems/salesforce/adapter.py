@@ -128,15 +128,25 @@ class SalesforceAdapter(SystemAdapter):
             return
         try:
             locked: list[Operation] = []
+            again: list[Operation] = []
             self._check_budget()
             with self._stops(lambda: []):  # every outcome of a finished job was yielded already
                 self.connection.learn_budget()
                 blocks = bulk.upsert_stream(self.connection, first.system_type, first.external_id_field, pending,
                                             self.bulk_poll_seconds)
                 for block in blocks:
-                    outcomes = [self._outcome(op, result) for op, result in block if not result.locked]
-                    locked += [Operation(*op) for op, result in block if result.locked]
+                    outcomes = []
+                    for sent, result in block:
+                        healed = without_unwritable(Operation(*sent), result) if not result.ok else None
+                        if healed is not None:  # a create whose reply was lost: again without create-only fields
+                            again.append(healed)
+                        elif result.locked:
+                            locked.append(Operation(*sent))
+                        else:
+                            outcomes.append(self._outcome(sent, result))
                     yield outcomes
+            if again:
+                yield self.apply(again)
             if locked:  # records Salesforce could not lock: again with backoff, as `apply` does
                 time.sleep(self.backoff.delay(0))
                 yield self.apply(locked)

@@ -86,7 +86,7 @@ def without_unwritable(op: Operation, result: RecordResult) -> Optional[Operatio
     The fingerprint stays the whole payload's: the fields left out were set by the first create."""
     if not (op.recovering and op.action == CREATE and result.code == UNWRITABLE and result.field):
         return None
-    refused = set(result.field.split(", "))
+    refused = {name.strip() for name in result.field.split(",")}  # Collections joins with ", ", Bulk with ","
 
     def named(key: str) -> bool:  # a lookup set through its relationship: Pricebook2 -> Pricebook2Id
         return bool({key, f"{key}Id", key[:-3] + "__c" if key.endswith("__r") else key} & refused)

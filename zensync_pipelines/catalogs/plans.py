@@ -4,12 +4,24 @@ Salesforce Product2 records.
 A Stripe price's amount, currency, interval and product cannot change: they are create-only, and a change to any
 of them replaces the price (a new price, the product's default_price moved to it, the old one archived). A plan
 whose product already exists in Stripe under the same name is linked to it instead of getting a second one.
+
+In Salesforce the prices are PricebookEntry records, so quotes use billing's prices. Salesforce keeps one entry
+per product, price book and currency, and a product's standard price must exist before any other price book's:
+the monthly price is the product's standard price, the yearly one an entry of a second price book. zensync names
+each book by its `Zenskar_Id__c` (`standard`, `yearly`), which the org's setup sets (docs/salesforce.md). A
+PricebookEntry is updatable, unlike a Stripe price: a new amount moves its UnitPrice. Its product, price book and
+currency are set on create only (Salesforce refuses them in an update).
 """
 
+from typing import Any
+
+from zensync_pipelines.catalogs.invoices import ZERO_DECIMAL
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field
 
 ZENSKAR_ID = "Zenskar_Id__c"
 CURRENCIES = ("usd", "eur", "gbp", "inr", "cad", "aud", "jpy", "chf", "sgd")
+# The price books' Zenskar_Id__c values, as the org's setup gives them.
+STANDARD_PRICE_BOOK, YEARLY_PRICE_BOOK = "standard", "yearly"
 
 
 def price(key: str, amount_column: str, interval: str) -> ExternalObject:
@@ -22,6 +34,27 @@ def price(key: str, amount_column: str, interval: str) -> ExternalObject:
                   create_only=True),
             Field("id", "recurring.interval", transform=lambda _id: interval, create_only=True),
             Field("name", "nickname", max_length=250, transform=lambda name: f"{name} ({interval}ly)"),
+        ])
+
+
+def major_units(amount: Any, currency: Any) -> float:
+    """A Salesforce currency field holds major units (29.0, not 2900); a zero-decimal currency's are its minor."""
+    return int(amount) if str(currency).lower() in ZERO_DECIMAL else int(amount) / 100
+
+
+def price_book_entry(key: str, amount_column: str, book: str, after: str) -> ExternalObject:
+    """A plan's price as an active PricebookEntry of `book` (its own price, not the standard one), upserted on
+    `Zenskar_Id__c` = `<plan id>:<key>`."""
+    return ExternalObject(
+        "PricebookEntry", key=key, after=after, external_id_field=ZENSKAR_ID, fields=[
+            Field("id", "Product2Id", same_row="Product2", create_only=True),
+            Field("id", "Pricebook2", type="object", transform=lambda _id: {ZENSKAR_ID: book}, create_only=True),
+            Field("currency", "CurrencyIsoCode", required=True, choices=[c.upper() for c in CURRENCIES],
+                  transform=str.upper, create_only=True),
+            Field(amount_column, "UnitPrice", type="decimal", required=True, extra_columns=("currency",),
+                  transform=major_units),
+            Field("id", "IsActive", type="boolean", transform=lambda _id: True),
+            Field("id", "UseStandardPrice", type="boolean", transform=lambda _id: False),
         ])
 
 
@@ -50,6 +83,9 @@ SPEC = CatalogSpec(
                 Field("id", "ProductCode", transform=lambda plan_id: f"PLAN-{plan_id}"),
                 Field("description", "Description", max_length=4000),
             ]),
+            # The standard entry first: Salesforce refuses any other price book's entry before it.
+            price_book_entry("monthly_entry", "monthly_amount", STANDARD_PRICE_BOOK, after="Product2"),
+            price_book_entry("yearly_entry", "yearly_amount", YEARLY_PRICE_BOOK, after="monthly_entry"),
         ],
     },
 )

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, urlsplit
 
@@ -91,7 +92,8 @@ class Router:
             if found:
                 path_known = True
                 if route_method == method:
-                    return handler, pattern, found.groupdict(), True
+                    # A segment arrives percent-encoded (simple-salesforce quotes an external id: `7%3Amonthly`).
+                    return handler, pattern, {k: unquote(v) for k, v in found.groupdict().items()}, True
         return None, "", {}, path_known
 
 

@@ -101,6 +101,7 @@ register(SystemEntry(
               (config.SALESFORCE_CLIENT_ID, config.SALESFORCE_REFRESH_TOKEN),
               (config.SALESFORCE_USERNAME, config.SALESFORCE_PASSWORD),
               (config.SALESFORCE_SESSION_ID, config.SALESFORCE_INSTANCE_URL)),
+    capabilities="zensync_pipelines.systems.salesforce.records:capabilities",
     sandbox="zensync_pipelines.sandbox.starters:salesforce_sandbox",
     conformance="zensync_pipelines_tests.conformance.registry:salesforce_harness",
     description="Salesforce REST, Collections and Bulk 2.0 through simple-salesforce"))

@@ -43,7 +43,7 @@ def test_the_loader_checks_every_shipped_spec():
         check_spec(refused)
 
 
-def test_salesforce_refuses_what_an_upsert_on_the_row_id_cannot_do():
+def test_salesforce_refuses_what_an_upsert_on_an_external_id_cannot_do():
     def sf(**options):
         return CatalogSpec(name="plans", table="plans", primary_key="id", cursor_column="updated_at",
                            created_at_column="created_at", systems={"salesforce": [ExternalObject(
@@ -53,7 +53,6 @@ def test_salesforce_refuses_what_an_upsert_on_the_row_id_cannot_do():
     check_spec(sf())
     with pytest.raises(SpecError, match=r"salesforce cannot replace \(replace_on_change\) a Product2"):
         check_spec(sf(replace_on_change=True))
-    with pytest.raises(SpecError, match=r"salesforce cannot keep several per row \(key=\) a Product2"):
-        check_spec(sf(key="monthly"))
+    check_spec(sf(key="monthly"))  # several per row: each upserts on `<row id>:<key>` (a plan's price entries)
     with pytest.raises(SpecError, match=r"salesforce cannot look up by value"):
         check_spec(sf(lookup="Name"))

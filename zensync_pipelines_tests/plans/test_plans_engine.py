@@ -125,13 +125,13 @@ def test_plans_reach_salesforce_as_product2(sqlite_url):
             query = "SELECT Zenskar_Id__c, Name, ProductCode FROM Product2"
             return {r["Zenskar_Id__c"]: r for r in sf.query_all(query)["records"]}
 
-        assert run("s1").created == 6
+        assert run("s1").created == 6 * 3  # a Product2 and two PricebookEntries (test_plans_pricebook.py)
         assert remote()["3"]["ProductCode"] == "PLAN-3" and remote()["3"]["Name"] == "Business 1"
-        world.set(2, monthly_amount=3100)  # no Product2 field carries it: nothing to send
+        world.set(2, monthly_amount=3100)  # the standard PricebookEntry's UnitPrice, not the Product2
         world.set(3, name="Business Plus")
         world.set(4, deleted_at=LATER)
         report = run("s2")
-        assert (report.updated, report.deleted, report.failed) == (1, 1, 0)
+        assert (report.updated, report.deleted, report.failed) == (2, 3, 0)
         assert remote()["3"]["Name"] == "Business Plus" and "4" not in remote()
         assert run("s3").api_calls == 0
 

@@ -39,10 +39,13 @@ class ControlRoutes:
         return found
 
     def create_org(self, request: Request) -> Response:
-        """`{"name", "daily_api_limit", "outbound_urls", "client_id", "client_secret"}`, all optional; answers the
-        org with a refresh token of its integration user (the connected app's one-time authorisation)."""
+        """`{"name", "daily_api_limit", "outbound_urls", "client_id", "client_secret", "currencies"}`, all
+        optional (`currencies`: the org's active ISO codes, corporate first; one means a single-currency org);
+        answers the org with a refresh token of its integration user (the connected app's one-time
+        authorisation)."""
         body = _body(request)
-        unknown = set(body) - {"name", "daily_api_limit", "outbound_urls", "client_id", "client_secret"}
+        unknown = set(body) - {"name", "daily_api_limit", "outbound_urls", "client_id", "client_secret",
+                               "currencies"}
         if unknown:
             return Response(400, {"error": f"unknown field(s) {sorted(unknown)}"})
         try:

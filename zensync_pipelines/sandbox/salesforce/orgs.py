@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
+from . import pricebook
 from .limits import DailyAllocation
 from .schema import Schema
 from .store import POD, Store
@@ -52,7 +53,7 @@ class Org:
         return {"organization_id": self.id, "name": self.name, "integration_user_id": self.integration_user,
                 "sales_user_id": self.sales_user, "usernames": dict(self.users),
                 "daily_api_limit": self.allocation.limit, "api_usage": self.allocation.used(), "down": self.down,
-                "client_id": self.client_id}
+                "client_id": self.client_id, "currencies": list(self.writer.currencies)}
 
 
 class Orgs:
@@ -102,7 +103,11 @@ class Orgs:
 
     # -- adding orgs -------------------------------------------------------------------------------------------
     def add(self, name: Optional[str] = None, daily_api_limit: Optional[int] = None,
-            client_id: Optional[str] = None, client_secret: Optional[str] = None) -> Org:
+            client_id: Optional[str] = None, client_secret: Optional[str] = None,
+            currencies: Optional[list[str]] = None) -> Org:
+        codes = tuple(str(code).upper() for code in currencies or ())
+        if currencies is not None and (not codes or any(len(c) != 3 or not c.isalpha() for c in codes)):
+            raise ValueError(f"currencies must be ISO codes like 'USD', got {currencies!r}")
         with self._adding:
             number = len(self.all()) + 1
             slug = re.sub(r"[^a-z0-9]+", "-", (name or f"org{number}").lower()).strip("-") or f"org{number}"
@@ -113,14 +118,18 @@ class Orgs:
                               integration, sales, {integration: f"integration@{slug}.zensync.sandbox",
                                                    sales: f"sam.sales@{slug}.zensync.sandbox"})
             org.daily_api_limit, org.client_id, org.client_secret = daily_api_limit, client_id, client_secret
+            if codes:
+                org.writer.currencies = codes
             return org
 
     def restore(self, saved: dict[str, Any]) -> Org:
         org = self._build(saved["id"], saved["name"], saved["pod"], saved["integration_user"], saved["sales_user"],
-                          dict(saved["users"]))
+                          dict(saved["users"]), seed=False)
         org.daily_api_limit, org.down = saved.get("daily_api_limit"), bool(saved.get("down"))
         org.client_id, org.client_secret = saved.get("client_id"), saved.get("client_secret")
+        org.writer.currencies = tuple(saved.get("currencies") or pricebook.CURRENCIES)
         org.store.load(saved.get("store", {}))
+        pricebook.ensure_standard(org.store, self._clock, org.integration_user)  # a file saved before price books
         org.allocation.load(saved.get("api_calls", []))
         return org
 
@@ -128,17 +137,21 @@ class Orgs:
         return {"id": org.id, "name": org.name, "pod": org.pod, "integration_user": org.integration_user,
                 "sales_user": org.sales_user, "users": org.users, "daily_api_limit": org.daily_api_limit,
                 "down": org.down, "client_id": org.client_id, "client_secret": org.client_secret,
+                "currencies": list(org.writer.currencies),
                 "store": org.store.dump(), "api_calls": org.allocation.dump(),
                 "outbound_urls": dict(org.outbound.urls) if org.outbound else {},
                 "outbound_queue": org.outbound.dump() if org.outbound else []}
 
-    def _build(self, org_id: str, name: str, pod: str, integration: str, sales: str, users: dict[str, str]) -> Org:
+    def _build(self, org_id: str, name: str, pod: str, integration: str, sales: str, users: dict[str, str],
+               seed: bool = True) -> Org:
         store = Store(self._schema, pod)
         holder: list[Org] = []
         allocation = DailyAllocation(lambda: holder[0].daily_api_limit or self._default_limit(), self._clock)
         org = Org(org_id, name, pod, integration, sales, users, store, Writer(store, self._clock, integration),
                   allocation)
         holder.append(org)
+        if seed:  # every org is born with its standard price book (and zensync's yearly one)
+            pricebook.ensure_standard(store, self._clock, integration)
         with self._lock:
             self._orgs[org_id[:15]] = org
         return org

@@ -36,6 +36,11 @@ class Field:
     reference_to: list[str] = field(default_factory=list)
     relationship_name: Optional[str] = None
     system: bool = False
+    # Salesforce's field-level "Create" and "Update" properties: PricebookEntry.Product2Id is set on create and
+    # never changed; PricebookEntry.Name is read-only (it mirrors the product's).
+    createable: bool = True
+    updateable: bool = True
+    default: Any = None  # "Defaulted on create": the value a create that leaves the field out gets
 
     def describe(self) -> dict[str, Any]:
         """The subset of Salesforce's field describe a sync engine reads (names as in the real payload)."""
@@ -51,9 +56,9 @@ class Field:
             "referenceTo": list(self.reference_to),
             "relationshipName": self.relationship_name,
             "custom": self.name.endswith("__c"),
-            "createable": not self.system,
-            "updateable": not self.system,
-            "defaultedOnCreate": self.system,
+            "createable": self.createable and not self.system,
+            "updateable": self.updateable and not self.system,
+            "defaultedOnCreate": self.system or self.default is not None,
             "calculated": False,
         }
 
@@ -135,4 +140,7 @@ def _field_args(spec: dict[str, Any]) -> dict[str, Any]:
         "unique": spec.get("unique", False),
         "reference_to": spec.get("referenceTo", []),
         "relationship_name": spec.get("relationshipName"),
+        "createable": spec.get("createable", True),
+        "updateable": spec.get("updateable", True),
+        "default": spec.get("default"),
     }

@@ -115,10 +115,11 @@ class SalesforceSandbox(Sandbox):
 
     def add_org(self, name: Optional[str] = None, daily_api_limit: Optional[int] = None,
                 outbound_urls: Optional[dict[str, str]] = None, client_id: Optional[str] = None,
-                client_secret: Optional[str] = None) -> Org:
+                client_secret: Optional[str] = None, currencies: Optional[list[str]] = None) -> Org:
         """Another org in this sandbox, with its own OrganizationId, users, records, API allocation (the
-        `daily_api_limit` knob unless given), connected app and outbound messages."""
-        org = self.orgs.add(name, daily_api_limit, client_id, client_secret)
+        `daily_api_limit` knob unless given), connected app, outbound messages and active currencies (one: a
+        single-currency org, whose objects have no CurrencyIsoCode)."""
+        org = self.orgs.add(name, daily_api_limit, client_id, client_secret, currencies)
         self._wire(org, outbound_urls or {})
         if self.persistence:
             self.persistence.schedule()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Optional
 
+from . import pricebook
 from .errors import RecordError
 from .schema import Field, SObject
 from .store import Record, Store
@@ -19,6 +20,7 @@ class Writer:
         self.store = store
         self.clock = clock
         self.default_user = default_user
+        self.currencies = pricebook.CURRENCIES  # the org's active currencies; one means no CurrencyIsoCode field
         self._acting = threading.local()  # each request thread writes as its session's user
 
     def act_as(self, user_id: Optional[str]) -> None:
@@ -35,11 +37,12 @@ class Writer:
             if body.get("Id") is not None:
                 raise RecordError.one("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ["Id"])
             changes = self._changes(sobject, body, record_id=None)
-            record = {f.name: None for f in sobject.fields.values()}
+            record = {f.name: f.default for f in sobject.fields.values()}
             stamp = now_iso(self.clock())
             record.update(changes, Id=self.store.new_id(sobject), IsDeleted=False, CreatedDate=stamp,
                           CreatedById=self.user_id)
             self._check_record(sobject, record)
+            pricebook.before_save(self.store, self.currencies, sobject, record, None, body)
             self._save(sobject, record, stamp)
             return record["Id"]
 
@@ -49,7 +52,11 @@ class Writer:
             changes = self._changes(sobject, body, record_id=existing["Id"])
             record = {**existing, **changes}
             self._check_record(sobject, record)
-            self._save(sobject, record, now_iso(self.clock()))
+            pricebook.before_save(self.store, self.currencies, sobject, record, existing, body)
+            stamp = now_iso(self.clock())
+            self._save(sobject, record, stamp)
+            for follower in pricebook.followers(self.store, sobject, record):
+                self._save(sobject, follower, stamp)
             return record["Id"]
 
     def upsert(self, sobject: SObject, field_name: str, value: Any, body: dict[str, Any]) -> tuple[str, bool]:
@@ -74,6 +81,7 @@ class Writer:
             found_type, _ = self.store.get(record_id)
             existing = self.live(sobject or found_type, record_id)
             assert found_type is not None
+            pricebook.before_delete(self.store, found_type, existing)
             stamp = now_iso(self.clock())
             self._save(found_type, {**existing, "IsDeleted": True, "_deleted": self.clock()}, stamp)
             return existing["Id"]
@@ -104,6 +112,7 @@ class Writer:
     def _changes(self, sobject: SObject, body: dict[str, Any], record_id: Optional[str]) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         errors: list[tuple[str, str, list[str]]] = []
+        unwritable: list[str] = []  # Salesforce names them all in one error
         for key, value in body.items():
             if key == LOOKUP_ATTRIBUTES:
                 continue
@@ -112,6 +121,9 @@ class Writer:
                     f = sobject.relationship(key)
                     if f is None:
                         raise _no_column(sobject, key)
+                    if not _writable(f, record_id):
+                        unwritable.append(f.name)
+                        continue
                     changes[f.name] = self._resolve_parent(f, value)
                     continue
                 f = sobject.field(key)
@@ -119,18 +131,21 @@ class Writer:
                     raise _no_column(sobject, key)
                 if f.name == "Id" and record_id is not None and normalize_id(value) == record_id:
                     continue  # Collections updates carry the record's own Id in the body
-                if f.system:
-                    raise RecordError.one(
-                        "INVALID_FIELD_FOR_INSERT_UPDATE",
-                        f"Unable to create/update fields: {f.name}. Please check the security settings of this "
-                        "field and verify that it is read/write for your profile or permission set.",
-                        [f.name],
-                    )
+                if not _writable(f, record_id):
+                    unwritable.append(f.name)
+                    continue
                 changes[f.name] = coerce(f, value)
+                if f.name == pricebook.CURRENCY:
+                    pricebook.check_currency(self.currencies, sobject, changes[f.name])
                 if f.type == "reference" and changes[f.name] is not None:
                     changes[f.name] = self._check_reference(f, changes[f.name])
             except RecordError as error:
                 errors.extend(error.errors)
+        if unwritable:
+            errors.insert(0, (
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {', '.join(unwritable)}. Please check the security settings of "
+                "this field and verify that it is read/write for your profile or permission set.", unwritable))
         if errors:
             raise RecordError(errors)
         return changes
@@ -197,6 +212,12 @@ class MultipleMatches(Exception):
 
 class UnknownExternalField(Exception):
     """An upsert path naming a field the object does not have: Salesforce answers 404 for the whole request."""
+
+
+def _writable(f: Field, record_id: Optional[str]) -> bool:
+    """False for a system field, or one the object does not let this call set (create-only on an update,
+    read-only)."""
+    return not f.system and (f.createable if record_id is None else f.updateable)
 
 
 def _no_column(sobject: SObject, key: str) -> RecordError:

@@ -24,7 +24,7 @@ from .auth import Credentials, SalesforceAuthError
 from .changes import ChangeReader
 from .connection import ApiBudget, BudgetSpent, SalesforceConnection, is_transient
 from .ids import canonical
-from .records import GONE, RecordResult
+from .records import GONE, RecordResult, without_unwritable
 
 Send = Callable[[Sequence[Operation]], list[RecordResult]]
 STREAM_CHUNK = 10_000  # operations a streamed step hands to `apply` at a time where it does not use Bulk
@@ -128,15 +128,25 @@ class SalesforceAdapter(SystemAdapter):
             return
         try:
             locked: list[Operation] = []
+            again: list[Operation] = []
             self._check_budget()
             with self._stops(lambda: []):  # every outcome of a finished job was yielded already
                 self.connection.learn_budget()
                 blocks = bulk.upsert_stream(self.connection, first.system_type, first.external_id_field, pending,
                                             self.bulk_poll_seconds)
                 for block in blocks:
-                    outcomes = [self._outcome(op, result) for op, result in block if not result.locked]
-                    locked += [Operation(*op) for op, result in block if result.locked]
+                    outcomes = []
+                    for sent, result in block:
+                        healed = without_unwritable(Operation(*sent), result) if not result.ok else None
+                        if healed is not None:  # a create whose reply was lost: again without create-only fields
+                            again.append(healed)
+                        elif result.locked:
+                            locked.append(Operation(*sent))
+                        else:
+                            outcomes.append(self._outcome(sent, result))
                     yield outcomes
+            if again:
+                yield self.apply(again)
             if locked:  # records Salesforce could not lock: again with backoff, as `apply` does
                 time.sleep(self.backoff.delay(0))
                 yield self.apply(locked)
@@ -210,14 +220,19 @@ class SalesforceAdapter(SystemAdapter):
         result is final for this run."""
         for attempt in range(self.backoff.retries + 1):
             send, size = path(len(pending))
-            retry = []
+            retry, again = [], []
             for start in range(0, len(pending), size):
                 chunk = pending[start:start + size]
                 for (index, op), result in zip(chunk, send([op for _, op in chunk]), strict=True):
-                    if result.locked and attempt < self.backoff.retries:
+                    healed = without_unwritable(op, result)
+                    if healed is not None:
+                        again.append((index, healed))
+                    elif result.locked and attempt < self.backoff.retries:
                         retry.append((index, op))
                     else:
                         done[index] = self._outcome(op, result)
+            if again:  # at once, once: a healed create is no longer `recovering`
+                self._settle(again, done, path)
             if not retry:
                 return
             time.sleep(self.backoff.delay(attempt))

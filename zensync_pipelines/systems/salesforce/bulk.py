@@ -23,7 +23,7 @@ from simple_salesforce.util import call_salesforce
 from ...engine.batch import FIELDS, read_blocks, spool_file, write_block
 from ...engine.types import Operation
 from .connection import SalesforceConnection
-from .records import RecordResult, flat_record
+from .records import RecordResult, external_value, flat_record
 
 # create + upload + close + first poll + a few more polls + successful (+ failed) results.
 CALLS_PER_JOB = 8
@@ -66,7 +66,7 @@ class _Spool:
             self.columns.update(*records)  # one call a block: the keys of every record
             write_block(self._ops, list(map(FIELDS, block)))
             write_block(self._records, records)
-            results.send(op.internal_id for op in block)
+            results.send(external_value(op) for op in block)
             self.size += len(block)
 
     def uploads(self) -> list[tuple[IO[bytes], int]]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from simple_salesforce.exceptions import SalesforceError
 
-from ...engine.types import Operation
+from ...engine.types import CREATE, Operation
+from ..capabilities import Capabilities
 
 LOCKED = "UNABLE_TO_LOCK_ROW"
+UNWRITABLE = "INVALID_FIELD_FOR_INSERT_UPDATE"
 UNPROCESSED = "unprocessed"
 # Deleting what is already gone is the outcome a delete wants.
 GONE = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND"}
@@ -63,17 +66,48 @@ class RecordResult:
         return cls(False, None, type(error).__name__, str(error)[:500] or type(error).__name__, transient=transient)
 
 
+def capabilities(object_type: str) -> Capabilities:
+    """Any object type is created, updated and deleted; a row may have several records of one type (a plan's two
+    PricebookEntries), each upserted on its own external-id value (`external_value`)."""
+    return Capabilities(several=True)
+
+
+def external_value(op: Operation) -> str:
+    """What the external-id field holds: the row's id, or `<row id>:<object name>` for one of several records of
+    one type per row (ExternalObject.key), so each record upserts on a value of its own."""
+    return f"{op.internal_id}:{op.object_type}" if op.resource_type else op.internal_id
+
+
+def without_unwritable(op: Operation, result: RecordResult) -> Optional[Operation]:
+    """A create sent again after a lost reply finds the record it made, so Salesforce takes the upsert for an
+    update and refuses the fields set on create only (a PricebookEntry's Product2Id, Pricebook2Id, currency): the
+    same create without them updates that record instead of failing forever. Only for a create that may have
+    reached Salesforce before (`recovering`); a first create refused a field is a real error, reported as such.
+    The fingerprint stays the whole payload's: the fields left out were set by the first create."""
+    if not (op.recovering and op.action == CREATE and result.code == UNWRITABLE and result.field):
+        return None
+    refused = {name.strip() for name in result.field.split(",")}  # Collections joins with ", ", Bulk with ","
+
+    def named(key: str) -> bool:  # a lookup set through its relationship: Pricebook2 -> Pricebook2Id
+        return bool({key, f"{key}Id", key[:-3] + "__c" if key.endswith("__r") else key} & refused)
+
+    payload = {key: value for key, value in op.payload.items() if not named(key)}
+    if payload == op.payload:
+        return None
+    return dataclasses.replace(op, payload=payload, recovering=False)
+
+
 def upsert_record(op: Operation, object_type: str, external_field: str) -> dict[str, Any]:
     """The payload as a Collections record: typed, and carrying the row's id in the external-id field. An
     update of a merged object carries only its changed fields (engine/merge.py): Salesforce leaves the others."""
-    return {"attributes": {"type": object_type}, **op.sent, external_field: op.internal_id}
+    return {"attributes": {"type": object_type}, **op.sent, external_field: external_value(op)}
 
 
 def flat_record(op: Operation, external_field: str) -> dict[str, str]:
     """The payload as one Bulk 2.0 CSV row: lookups become `Relation.Field` columns, None becomes `#N/A`
     (an empty cell would leave the field as it was, not clear it). A partial update's record holds its changed
     fields only; the job's other columns stay empty in its row, so Salesforce leaves those fields alone."""
-    row: dict[str, str] = {external_field: op.internal_id}
+    row: dict[str, str] = {external_field: external_value(op)}
 
     def put(prefix: str, value: Any) -> None:
         if isinstance(value, dict):

@@ -7,6 +7,7 @@ The `account` objects live in the platform's store; each connected account's own
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from ...core import Request, Response
@@ -42,11 +43,43 @@ def _platform_only(sb: StripeHost, what: str) -> None:
                           "Stripe-Account header.", should_retry=False, saved=False)
 
 
+# What Stripe's example account (fixtures3.json) carries beside its identity: an account's standing. A new
+# connected account still owes what onboarding asks; the platform owes nothing.
+ONBOARDING = ["business_profile.product_description", "business_profile.support_phone", "business_profile.url",
+              "external_account", "tos_acceptance.date", "tos_acceptance.ip"]
+SETTINGS = {
+    "bacs_debit_payments": {"display_name": None, "service_user_number": None},
+    "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
+    "card_issuing": {"tos_acceptance": {"date": None, "ip": None}},
+    "card_payments": {"decline_on": {"avs_failure": True, "cvc_failure": True}, "statement_descriptor_prefix": None,
+                      "statement_descriptor_prefix_kana": None, "statement_descriptor_prefix_kanji": None},
+    "dashboard": {"display_name": None, "timezone": "Etc/UTC"},
+    "invoices": {"default_account_tax_ids": None, "hosted_payment_method_save": None},
+    "payments": {"statement_descriptor": None, "statement_descriptor_kana": None, "statement_descriptor_kanji": None,
+                 "statement_descriptor_prefix_kana": None, "statement_descriptor_prefix_kanji": None},
+    "payouts": {"debit_negative_balances": True, "schedule": {"delay_days": 2, "interval": "daily"},
+                "statement_descriptor": None},
+    "sepa_debit_payments": {},
+}
+
+
+def _standing(account_id: str, due: list[str]) -> dict[str, Any]:
+    def requirements(owed: list[str]) -> dict[str, Any]:
+        return {"alternatives": [], "current_deadline": None, "currently_due": list(owed),
+                "disabled_reason": "requirements.past_due" if owed else None, "errors": [],
+                "eventually_due": list(owed), "past_due": [], "pending_verification": []}
+
+    return {"external_accounts": {"object": "list", "data": [], "has_more": False,
+                                  "url": f"/v1/accounts/{account_id}/external_accounts"},
+            "future_requirements": requirements([]), "requirements": requirements(due),
+            "settings": copy.deepcopy(SETTINGS), "tos_acceptance": {"date": None, "ip": None, "user_agent": None}}
+
+
 def _platform_account() -> dict[str, Any]:
     return {"id": PLATFORM_ID, "object": "account", "business_profile": {"name": "zensync sandbox platform"},
             "business_type": "company", "capabilities": {}, "charges_enabled": True, "controller": {"type": "account"},
             "country": "US", "created": 0, "default_currency": "usd", "details_submitted": True, "email": None,
-            "metadata": {}, "payouts_enabled": True, "type": "standard"}
+            "metadata": {}, "payouts_enabled": True, "type": "standard", **_standing(PLATFORM_ID, [])}
 
 
 def register(sb: StripeHost) -> None:
@@ -70,6 +103,7 @@ def register(sb: StripeHost) -> None:
                 "details_submitted": False, "email": None, "metadata": {}, "payouts_enabled": False,
                 "type": kind or "none",
             }
+            account.update(_standing(account["id"], ONBOARDING))
             _apply(account, changes, metadata)
             sb.accounts.open(account["id"])
             platform.insert(account)

@@ -98,6 +98,8 @@ def register(sb: StripeHost) -> None:
                 return
         if method is not None:  # a declined card raises the 402 here, after its failed charge is recorded
             pay_by_card(sb, call, invoice, method, store.render(invoice)["amount_remaining"])
+        if out_of_band:  # the part of amount_paid settled outside Stripe; null until something is
+            invoice["amount_paid_off_stripe"] = store.render(invoice)["amount_due"]
         mark_paid(call, invoice, charged=not out_of_band)
 
     def void(call: Optional[Call], p: Any, invoice: Obj) -> None:

@@ -68,8 +68,9 @@ def register(sb: StripeHost) -> None:
                 item["period"] = {"start": int(period["start"]), "end": int(period["end"])}
             item["metadata"] = merge_metadata(item["metadata"], metadata)
             if store.render(item) != before:
+                # Stripe has no `invoiceitem.updated` event type (anymore): an item's change shows only as its
+                # draft invoice's `invoice.updated`, below.
                 store.touched(item)
-                events.emit(call, "invoiceitem.updated", item, before)
             if invoice is not None and invoice_before is not None:
                 invoice_changed(sb, call, invoice, invoice_before)
             return sb.reply(item, p)

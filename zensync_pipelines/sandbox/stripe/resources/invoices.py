@@ -48,7 +48,8 @@ def new_invoice(sb: StripeHost, customer: dict[str, Any], currency: str) -> dict
     return {
         "id": sb.store.new_id("in_", 24), "object": "invoice", "account_country": "US",
         "account_name": "Zensync Stripe sandbox", "account_tax_ids": None, "amount_overpaid": 0, "amount_paid": 0,
-        "amount_shipping": 0, "application": None, "attempt_count": 0, "attempted": False, "auto_advance": False,
+        "amount_paid_off_stripe": None, "amount_shipping": 0, "application": None, "attempt_count": 0,
+        "attempted": False, "auto_advance": False,
         "automatic_tax": {"enabled": False, "liability": None, "status": None, "disabled_reason": None,
                           "provider": None},
         "automatically_finalizes_at": None, "billing_reason": "manual", "collection_method": "charge_automatically",
@@ -68,7 +69,7 @@ def new_invoice(sb: StripeHost, customer: dict[str, Any], currency: str) -> dict
         "status": "draft",
         "status_transitions": {"finalized_at": None, "marked_uncollectible_at": None, "paid_at": None,
                                "voided_at": None},
-        "subscription": None, "test_clock": None, "total_discount_amounts": [], "total_pretax_credit_amounts": [],
+        "test_clock": None, "total_discount_amounts": [], "total_pretax_credit_amounts": [],
         "total_taxes": [], "webhooks_delivered_at": None, "_items": [],
     }
 

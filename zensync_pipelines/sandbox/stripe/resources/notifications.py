@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import string
 from typing import Any
 
@@ -17,6 +19,19 @@ from ..querying import LIST_PARAMS, range_filter
 ENDPOINT_FIELDS = ("url", "enabled_events", "description", "metadata", "api_version")
 SECRET_ALPHABET = string.ascii_letters + string.digits
 MAX_TYPES = 20  # the Events API's limit on `types[]`
+# The event types Stripe accepts in `enabled_events` (`*` besides), as the stripe SDK's models list them; a test
+# keeps the file equal to the installed SDK's list.
+with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "event_types.json"), encoding="utf-8") as _file:
+    EVENT_TYPES = frozenset(json.load(_file)["types"]) | {"*"}
+
+
+def _check_event_types(events: list[Any]) -> None:
+    """Stripe refuses an endpoint subscribed to an event type that does not exist (a typo would never fire)."""
+    for index, name in enumerate(events):
+        if name not in EVENT_TYPES:
+            # As Stripe words an enum mismatch: the message lists the allowed values, and there is no `code`.
+            raise invalid(f"Invalid enabled_events[{index}]: must be one of {', '.join(sorted(EVENT_TYPES))}",
+                          param=f"enabled_events[{index}]", saved=False)
 
 
 def _endpoint_changes(p: Params, creating: bool) -> dict[str, Any]:
@@ -30,6 +45,7 @@ def _endpoint_changes(p: Params, creating: bool) -> dict[str, Any]:
     if creating and not events:
         raise validation("Missing required param: enabled_events.", "parameter_missing", "enabled_events")
     if events is not None:
+        _check_event_types(events)
         changes["enabled_events"] = events
     if "description" in p:
         changes["description"] = p.str("description")

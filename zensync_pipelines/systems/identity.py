@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from ..engine.spec import SpecError
+from ..engine.inbound.types import Neighbour
+from ..engine.spec import SpecError, creates_rows, inbound_readers, inbound_routes
 from .registry import REGISTRY
 
 
@@ -29,8 +30,24 @@ def tag_fields(spec: Any, system: str) -> dict[str, str]:
     return {object_type: field for object_type, field in found.items() if field}
 
 
+def neighbours(specs: Sequence[Any], spec: Any, system: str) -> dict[str, list[Neighbour]]:
+    """Object type -> the other catalogs reading it back from `system`, with the field each one's tag is in: an
+    event of an object they link is handed to them (engine/inbound/rows.py)."""
+    found: dict[str, list[Neighbour]] = {}
+    for object_type, readers in inbound_readers(specs, system).items():
+        if spec.name not in [reader.name for reader in readers]:
+            continue
+        found[object_type] = [Neighbour(other.name, tag_fields(other, system).get(object_type),
+                                        creates_rows(other, system, object_type))
+                              for other in readers if other.name != spec.name]
+    return {object_type: others for object_type, others in found.items() if others}
+
+
 def check_identities(specs: Sequence[Any]) -> None:
-    """Refuse a field a system cannot use, and two catalogs declaring one (system, object type, field)."""
+    """Refuse a field a system cannot use, two catalogs declaring one (system, object type, field), and two
+    catalogs importing one object type made by hand."""
+    for system in dict.fromkeys(system for spec in specs for system in spec.systems):
+        inbound_routes(specs, system)
     owners: dict[tuple[str, str, str], Any] = {}
     for spec in specs:
         for system, objects in spec.systems.items():

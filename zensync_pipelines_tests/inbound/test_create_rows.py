@@ -1,15 +1,20 @@
 """An object created in the system becomes a catalog row when the spec says so (Inbound(create_rows=True)); the
 next outbound run writes the row, zensync's tag included, to that same object: no second object."""
 
+import datetime as dt
+
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
 
 from zensync_pipelines.engine.inbound.run import InboundRun
+from zensync_pipelines.engine.inbound.types import Neighbour
 from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field, Inbound
 from zensync_pipelines.engine.sync import Selection, sync
 from zensync_pipelines.store.catalog import CatalogTables
 from zensync_pipelines.store.inbound_apply import InboundTables
 from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.store.mappings import MappingStore
+from zensync_pipelines.store.state import DEFAULT_TENANT
+from zensync_pipelines.store.tables import mappings
 from zensync_pipelines.systems.stripe.current import StripeCurrentState
 from zensync_pipelines.systems.stripe.inbound import StripeEvents, to_inbox_event
 
@@ -46,3 +51,30 @@ def test_a_customer_made_in_stripe_becomes_one_linked_row(engine, stripe_sandbox
     assert len(list(by_hand(url).v1.customers.list().auto_paging_iter())) == 1
     again = sync(SPEC, "stripe", CatalogTables(engine), MappingStore(engine), adapter(url), "out-2", Selection())
     assert again.api_calls == 0
+
+
+def test_the_importer_hands_on_what_another_catalog_links_and_imports_only_the_rest(engine, stripe_sandbox_url):
+    """Several catalogs reading one type (engine/inbound/rows.py): an object another catalog's mapping holds, or
+    that carries its tag field, is handed to that catalog's inbox (still due); only an unlinked one is imported."""
+    url = stripe_sandbox_url
+    contacts.metadata.create_all(engine)
+    mapped = by_hand(url).v1.customers.create(params={"name": "Member One"})
+    tagged = by_hand(url).v1.customers.create(params={"name": "Member Two", "metadata": {"member_id": "2"}})
+    walk_in = by_hand(url).v1.customers.create(params={"name": "Walk-in", "email": "walk.in@example.com"})
+    now = dt.datetime.now(dt.timezone.utc)
+    with engine.begin() as connection:  # the members catalog created this one
+        connection.execute(mappings.insert().values(
+            tenant=DEFAULT_TENANT, catalog="members", system="stripe", object_type="customer", internal_id="1",
+            external_id=mapped.id, status="synced", created_at=now, updated_at=now))
+    InboxStore(engine).add([r for r in (to_inbox_event(e, {"customer": "contacts"}) for e in stripe_events(url))
+                            if r is not None])
+    members = {"customer": [Neighbour("members", "metadata.member_id")]}
+    report = InboundRun(SPEC, "stripe", InboundTables(engine), StripeEvents(), StripeCurrentState(adapter(url)),
+                        "import", neighbours=members).run()
+    assert (report.applied, report.handed_off, report.failed) == (1, 2, 0)
+    with engine.connect() as connection:
+        assert [row.name for row in connection.execute(select(contacts))] == ["Walk-in"]
+    handed = {e["external_id"]: e for e in InboxStore(engine).rows(status="pending")}
+    assert sorted(handed) == sorted([mapped.id, tagged.id]) and walk_in.id not in handed
+    assert {(e["catalog"], e["outcome"], e["attempts"]) for e in handed.values()} == {("members", "handed_off", 0)}
+    assert InboxStore(engine).due("members", "stripe") and not InboxStore(engine).due("contacts", "stripe")

@@ -10,6 +10,7 @@ from . import dev_settings, preflight
 from .. import config
 from .webhooks import webhooks
 from .ops import COMMANDS as OPERATOR_COMMANDS
+from .ops_inbound import COMMANDS as INBOUND_COMMANDS
 from .sandbox import sandbox
 from .tenants import tenants
 from ..engine.spec import SpecError
@@ -100,5 +101,5 @@ def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webho
 main.add_command(sandbox)
 main.add_command(webhooks)
 main.add_command(tenants)
-for operator_command in OPERATOR_COMMANDS:  # sync, plan, status, retry, explain
+for operator_command in OPERATOR_COMMANDS + INBOUND_COMMANDS:  # sync, plan, status, retry, explain, inbound, poll
     main.add_command(operator_command)

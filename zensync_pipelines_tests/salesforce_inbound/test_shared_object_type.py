@@ -2,26 +2,31 @@
 Salesforce Contacts' email edits. An event is routed by its link, not by its object type: each Contact's edit
 reaches its own catalog's row, a deletion reaches the catalog whose mapping holds the record, and a Contact the
 customers catalog re-creates stays the customers'. Real simple-salesforce over HTTPS to a sandbox org that knows
-the contacts' field; polled into the inbox, applied by the one inbound engine with the factory's neighbours."""
+the contacts' field; polled into the inbox, applied by each catalog's inbound job as the code location builds it."""
 
 import datetime as dt
+from types import SimpleNamespace
+
+from dagster import DagsterInstance, Definitions
 
 from simple_salesforce import Salesforce
 from sqlalchemy import select
 
 from zensync_pipelines.catalogs.customers import SPEC as CUSTOMERS
-from zensync_pipelines.dagster_defs.inbound_systems import INBOUND_SYSTEMS
+from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
+from zensync_pipelines.dagster_defs.inbound import inbound_job_name
+from zensync_pipelines.dagster_defs.resources import CatalogDatabase
+from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.demo.tables import customers
-from zensync_pipelines.engine.inbound.run import InboundRun
 from zensync_pipelines.engine.spec import RECREATE, inbound_routes
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.sandbox.salesforce.auth import SALES_USER_ID
-from zensync_pipelines.store.inbound_apply import InboundTables
 from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines.store.state import StateStore
-from zensync_pipelines.systems.identity import neighbours, tag_fields
+from zensync_pipelines.systems.identity import neighbours
 from zensync_pipelines.systems.salesforce.polling import SalesforcePoller
+from zensync_pipelines.systems.stripe import StripeResource
 from zensync_pipelines_tests.extensibility.contacts import OWN_FIELD, contacts, contacts_spec, schema_with_own_field
 from zensync_pipelines_tests.salesforce.conftest import resource_for, run_engine, seeded, soql
 
@@ -52,11 +57,18 @@ def test_each_contacts_edit_reaches_its_own_catalog_and_a_recreated_contact_stay
         poller = SalesforcePoller(adapter.changes, InboxStore(engine), StateStore(engine),
                                   {"Contact": routes["Contact"]}, overlap=dt.timedelta(minutes=10))
 
+        # The code location's way: each catalog's inbound job, built with every spec, so each knows its neighbours.
+        resources = {"catalog_db": CatalogDatabase(url=database_url), "salesforce": resource_for(sb),
+                     "stripe": StripeResource(api_key="sk_test_unused", api_base="http://127.0.0.1:9")}  # not called
+        defs = Definitions.merge(*(build_catalog_definitions(spec, AutomationSettings(), specs=SPECS)
+                                   for spec in SPECS), Definitions(resources=resources))
+        instance = DagsterInstance.ephemeral()
+
         def apply(spec):
-            decoder, fetcher, adopter = INBOUND_SYSTEMS["salesforce"].parts(resource_for(sb),
-                                                                            tag_fields(spec, "salesforce"))
-            return InboundRun(spec, "salesforce", InboundTables(engine), decoder, fetcher, "inbound",
-                              adopter=adopter, neighbours=neighbours(SPECS, spec, "salesforce")).run()
+            result = defs.resolve_job_def(inbound_job_name(spec, "salesforce")).execute_in_process(instance=instance)
+            assert result.success
+            [event] = result.get_asset_materialization_events()
+            return SimpleNamespace(**{k: v.value for k, v in event.materialization.metadata.items()})
 
         poller.tick()  # the creations, zensync's own writes (echoes), each drained by its catalog
         assert apply(CONTACTS).handed_off >= 5 and apply(CUSTOMERS).failed == 0
@@ -66,12 +78,12 @@ def test_each_contacts_edit_reaches_its_own_catalog_and_a_recreated_contact_stay
         poller.tick()
         assert {e["catalog"] for e in InboxStore(engine).rows(status="pending")} == {"contacts"}
         first = apply(CONTACTS)
-        assert (first.applied, first.handed_off, first.failed) == (1, 1, 0), first.failures
+        assert (first.applied, first.handed_off, first.failed) == (1, 1, 0), first
         [handed] = InboxStore(engine).rows(status="pending")
         assert (handed["catalog"], handed["external_id"], handed["outcome"], handed["attempts"]) == \
             ("customers", theirs["2"], "handed_off", 0)
         second = apply(CUSTOMERS)
-        assert (second.applied, second.handed_off, second.failed) == (1, 0, 0), second.failures
+        assert (second.applied, second.handed_off, second.failed) == (1, 0, 0), second
         assert emails(engine, contacts)[1] == "extra.one@example.com"
         assert emails(engine, customers)[2] == "customer.two@example.com"
         assert emails(engine, contacts)[2] == "extra2@example.com"  # contact 2 shares the id 2, not the record

@@ -114,9 +114,9 @@ def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Opti
     if inbound:
         if full or first or last:
             raise click.UsageError("--inbound applies the inbox's events; it takes no --full, --from or --to")
-        from .ops_inbound import run_inbound
-
-        run_inbound(catalog, system, tenant)
+        context = click.get_current_context()  # `zensync inbound`, found through the group: no import back
+        context.invoke(context.parent.command.get_command(context.parent, "inbound"), catalog=catalog,
+                       system=system, tenant=tenant)
         return
     spec = _spec(catalog, system, tenant)
     if first or last:

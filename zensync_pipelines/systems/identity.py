@@ -31,15 +31,18 @@ def tag_fields(spec: Any, system: str) -> dict[str, str]:
 
 
 def neighbours(specs: Sequence[Any], spec: Any, system: str) -> dict[str, list[Neighbour]]:
-    """Object type -> the other catalogs reading it back from `system`, with the field each one's tag is in: an
-    event of an object they link is handed to them (engine/inbound/rows.py)."""
+    """Object type -> the other catalogs writing it in `system`, for each type this catalog reads back, with the
+    field each one's tag is in: an event of an object they link is handed to them when they read it back too,
+    and ignored otherwise; it is never imported here (engine/inbound/rows.py)."""
+    readers = inbound_readers(specs, system)
     found: dict[str, list[Neighbour]] = {}
-    for object_type, readers in inbound_readers(specs, system).items():
-        if spec.name not in [reader.name for reader in readers]:
-            continue
-        found[object_type] = [Neighbour(other.name, tag_fields(other, system).get(object_type),
-                                        creates_rows(other, system, object_type))
-                              for other in readers if other.name != spec.name]
+    for obj in spec.inbound_objects(system):
+        reading = {reader.name for reader in readers.get(obj.object_type, [])}
+        others = [(other, mine) for other in specs if other.name != spec.name
+                  for mine in other.systems.get(system, ()) if mine.object_type == obj.object_type]
+        found[obj.object_type] = [Neighbour(other.name, identity_of(system, mine),
+                                            creates_rows(other, system, obj.object_type), other.name in reading)
+                                  for other, mine in others]
     return {object_type: others for object_type, others in found.items() if others}
 
 

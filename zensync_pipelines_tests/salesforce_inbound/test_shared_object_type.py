@@ -37,8 +37,11 @@ SPECS = [CONTACTS, CUSTOMERS]  # load order: by file name
 def test_each_contacts_edit_reaches_its_own_catalog_and_a_recreated_contact_stays_with_it(database_url, tmp_path):
     routes = inbound_routes(SPECS, "salesforce")
     assert routes == {"Contact": "contacts", "Account": "customers"}  # the first reader takes Contact events first
-    assert [(n.catalog, n.tag_field) for n in neighbours(SPECS, CONTACTS, "salesforce")["Contact"]] == \
-        [("customers", "Zenskar_Id__c")]
+    assert [(n.catalog, n.tag_field, n.reads) for n in neighbours(SPECS, CONTACTS, "salesforce")["Contact"]] == \
+        [("customers", "Zenskar_Id__c", True)]
+    one_way = contacts_spec(OWN_FIELD)  # outbound only: its Contacts are its own, never a customer's to import
+    assert [(n.catalog, n.tag_field, n.reads) for n in neighbours([one_way, CUSTOMERS], CUSTOMERS, "salesforce")
+            ["Contact"]] == [("contacts", OWN_FIELD, False)]
     engine = seeded(database_url, 6)
     earlier = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     contacts.create(engine)

@@ -117,26 +117,27 @@ class RowApplier(WholeRow):
             return self._failed(change, "not_linked_yet", f"{change.object_type} {change.external_id} carries "
                                 f"zensync's tag for row {change.tag} but its creation is not recorded yet")
         owner = self._owner(change, obj.inbound_policy.create_rows)
-        if owner is not None:
+        if owner is not None and owner.reads:
             return Verdict(change.event, PENDING, HANDED_OFF, f"{change.object_type} {change.external_id} is "
-                           f"{owner}'s, not {self.spec.name}'s", catalog=owner)
+                           f"{owner.catalog}'s, not {self.spec.name}'s", catalog=owner.catalog)
+        if owner is not None:  # a catalog that only writes these objects: nobody takes its objects' changes
+            return Verdict(change.event, IGNORED, UNTRACKED, f"{change.object_type} {change.external_id} is "
+                           f"{owner.catalog}'s, which reads no {change.object_type} back")
         if change.kind == REMOVE or not obj.inbound_policy.create_rows:
             return Verdict(change.event, IGNORED, UNTRACKED)
         return self._import(obj, change)
 
-    def _owner(self, change: Change, imports: bool) -> Optional[str]:
+    def _owner(self, change: Change, imports: bool) -> Optional[Neighbour]:
         """The other catalog an object this catalog does not link belongs to: the one whose mapping holds its id,
         else the one whose tag field it carries, else (neither, and this catalog does not import) the importer.
         Never this catalog's own import of another's object: that would tie one record to two rows."""
         neighbours = self.neighbours.get(change.object_type, [])
         mapped = self.theirs.get(change.object_type, {}).get(change.external_id)
-        if mapped is not None:
-            return mapped
-        tagged = [n.catalog for n in neighbours if n.tag_field and _value(change.state, n.tag_field) not in (None, "")]
-        if tagged:
-            return tagged[0]
-        importer = [n.catalog for n in neighbours if n.create_rows]
-        return importer[0] if importer and not imports and change.kind != REMOVE else None
+        tagged = [n for n in neighbours if n.tag_field and _value(change.state, n.tag_field) not in (None, "")]
+        importer = [n for n in neighbours if n.create_rows]
+        found = [n for n in neighbours if n.catalog == mapped] or tagged or \
+            (importer if not imports and change.kind != REMOVE else [])
+        return found[0] if found else None
 
     def _delete(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
                 state: Optional[MappingState]) -> Verdict:

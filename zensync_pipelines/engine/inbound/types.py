@@ -65,12 +65,14 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Neighbour:
-    """Another catalog that reads the same object type of the system back: an object linked to it (its mapping
-    holds the id, or the object carries its tag field) is its, and an unlinked one is the importer's."""
+    """Another catalog that writes the same object type of the system: an object linked to it (its mapping holds
+    the id, or the object carries its tag field) is its (its inbox takes the event when it `reads` the type back,
+    else nobody does), and an unlinked one is the importer's."""
 
     catalog: str
     tag_field: Optional[str]  # dotted for nested payloads ("metadata.zenskar_id")
     create_rows: bool = False
+    reads: bool = True  # it reads this object type back (it has an inbox for it)
 
 
 class RowRefused(Exception):

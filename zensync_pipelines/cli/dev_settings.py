@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Mapping, MutableMapping, Optional
 
 from .. import config
-from ..dagster_defs.settings import SKIP_SYSTEMS
-from ..store.db import redact
 
 FILE = "dev-settings.json"
 
@@ -29,6 +27,10 @@ def path(data: Path) -> Path:
 def record(data: Path, environment: Mapping[str, str], database_url: Optional[str] = None,
            pid: Optional[int] = None) -> Path:
     """Write dev's settings for other shells (0600 from its creation: never readable by others, even briefly)."""
+    # Here, not at the top: every command reads this module, and neither Dagster nor SQLAlchemy may slow its start.
+    from ..dagster_defs.settings import SKIP_SYSTEMS
+    from ..store.db import redact
+
     shared = {name: value for name, value in environment.items() if value and name != SKIP_SYSTEMS}
     if database_url and redact(database_url) == database_url:  # a URL with a password stays in dev's shell
         shared[config.DATABASE_URL] = database_url

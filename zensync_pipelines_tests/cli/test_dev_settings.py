@@ -64,3 +64,11 @@ def test_zensync_sync_in_a_second_shell_reaches_dev_s_stripe_sandbox_with_no_exp
     tagged = {c.metadata.to_dict().get("zenskar_id") for c in client.v1.customers.list(params={"limit": 100})
               .auto_paging_iter()}
     assert {"1", "2", "3", "4", "5"} <= tagged
+
+
+def test_every_command_reads_dev_s_settings_without_loading_dagster():
+    """Every command takes dev's settings first: that must not cost each command's start Dagster's seconds of
+    imports (commands that need it load it themselves)."""
+    probe = "import sys, zensync_pipelines.cli; print('dagster' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "False"

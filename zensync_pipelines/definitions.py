@@ -16,7 +16,7 @@ def build_definitions() -> Definitions:
     specs = load_specs()
     poll_jobs, poll_schedules = build_polling_definitions(specs, AutomationSettings.from_env())
     return Definitions.merge(
-        *(build_catalog_definitions(spec) for spec in specs),
+        *(build_catalog_definitions(spec, specs=specs) for spec in specs),
         Definitions(jobs=poll_jobs, schedules=poll_schedules),  # one change-feed poll per system, not per catalog
         # The default executor runs what has no job of its own: the UI's Materialize button and backfills launch
         # the implicit asset job, which would otherwise start a process per step (seconds of imports each).

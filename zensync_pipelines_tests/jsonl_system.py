@@ -13,7 +13,7 @@ import itertools
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from dagster import ConfigurableResource, EnvVar
 
@@ -152,3 +152,24 @@ def jsonl_resource_from_env() -> JsonlResource:
     """The registry's resource builder (zensync_pipelines_tests/test_systems.py): the journal path from the
     environment, read at launch."""
     return JsonlResource(path=EnvVar(JOURNAL_PATH))
+
+
+def conformance_harness(request: Any, tmp_path: Path) -> Iterator[Any]:
+    """The conformance suite's harness, beside the adapter: the registry entry needs no `conformance=`."""
+    from collections import Counter
+
+    from .conformance.harness import Harness
+
+    journal = JsonlSystem(tmp_path / "journal.jsonl")
+
+    def read(external_id: str) -> Optional[dict[str, Any]]:
+        return journal.objects("contact").get(external_id)
+
+    yield Harness(
+        system="jsonl", object_type="contact",
+        new_adapter=lambda: JsonlSystem(journal.path, sleep=lambda seconds: None),
+        read=read, tagged=lambda: Counter(o["zenskar_id"] for o in journal.objects("contact").values()),
+        lose_next_write=lambda: journal.configure(crash_after=1),
+        heal=lambda: journal.configure(crash_after=0, throttle=0),
+        throttle=lambda: journal.configure(throttle=2),
+        rejected={"name": "N" * 150}, crash_error=(SimulatedCrash,), reads_changes=True)

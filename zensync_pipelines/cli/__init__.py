@@ -6,9 +6,11 @@ import datetime as dt
 
 import click
 
-from . import preflight
+from . import dev_settings, preflight
+from .. import config
 from .webhooks import webhooks
 from .ops import COMMANDS as OPERATOR_COMMANDS
+from .ops_inbound import COMMANDS as INBOUND_COMMANDS
 from .sandbox import sandbox
 from .tenants import tenants
 from ..engine.spec import SpecError
@@ -25,8 +27,16 @@ class _Main(click.Group):
 
 
 @click.group(cls=_Main)
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """zensync: keep billing catalogs in sync with Stripe and Salesforce, on Dagster."""
+    # A second shell beside a running `zensync dev` uses its sandboxes without any export (cli/dev_settings.py);
+    # dev itself never takes a previous dev's.
+    if ctx.invoked_subcommand != "dev":
+        taken = dev_settings.adopt()
+        if taken:
+            click.echo(f"using zensync dev's settings ({dev_settings.path(config.data_dir())}): "
+                       f"{', '.join(sorted(taken))}", err=True)
 
 
 @main.group()
@@ -99,5 +109,5 @@ def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webho
 main.add_command(sandbox)
 main.add_command(webhooks)
 main.add_command(tenants)
-for operator_command in OPERATOR_COMMANDS:  # sync, plan, status, retry, explain
+for operator_command in OPERATOR_COMMANDS + INBOUND_COMMANDS:  # sync, plan, status, retry, explain, inbound, poll
     main.add_command(operator_command)

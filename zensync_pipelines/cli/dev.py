@@ -22,7 +22,7 @@ import requests
 from sqlalchemy import inspect
 
 from .. import config
-from . import devlog, preflight
+from . import dev_settings, devlog, preflight
 from ..demo.plans import seed_plans
 from ..demo.seed import seed_customers
 from .dev_systems import start_systems
@@ -177,6 +177,8 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
 
     stripe_url = systems.environment[config.STRIPE_API_BASE]
     receiver = start_dev_receiver(make_engine(url), SANDBOX_STRIPE_KEY, stripe_url, webhook_port, systems.sandboxes)
+    # For commands in a second shell: its sandboxes' settings (and the database's URL when given), until dev stops.
+    recorded = dev_settings.record(data, systems.environment, os.environ.get(config.DATABASE_URL))
     for line in systems.lines:
         click.echo(line)
     click.echo(f"{'webhook receiver:':<20}{receiver.url} (Stripe sandbox webhooks -> {receiver.url}/webhooks/stripe)")
@@ -187,6 +189,8 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
     click.echo(f"{'Dagster home:':<20}{env['DAGSTER_HOME']} (the UI's address follows once it answers)")
     click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
     click.echo(CANCEL_A_SUBSCRIPTION.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
+    click.echo(f"{'other shells:':<20}zensync commands run from here use these sandboxes, no export needed "
+               f"({recorded})")
     click.echo("Ctrl-C stops everything.")
     command = [sys.executable, "-m", "zensync_pipelines.cli.dagster_dev", "--host", "127.0.0.1", "--port", str(port)]
     # Started in its DAGSTER_HOME: Dagster warns about any other dagster.yaml in its working folder.
@@ -218,6 +222,7 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
                     click.echo(f"Dagster UI:         {ui}")
     finally:
         output.join(timeout=5)
+        dev_settings.forget(data)
         receiver.stop()
         systems.stop()
         click.echo("zensync dev stopped.")

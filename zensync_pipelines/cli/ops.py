@@ -105,12 +105,22 @@ def _month(value: Optional[str]) -> Optional[str]:
 @click.option("--full", is_flag=True, help="Reconcile: also delete the objects of rows hard-deleted from the catalog.")
 @click.option("--from", "first", metavar="YYYY-MM", help="Only rows created from this month (a backfill) ...")
 @click.option("--to", "last", metavar="YYYY-MM", help="... to this month, included; one run, no backfill daemon.")
+@click.option("--inbound", is_flag=True, help="The other way: apply the system's changes waiting in the inbox to "
+                                             "the catalog (as zensync inbound CATALOG SYSTEM).")
 @tenant_option
-def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Optional[str], tenant: str) -> None:
+def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Optional[str], inbound: bool,
+         tenant: str) -> None:
     """Sync a whole catalog (or the rows created in a range of months) to one system now, as a recorded run."""
     from ..dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
                                      whole_catalog_tags)
 
+    if inbound:
+        if full or first or last:
+            raise click.UsageError("--inbound applies the inbox's events; it takes no --full, --from or --to")
+        context = click.get_current_context()  # `zensync inbound`, found through the group: no import back
+        context.invoke(context.parent.command.get_command(context.parent, "inbound"), catalog=catalog,
+                       system=system, tenant=tenant)
+        return
     spec = _spec(catalog, system, tenant)
     if first or last:
         if full:

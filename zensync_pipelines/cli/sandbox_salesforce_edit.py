@@ -9,6 +9,7 @@ from typing import Sequence
 import click
 import requests
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
 
 from ..sandbox.salesforce.auth import SALES_USER_ID
 from ..sandbox.salesforce.values import normalize_id
@@ -21,11 +22,15 @@ NEW = "new"
               help="The sandbox's URL (https://127.0.0.1:PORT).")
 @click.option("--ca-file", required=True, envvar="SALESFORCE_CA_BUNDLE", show_envvar=True,
               type=click.Path(exists=True, dir_okay=False), help="The CA certificate the sandbox wrote.")
+@click.option("--by", "by_field", metavar="FIELD",
+              help="Find the record by this External ID field (e.g. a catalog's Zenskar_Contact_Id__c) instead of "
+                   "by its Id or Zenskar_Id__c.")
 @click.argument("sobject")
 @click.argument("key")
 @click.argument("changes", nargs=-1, required=True)
-def command(url: str, ca_file: str, sobject: str, key: str, changes: Sequence[str]) -> None:
-    """Set FIELD=VALUE on the SOBJECT record whose Id or Zenskar_Id__c is KEY (KEY `new` creates one).
+def command(url: str, ca_file: str, by_field: str | None, sobject: str, key: str, changes: Sequence[str]) -> None:
+    """Set FIELD=VALUE on the SOBJECT record whose Id or Zenskar_Id__c (or --by FIELD) is KEY (KEY `new` creates
+    one).
 
     Example: zensync sandbox salesforce-edit Account 1 Phone="+1 555 0100"
     """
@@ -41,9 +46,16 @@ def command(url: str, ca_file: str, sobject: str, key: str, changes: Sequence[st
     token.raise_for_status()
     sf = Salesforce(instance_url=url.rstrip("/"), session_id=token.json()["access_token"], session=http)
     kind = getattr(sf, sobject)
-    if key == NEW:
-        record_id = kind.create(fields)["id"]
-    else:
-        record_id = normalize_id(key) or kind.get_by_custom_id("Zenskar_Id__c", key)["Id"]
-        kind.update(record_id, fields)
+    try:
+        if key == NEW:
+            record_id = kind.create(fields)["id"]
+        else:
+            record_id = (None if by_field else normalize_id(key)) or \
+                kind.get_by_custom_id(by_field or "Zenskar_Id__c", key)["Id"]
+            kind.update(record_id, fields)
+    except SalesforceError as refused:  # no such record, object or field: Salesforce's own words, in one line
+        found = refused.content[0] if isinstance(refused.content, list) and refused.content else {}
+        reason = found.get("message") if isinstance(found, dict) else None
+        raise click.ClickException(f"{sobject} {key}{f' by {by_field}' if by_field else ''}: "
+                                   f"{reason or refused}") from None
     click.echo(f"{sobject} {record_id}: {', '.join(f'{k}={v!r}' for k, v in fields.items())}")

@@ -3,13 +3,14 @@ whole-catalog job, a retry sensor and a reconcile schedule (as the copy's strate
 and inbox sensor where the spec reads changes back; the catalog asset they all depend on, and one change sensor
 for the systems that sync on change."""
 
-from typing import Optional
+from typing import Optional, Sequence
 
 from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, MaterializeResult, asset, define_asset_job,
                      in_process_executor)
 
 from ..engine.spec import CatalogSpec
 from ..store.tables import DEFAULT_TENANT
+from ..systems.identity import neighbours
 from ..systems.registry import check_spec
 from .checks import build_checks
 from .external import build_external_asset, catalog_key, catalog_metadata, external_key
@@ -45,7 +46,10 @@ def build_catalog_asset(spec: CatalogSpec) -> AssetsDefinition:
     return _catalog
 
 
-def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSettings] = None) -> Definitions:
+def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSettings] = None,
+                              specs: Sequence[CatalogSpec] = ()) -> Definitions:
+    """`specs`: every catalog of the code location; those reading an object type this one reads back share its
+    events, each taking the objects it links (engine/inbound/rows.py)."""
     settings = settings or AutomationSettings.from_env()
     check_spec(spec)
     assets, checks, jobs, sensors, schedules = [build_catalog_asset(spec)], [], [], [], []
@@ -53,7 +57,7 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
     for system in spec.systems:
         if inbound_enabled(spec, system):
             inbound = inbound_job_name(spec, system)
-            assets.append(build_inbound_asset(spec, system))
+            assets.append(build_inbound_asset(spec, system, neighbours(specs, spec, system)))
             checks += build_inbound_checks(spec, system)
             jobs.append(define_asset_job(inbound, selection=[inbound_key(spec, system)],
                                          executor_def=in_process_executor,

@@ -3,14 +3,14 @@
 
 
 import datetime as dt
-from typing import Any
+from typing import Any, Mapping, Optional, Sequence
 
 from dagster import (AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition,
                      AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset,
                      asset_check)
 
 from ..engine.inbound.run import InboundRun
-from ..engine.inbound.types import InboundReport
+from ..engine.inbound.types import InboundReport, Neighbour
 from ..engine.spec import CatalogSpec
 from ..store.conflicts import ConflictStore, day_metadata, markdown
 from ..store.inbound_apply import InboundTables
@@ -55,7 +55,9 @@ def report_metadata(report: InboundReport) -> dict[str, Any]:
     return metadata
 
 
-def build_inbound_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
+def build_inbound_asset(spec: CatalogSpec, system: str,
+                        neighbours: Optional[Mapping[str, Sequence[Neighbour]]] = None) -> AssetsDefinition:
+    """`neighbours`: the other catalogs reading the same object types back (systems/identity.py)."""
     objects = ", ".join(obj.object_type for obj in spec.inbound_objects(system))
     hooks = INBOUND_SYSTEMS[system]
 
@@ -69,7 +71,7 @@ def build_inbound_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
         decoder, fetcher, adopter = hooks.parts(resource, tag_fields(spec, system)) if hooks.parts else \
             (hooks.decoder(), hooks.fetcher(resource), None)
         run = InboundRun(spec, system, InboundTables(engine, tenant), decoder, fetcher, context.run.run_id,
-                         adopter=adopter)
+                         adopter=adopter, neighbours=neighbours)
         report = run.run()
         context.log.info(f"{system} -> {spec.name}: {report.counts()}")
         latest = ConflictStore(engine, tenant).latest(spec.name, system, limit=ROWS_SHOWN) if report.conflicts else []

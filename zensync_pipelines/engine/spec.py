@@ -258,16 +258,36 @@ class CatalogSpec:
         return [obj for obj in self.systems.get(system, ()) if obj.reads_inbound]
 
 
-def inbound_routes(specs: Sequence[CatalogSpec], system: str) -> dict[str, str]:
-    """Object type -> catalog for every object type of `system` some catalog reads inbound: what the webhook
-    receiver stores and polling asks for. Two catalogs reading one object type would race on it: refused."""
-    routes: dict[str, str] = {}
+def inbound_readers(specs: Sequence[CatalogSpec], system: str) -> dict[str, list[CatalogSpec]]:
+    """Object type -> the catalogs that read it back from `system`, in load order. Several may share one type
+    (a customer's Contact and a contacts catalog's): each event is routed by its link (engine/inbound/rows.py)."""
+    readers: dict[str, list[CatalogSpec]] = {}
     for spec in specs:
         for obj in spec.inbound_objects(system):
-            if obj.object_type in routes:
-                raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): {system} object type "
-                                f"{obj.object_type!r} is read inbound by catalog {routes[obj.object_type]!r} too")
-            routes[obj.object_type] = spec.name
+            readers.setdefault(obj.object_type, []).append(spec)
+    return readers
+
+
+def creates_rows(spec: CatalogSpec, system: str, object_type: str) -> bool:
+    return any(obj.object_type == object_type and obj.inbound_policy.create_rows
+               for obj in spec.inbound_objects(system))
+
+
+def inbound_routes(specs: Sequence[CatalogSpec], system: str) -> dict[str, str]:
+    """Object type -> the catalog whose inbox first takes its events, for every object type of `system` some
+    catalog reads inbound: what the webhook receiver stores and polling asks for. Where several catalogs read
+    one type, the one that imports unlinked objects (`create_rows`) comes first, else the first loaded; its run
+    hands an event to the catalog whose mapping or tag field links the object (engine/inbound/rows.py). Two
+    catalogs importing one type could not tell whose a new object is: refused."""
+    routes: dict[str, str] = {}
+    for object_type, readers in inbound_readers(specs, system).items():
+        importers = [spec for spec in readers if creates_rows(spec, system, object_type)]
+        if len(importers) > 1:
+            first, second = importers[:2]
+            raise SpecError(f"catalog specs {first.name!r} ({first.source}) and {second.name!r} ({second.source}) "
+                            f"both import {system} {object_type} objects made by hand (inbound create_rows=True): "
+                            f"a new {object_type} could belong to either; keep create_rows on one of them")
+        routes[object_type] = (importers or readers)[0].name
     return routes
 
 

@@ -65,6 +65,19 @@ class InboundWriter:
                 by_internal[internal_id] = MappingState(external_id, *known)
         return by_external, by_internal
 
+    def linked_elsewhere(self, catalogs: Sequence[str], system: str, object_type: str,
+                         external_ids: Sequence[str]) -> dict[str, str]:
+        """External id -> which of `catalogs` has a mapping holding it (any status: a deleted or unlinked object
+        is still that catalog's history, never another's to import). One indexed query per chunk."""
+        c = mappings.c
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(external_ids)):
+            query = select(c.external_id, c.catalog).where(
+                c.tenant == self.tables.tenant, c.system == system, c.object_type == object_type,
+                c.catalog.in_(list(catalogs)), c.external_id.in_(chunk))
+            found.update({row.external_id: row.catalog for row in self.connection.execute(query)})
+        return found
+
     def external_ids(self, catalog: str, system: str, object_type: str,
                      internal_ids: Sequence[str]) -> dict[str, str]:
         """As MappingStore.external_ids, in this transaction (the engine resolves references with it)."""

@@ -59,6 +59,7 @@ class EventResult:
     outcome: str  # applied | echo | stale | conflict_lost | unlinked | error code ...
     error: Optional[str] = None
     next_attempt_at: Optional[dt.datetime] = None  # failed events only
+    catalog: Optional[str] = None  # status pending: the event is handed to this catalog's inbox, still due
 
 
 _COLUMNS = ("tenant", "system", "event_id", "event_type", "catalog", "object_type", "external_id", "occurred_at",
@@ -158,6 +159,10 @@ class InboxStore:
         c = inbound_events.c
         now = _now()
         for result in results:
+            if result.status == PENDING:  # another catalog's object: its inbox takes the event, no attempt spent
+                connection.execute(update(inbound_events).where(c.id == result.id).values(
+                    catalog=result.catalog, outcome=result.outcome, last_error=result.error))
+                continue
             values: dict[str, Any] = {"status": result.status, "outcome": result.outcome,
                                       "last_error": result.error, "attempts": c.attempts + 1}
             values.update({"applied_at": now} if result.status != FAILED else

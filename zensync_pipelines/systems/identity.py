@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
-from ..engine.spec import SpecError
+from ..engine.inbound.types import Neighbour
+from ..engine.spec import SpecError, creates_rows, inbound_readers, inbound_routes
 from .registry import REGISTRY
 
 
@@ -29,8 +30,27 @@ def tag_fields(spec: Any, system: str) -> dict[str, str]:
     return {object_type: field for object_type, field in found.items() if field}
 
 
+def neighbours(specs: Sequence[Any], spec: Any, system: str) -> dict[str, list[Neighbour]]:
+    """Object type -> the other catalogs writing it in `system`, for each type this catalog reads back, with the
+    field each one's tag is in: an event of an object they link is handed to them when they read it back too,
+    and ignored otherwise; it is never imported here (engine/inbound/rows.py)."""
+    readers = inbound_readers(specs, system)
+    found: dict[str, list[Neighbour]] = {}
+    for obj in spec.inbound_objects(system):
+        reading = {reader.name for reader in readers.get(obj.object_type, [])}
+        others = [(other, mine) for other in specs if other.name != spec.name
+                  for mine in other.systems.get(system, ()) if mine.object_type == obj.object_type]
+        found[obj.object_type] = [Neighbour(other.name, identity_of(system, mine),
+                                            creates_rows(other, system, obj.object_type), other.name in reading)
+                                  for other, mine in others]
+    return {object_type: others for object_type, others in found.items() if others}
+
+
 def check_identities(specs: Sequence[Any]) -> None:
-    """Refuse a field a system cannot use, and two catalogs declaring one (system, object type, field)."""
+    """Refuse a field a system cannot use, two catalogs declaring one (system, object type, field), and two
+    catalogs importing one object type made by hand."""
+    for system in dict.fromkeys(system for spec in specs for system in spec.systems):
+        inbound_routes(specs, system)
     owners: dict[tuple[str, str, str], Any] = {}
     for spec in specs:
         for system, objects in spec.systems.items():

@@ -36,7 +36,8 @@ class SystemEntry:
     capabilities: str = "zensync_pipelines.systems.capabilities:everything"  # object type -> Capabilities
     # (data folder, port) -> (a handle with .stop(), variables pointing the resource at the sandbox)
     sandbox: Optional[str] = None
-    conformance: Optional[str] = None  # the conformance suite's harness factory (zensync_pipelines_tests)
+    # The conformance suite's harness factory; None: `conformance_harness` in the adapter's module, if it has one.
+    conformance: Optional[str] = None
     description: str = ""
 
     def build_resource(self) -> Any:
@@ -105,6 +106,16 @@ register(SystemEntry(
     sandbox="zensync_pipelines.sandbox.starters:salesforce_sandbox",
     conformance="zensync_pipelines_tests.conformance.registry:salesforce_harness",
     description="Salesforce REST, Collections and Bulk 2.0 through simple-salesforce"))
+
+
+def conformance_of(entry: SystemEntry) -> Optional[str]:
+    """The import path of the entry's conformance harness: its own `conformance=`, else `conformance_harness`
+    beside its adapter (so a system is its module and its entry). Imports the adapter's module: tests only."""
+    if entry.conformance:
+        return entry.conformance
+    module = entry.adapter.partition(":")[0]
+    return f"{module}:conformance_harness" if hasattr(importlib.import_module(module), "conformance_harness") \
+        else None
 
 
 def markdown_table(systems: Optional[list[SystemEntry]] = None) -> str:

@@ -8,7 +8,6 @@ entry names it (`conformance=`), which is all it takes for every test here to ru
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -19,32 +18,14 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceResourceNotFound
 
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
-from zensync_pipelines.systems.base import SystemAdapter
-from zensync_pipelines.systems.registry import entries, load
+from zensync_pipelines.systems.registry import conformance_of, entries, load
 from zensync_pipelines.systems.salesforce import SalesforceResource
 from zensync_pipelines.systems.stripe import StripeAdapter
 
 from .. import test_systems  # noqa: F401 (registers the test-only systems)
-from ..jsonl_system import JsonlSystem, SimulatedCrash
+from .harness import Harness
 
-
-@dataclass
-class Harness:
-    system: str
-    object_type: str
-    new_adapter: Callable[[], SystemAdapter]  # a fresh adapter per run, as every Dagster run builds its own
-    read: Callable[[str], Optional[dict[str, Any]]]  # external id -> the object's fields, None once deleted
-    tagged: Callable[[], Counter]  # catalog row id -> how many live objects carry it
-    lose_next_write: Callable[[], None]  # the next write lands, but zensync never learns its outcome
-    heal: Callable[[], None]
-    throttle: Callable[[], None]  # the system refuses part of the coming requests as over its rate limit
-    rejected: dict[str, Any]  # catalog values the system itself refuses, though the spec lets them through
-    crash_error: tuple[type[BaseException], ...] = ()  # what a lost write raises out of the run, if anything
-    reads_changes: bool = False
-    # The test catalog's columns -> the object's fields, and the field a system that upserts matches on.
-    targets: dict[str, str] = field(default_factory=lambda: {"name": "name", "email": "email"})
-    external_id_field: Optional[str] = None
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Harness", "REGISTRY", "salesforce_harness", "stripe_harness"]
 
 
 def stripe_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
@@ -100,22 +81,7 @@ def salesforce_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
             targets={"name": "LastName", "email": "Email"}, external_id_field="Zenskar_Id__c")
 
 
-def jsonl_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    journal = JsonlSystem(tmp_path / "journal.jsonl")
-
-    def read(external_id: str) -> Optional[dict[str, Any]]:
-        return journal.objects("contact").get(external_id)
-
-    yield Harness(
-        system="jsonl", object_type="contact",
-        new_adapter=lambda: JsonlSystem(journal.path, sleep=lambda seconds: None),
-        read=read, tagged=lambda: Counter(o["zenskar_id"] for o in journal.objects("contact").values()),
-        lose_next_write=lambda: journal.configure(crash_after=1),
-        heal=lambda: journal.configure(crash_after=0, throttle=0),
-        throttle=lambda: journal.configure(throttle=2),
-        rejected={"name": "N" * 150}, crash_error=(SimulatedCrash,), reads_changes=True)
-
-
-# Read from the systems registry (zensync_pipelines/systems/registry.py): every system that names a harness there.
+# Read from the systems registry (zensync_pipelines/systems/registry.py): every system with a harness, named by its
+# entry or defined beside its adapter (`conformance_harness` in the adapter's module).
 REGISTRY: dict[str, Callable[[pytest.FixtureRequest, Path], Iterator[Harness]]] = {
-    entry.name: load(entry.conformance) for entry in entries() if entry.conformance}
+    entry.name: load(path) for entry in entries() if (path := conformance_of(entry))}

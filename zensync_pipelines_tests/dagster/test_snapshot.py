@@ -1,40 +1,47 @@
-"""Every asset, group, job, sensor, schedule and check of the code location, against a checked-in listing.
+"""Every asset, group, job, sensor and schedule and check of the code location, against a checked-in listing.
 
 A new catalog, system or automation shows up as a reviewable diff of `definitions_snapshot.txt`. After an
-intended change, regenerate it with:
+intended change, regenerate it (and the docs' derived tables) with the one command:
 
-    ZENSYNC_UPDATE_SNAPSHOT=1 python -m pytest zensync_pipelines_tests/dagster/test_snapshot.py
+    python -m zensync_pipelines_tests.regenerate
 """
 
 import os
-from pathlib import Path
-
-from dagster import Definitions
+import subprocess
+import sys
 
 from zensync_pipelines.definitions import defs
 
-SNAPSHOT = Path(__file__).with_name("definitions_snapshot.txt")
+from ..regenerate import COMMAND, ROOT, SNAPSHOT, definitions_listing, main
 
-
-def listing(definitions: Definitions) -> str:
-    graph = definitions.resolve_asset_graph()
-    lines = []
-    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
-        node = graph.get(key)
-        deps = ", ".join(sorted(parent.to_user_string() for parent in node.parent_keys))
-        lines.append(f"asset {key.to_user_string()} group={node.group_name} deps=[{deps}]")
-    lines += sorted(f"check {check.asset_key.to_user_string()}:{check.name}" for check in graph.asset_check_keys)
-    lines += sorted(f"job {job.name}" for job in definitions.resolve_all_job_defs()
-                    if not job.name.startswith("__"))
-    lines += sorted(f"sensor {sensor.name}" for sensor in definitions.sensors or [])
-    lines += sorted(f"schedule {schedule.name}" for schedule in definitions.schedules or [])
-    return "\n".join(lines) + "\n"
 
 
 def test_definitions_match_the_checked_in_listing():
-    current = listing(defs)
-    if os.environ.get("ZENSYNC_UPDATE_SNAPSHOT") == "1":
-        SNAPSHOT.write_text(current)
-    assert SNAPSHOT.exists(), "no snapshot yet: run once with ZENSYNC_UPDATE_SNAPSHOT=1"
-    assert current == SNAPSHOT.read_text(), \
-        "definitions changed: review the diff, then regenerate with ZENSYNC_UPDATE_SNAPSHOT=1"
+    current = definitions_listing(defs)
+    if os.environ.get("ZENSYNC_UPDATE_SNAPSHOT") == "1":  # kept: the older way to regenerate it
+        (ROOT / SNAPSHOT).write_text(current)
+    assert (ROOT / SNAPSHOT).exists(), f"no snapshot yet: run {COMMAND}"
+    assert current == (ROOT / SNAPSHOT).read_text(), f"definitions changed: review the diff, then run {COMMAND}"
+
+
+def test_the_one_command_checks_and_regenerates_every_derived_file(tmp_path):
+    """CI runs the tests; this one runs the command as a developer does, on a copy of the derived files."""
+    for path in (SNAPSHOT, "docs/adding-a-system.md"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text((ROOT / path).read_text())
+    command = [sys.executable, "-m", "zensync_pipelines_tests.regenerate", "--root", str(tmp_path)]
+    fresh = subprocess.run([*command, "--check"], capture_output=True, text=True, cwd=ROOT)
+    assert (fresh.returncode, fresh.stdout) == (0, "every derived file is up to date\n"), fresh.stderr
+    (tmp_path / SNAPSHOT).write_text("asset gone\n")
+    page = tmp_path / "docs/adding-a-system.md"
+    page.write_text(page.read_text().replace("| `stripe` |", "| `stripe-old` |"))
+    checked = subprocess.run([*command, "--check"], capture_output=True, text=True, cwd=ROOT)
+    assert checked.returncode == 1
+    assert checked.stderr.splitlines() == [
+        f"{SNAPSHOT} is out of date: run {COMMAND} and commit the diff",
+        "docs/adding-a-system.md is out of date: run python -m zensync_pipelines_tests.regenerate and commit the "
+        "diff"]
+    assert page.read_text().count("stripe-old") == 1  # --check changed nothing
+    assert main(["--root", str(tmp_path)]) == 0
+    assert (tmp_path / SNAPSHOT).read_text() == (ROOT / SNAPSHOT).read_text()
+    assert page.read_text() == (ROOT / "docs/adding-a-system.md").read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table
 
 from zensync_pipelines.catalogs.customers import first_name, last_name
-from zensync_pipelines.engine.spec import CatalogSpec, ExternalObject, Field, Reference
+from zensync_pipelines.engine.spec import UNLINK, CatalogSpec, ExternalObject, Field, Inbound, Reference
 from zensync_pipelines.sandbox.salesforce.schema import DEFAULT_SCHEMA
 
 OWN_FIELD = "Zenskar_Contact_Id__c"
@@ -21,14 +21,16 @@ contacts = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False), Column("deleted_at", DateTime(timezone=True)))
 
 
-def contacts_spec(external_id_field: str, two_way: bool = False) -> CatalogSpec:
-    """`two_way`: the email comes back too (the inbound path then reads this catalog's tag from its own field)."""
+def contacts_spec(external_id_field: str, two_way: bool = False, on_delete: str = UNLINK) -> CatalogSpec:
+    """`two_way`: the email comes back too (the inbound path then reads this catalog's tag from its own field);
+    `on_delete`: what a Contact deleted in Salesforce does to its row (engine/spec.py's Inbound)."""
     email = {"direction": "both", "conflict": "newest_wins"} if two_way else {}
     return CatalogSpec(
         name="contacts", description="A customer's extra contacts (table `contacts`).", table="contacts",
         primary_key="id", cursor_column="updated_at", created_at_column="created_at", soft_delete_column="deleted_at",
         partition_start="2025-01-01",
-        systems={"salesforce": [ExternalObject("Contact", external_id_field=external_id_field, fields=[
+        systems={"salesforce": [ExternalObject("Contact", external_id_field=external_id_field,
+                                               inbound=Inbound(on_delete=on_delete) if two_way else None, fields=[
             Field("name", "LastName", required=True, max_length=80, transform=last_name),
             Field("name", "FirstName", max_length=40, transform=first_name),
             Field("email", "Email", type="email", max_length=80, **email),

@@ -1,5 +1,5 @@
 """docs/adding-a-system.md, step by step: its adapter module and its registry line, taken from the page as they
-are, then a catalog synced to a stand-in of the page's Acme API through Dagster."""
+are, then a catalog synced to a stand-in of the page's Acme API through Dagster, on SQLite and on PostgreSQL."""
 
 import itertools
 import json
@@ -120,13 +120,13 @@ SPEC = CatalogSpec(name="customers", table="customers", primary_key="id", cursor
                                                   Field("email", "email")])]})
 
 
-def test_the_page_s_system_syncs_a_catalog_through_dagster(acme_system, acme_api, sqlite_url, monkeypatch):
+def test_the_page_s_system_syncs_a_catalog_through_dagster(acme_system, acme_api, database_url, monkeypatch):
     monkeypatch.setenv("ACME_TOKEN", TOKEN)
     monkeypatch.setenv("ACME_BASE_URL", acme_api)
-    engine = make_engine(sqlite_url)
+    engine = make_engine(database_url)
     seed_customers(engine, 12)
     defs = Definitions.merge(build_catalog_definitions(SPEC, AutomationSettings()),
-                             Definitions(resources=default_resources(catalog_db=CatalogDatabase(url=sqlite_url))))
+                             Definitions(resources=default_resources(catalog_db=CatalogDatabase(url=database_url))))
     instance = DagsterInstance.ephemeral()
 
     def run():

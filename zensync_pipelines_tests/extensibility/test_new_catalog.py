@@ -1,4 +1,5 @@
-"""A catalog added the way docs/adding-a-catalog.md says: its spec file (taken from the page) and its table.
+"""A catalog added the way docs/adding-a-catalog.md says: its table (the page's SQL, run as it is) and its spec file
+(taken from the page), on SQLite and on PostgreSQL.
 
 Nothing in the engine, the factory or the adapters knows `products`; the factory gives it an asset group and a
 job per system, and those jobs write to the Stripe sandbox (through the stripe SDK), the Salesforce sandbox
@@ -6,14 +7,13 @@ job per system, and those jobs write to the Stripe sandbox (through the stripe S
 """
 
 import dataclasses
-import datetime as dt
 import sys
 
 import pytest
 import stripe
 from dagster import AssetKey, DagsterInstance, Definitions
 from simple_salesforce import Salesforce
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, update
+from sqlalchemy import text
 
 from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
 from zensync_pipelines.dagster_defs.resources import CatalogDatabase
@@ -51,14 +51,7 @@ def spec_from_the_docs(tmp_path):
     ])]})
 
 
-metadata = MetaData()
-products = Table("products", metadata, Column("id", Integer, primary_key=True, autoincrement=False),
-                 Column("sku", String(40)), Column("name", String(300)), Column("description", String(500)),
-                 Column("active", Boolean, nullable=False),
-                 Column("created_at", DateTime(timezone=True), nullable=False),
-                 Column("updated_at", DateTime(timezone=True), nullable=False),
-                 Column("deleted_at", DateTime(timezone=True)))
-T0 = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
+T0 = "2025-06-01 10:00:00+00"  # as the billing platform writes it: text on SQLite, a timestamptz on PostgreSQL
 KEY = "sk_test_products"
 
 
@@ -82,16 +75,26 @@ def salesforce_products(sb):
     return {r["ProductCode"]: r for r in sf.query_all(query)["records"]}
 
 
-def test_a_catalog_declared_in_a_test_module_syncs_to_every_system(sqlite_url, stripe_sandbox_url, sb, tmp_path):
-    engine = make_engine(sqlite_url)
-    metadata.create_all(engine)
+def step_1_the_table(engine):
+    """Step 1 of docs/adding-a-catalog.md: its SQL, statement by statement, as it is on the page."""
     with engine.begin() as connection:
-        connection.execute(products.insert(), [
-            {"id": i, "sku": f"SKU-{i:03d}", "name": f"Plan {i}", "description": None, "active": i % 2 == 1,
-             "created_at": T0, "updated_at": T0, "deleted_at": None} for i in range(1, 7)])
+        for statement in blocks("adding-a-catalog.md")["products.sql"].split(";"):
+            if statement.strip():
+                connection.exec_driver_sql(statement)
+
+
+def test_a_catalog_declared_in_a_test_module_syncs_to_every_system(database_url, stripe_sandbox_url, sb, tmp_path):
+    engine = make_engine(database_url)
+    step_1_the_table(engine)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO products (id, sku, name, description, active, created_at, updated_at) "
+            "VALUES (:id, :sku, :name, NULL, :active, :stamp, :stamp)"),
+            [{"id": i, "sku": f"SKU-{i:03d}", "name": f"Plan {i}", "active": i % 2 == 1, "stamp": T0}
+             for i in range(1, 7)])
     journal = tmp_path / "products.jsonl"
     definitions = Definitions.merge(build_catalog_definitions(spec_from_the_docs(tmp_path)), Definitions(resources={
-        "catalog_db": CatalogDatabase(url=sqlite_url),
+        "catalog_db": CatalogDatabase(url=database_url),
         "stripe": StripeResource(api_key=KEY, api_base=stripe_sandbox_url, rate_limit_per_second=200),
         "salesforce": SalesforceResource(login_url=sb.login_url, client_id="zensync-app",
                                          client_secret="app-secret", ca_bundle=sb.ca_file),
@@ -119,7 +122,8 @@ def test_a_catalog_declared_in_a_test_module_syncs_to_every_system(sqlite_url, s
     assert (in_salesforce["SKU-001"]["IsActive"], in_salesforce["SKU-002"]["IsActive"]) == (True, False)
 
     with engine.begin() as connection:  # a retired product is archived in Stripe: others may still point at it
-        connection.execute(update(products).where(products.c.id == 2).values(deleted_at=T0, updated_at=T0))
+        connection.execute(text("UPDATE products SET deleted_at = :stamp, updated_at = :later WHERE id = 2"),
+                           {"stamp": T0, "later": "2025-06-02 09:30:00+02:00"})
     assert run_job(definitions, "sync_products_stripe", instance)["deleted"] == 1
     assert client.v1.products.retrieve(remote["SKU-002"].id).active is False
     assert run_job(definitions, "sync_products_salesforce", instance)["deleted"] == 1

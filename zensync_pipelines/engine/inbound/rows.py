@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-from .types import (APPLIED, CREATED, ECHO, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE, UNLINK, UNLINKED_OBJECT,
-                    UNTRACKED, UPSERT, Adopter, Change, RowRefused, StateFetcher, Verdict)
+from .types import (APPLIED, CREATED, ECHO, HANDED_OFF, PENDING, RECREATE, REMOVE, ROW_DELETED, SOFT_DELETE, UNLINK,
+                    UNLINKED_OBJECT, UNTRACKED, UPSERT, Adopter, Change, Neighbour, RowRefused, StateFetcher, Verdict)
 from .field_merge import apply_merge, base_for
 from .values import external_value
 from .whole_row import IGNORED, TIE, WholeRow
@@ -25,9 +25,12 @@ from ..types import DELETED, SYNCED, UNLINKED, MappingState
 
 class RowApplier(WholeRow):
     def __init__(self, spec: CatalogSpec, system: str, writer: Any, run_id: str, fetcher: StateFetcher,
-                 adopter: Optional[Adopter] = None):
+                 adopter: Optional[Adopter] = None, neighbours: Optional[Mapping[str, Sequence[Neighbour]]] = None):
         self.spec, self.system, self.writer, self.run_id, self.fetcher = spec, system, writer, run_id, fetcher
         self.adopter = adopter
+        # Object type -> the other catalogs reading it back from this system (engine/inbound/types.py).
+        self.neighbours = {t: list(n) for t, n in (neighbours or {}).items() if n}
+        self.theirs: dict[str, dict[str, str]] = {}  # object type -> external id -> the neighbour whose mapping has it
         self.by_external: dict[str, dict[str, tuple[str, MappingState]]] = {}
         self.by_internal: dict[str, dict[str, MappingState]] = {}
         self.rows: dict[str, dict[str, Any]] = {}
@@ -44,6 +47,10 @@ class RowApplier(WholeRow):
             by_external, by_internal = self.writer.links(self.spec.name, self.system, object_type,
                                                          [c.external_id for c in mine], tags)
             self.by_external[object_type], self.by_internal[object_type] = by_external, by_internal
+            if object_type in self.neighbours:  # a shared type: which other catalog links the rest
+                unknown = [c.external_id for c in mine if c.external_id not in by_external]
+                self.theirs[object_type] = self.writer.linked_elsewhere(
+                    [n.catalog for n in self.neighbours[object_type]], self.system, object_type, unknown)
             wanted += [internal_id for internal_id, _ in by_external.values()] + tags
         self.rows = self.writer.rows(self.spec, sorted(set(wanted)))
         self.referenced = self._load_references(changes)
@@ -133,9 +140,28 @@ class RowApplier(WholeRow):
                 return Verdict(change.event, IGNORED, ECHO)  # never linked, now gone: nothing to undo
             return self._failed(change, "not_linked_yet", f"{change.object_type} {change.external_id} carries "
                                 f"zensync's tag for row {change.tag} but its creation is not recorded yet")
+        owner = self._owner(change, obj.inbound_policy.create_rows)
+        if owner is not None and owner.reads:
+            return Verdict(change.event, PENDING, HANDED_OFF, f"{change.object_type} {change.external_id} is "
+                           f"{owner.catalog}'s, not {self.spec.name}'s", catalog=owner.catalog)
+        if owner is not None:  # a catalog that only writes these objects: nobody takes its objects' changes
+            return Verdict(change.event, IGNORED, UNTRACKED, f"{change.object_type} {change.external_id} is "
+                           f"{owner.catalog}'s, which reads no {change.object_type} back")
         if change.kind == REMOVE or not obj.inbound_policy.create_rows:
             return Verdict(change.event, IGNORED, UNTRACKED)
         return self._import(obj, change)
+
+    def _owner(self, change: Change, imports: bool) -> Optional[Neighbour]:
+        """The other catalog an object this catalog does not link belongs to: the one whose mapping holds its id,
+        else the one whose tag field it carries, else (neither, and this catalog does not import) the importer.
+        Never this catalog's own import of another's object: that would tie one record to two rows."""
+        neighbours = self.neighbours.get(change.object_type, [])
+        mapped = self.theirs.get(change.object_type, {}).get(change.external_id)
+        tagged = [n for n in neighbours if n.tag_field and _value(change.state, n.tag_field) not in (None, "")]
+        importer = [n for n in neighbours if n.create_rows]
+        found = [n for n in neighbours if n.catalog == mapped] or tagged or \
+            (importer if not imports and change.kind != REMOVE else [])
+        return found[0] if found else None
 
     def _delete(self, obj: ExternalObject, change: Change, internal_id: str, row: dict[str, Any],
                 state: Optional[MappingState]) -> Verdict:
@@ -183,6 +209,10 @@ class RowApplier(WholeRow):
         return Verdict(change.event, APPLIED, CREATED)
 
 
+def _value(state: Mapping[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        state = state.get(part) if isinstance(state, Mapping) else None
+    return state
 
 
 def _importable(obj: ExternalObject) -> list[Field]:

@@ -17,7 +17,8 @@ from typing import Any, Mapping, Optional, Protocol, Sequence
 
 from .plan import plan_object
 from .rows import RowApplier
-from .types import REMOVE, UNTRACKED, UPSERT, Adopter, Change, EventDecoder, InboundReport, StateFetcher, Verdict
+from .types import (REMOVE, UNTRACKED, UPSERT, Adopter, Change, EventDecoder, InboundReport, Neighbour, StateFetcher,
+                    Verdict)
 from .values import as_utc
 from ..merge import merges
 from ..spec import CatalogSpec
@@ -41,9 +42,11 @@ def _result(event: int, status: str, outcome: str, error: Optional[str] = None) 
 
 class InboundRun:
     def __init__(self, spec: CatalogSpec, system: str, tables: InboundTables, decoder: EventDecoder,
-                 fetcher: StateFetcher, run_id: str, batch_size: int = 500, adopter: Optional[Adopter] = None):
+                 fetcher: StateFetcher, run_id: str, batch_size: int = 500, adopter: Optional[Adopter] = None,
+                 neighbours: Optional[Mapping[str, Sequence[Neighbour]]] = None):
         self.spec, self.system, self.tables, self.decoder = spec, system, tables, decoder
         self.fetcher, self.run_id, self.batch_size, self.adopter = fetcher, run_id, batch_size, adopter
+        self.neighbours = neighbours  # other catalogs reading the same object types: events may be theirs
         self.objects = {obj.object_type: obj for obj in spec.inbound_objects(system)}
         self.report = InboundReport()
 
@@ -134,7 +137,8 @@ class InboundRun:
         with self.tables.transaction() as writer:
             claimed = writer.claim([row["id"] for row in rows])
             mine = [c for c in effective if c.event in claimed]
-            applier = RowApplier(self.spec, self.system, writer, self.run_id, self.fetcher, self.adopter)
+            applier = RowApplier(self.spec, self.system, writer, self.run_id, self.fetcher, self.adopter,
+                                 self.neighbours)
             applier.load(mine)
             for change in mine:
                 results[change.event] = applier.apply(self.objects[change.object_type], change)

@@ -18,6 +18,8 @@ UNTRACKED = "untracked"  # an object zensync neither created nor imports
 UNLINKED_OBJECT = "unlinked_object"  # an object zensync no longer links to (deleted, unlinked, replaced)
 ROW_DELETED = "row_deleted"  # the catalog row is deleted: the outbound side retires the object
 RECREATE, UNLINK, SOFT_DELETE, CREATED = "recreate", "unlink", "soft_delete", "created"  # delete policies, imports
+PENDING = "pending"  # the inbox's status of an event still due (a handed-off one stays so)
+HANDED_OFF = "handed_off"  # another catalog's object: the event goes (still pending) to that catalog's inbox
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,19 @@ class Verdict:
     outcome: str
     error: Optional[str] = None
     next_attempt_at: Optional[dt.datetime] = None  # failed events only
+    catalog: Optional[str] = None  # handed-off events only: the catalog whose inbox takes the event now
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """Another catalog that writes the same object type of the system: an object linked to it (its mapping holds
+    the id, or the object carries its tag field) is its (its inbox takes the event when it `reads` the type back,
+    else nobody does), and an unlinked one is the importer's."""
+
+    catalog: str
+    tag_field: Optional[str]  # dotted for nested payloads ("metadata.zenskar_id")
+    create_rows: bool = False
+    reads: bool = True  # it reads this object type back (it has an inbox for it)
 
 
 class RowRefused(Exception):
@@ -102,6 +117,7 @@ class InboundReport:
     conflicts: int = 0  # fields changed on both sides to different values, recorded with both (engine/merge.py)
     untracked: int = 0
     deletes: int = 0  # external deletes handled by policy
+    handed_off: int = 0  # events of objects another catalog links (or imports): moved to its inbox, still due
     failed: int = 0
     fetches: int = 0  # API calls to read an object's current state
     seconds: float = 0.0
@@ -110,7 +126,8 @@ class InboundReport:
     MAX_FAILURES_KEPT = 100
     BY_OUTCOME = {APPLIED: "applied", CREATED: "applied", UNCHANGED: "unchanged", ECHO: "echo", STALE: "stale",
                   UNLINKED_OBJECT: "stale", ROW_DELETED: "stale", CONFLICT_LOST: "conflicts_lost",
-                  UNTRACKED: "untracked", RECREATE: "deletes", UNLINK: "deletes", SOFT_DELETE: "deletes"}
+                  UNTRACKED: "untracked", RECREATE: "deletes", UNLINK: "deletes", SOFT_DELETE: "deletes",
+                  HANDED_OFF: "handed_off"}
 
     def count(self, outcome: str, failed: bool = False, **failure: Any) -> None:
         if failed:
@@ -123,5 +140,5 @@ class InboundReport:
 
     def counts(self) -> dict[str, Any]:
         names = ("applied", "unchanged", "echo", "stale", "conflicts_lost", "conflicts", "untracked", "deletes",
-                 "failed", "fetches")
+                 "handed_off", "failed", "fetches")
         return {name: getattr(self, name) for name in names} | {"seconds": round(self.seconds, 3)}

@@ -11,6 +11,7 @@ from .webhooks import webhooks
 from .ops import COMMANDS as OPERATOR_COMMANDS
 from .sandbox import sandbox
 from .tenants import tenants
+from .worker import worker
 from ..engine.spec import SpecError
 from ..store import migrate
 from ..store.db import redact
@@ -91,5 +92,6 @@ def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webho
 main.add_command(sandbox)
 main.add_command(webhooks)
 main.add_command(tenants)
+main.add_command(worker)
 for operator_command in OPERATOR_COMMANDS:  # sync, plan, status, retry, explain
     main.add_command(operator_command)

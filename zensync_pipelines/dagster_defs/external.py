@@ -2,7 +2,7 @@
 
 import dataclasses
 import warnings
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 from dagster import (AssetExecutionContext, AssetKey, AssetMaterialization, AssetObservation, AssetsDefinition,
                      BackfillPolicy, BetaWarning, Config, Failure, MaterializeResult, MetadataValue, asset)
@@ -24,7 +24,7 @@ from ..store.state import ApiUsageMemory, StateStore
 from ..store.tables import DEFAULT_TENANT
 from .drift import run_read_back
 from .plan_view import plan_metadata
-from .scope import month_grouper, partitions_def, run_scope, run_tenant
+from .scope import RunScope, month_grouper, partitions_def, run_scope, run_tenant
 from .tenant_systems import run_system
 
 # Single-run backfills are a deliberate choice (docs/operations.md); the beta notice would repeat in every
@@ -99,15 +99,17 @@ Event = Union[AssetMaterialization, AssetObservation, MaterializeResult]
 
 
 def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
-                summary: Callable[..., Event]) -> Iterator[Event]:
+                summary: Callable[..., Event], tenant: Optional[str] = None,
+                scope: Optional[RunScope] = None) -> Iterator[Event]:
     """One sync step, for the asset and for the whole-catalog job alike: a plan (dry run) or a sync, then its
     events. `summary(metadata=...)` makes the run's closing event: the asset's MaterializeResult, or an
-    AssetMaterialization without a partition in the op job."""
+    AssetMaterialization without a partition in the op job. A fanned-out run's step (fanout.py) names its own
+    tenant and scope, one of the many its run covers; any other step takes them from its run."""
     key = external_key(spec, system)
     database = context.resources.catalog_db
     # Every store is bound to the run's tenant (its tag; the default tenant without one): the engine below
     # never learns which tenant it syncs.
-    tenant = run_tenant(context)
+    tenant = tenant or run_tenant(context)
     # The tenant's own account or org (a tenant's run never reaches the deployment's); checked before any call.
     adapter = run_system(context, system, tenant).adapter()
     if hasattr(adapter, "remember_usage"):  # e.g. Salesforce: a spent daily allocation is remembered
@@ -115,7 +117,7 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     if hasattr(adapter, "share_limit"):  # e.g. Stripe: every run of a tenant's system draws from one rate
         adapter.share_limit(SharedTokenBucket(database.engine(), system, adapter.rate_limit_per_second,
                                               tenant=tenant))
-    scope = run_scope(context, spec)
+    scope = scope or run_scope(context, spec)
     strategy = spec.strategy(system)
     catalog, mappings = database.catalog(tenant), database.mappings(tenant)
     if dry_run:

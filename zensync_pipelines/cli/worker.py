@@ -8,12 +8,13 @@ prefork child inherits the import instead of paying seconds for it on its first 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import socket
 
 import click
 
-from ..dagster_defs.executors import CELERY_SETTINGS, DEFAULT_QUEUE, ExecutorSettingError, celery_urls
+from ..dagster_defs.executors import ExecutorSettingError, celery_queue, celery_settings, celery_urls
 from .preflight import SettingsError
 
 LOCATION = "zensync_pipelines.definitions"
@@ -27,14 +28,15 @@ def celery_app():  # noqa: ANN201 - a celery.Celery
 
     urls = celery_urls()
     app = make_app({"broker": urls["broker"], "backend": urls["backend"], "include": [],
-                    "config_source": dict_wrapper(dict(DEFAULT_CONFIG, **CELERY_SETTINGS))})
+                    "config_source": dict_wrapper(dict(DEFAULT_CONFIG, **celery_settings()))})
     create_task(app)
     return app
 
 
 @click.command()
-@click.option("--queue", "queues", multiple=True, default=(DEFAULT_QUEUE,), show_default=True,
-              help="Queue to take steps from (repeatable); a step's tag dagster-celery/queue names its queue.")
+@click.option("--queue", "queues", multiple=True,
+              help="Queue to take steps from (repeatable); a step's tag dagster-celery/queue names its queue.  "
+                   "[default: ZENSYNC_CELERY_QUEUE, else dagster]")
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Steps run at once, each in its own process.  [default: the machine's cores]")
 @click.option("--name", default=None, help="Celery node name.  [default: zensync-<pid>@<host>]")
@@ -54,8 +56,9 @@ def worker(queues: tuple[str, ...], concurrency: int | None, name: str | None, m
         raise SettingsError("zensync worker needs the celery extra: pip install 'zensync_pipelines[celery]'") \
             from None
     importlib.import_module(module)
+    logging.getLogger("stripe").setLevel(logging.WARNING)  # the SDK logs every request at INFO
     # Mingle and gossip exchange state between workers at start and all along; steps need neither (the Dagster
     # instance is the record), and mingle alone costs a second of every start.
-    app.worker_main(["worker", f"--loglevel={loglevel.upper()}", "--queues", ",".join(queues),
+    app.worker_main(["worker", f"--loglevel={loglevel.upper()}", "--queues", ",".join(queues or (celery_queue(),)),
                      f"--concurrency={concurrency or os.cpu_count() or 1}", "--without-mingle", "--without-gossip",
                      f"--hostname={name or f'zensync-{os.getpid()}@{socket.gethostname()}'}"])

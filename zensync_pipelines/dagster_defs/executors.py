@@ -35,7 +35,6 @@ CELERY_SETTINGS: dict[str, Any] = {
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
     "broker_connection_retry_on_startup": True,
-    "task_default_queue": DEFAULT_QUEUE,
 }
 
 
@@ -48,6 +47,15 @@ def executor_choice() -> str:
     if choice not in EXECUTORS:
         raise ExecutorSettingError(f"{config.EXECUTOR}={choice!r} is not one of {', '.join(EXECUTORS)}")
     return choice
+
+
+def celery_queue() -> str:
+    """The queue a deployment's steps go to (ZENSYNC_CELERY_QUEUE): two deployments sharing a broker keep apart."""
+    return os.environ.get(config.CELERY_QUEUE, "").strip() or DEFAULT_QUEUE
+
+
+def celery_settings() -> dict[str, Any]:
+    return CELERY_SETTINGS | {"task_default_queue": celery_queue()}
 
 
 def celery_urls() -> dict[str, str]:
@@ -71,7 +79,7 @@ def job_executor() -> ExecutorDefinition:
                                    f"'zensync_pipelines[celery]'") from None
     executor_config: dict[str, Any] = {
         "broker": {"env": config.CELERY_BROKER_URL},
-        "config_source": dict(CELERY_SETTINGS),
+        "config_source": celery_settings(),
         # Dagster retries a step that failed with RetryRequested; a lost worker is the broker's to redeliver.
         "retries": {"enabled": {}},
     }

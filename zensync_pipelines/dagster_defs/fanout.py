@@ -28,7 +28,7 @@ from ..store.tables import DEFAULT_TENANT
 from ..store.tenants import TenantStore
 from .executors import job_executor
 from .external import Event, sync_events
-from .scope import COPY_TAG, SCOPE_TAG, RunScope, partitions_def
+from .scope import COPY_TAG, SCOPE_TAG, RunScope, month_of, partitions_def
 from .step_values import IO_MANAGER_KEY, forget_run
 
 COUNTS = ("created", "updated", "deleted", "skipped", "failed", "waiting", "deferred", "api_calls")
@@ -48,15 +48,23 @@ class FanoutConfig(Config):
     dry_run: bool = Field(default=False, description="Plan only, in every step: nothing written anywhere.")
 
 
-def month_ranges(spec: CatalogSpec, months_per_step: int) -> list[tuple[Optional[str], Optional[str]]]:
-    """[start, end) month keys covering every row: None at either end means unbounded (rows created before
-    partition_start, or stamped after the current month, belong to the first or last range)."""
-    if months_per_step <= 0:
+def month_ranges(spec: CatalogSpec, months_per_step: int, oldest: Any = None,
+                 newest: Any = None) -> list[tuple[Optional[str], Optional[str]]]:
+    """[start, end) month keys covering every row of a tenant whose rows were created between `oldest` and
+    `newest`: None at either end is unbounded, so rows older than the first range or newer than the last (created
+    while the run runs) still belong to one. Months before the oldest row or after the newest cost no step."""
+    if months_per_step <= 0 or oldest is None:
         return [(None, None)]
     keys = partitions_def(spec).get_partition_keys()
+    first, last = _month(spec, oldest), _month(spec, newest)
+    keys = [k for k in keys if first <= k <= last] or [first]
     starts = keys[::months_per_step]
     return [(None if i == 0 else start, starts[i + 1] if i + 1 < len(starts) else None)
             for i, start in enumerate(starts)]
+
+
+def _month(spec: CatalogSpec, created: Any) -> str:
+    return month_of(spec, {spec.created_at_column: created})
 
 
 def mapping_key(tenant: str, start: Optional[str]) -> str:
@@ -103,13 +111,17 @@ def build_fanout_job(spec: CatalogSpec, system: str) -> JobDefinition:
         if config.months_per_step and context.run.tags.get(SCOPE_TAG):
             raise Failure(description=f"months_per_step cuts a sync of every row; a run tagged {SCOPE_TAG}="
                                       f"{context.run.tags[SCOPE_TAG]} fans out per tenant only (months_per_step 0)")
-        tenants = chosen_tenants(spec, system, config, TenantStore(context.resources.catalog_db.engine()))
-        ranges = month_ranges(spec, config.months_per_step)
-        context.log.info(f"{spec.name} -> {system}: {len(tenants)} tenants x {len(ranges)} month ranges")
+        database = context.resources.catalog_db
+        tenants = chosen_tenants(spec, system, config, TenantStore(database.engine()))
+        units = 0
         for tenant in tenants:
-            for start, end in ranges:
+            # A tenant's ranges span its own rows' months only (one cheap MIN/MAX query each).
+            created = database.catalog(tenant).created_range(spec) if config.months_per_step else (None, None)
+            for start, end in month_ranges(spec, config.months_per_step, *created):
+                units += 1
                 yield DynamicOutput({"tenant": tenant, "start": start, "end": end, "dry_run": config.dry_run},
                                     mapping_key=mapping_key(tenant, start))
+        context.log.info(f"{spec.name} -> {system}: {units} steps for {len(tenants)} tenants")
 
     @op(name=f"{system}__{spec.name}__unit", required_resource_keys={"catalog_db", system}, pool=f"{system}_api",
         ins={"unit": In(dict)}, out=Out(dict, io_manager_key=IO_MANAGER_KEY),

@@ -13,6 +13,7 @@ from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
 from zensync_pipelines.dagster_defs.fanout import fanout_job_name, mapping_key, month_ranges
 from zensync_pipelines.dagster_defs.resources import CatalogDatabase
 from zensync_pipelines.dagster_defs.step_values import SCOPE
+from zensync_pipelines.store.catalog import CatalogTables
 from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines.store.tables import state
 from zensync_pipelines.store.tenants import Tenant, TenantStore
@@ -81,7 +82,9 @@ def test_one_step_per_tenant_each_reporting_its_own_counts(world):
 
 
 def test_months_split_each_tenant_and_every_row_lands_once(world):
-    ranges = month_ranges(SPEC, 2)
+    oldest, newest = CatalogTables(world.engine, "t1").created_range(SPEC)
+    ranges = month_ranges(SPEC, 2, oldest, newest)
+    assert len(ranges) == 3  # t1's rows span 6 months
     assert ranges[0][0] is None and ranges[-1][1] is None
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous: no month left out or read twice
     result = _run(world, tenants=["t1"], months_per_step=2)

@@ -13,43 +13,15 @@ import threading
 import time
 from collections import defaultdict
 
-import stripe
 from dagster import DagsterEventType, DagsterInstance, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from zensync_pipelines.dagster_defs.fanout import fanout_job_name
 from zensync_pipelines.store.mappings import MappingStore
-from zensync_pipelines.store.tenants import Tenant, TenantStore
 from zensync_pipelines_tests.scale_out import location
-from zensync_pipelines_tests.scale_out.conftest import KEY, SANDBOX_RATE, Cluster
+from zensync_pipelines_tests.scale_out.cluster import Cluster
 
 UNIT = "stripe__customers__unit"
-
-
-def _tenants(cluster: Cluster, rows: dict[str, int]) -> None:
-    """Tenants with `rows[t]` customers each, created over the last six months, each on its own account."""
-    location.create_table(cluster.engine, rows) if not _table_exists(cluster) else _insert(cluster, rows)
-    platform = stripe.StripeClient(KEY, base_addresses={"api": cluster.sandbox.url})
-    for tenant in rows:
-        account = platform.v1.accounts.create({"type": "custom"}).id
-        TenantStore(cluster.engine).add(Tenant(tenant, stripe_account=account))
-
-
-def _table_exists(cluster: Cluster) -> bool:
-    from sqlalchemy import inspect
-
-    return inspect(cluster.engine).has_table("tenant_customers")
-
-
-def _insert(cluster: Cluster, rows: dict[str, int]) -> None:
-    from sqlalchemy import MetaData, Table
-
-    table = Table("tenant_customers", MetaData(), autoload_with=cluster.engine)
-    with cluster.engine.begin() as connection:
-        template = connection.execute(table.select().limit(1)).mappings().one()
-        connection.execute(table.insert(), [dict(template, tenant_id=t, id=i, name=f"{t} customer {i}",
-                                                 email=f"{i}@{t}.example")
-                                            for t, n in rows.items() for i in range(1, n + 1)])
 
 
 def _run(cluster: Cluster, **config):
@@ -95,7 +67,7 @@ def _exactly_once(cluster: Cluster, rows: dict[str, int]) -> None:
 
 def test_twenty_tenants_fan_out_over_both_workers(cluster):
     rows = {f"many{i:02d}": 3 for i in range(20)}
-    _tenants(cluster, rows)
+    cluster.add_tenants(rows)
     result, logs = _run(cluster, tenants=list(rows))
     assert result.success
     placement = _placement(logs)
@@ -109,31 +81,31 @@ def test_twenty_tenants_fan_out_over_both_workers(cluster):
 
 
 def test_one_tenants_limit_holds_while_its_steps_run_on_both_workers(cluster):
-    rows = {"hot": 60, "cold1": 6, "cold2": 6}
-    _tenants(cluster, rows)
+    # hot: 120 rows over six months, in ranges of three months: two steps of ~60 creates, each of which alone
+    # would go at CLIENT_RATE; together, unless they share one bucket, at twice that, past SANDBOX_RATE.
+    rows = {"hot": 120, "cold1": 6, "cold2": 6}
+    cluster.add_tenants(rows)
     accounts = cluster.accounts()
     before = dict(cluster.sandbox.rate_limited_requests)
-    started = time.monotonic()
-    result, logs = _run(cluster, tenants=list(rows), months_per_step=2)
+    result, logs = _run(cluster, tenants=list(rows), months_per_step=3)
     assert result.success
     placement, windows = _placement(logs), _windows(logs)
     hot = {key: placement[key][0] for key in placement
            if key == f"{UNIT}[hot]" or key.startswith(f"{UNIT}[hot_")}  # its first range, then the others
-    assert len(hot) == 3 and set(hot.values()) == {"w1", "w2"}, hot  # the tenant's ranges on both workers
+    assert len(hot) >= 2 and set(hot.values()) == {"w1", "w2"}, hot  # the tenant's ranges on both workers
     # ... at the same time: two steps of one lane, in two processes, each free to go as fast as its bucket lets.
     spans = sorted(windows[key] for key in hot)
     assert any(a[1] > b[0] for a, b in zip(spans, spans[1:])), spans
     answered = cluster.sandbox.rate_limited_requests
     assert answered.get(accounts["hot"], 0) == before.get(accounts["hot"], 0), answered  # not one 429
-    seconds = time.monotonic() - started
-    # The tenant still used its share: 60 creates at most SANDBOX_RATE/s could not have gone faster.
-    assert seconds >= 60 / SANDBOX_RATE
+    cold = {placement[key][0] for key in placement if "[cold" in key}
+    assert cold == {"w1", "w2"}, placement  # other tenants' steps ran on both workers too
     _exactly_once(cluster, rows)
 
 
 def test_a_worker_killed_mid_step_loses_nothing_and_duplicates_nothing(cluster):
     rows = {f"kill{i}": 24 for i in range(4)}
-    _tenants(cluster, rows)
+    cluster.add_tenants(rows)
     accounts = {t: a for t, a in cluster.accounts().items() if t in rows}
     outcome = {}
     runner = threading.Thread(target=lambda: outcome.update(zip(("result", "logs"), _run(cluster, tenants=list(rows)))))

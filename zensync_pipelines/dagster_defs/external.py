@@ -17,6 +17,7 @@ from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
 from ..store.conflicts import ConflictStore, day_metadata
+from ..store.copy_lock import copy_lock
 from ..store.lanes import SharedTokenBucket
 from ..store.mappings import MappingStore
 from ..store.operations import OperationsView
@@ -118,7 +119,6 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
         adapter.share_limit(SharedTokenBucket(database.engine(), system, adapter.rate_limit_per_second,
                                               tenant=tenant))
     scope = scope or run_scope(context, spec)
-    strategy = spec.strategy(system)
     catalog, mappings = database.catalog(tenant), database.mappings(tenant)
     if dry_run:
         context.log.info(f"{spec.name} -> {system}: planning {scope.description} (dry run, nothing written)")
@@ -127,6 +127,20 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
         yield AssetObservation(asset_key=key, metadata=plan_metadata(plan) | {
             "scope": MetadataValue.text(scope.description)})
         return
+    # One sync of this copy at a time across processes and machines (store/copy_lock.py): a fan-out step and the
+    # tenant's own sensor run are two runs to the run queue but the same rows here.
+    with copy_lock(database.engine(), tenant, spec.name, system, waiting=lambda: context.log.info(
+            f"{spec.name} -> {system}: waiting for another sync of this copy to end")):
+        yield from _sync(context, spec, system, summary, tenant, adapter, scope)
+
+
+def _sync(context: Any, spec: CatalogSpec, system: str, summary: Callable[..., Event], tenant: str, adapter: Any,
+          scope: RunScope) -> Iterator[Event]:
+    """sync_events past its dry run, with the copy's lock held: the sync, then its events."""
+    key = external_key(spec, system)
+    database = context.resources.catalog_db
+    strategy = spec.strategy(system)
+    catalog, mappings = database.catalog(tenant), database.mappings(tenant)
     context.log.info(f"{spec.name} -> {system}: syncing {scope.description}"
                      + ("" if tenant == DEFAULT_TENANT else f" for tenant {tenant}"))
     # A reconcile first reads the objects back: drift found there is repaired by this very run (outbound
@@ -182,6 +196,8 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
             yield AssetMaterialization(asset_key=key, partition=month,
                                        metadata=report_metadata(run.groups[month], run_level=False))
     yield summary(metadata=metadata)
+
+
 
 
 def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:

@@ -7,13 +7,14 @@ import dataclasses
 import pytest
 import stripe
 from dagster import DagsterInstance, Definitions
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
 from zensync_pipelines.dagster_defs.fanout import fanout_job_name, mapping_key, month_ranges
 from zensync_pipelines.dagster_defs.resources import CatalogDatabase
 from zensync_pipelines.dagster_defs.step_values import SCOPE
 from zensync_pipelines.store.catalog import CatalogTables
+from zensync_pipelines.store.copy_lock import LOCK_CLASS, copy_lock
 from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines.store.tables import state
 from zensync_pipelines.store.tenants import Tenant, TenantStore
@@ -112,3 +113,33 @@ def test_mapping_keys_are_safe_and_distinct():
     assert mapping_key("t1", None) == "t1" and mapping_key("t1", "2026-01-01") == "t1_202601"
     odd = mapping_key("t-3", None)
     assert odd.startswith("t_3_") and odd != mapping_key("t_3", None) != mapping_key("t--3", None)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the lock is PostgreSQL's (copy_lock.py)
+def test_a_step_waits_for_another_sync_of_its_copy(world, database_url):
+    """A tenant's fan-out step and its own sensor run are two runs to the queue but one copy: on PostgreSQL the
+    step waits on the copy's lock (held here as another run's sync would) and syncs once it is free."""
+    import threading
+    import time
+
+    waited = threading.Event()
+    with copy_lock(world.engine, "t1", "customers", "stripe"):
+        outcome = {}
+        runner = threading.Thread(target=lambda: outcome.update(result=_run(world, tenants=["t1"])))
+        runner.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not waited.is_set():
+            with world.engine.connect() as connection:  # the step's lock request, waiting in pg_locks
+                if connection.execute(text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = "
+                        ":cls AND objid::bigint = (hashtext(:key)::bigint & 4294967295) AND pid <> pg_backend_pid()"),
+                        {"cls": LOCK_CLASS, "key": "t1:customers.stripe"}).scalar():
+                    waited.set()
+            time.sleep(0.1)
+        assert waited.is_set()
+        assert _names(world, "t1") == []  # nothing written while the other sync holds the copy
+    runner.join(timeout=120)
+    assert outcome["result"].success
+    assert _names(world, "t1") == sorted(str(i) for i in range(1, 8))
+    logs = "\n".join(str(r) for r in world.instance.all_logs(outcome["result"].run_id))
+    assert "waiting for another sync of this copy to end" in logs

@@ -101,11 +101,12 @@ Event = Union[AssetMaterialization, AssetObservation, MaterializeResult]
 
 def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
                 summary: Callable[..., Event], tenant: Optional[str] = None,
-                scope: Optional[RunScope] = None) -> Iterator[Event]:
+                scope: Optional[RunScope] = None, disjoint: bool = False) -> Iterator[Event]:
     """One sync step, for the asset and for the whole-catalog job alike: a plan (dry run) or a sync, then its
     events. `summary(metadata=...)` makes the run's closing event: the asset's MaterializeResult, or an
     AssetMaterialization without a partition in the op job. A fanned-out run's step (fanout.py) names its own
-    tenant and scope, one of the many its run covers; any other step takes them from its run."""
+    tenant and scope, one of the many its run covers; any other step takes them from its run. `disjoint`: the
+    step is one of its run's steps over disjoint rows of the copy (month ranges), which may sync side by side."""
     key = external_key(spec, system)
     database = context.resources.catalog_db
     # Every store is bound to the run's tenant (its tag; the default tenant without one): the engine below
@@ -130,7 +131,7 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     # One sync of this copy at a time across processes and machines (store/copy_lock.py): a fan-out step and the
     # tenant's own sensor run are two runs to the run queue but the same rows here.
     with copy_lock(database.engine(), tenant, spec.name, system, waiting=lambda: context.log.info(
-            f"{spec.name} -> {system}: waiting for another sync of this copy to end")):
+            f"{spec.name} -> {system}: waiting for another sync of this copy to end"), shared=disjoint):
         yield from _sync(context, spec, system, summary, tenant, adapter, scope)
 
 

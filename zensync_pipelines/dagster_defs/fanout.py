@@ -135,8 +135,9 @@ def build_fanout_job(spec: CatalogSpec, system: str) -> JobDefinition:
             return AssetMaterialization(asset_key=[system, spec.name], metadata=metadata | {
                 "tenant": MetadataValue.text(unit["tenant"]), "months": MetadataValue.text(months)})
 
+        scope = unit_scope(unit)
         yield from sync_events(context, spec, system, unit["dry_run"], summary, tenant=unit["tenant"],
-                               scope=unit_scope(unit))
+                               scope=scope, disjoint=scope is not None)
         counts = {k: int(closing[k].value) for k in COUNTS if k in closing}
         yield Output(counts | {"tenant": unit["tenant"], "months": months})
 

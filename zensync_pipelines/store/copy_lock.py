@@ -7,6 +7,9 @@ their writes carry different fingerprints, so different idempotency keys, and a 
 object twice. On PostgreSQL each sync holds a session advisory lock on its copy while it runs; the second waits.
 The lock lives on its own connection, so a worker killed mid-step (its connection dropped) releases it at once.
 SQLite serves one machine, where the run queue's copy tag is the only guard (no fan-out spreads there).
+
+A fan-out run's steps for disjoint month ranges of one tenant read disjoint rows: they share the lock with each
+other (`shared=True`) and together keep every whole sync of the copy out, as it keeps them out.
 """
 
 from __future__ import annotations
@@ -20,21 +23,22 @@ LOCK_CLASS = 0x7A73  # "zs": the first key of every zensync advisory lock, apart
 
 
 @contextmanager
-def copy_lock(engine: Engine, tenant: str, catalog: str, system: str,
-              waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
+def copy_lock(engine: Engine, tenant: str, catalog: str, system: str, waiting: Callable[[], None] = lambda: None,
+              shared: bool = False) -> Iterator[None]:
     """Hold the copy's lock for the block; `waiting()` is called once if another sync holds it now."""
     if engine.dialect.name != "postgresql":
         yield
         return
     key = {"cls": LOCK_CLASS, "key": f"{tenant}:{catalog}.{system}"}
+    mode = "_shared" if shared else ""
     with engine.connect() as connection:
-        taken = connection.execute(text("SELECT pg_try_advisory_lock(:cls, hashtext(:key))"), key).scalar()
+        taken = connection.execute(text(f"SELECT pg_try_advisory_lock{mode}(:cls, hashtext(:key))"), key).scalar()
         if not taken:
             waiting()
-            connection.execute(text("SELECT pg_advisory_lock(:cls, hashtext(:key))"), key)
+            connection.execute(text(f"SELECT pg_advisory_lock{mode}(:cls, hashtext(:key))"), key)
         connection.commit()  # no transaction left open for hours beside the lock
         try:
             yield
         finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:cls, hashtext(:key))"), key)
+            connection.execute(text(f"SELECT pg_advisory_unlock{mode}(:cls, hashtext(:key))"), key)
             connection.commit()

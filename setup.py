@@ -50,8 +50,13 @@ setup(
             "matplotlib>=3.8",
             # The import graph's circles (zensync_pipelines_tests/test_imports.py).
             "networkx>=3.2,<4",
+            # The scale-out tests run real Celery workers on RabbitMQ (zensync_pipelines_tests/scale_out).
+            f"dagster-celery=={DAGSTER_LIBS}",
         ],
         "dev": ["ruff", "py-spy", "pyinstrument"],
+        # ZENSYNC_EXECUTOR=celery and `zensync worker` (docs/scale-out.md): pinned with the Dagster family; redis
+        # for a Redis broker or result backend (RabbitMQ needs nothing more).
+        "celery": [f"dagster-celery=={DAGSTER_LIBS}", "redis>=5"],
         # The peer in benchmarks/scenarios/peer.py: an open-source reverse-ETL CLI, run as a user would.
         "bench": ["drt-core==1.2.1"],
     },

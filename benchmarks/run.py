@@ -26,7 +26,8 @@ from benchmarks.report import markdown  # noqa: E402
 
 SCENARIOS = ["salesforce", "stripe", "detection", "reconcile", "latency", "inbound", "salesforce_inbound"]
 # Run only when named with --only: the peer needs drt-core (`pip install -e .[bench]`) and minutes even when small.
-OPTIONAL = ["peer"]
+# `scale_out` starts Celery workers on RabbitMQ (127.0.0.1:5672) and needs the celery extra.
+OPTIONAL = ["peer", "scale_out"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """The code location: every catalog spec through the factory, plus the shared resources."""
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
 from .catalogs import load_specs
+from .dagster_defs.executors import job_executor
 from .dagster_defs.factory import build_catalog_definitions
 from .dagster_defs.inbound_automation import build_polling_definitions
 from .dagster_defs.settings import AutomationSettings
@@ -19,8 +20,9 @@ def build_definitions() -> Definitions:
         *(build_catalog_definitions(spec, specs=specs) for spec in specs),
         Definitions(jobs=poll_jobs, schedules=poll_schedules),  # one change-feed poll per system, not per catalog
         # The default executor runs what has no job of its own: the UI's Materialize button and backfills launch
-        # the implicit asset job, which would otherwise start a process per step (seconds of imports each).
-        Definitions(resources=default_resources(), executor=in_process_executor),
+        # the implicit asset job, which would otherwise start a process per step (seconds of imports each). The
+        # deployment picks it like every job's (ZENSYNC_EXECUTOR, dagster_defs/executors.py).
+        Definitions(resources=default_resources(), executor=job_executor()),
     )
 
 

@@ -13,6 +13,7 @@ from .ops import COMMANDS as OPERATOR_COMMANDS
 from .ops_inbound import COMMANDS as INBOUND_COMMANDS
 from .sandbox import sandbox
 from .tenants import tenants
+from .worker import worker
 from ..engine.spec import SpecError
 from ..store import migrate
 from ..store.db import redact
@@ -109,5 +110,6 @@ def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webho
 main.add_command(sandbox)
 main.add_command(webhooks)
 main.add_command(tenants)
+main.add_command(worker)
 for operator_command in OPERATOR_COMMANDS + INBOUND_COMMANDS:  # sync, plan, status, retry, explain, inbound, poll
     main.add_command(operator_command)

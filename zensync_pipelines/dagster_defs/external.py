@@ -2,7 +2,7 @@
 
 import dataclasses
 import warnings
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 from dagster import (AssetExecutionContext, AssetKey, AssetMaterialization, AssetObservation, AssetsDefinition,
                      BackfillPolicy, BetaWarning, Config, Failure, MaterializeResult, MetadataValue, asset)
@@ -17,6 +17,7 @@ from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
 from ..store.conflicts import ConflictStore, day_metadata
+from ..store.copy_lock import copy_lock
 from ..store.lanes import SharedTokenBucket
 from ..store.mappings import MappingStore
 from ..store.operations import OperationsView
@@ -24,7 +25,7 @@ from ..store.state import ApiUsageMemory, StateStore
 from ..store.tables import DEFAULT_TENANT
 from .drift import run_read_back
 from .plan_view import plan_metadata
-from .scope import month_grouper, partitions_def, run_scope, run_tenant
+from .scope import RunScope, month_grouper, partitions_def, run_scope, run_tenant
 from .tenant_systems import run_system
 
 # Single-run backfills are a deliberate choice (docs/operations.md); the beta notice would repeat in every
@@ -99,15 +100,18 @@ Event = Union[AssetMaterialization, AssetObservation, MaterializeResult]
 
 
 def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
-                summary: Callable[..., Event]) -> Iterator[Event]:
+                summary: Callable[..., Event], tenant: Optional[str] = None,
+                scope: Optional[RunScope] = None, disjoint: bool = False) -> Iterator[Event]:
     """One sync step, for the asset and for the whole-catalog job alike: a plan (dry run) or a sync, then its
     events. `summary(metadata=...)` makes the run's closing event: the asset's MaterializeResult, or an
-    AssetMaterialization without a partition in the op job."""
+    AssetMaterialization without a partition in the op job. A fanned-out run's step (fanout.py) names its own
+    tenant and scope, one of the many its run covers; any other step takes them from its run. `disjoint`: the
+    step is one of its run's steps over disjoint rows of the copy (month ranges), which may sync side by side."""
     key = external_key(spec, system)
     database = context.resources.catalog_db
     # Every store is bound to the run's tenant (its tag; the default tenant without one): the engine below
     # never learns which tenant it syncs.
-    tenant = run_tenant(context)
+    tenant = tenant or run_tenant(context)
     # The tenant's own account or org (a tenant's run never reaches the deployment's); checked before any call.
     adapter = run_system(context, system, tenant).adapter()
     if hasattr(adapter, "remember_usage"):  # e.g. Salesforce: a spent daily allocation is remembered
@@ -115,8 +119,7 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     if hasattr(adapter, "share_limit"):  # e.g. Stripe: every run of a tenant's system draws from one rate
         adapter.share_limit(SharedTokenBucket(database.engine(), system, adapter.rate_limit_per_second,
                                               tenant=tenant))
-    scope = run_scope(context, spec)
-    strategy = spec.strategy(system)
+    scope = scope or run_scope(context, spec)
     catalog, mappings = database.catalog(tenant), database.mappings(tenant)
     if dry_run:
         context.log.info(f"{spec.name} -> {system}: planning {scope.description} (dry run, nothing written)")
@@ -125,6 +128,20 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
         yield AssetObservation(asset_key=key, metadata=plan_metadata(plan) | {
             "scope": MetadataValue.text(scope.description)})
         return
+    # One sync of this copy at a time across processes and machines (store/copy_lock.py): a fan-out step and the
+    # tenant's own sensor run are two runs to the run queue but the same rows here.
+    with copy_lock(database.engine(), tenant, spec.name, system, waiting=lambda: context.log.info(
+            f"{spec.name} -> {system}: waiting for another sync of this copy to end"), shared=disjoint):
+        yield from _sync(context, spec, system, summary, tenant, adapter, scope)
+
+
+def _sync(context: Any, spec: CatalogSpec, system: str, summary: Callable[..., Event], tenant: str, adapter: Any,
+          scope: RunScope) -> Iterator[Event]:
+    """sync_events past its dry run, with the copy's lock held: the sync, then its events."""
+    key = external_key(spec, system)
+    database = context.resources.catalog_db
+    strategy = spec.strategy(system)
+    catalog, mappings = database.catalog(tenant), database.mappings(tenant)
     context.log.info(f"{spec.name} -> {system}: syncing {scope.description}"
                      + ("" if tenant == DEFAULT_TENANT else f" for tenant {tenant}"))
     # A reconcile first reads the objects back: drift found there is repaired by this very run (outbound
@@ -180,6 +197,8 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
             yield AssetMaterialization(asset_key=key, partition=month,
                                        metadata=report_metadata(run.groups[month], run_level=False))
     yield summary(metadata=metadata)
+
+
 
 
 def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:

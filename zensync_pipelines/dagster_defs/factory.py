@@ -5,14 +5,15 @@ for the systems that sync on change."""
 
 from typing import Optional, Sequence
 
-from dagster import (AssetExecutionContext, AssetsDefinition, Definitions, MaterializeResult, asset, define_asset_job,
-                     in_process_executor)
+from dagster import AssetExecutionContext, AssetsDefinition, Definitions, MaterializeResult, asset, define_asset_job
 
 from ..engine.spec import CatalogSpec
 from ..store.tables import DEFAULT_TENANT
 from ..systems.identity import neighbours
 from ..systems.registry import check_spec
 from .checks import build_checks
+from .executors import job_executor
+from .fanout import build_fanout_job
 from .external import build_external_asset, catalog_key, catalog_metadata, external_key
 from .inbound import build_inbound_asset, build_inbound_checks, inbound_enabled, inbound_job_name, inbound_key
 from .inbound_automation import build_inbox_sensor
@@ -23,6 +24,7 @@ from .sensors import build_change_sensor
 from .tenant_automation import build_tenant_inbox_sensor, build_tenant_retry_sensor
 from .tenant_sensors import build_tenant_change_sensor
 from .settings import AutomationSettings
+from .step_values import IO_MANAGER_KEY, step_values_io_manager
 from .tenant_systems import lane_tags
 from .whole import build_whole_catalog_job
 
@@ -60,7 +62,7 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
             assets.append(build_inbound_asset(spec, system, neighbours(specs, spec, system)))
             checks += build_inbound_checks(spec, system)
             jobs.append(define_asset_job(inbound, selection=[inbound_key(spec, system)],
-                                         executor_def=in_process_executor,
+                                         executor_def=job_executor(),
                                          description=f"Apply {system} changes to {spec.name}."))
             if system not in settings.skipped_systems:
                 sensors.append((build_tenant_inbox_sensor if spec.tenant_column else build_inbox_sensor)(
@@ -70,15 +72,16 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         name = job_name(spec, system)
         assets.append(build_external_asset(spec, system))
         checks += build_checks(spec, system, name, settings)
-        # The job selects the external copy only; its checks come with it and run after every sync. One sync
-        # step and its light checks gain nothing from a process each, and each process costs seconds of
-        # imports between a change and its sync; pools still limit the step across runs.
+        # The job selects the external copy only; its checks come with it and run after every sync. Its steps
+        # run where the deployment says (executors.py): in the run's process by default, since one sync step and
+        # its light checks gain nothing from a process each; pools still limit the step across runs.
         # The default tenant's copy and lane; a tenant's launch overrides both tags (cli/ops.py).
-        sync_job = define_asset_job(name, selection=[external_key(spec, system)], executor_def=in_process_executor,
+        sync_job = define_asset_job(name, selection=[external_key(spec, system)], executor_def=job_executor(),
                                     tags=copy_tags(spec, system) | lane_tags(DEFAULT_TENANT, system),
                                     description=f"Sync {spec.name} to {system}.")
         jobs.append(sync_job)
         jobs.append(build_whole_catalog_job(spec, system))
+        jobs.append(build_fanout_job(spec, system))
         # Only what the copy's strategy needs: no sensor unless it syncs on change, no schedule for a manual one.
         strategy, automated = spec.strategy(system), system not in settings.skipped_systems
         if strategy.sensor and automated:
@@ -92,4 +95,6 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # A catalog with a tenant column: one tick for all tenants, a run per tenant (dagster_defs/tenant_sensors.py).
         build = build_tenant_change_sensor if spec.tenant_column else build_change_sensor
         sensors.append(build(spec, watched, settings))
-    return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules)
+    # The fan-out job's step values (step_values.py): one shared definition, so every catalog's merges as one.
+    return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules,
+                       resources={IO_MANAGER_KEY: step_values_io_manager})

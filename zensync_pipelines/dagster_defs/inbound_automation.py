@@ -14,12 +14,13 @@ import time
 from typing import Any, Sequence
 
 from dagster import (In, JobDefinition, MetadataValue, Nothing, OpExecutionContext, Output, RunRequest,
-                     ScheduleDefinition, SensorDefinition, SensorEvaluationContext, SkipReason, in_process_executor,
-                     job, op, sensor)
+                     ScheduleDefinition, SensorDefinition, SensorEvaluationContext, SkipReason, job, op,
+                     sensor)
 
 from ..engine.spec import CatalogSpec, inbound_routes, inbound_systems
 from ..store.inbox import InboxStore
 from ..store.state import StateStore
+from .executors import job_executor
 from .inbound_systems import INBOUND_SYSTEMS
 from .resources import tick_database
 from .sensors import sensor_run_in_flight
@@ -73,7 +74,7 @@ def build_poll_job(system: str, routes: dict[str, str], suffix: str = "") -> Job
         context.log.info(f"{system} poll: {result}")
         return Output(None, metadata=_metadata(result))
 
-    @job(name=f"poll_{system}{suffix}", executor_def=in_process_executor,
+    @job(name=f"poll_{system}{suffix}", executor_def=job_executor(),
          description=f"Poll {system} for changes whose webhooks were lost.")
     def _job() -> None:
         _poll()

@@ -6,10 +6,11 @@ months it touched and the run's totals on the external copy's asset key, like a 
 stay with the asset job (asset checks cannot join an op job); they run with every sensor and reconcile run.
 """
 
-from dagster import AssetMaterialization, JobDefinition, OpExecutionContext, in_process_executor, job, op
+from dagster import AssetMaterialization, JobDefinition, OpExecutionContext, job, op
 
 from ..engine.spec import CatalogSpec
 from ..store.tables import DEFAULT_TENANT
+from .executors import job_executor
 from .external import Event, SyncConfig, sync_events
 from .scope import copy_tags
 from .tenant_systems import lane_tags
@@ -28,7 +29,7 @@ def build_whole_catalog_job(spec: CatalogSpec, system: str) -> JobDefinition:
 
         yield from sync_events(context, spec, system, config.dry_run, closing)
 
-    @job(name=whole_job_name(spec, system), executor_def=in_process_executor,
+    @job(name=whole_job_name(spec, system), executor_def=job_executor(),
          tags=copy_tags(spec, system) | lane_tags(DEFAULT_TENANT, system),
          description=f"Sync the whole {spec.name} catalog to {system} now: one click, no partition to choose.")
     def _whole() -> None:

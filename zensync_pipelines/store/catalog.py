@@ -224,6 +224,15 @@ class CatalogTables:
             total, live_rows, latest = connection.execute(query).one()
         return {"rows": int(total), "live_rows": int(live_rows or 0), "latest_change": latest}
 
+    def created_range(self, spec: CatalogSpec) -> tuple[Any, Any]:
+        """The oldest and newest created-at of this tenant's rows (None, None for none): what a sync split into
+        ranges of months must cover."""
+        table = self.table(spec)
+        column = table.c[spec.created_at_column]
+        with self.engine.connect() as connection:
+            return tuple(connection.execute(select(func.min(column), func.max(column)).where(
+                *self.mine(spec, table))).one())
+
 
 def _tenant_column(spec: CatalogSpec) -> list[str]:
     return [spec.tenant_column] if spec.tenant_column else []

@@ -72,7 +72,8 @@ def test_zensync_dev_skips_a_system_without_settings_in_one_line(journal_system,
     settings = AutomationSettings(skipped_systems=tuple(systems.skipped))
     defs = build_catalog_definitions(SPEC, settings)
     assert not defs.sensors and not defs.schedules  # its jobs stay, to run by hand
-    assert sorted(job.name for job in defs.jobs) == ["sync_customers_journal", "sync_customers_journal_all"]
+    assert sorted(job.name for job in defs.jobs) == ["sync_customers_journal", "sync_customers_journal_all",
+                                                         "sync_customers_journal_fanout"]
     configured = start_systems(tmp_path / "again", {}, environ={ENV: "/tmp/j.jsonl", "ZENSYNC_JSONL_PATH": "x"})
     configured.stop()
     assert "journal" not in configured.skipped

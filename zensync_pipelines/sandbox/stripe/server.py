@@ -14,6 +14,7 @@ import re
 import sys
 import time
 import traceback
+from collections import Counter
 from typing import Any, Callable, Iterable, Optional
 
 from ..core import DropConnection, Request, Response, Sandbox
@@ -56,6 +57,8 @@ class StripeSandbox(Sandbox):
         if mark_dirty is not None:
             platform.store.on_change.append(mark_dirty)
         self.accounts = Accounts(platform, self.clock, seed, search_lag, mark_dirty)
+        # 429s answered, per account id ("platform" without Stripe-Account): what proves a client held its limit.
+        self.rate_limited_requests: Counter[str] = Counter()
         self.store = ScopedStore(self.accounts)  # type: ignore[assignment] - a Store of the request's account
         self.locks = ObjectLocks()
         self.webhooks = WebhookDispatcher(self.accounts, self.knobs, random.Random(seed).random, self._delivered)
@@ -118,6 +121,7 @@ class StripeSandbox(Sandbox):
         if "account_refused" in request.context:
             return no_access(request.context["account_refused"]).response()
         if self.rate_limited():
+            self.rate_limited_requests[self.accounts.current().id or "platform"] += 1
             return rate_limited().response()
         return None
 

@@ -13,6 +13,7 @@ checked first, and again while the run waits in the queue.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -25,8 +26,13 @@ MODULE = "zensync_pipelines.definitions"
 CODE_LOCATION = "ZENSYNC_CODE_LOCATION"  # the name the daemon's workspace gives zensync's code location
 DEFAULT_LOCATION = "zensync"  # workspace.yaml's, zensync dev's, and the Helm values' user deployment's
 QUEUE_DAEMON = "QUEUED_RUN_COORDINATOR"
-# The daemon writes a heartbeat every 30 s (Dagster's interval); one missed beat is tolerated, two are not.
-HEARTBEAT_TOLERANCE_SECONDS = 30.0
+# The daemon writes a heartbeat every 30 s at most, and only between two of its iterations: one launching a run
+# waits until the run's process has loaded the code location, which on a busy machine can take a minute or more.
+# So: a heartbeat in the last 90 s, or a run the daemon is launching (STARTING) changed in the last 180 s (the
+# run monitor's start timeout, after which such a run is failed), means a daemon is there.
+HEARTBEAT_INTERVAL_SECONDS = 30.0
+HEARTBEAT_TOLERANCE_SECONDS = 60.0
+LAUNCH_SECONDS = 180.0
 POLL_SECONDS = 0.5
 
 
@@ -37,18 +43,27 @@ def has_run_queue(instance: Any) -> bool:
 
 
 def queue_daemon_alive(instance: Any) -> bool:
-    """True when the daemon that dequeues runs sent a heartbeat lately (its errors do not stop it dequeuing)."""
+    """True when the daemon that dequeues runs beat lately (its errors do not stop it dequeuing), or is busy
+    launching a run."""
+    import datetime as dt
+
+    from dagster import DagsterRunStatus, RunsFilter
     from dagster._daemon.controller import get_daemon_statuses
 
     status = get_daemon_statuses(instance, [QUEUE_DAEMON], ignore_errors=True,
+                                 heartbeat_interval_seconds=HEARTBEAT_INTERVAL_SECONDS,
                                  heartbeat_tolerance_seconds=HEARTBEAT_TOLERANCE_SECONDS)[QUEUE_DAEMON]
-    return bool(status.healthy) or not status.required
+    if status.healthy or not status.required:
+        return True
+    recently = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=LAUNCH_SECONDS)
+    return bool(instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTING], updated_after=recently),
+                                         limit=1))
 
 
 def no_daemon_line(home: str) -> str:
     return (f"no Dagster daemon has sent a heartbeat to the instance in {home} in the last "
-            f"{int(30 + HEARTBEAT_TOLERANCE_SECONDS)} s, so the run queue would never start this run: start it "
-            f"(zensync dev, or dagster-daemon run) or run here with --in-process")
+            f"{int(HEARTBEAT_INTERVAL_SECONDS + HEARTBEAT_TOLERANCE_SECONDS)} s, so the run queue would never start "
+            f"this run: start it (zensync dev, or dagster-daemon run) or run here with --in-process")
 
 
 def location_name() -> str:
@@ -58,15 +73,18 @@ def location_name() -> str:
 def create_run(instance: Any, job_name: str, tags: dict[str, str]) -> Any:
     """The run as `dagster job launch` creates it, from an in-process copy of the code location: the job's
     snapshot and plan, and origins under the deployment's location name (the daemon finds its own code server by
-    that name; a Kubernetes launcher starts the run's pod from the image named in DAGSTER_CURRENT_IMAGE)."""
+    that name; a Kubernetes launcher starts the run's pod from the image named in DAGSTER_CURRENT_IMAGE, with the
+    container context of DAGSTER_CONTAINER_CONTEXT, as the code server's runs)."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.remote_representation.code_location import InProcessCodeLocation
     from dagster._core.definitions.selector import JobSubsetSelector
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+    context = os.environ.get("DAGSTER_CONTAINER_CONTEXT")  # what `dagster api grpc` reads for the run's pod
     origin = InProcessCodeLocationOrigin(
         LoadableTargetOrigin(executable_path=sys.executable, module_name=MODULE),
-        container_image=os.environ.get("DAGSTER_CURRENT_IMAGE"), location_name=location_name())
+        container_image=os.environ.get("DAGSTER_CURRENT_IMAGE"), location_name=location_name(),
+        container_context=json.loads(context) if context else None)
     location = InProcessCodeLocation(origin, instance)
     [repository] = location.get_repositories().values()
     remote_job = location.get_job(JobSubsetSelector(location_name=location.name, repository_name=repository.name,

@@ -179,7 +179,7 @@ def test_without_a_daemon_the_run_is_not_submitted_and_the_line_says_what_to_do(
     result = CliRunner().invoke(main, ["sync", "customers", "stripe"], catch_exceptions=False)
     assert result.exit_code == 1
     assert result.output.strip() == (
-        f"Error: no Dagster daemon has sent a heartbeat to the instance in {deployment.home} in the last 60 s, so "
+        f"Error: no Dagster daemon has sent a heartbeat to the instance in {deployment.home} in the last 90 s, so "
         f"the run queue would never start this run: start it (zensync dev, or dagster-daemon run) or run here "
         f"with --in-process")
     assert deployment.runs() == []
@@ -189,3 +189,46 @@ def test_without_a_daemon_the_run_is_not_submitted_and_the_line_says_what_to_do(
     [record] = deployment.runs()
     assert record.dagster_run.status == DagsterRunStatus.SUCCESS and ".dagster/grpc_info" not in record.dagster_run.tags
     assert "run " + record.dagster_run.run_id + ": queued" not in result.output
+
+
+def _beat(home, seconds_ago):
+    from dagster._daemon.types import DaemonHeartbeat
+
+    with DagsterInstance.from_config(home) as instance:
+        instance.add_daemon_heartbeat(DaemonHeartbeat(time.time() - seconds_ago, "QUEUED_RUN_COORDINATOR", None,
+                                                      None))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_daemon_counts_as_there_while_it_beats_or_launches_a_run(deployment):
+    from zensync_pipelines.definitions import defs
+
+    with DagsterInstance.from_config(deployment.home) as instance:
+        assert not queue_daemon_alive(instance)  # never beat
+    _beat(deployment.home, 100)
+    with DagsterInstance.from_config(deployment.home) as instance:
+        assert not queue_daemon_alive(instance)  # 100 s ago: gone
+        # ... unless it is inside a launch, which can outlast a heartbeat on a busy machine.
+        run = instance.create_run_for_job(defs.resolve_job_def(JOB), status=DagsterRunStatus.STARTING)
+        assert queue_daemon_alive(instance)
+        instance.report_run_failed(run)
+        assert not queue_daemon_alive(instance)
+    _beat(deployment.home, 80)
+    with DagsterInstance.from_config(deployment.home) as instance:
+        assert queue_daemon_alive(instance)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_queued_run_whose_daemon_stops_beating_ends_the_wait_in_one_line(deployment):
+    """The daemon beat 85 s ago, so the run is submitted; a few seconds later the beat is too old and the command
+    stops following with one line: the run stays queued for the daemon's return."""
+    _beat(deployment.home, 85)
+    result = CliRunner().invoke(main, ["retry", "customers", "stripe"], catch_exceptions=False)
+    [record] = deployment.runs()
+    run_id = record.dagster_run.run_id
+    assert result.exit_code == 1 and record.dagster_run.status == DagsterRunStatus.QUEUED
+    assert result.output.splitlines()[0].startswith(f"run {run_id}: queued")
+    assert result.output.splitlines()[-1].startswith(f"Error: run {run_id} stays queued: no Dagster daemon has sent "
+                                                     f"a heartbeat to the instance in {deployment.home}")
+    assert result.output.splitlines()[-1].endswith("so nothing dequeues it until one runs again: start it (zensync "
+                                                   "dev, or dagster-daemon run) or run here with --in-process")

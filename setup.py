@@ -54,6 +54,9 @@ setup(
         "dev": ["ruff", "py-spy", "pyinstrument"],
         # The peer in benchmarks/scenarios/peer.py: an open-source reverse-ETL CLI, run as a user would.
         "bench": ["drt-core==1.2.1"],
+        # Kubernetes (deploy/kubernetes, docs/deploy.md): the K8sRunLauncher and k8s_job_executor that the instance
+        # names are imported by every run pod, which runs zensync's image.
+        "k8s": [f"dagster-k8s=={DAGSTER_LIBS}"],
     },
     entry_points={"console_scripts": ["zensync=zensync_pipelines.cli:main"]},
 )

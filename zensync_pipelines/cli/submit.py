@@ -118,21 +118,22 @@ def _queued_behind(instance: Any, run: Any, limit_tags: tuple[str, ...]) -> str:
 
 def follow(instance: Any, run_id: str, limit_tags: tuple[str, ...], home: str,
            echo: Callable[[str], None] = click.echo) -> Any:
-    """Wait for the run's end, one line per status change; the finished run. Stops with one line when the run
-    waits in the queue and the daemon stopped beating (it stays queued and starts when a daemon runs again)."""
+    """Wait for the run's end, one line per status change (and, while queued, per change of the runs it waits
+    behind); the finished run. Stops with one line when the run waits in the queue and the daemon stopped beating
+    (it stays queued and starts when a daemon runs again)."""
     from dagster import DagsterRunStatus
 
-    seen: Optional[DagsterRunStatus] = None
+    seen: Optional[tuple[DagsterRunStatus, str]] = None
     started = time.monotonic()
     while True:
         run = instance.get_run_by_id(run_id)
-        if run.status != seen:
-            seen = run.status
-            why = _queued_behind(instance, run, limit_tags) if seen == DagsterRunStatus.QUEUED else ""
-            echo(f"run {run_id}: {seen.value.lower()}{why} ({time.monotonic() - started:.0f} s)")
+        why = _queued_behind(instance, run, limit_tags) if run.status == DagsterRunStatus.QUEUED else ""
+        if (run.status, why) != seen:
+            seen = (run.status, why)
+            echo(f"run {run_id}: {run.status.value.lower()}{why} ({time.monotonic() - started:.0f} s)")
         if run.is_finished:
             return run
-        if seen == DagsterRunStatus.QUEUED and not queue_daemon_alive(instance):
+        if run.status == DagsterRunStatus.QUEUED and not queue_daemon_alive(instance):
             raise click.ClickException(f"run {run_id} stays queued: " + no_daemon_line(home).replace(
                 "so the run queue would never start this run", "so nothing dequeues it until one runs again"))
         time.sleep(POLL_SECONDS)

@@ -75,8 +75,11 @@ class Deployment:
 
     def start_daemon(self, spawn, **extra_env):
         log = open(os.path.join(self.home, "daemon.log"), "w")
+        # The daemon waits for a run's process to load the code location before it dequeues the next; on the
+        # shared 2-core test machines that took over Dagster's 60 s gRPC deadline, failing a run at launch.
+        env = {**self.env, "DAGSTER_GRPC_TIMEOUT_SECONDS": "300", **extra_env}
         self.daemon = spawn([sys.executable, "-m", "dagster._daemon", "run", "-w", str(WORKSPACE)],
-                            env={**self.env, **extra_env}, cwd=self.home, stdout=log, stderr=subprocess.STDOUT)
+                            env=env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         with DagsterInstance.from_config(self.home) as instance:
             while not queue_daemon_alive(instance):
@@ -132,7 +135,10 @@ def _finish(process, timeout=240):
 def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment, spawn):
     deployment.start_daemon(spawn)
     first = deployment.zensync("sync", "customers", "stripe")
-    time.sleep(1.0)  # the second is submitted while the first is queued or running
+    deadline = time.monotonic() + 120
+    while not deployment.runs():  # the second is submitted once the first is in the queue
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0]
+        time.sleep(0.2)
     second = deployment.zensync("sync", "customers", "stripe", "--full")
     (code_1, out_1), (code_2, out_2) = _finish(first), _finish(second)
     assert (code_1, code_2) == (0, 0), out_1 + out_2 + deployment.daemon_log()
@@ -143,7 +149,8 @@ def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment, spa
         run_id = record.dagster_run.run_id
         # Followed from the queue to the end, a line per status, then today's summary.
         lines = [line for line in output.splitlines() if line.startswith(f"run {run_id}: ")]
-        assert [line.split(": ")[1].split()[0].rstrip(",") for line in lines] == \
+        statuses = [line.split(": ")[1].split()[0].rstrip(",") for line in lines]
+        assert [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s] == \
                ["queued", "starting", "started", "success"], output
         assert f"{JOB}: run {run_id} succeeded" in output
         [totals] = [line for line in output.splitlines() if line.startswith("│ ")]
@@ -151,9 +158,11 @@ def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment, spa
         assert ".dagster/grpc_info" in record.dagster_run.tags
         assert record.dagster_run.tags["zensync/copy"] == "customers.stripe"
         assert record.dagster_run.tags["zensync/lane"] == "default:stripe"
-    # One copy at a time: the second started only after the first had ended, and said whom it waited for.
+    # One copy at a time: the second started only after the first had ended, and, queued before that end, said
+    # whom it waited for.
     assert two.start_time >= one.end_time
-    assert f"behind run {one.dagster_run.run_id} (zensync/copy=customers.stripe)" in out_2
+    if two.create_timestamp.timestamp() < one.end_time:
+        assert f"behind run {one.dagster_run.run_id} (zensync/copy=customers.stripe)" in out_2
     first_totals = [c.strip() for c in [line for line in out_1.splitlines() if line.startswith("│ ")][0].split("│")]
     assert first_totals[1] == str(ROWS - 1) and first_totals[5] == "1"  # created all but row 7, which is invalid
     assert set(deployment.remote()) == {str(i) for i in range(1, ROWS + 1)} - {"7"}

@@ -90,7 +90,11 @@ def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str], tenant: str, 
                 raise click.ClickException(submit.no_daemon_line(home))
             run = submit.create_run(instance, name, tags)
             instance.submit_run(run.run_id, workspace=None)  # the queue needs no workspace; the daemon has its own
-            run = submit.follow(instance, run.run_id, (COPY_TAG, LANE_TAG), home)
+            try:
+                run = submit.follow(instance, run.run_id, (COPY_TAG, LANE_TAG), home)
+            except KeyboardInterrupt:  # the run is the deployment's now: only the following stops
+                click.echo(f"stopped following run {run.run_id}; it goes on: {submit.where_to_look(run.run_id, home)}")
+                raise SystemExit(130) from None
             success, run_id = run.is_success, run.run_id
             months, reason = submit.outcome(instance, run_id)
     print_run(run_id, name, success, _totals(months))

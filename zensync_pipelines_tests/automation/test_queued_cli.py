@@ -241,3 +241,20 @@ def test_a_queued_run_whose_daemon_stops_beating_ends_the_wait_in_one_line(deplo
                                                      f"a heartbeat to the instance in {deployment.home}")
     assert result.output.splitlines()[-1].endswith("so nothing dequeues it until one runs again: start it (zensync "
                                                    "dev, or dagster-daemon run) or run here with --in-process")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_ctrl_c_stops_following_and_leaves_the_run_to_the_deployment(deployment):
+    import signal
+
+    _beat(deployment.home, 0)  # a daemon that beats but, here, never dequeues: the run waits in the queue
+    command = deployment.zensync("sync", "customers", "stripe")
+    first = command.stdout.readline()
+    assert ": queued" in first, first + command.communicate()[0]
+    command.send_signal(signal.SIGINT)
+    code, rest = _finish(command, timeout=60)
+    [record] = deployment.runs()
+    run_id = record.dagster_run.run_id
+    assert code == 130 and record.dagster_run.status == DagsterRunStatus.QUEUED
+    assert rest.strip() == f"stopped following run {run_id}; it goes on: the Dagster UI's Runs page (instance " \
+                           f"{deployment.home}), run {run_id}"

@@ -8,7 +8,7 @@ setup(
     version="0.1.0",
     description="Dagster-native two-way sync of business catalogs with Stripe and Salesforce",
     packages=find_packages(exclude=["zensync_pipelines_tests*", "benchmarks*"]),
-    package_data={"zensync_pipelines": ["dagster_instance.yaml", "store/migrations/*.ini", "store/migrations/*.mako",
+    package_data={"zensync_pipelines": ["dagster_instance.yaml", "dagster_workspace.yaml", "store/migrations/*.ini", "store/migrations/*.mako",
                                         "store/migrations/versions/*.py", "sandbox/**/*.json"]},
     include_package_data=True,
     python_requires=">=3.11",
@@ -59,6 +59,9 @@ setup(
         "celery": [f"dagster-celery=={DAGSTER_LIBS}", "redis>=5"],
         # The peer in benchmarks/scenarios/peer.py: an open-source reverse-ETL CLI, run as a user would.
         "bench": ["drt-core==1.2.1"],
+        # Kubernetes (deploy/kubernetes, docs/deploy.md): the K8sRunLauncher and k8s_job_executor that the instance
+        # names are imported by every run pod, which runs zensync's image.
+        "k8s": [f"dagster-k8s=={DAGSTER_LIBS}"],
     },
     entry_points={"console_scripts": ["zensync=zensync_pipelines.cli:main"]},
 )

@@ -7,11 +7,15 @@ pinned in setup.py). Called directly, it needs neither the `dg` CLI package and 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from dagster._cli.dev import dev_command_impl
 from dagster_shared.cli import WorkspaceOpts
 
 MODULE = "zensync_pipelines.definitions"
+# The module above under the location name `zensync`, which `zensync sync` names in the runs it queues.
+WORKSPACE = Path(__file__).parents[1] / "dagster_workspace.yaml"
 
 
 @click.command()
@@ -20,7 +24,7 @@ MODULE = "zensync_pipelines.definitions"
 def main(host: str, port: int) -> None:
     dev_command_impl(code_server_log_level="warning", log_level="info", log_format="colored", port=str(port),
                      host=host, use_legacy_code_server_behavior=False, shutdown_pipe=None, verbose=False,
-                     workspace_opts=WorkspaceOpts(module_name=(MODULE,)), live_data_poll_rate="2000")
+                     workspace_opts=WorkspaceOpts(workspace=(str(WORKSPACE),)), live_data_poll_rate="2000")
 
 
 if __name__ == "__main__":

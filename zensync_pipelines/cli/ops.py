@@ -1,8 +1,9 @@
 """Operator commands: `zensync sync`, `plan`, `status`, `retry` and `explain`.
 
-`sync` and `retry` run the catalog's sync job in this process and record it as a Dagster run in the instance of
-DAGSTER_HOME, else in `zensync dev`'s (in the data folder), so the run shows in the UI with its materializations
-and checks. `plan`, `status` and `explain` only read.
+`sync` and `retry` record the catalog's sync job as a Dagster run in the instance of DAGSTER_HOME, else in
+`zensync dev`'s (in the data folder), so the run shows in the UI with its materializations and checks. An instance
+with a run queue gets the run submitted and followed to its end (cli/submit.py); one without, or `--in-process`,
+runs it in this process. `plan`, `status` and `explain` only read.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ DEFAULT_TENANT = "default"  # store/tables.py's; not imported, so `zensync --hel
 # Every command reads and writes one tenant's rows only: its mappings, events, digests, cursors and catalog rows.
 tenant_option = click.option("--tenant", default=DEFAULT_TENANT, show_default=True, metavar="TENANT",
                              help="The tenant whose rows to work on.")
+# With a run queue (zensync dev's instance, deploy/production's), `sync` and `retry` submit their run to it and
+# follow it: the queue's limits and the deployment's launcher and executor apply (cli/submit.py).
+in_process_option = click.option("--in-process", is_flag=True,
+                                 help="Run the job in this process, past the run queue (its limits, the deployment's "
+                                      "executor), as on a single machine without a daemon.")
 
 
 def _spec(catalog: str, system: Optional[str] = None, tenant: str = DEFAULT_TENANT) -> CatalogSpec:
@@ -70,24 +76,51 @@ def _ids(value: Optional[str]) -> list[str]:
     return [i.strip() for i in (value or "").split(",") if i.strip()]
 
 
-def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str], tenant: str) -> None:
+def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str], tenant: str, in_process: bool) -> None:
     from ..dagster_defs.factory import job_name
     from ..dagster_defs.scope import COPY_TAG, copy_tags, tenant_tags
-    from ..dagster_defs.tenant_systems import lane_tags, run_in_progress
-    from ..definitions import build_definitions
+    from ..dagster_defs.tenant_systems import LANE_TAG, lane_tags
+    from . import submit
 
     tags = tags | tenant_tags(tenant) | copy_tags(spec, system, tenant) | lane_tags(tenant, system)
-    job = build_definitions().resolve_job_def(job_name(spec, system))
+    name, home = job_name(spec, system), _instance_home()
     with _instance() as instance:
-        if (busy := run_in_progress(instance, COPY_TAG, tags[COPY_TAG])) is not None:  # it skips the queue's check
-            raise click.ClickException(f"{tags[COPY_TAG]} is busy: run {busy.run_id} ({busy.job_name}) "
-                                       f"is in progress; run again when it ends")
-        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
-    events = result.get_asset_materialization_events()
-    totals = _totals([{k: v.value for k, v in e.materialization.metadata.items()} for e in events])
-    print_run(result.run_id, job.name, result.success, totals)
-    if not result.success:
+        if in_process or not submit.has_run_queue(instance):
+            success, run_id, months = _execute_here(instance, name, tags)
+            reason = None
+        else:
+            if not submit.queue_daemon_alive(instance):  # checked first: a run nothing dequeues is not submitted
+                raise click.ClickException(submit.no_daemon_line(home))
+            run = submit.create_run(instance, name, tags)
+            instance.submit_run(run.run_id, workspace=None)  # the queue needs no workspace; the daemon has its own
+            try:
+                run = submit.follow(instance, run.run_id, (COPY_TAG, LANE_TAG), home)
+            except KeyboardInterrupt:  # the run is the deployment's now: only the following stops
+                click.echo(f"stopped following run {run.run_id}; it goes on: {submit.where_to_look(run.run_id, home)}")
+                raise SystemExit(130) from None
+            success, run_id = run.is_success, run.run_id
+            months, reason = submit.outcome(instance, run_id)
+    print_run(run_id, name, success, _totals(months))
+    if not success:
+        if reason is not None:  # a queued run's failure is in the deployment's logs, not on this terminal
+            click.echo(f"run {run_id} failed: {reason} (logs: {submit.where_to_look(run_id, home)})")
         raise SystemExit(1)
+
+
+def _execute_here(instance: Any, name: str, tags: dict[str, str]) -> tuple[bool, str, list[dict[str, Any]]]:
+    """The job run in this process, past the run queue: its copy's run in progress is checked here instead."""
+    from ..dagster_defs.scope import COPY_TAG
+    from ..dagster_defs.tenant_systems import run_in_progress
+    from ..definitions import build_definitions
+
+    if (busy := run_in_progress(instance, COPY_TAG, tags[COPY_TAG])) is not None:  # it skips the queue's check
+        raise click.ClickException(f"{tags[COPY_TAG]} is busy: run {busy.run_id} ({busy.job_name}) "
+                                   f"is in progress; run again when it ends")
+    job = build_definitions().resolve_job_def(name)
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    events = result.get_asset_materialization_events()
+    return result.success, result.run_id, [{k: v.value for k, v in e.materialization.metadata.items()}
+                                           for e in events]
 
 
 def _month(value: Optional[str]) -> Optional[str]:
@@ -108,8 +141,9 @@ def _month(value: Optional[str]) -> Optional[str]:
 @click.option("--inbound", is_flag=True, help="The other way: apply the system's changes waiting in the inbox to "
                                              "the catalog (as zensync inbound CATALOG SYSTEM).")
 @tenant_option
+@in_process_option
 def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Optional[str], inbound: bool,
-         tenant: str) -> None:
+         tenant: str, in_process: bool) -> None:
     """Sync a whole catalog (or the rows created in a range of months) to one system now, as a recorded run."""
     from ..dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
                                      whole_catalog_tags)
@@ -131,9 +165,9 @@ def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Opti
         keys = partitions.get_partition_keys()
         if start not in keys or end not in keys or start > end:
             raise click.BadParameter(f"months must lie in {keys[0][:7]} .. {keys[-1][:7]}, first before last")
-        _run_job(spec, system, {RANGE_START: start, RANGE_END: end}, tenant)
+        _run_job(spec, system, {RANGE_START: start, RANGE_END: end}, tenant, in_process)
         return
-    _run_job(spec, system, whole_catalog_tags(spec, RECONCILE) if full else partition_tags(spec), tenant)
+    _run_job(spec, system, whole_catalog_tags(spec, RECONCILE) if full else partition_tags(spec), tenant, in_process)
 
 
 def _totals(months: list[dict[str, Any]]) -> dict[str, Any]:
@@ -151,14 +185,15 @@ def _totals(months: list[dict[str, Any]]) -> dict[str, Any]:
 @click.argument("system")
 @click.option("--ids", help="Comma-separated row ids; default every row not synced (failed, invalid, waiting).")
 @tenant_option
-def retry(catalog: str, system: str, ids: Optional[str], tenant: str) -> None:
+@in_process_option
+def retry(catalog: str, system: str, ids: Optional[str], tenant: str, in_process: bool) -> None:
     """Retry rows that did not sync, now, as a recorded run."""
     from ..dagster_defs.scope import IDS_TAG, RETRY, whole_catalog_tags
 
     spec = _spec(catalog, system, tenant)
     wanted = _ids(ids)
     _run_job(spec, system, whole_catalog_tags(spec, RETRY) | ({IDS_TAG: ",".join(wanted)} if wanted else {}),
-             tenant)
+             tenant, in_process)
 
 
 @click.command()

@@ -192,8 +192,8 @@ def test_a_tenants_spent_salesforce_budget_holds_back_its_own_runs_only(world):
 
 def test_the_commands_reach_a_tenant_through_the_registry_and_its_lane(sqlite_url, tmp_path, monkeypatch):
     """`zensync plan --tenant` reads with the tenant's settings (an unknown tenant is one line, no call), and
-    `zensync sync --tenant`, which runs in its own process past the run queue, waits its turn in the lane: a run
-    in progress there makes it stop with one line naming that run."""
+    `zensync sync --tenant --in-process`, which runs in its own process past the run queue, waits its turn in the
+    lane: a run in progress there makes it stop with one line naming that run."""
     import shutil
 
     from click.testing import CliRunner
@@ -215,7 +215,7 @@ def test_the_commands_reach_a_tenant_through_the_registry_and_its_lane(sqlite_ur
     with DagsterInstance.from_config(str(tmp_path)) as instance:
         busy = instance.create_run_for_job(job, tags=tenant_tags("t1") | copy_tags(CUSTOMERS, "stripe", "t1")
                                            | lane_tags("t1", "stripe"), status=DagsterRunStatus.STARTED)
-    refused = runner.invoke(main, ["sync", "customers", "stripe", "--tenant", "t1"])
+    refused = runner.invoke(main, ["sync", "customers", "stripe", "--tenant", "t1", "--in-process"])
     assert refused.exit_code == 1
     assert refused.output.strip() == f"Error: t1:customers.stripe is busy: run {busy.run_id} (sync_customers_stripe) " \
                                      f"is in progress; run again when it ends"

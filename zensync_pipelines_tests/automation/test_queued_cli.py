@@ -69,17 +69,17 @@ def instance_storage(request, backend, tmp_path):
 
 
 class Deployment:
-    def __init__(self, home, env, stripe_url):
-        self.home, self.env, self.stripe_url = home, env, stripe_url
+    def __init__(self, home, env, stripe_url, spawn):
+        self.home, self.env, self.stripe_url, self.spawn = home, env, stripe_url, spawn
         self.daemon = None
 
-    def start_daemon(self, spawn, **extra_env):
+    def start_daemon(self, **extra_env):
         log = open(os.path.join(self.home, "daemon.log"), "w")
         # The daemon waits for a run's process to load the code location before it dequeues the next; on the
         # shared 2-core test machines that took over Dagster's 60 s gRPC deadline, failing a run at launch.
         env = {**self.env, "DAGSTER_GRPC_TIMEOUT_SECONDS": "300", **extra_env}
-        self.daemon = spawn([sys.executable, "-m", "dagster._daemon", "run", "-w", str(WORKSPACE)],
-                            env=env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT)
+        self.daemon = self.spawn([sys.executable, "-m", "dagster._daemon", "run", "-w", str(WORKSPACE)],
+                                 env=env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         with DagsterInstance.from_config(self.home) as instance:
             while not queue_daemon_alive(instance):
@@ -92,13 +92,15 @@ class Deployment:
             return file.read()[-3000:]
 
     def stop_daemon(self):
-        self.daemon.terminate()
-        reap(self.daemon, grace=30)
+        """SIGTERM, which the daemon passes on to the code server it started; spawn's SIGKILL would orphan that."""
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.terminate()
+            reap(self.daemon, grace=30)
 
     def zensync(self, *args):
         """The command as a user runs it, in its own process."""
-        return subprocess.Popen([sys.executable, "-m", "zensync_pipelines.cli", *args], env=self.env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return self.spawn([sys.executable, "-m", "zensync_pipelines.cli", *args], env=self.env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def runs(self):
         with DagsterInstance.from_config(self.home) as instance:
@@ -111,7 +113,7 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(request, backend, instance_storage, stripe_sandbox_url, tmp_path, monkeypatch):
+def deployment(request, backend, instance_storage, stripe_sandbox_url, tmp_path, monkeypatch, spawn):
     """The catalog and the instance on one backend: SQLite both (zensync dev), or PostgreSQL both (production)."""
     database_url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
     env = {**os.environ, "ZENSYNC_DATABASE_URL": database_url, "ZENSYNC_DATA_DIR": str(tmp_path),
@@ -124,7 +126,9 @@ def deployment(request, backend, instance_storage, stripe_sandbox_url, tmp_path,
     engine = make_engine(database_url)
     seed_customers(engine, ROWS)
     engine.dispose()
-    return Deployment(instance_storage, env, stripe_sandbox_url)
+    deployment = Deployment(instance_storage, env, stripe_sandbox_url, spawn)
+    yield deployment
+    deployment.stop_daemon()
 
 
 def _finish(process, timeout=240):
@@ -132,8 +136,8 @@ def _finish(process, timeout=240):
     return process.returncode, output
 
 
-def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment, spawn):
-    deployment.start_daemon(spawn)
+def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment):
+    deployment.start_daemon()
     first = deployment.zensync("sync", "customers", "stripe")
     deadline = time.monotonic() + 120
     while not deployment.runs():  # the second is submitted once the first is in the queue
@@ -169,8 +173,8 @@ def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment, spa
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # the storage's part is the ordering test's
-def test_a_failed_queued_run_exits_1_naming_the_run_and_where_to_look(deployment, spawn):
-    deployment.start_daemon(spawn, STRIPE_API_BASE="http://127.0.0.1:9")  # the runs' Stripe is down
+def test_a_failed_queued_run_exits_1_naming_the_run_and_where_to_look(deployment):
+    deployment.start_daemon(STRIPE_API_BASE="http://127.0.0.1:9")  # the runs' Stripe is down
     code, output = _finish(deployment.zensync("sync", "customers", "stripe"))
     [record] = deployment.runs()
     run_id = record.dagster_run.run_id

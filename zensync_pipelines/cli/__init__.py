@@ -10,6 +10,7 @@ from . import preflight
 from .webhooks import webhooks
 from .ops import COMMANDS as OPERATOR_COMMANDS
 from .sandbox import sandbox
+from .status import status
 from .tenants import tenants
 from ..engine.spec import SpecError
 from ..store import migrate
@@ -56,8 +57,11 @@ def seed(customers: int, invoices: int, plans: int, rng_seed: int) -> None:
     if not (customers or invoices or plans):
         raise click.UsageError("nothing to seed: give --customers N, --invoices M and/or --plans P (e.g. zensync "
                                "seed --customers 500); see zensync seed --help")
+    from ..demo.tables import add_tenant_column
+
     url, engine = preflight.database()
     migrate.upgrade(engine)
+    add_tenant_column(engine)  # a demo database made before tenants
     customers = customers or (50 if invoices else 0)  # invoices need customers to belong to
     now = dt.datetime.now(dt.timezone.utc)  # new rows land after any change sensor's cursor
     if customers:
@@ -80,16 +84,19 @@ def seed(customers: int, invoices: int, plans: int, rng_seed: int) -> None:
               help="Demo customers to seed when the catalog is empty.")
 @click.option("--webhook-port", type=int, default=8787, show_default=True,
               help="Port of the webhook receiver the Stripe sandbox delivers to.")
-def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int) -> None:
+@click.option("--tenants", type=click.IntRange(min=0, max=999), default=0, show_default=True,
+              help="Also register tenants t1..tN, each on its own Stripe connected account and Salesforce org, "
+                   "with --customers customers each, and sync them.")
+def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int, tenants: int) -> None:
     """Run everything locally: catalog, Stripe and Salesforce sandboxes, the webhook receiver, and the Dagster UI
     with sensors on."""
     from .dev import run_dev
 
-    raise SystemExit(run_dev(port, stripe_port, salesforce_port, customers, webhook_port))
+    raise SystemExit(run_dev(port, stripe_port, salesforce_port, customers, webhook_port, tenants))
 
 
 main.add_command(sandbox)
 main.add_command(webhooks)
 main.add_command(tenants)
-for operator_command in OPERATOR_COMMANDS:  # sync, plan, status, retry, explain
+for operator_command in [*OPERATOR_COMMANDS, status]:  # sync, plan, retry, explain, status
     main.add_command(operator_command)

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import requests
@@ -35,10 +36,11 @@ INSTANCE_YAML = Path(__file__).parents[1] / "dagster_instance.yaml"  # package d
 
 def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:
     """Seed customers into an empty catalog; returns (what happened, whether demo invoices are still to come)."""
-    from ..demo.tables import invoice_lines, invoices, metadata
+    from ..demo.tables import add_tenant_column, invoice_lines, invoices, metadata
 
     engine = make_engine(url)
     migrate.upgrade(engine)
+    add_tenant_column(engine)  # a demo database made before tenants: the shipped specs read `tenant_id`
     tables = inspect(engine).get_table_names()
     added = seed_customers(engine, customers) if "customers" not in tables else 0
     metadata.create_all(engine, tables=[invoices, invoice_lines])  # the invoices sensors need the table at once
@@ -100,7 +102,24 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int = 8787) -> int:
+def _tenants(url: str, count: int, customers: int, stripe_url: str, systems: Any, receiver: Any,
+             env: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
+    """Register t1..t`count` on their own account and org, seed their rows; the runs of their first sync."""
+    from .dev_receiver import _salesforce_sandbox
+    from .dev_tenants import register_tenants, sync_requests
+
+    engine = make_engine(url)
+    made, environment = register_tenants(engine, count, SANDBOX_STRIPE_KEY, stripe_url,
+                                         _salesforce_sandbox(systems.sandboxes), receiver.outbound_url, customers)
+    engine.dispose()
+    env |= environment  # each org's refresh token, for the tenants' runs in the dagster process
+    for tenant in made:
+        click.echo(tenant.line())
+    return sync_requests(made)
+
+
+def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int = 8787,
+            tenants: int = 0) -> int:
     # Every setting is checked before anything starts: a bad one is one line, not a half-started stack.
     for port_, service, flag in ((port, "Dagster UI", "--port"), (stripe_port, "Stripe sandbox", "--stripe-port"),
                                  (salesforce_port, "Salesforce sandbox", "--salesforce-port"),
@@ -138,6 +157,7 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
         click.echo(f"{'':<20}(the Salesforce sandbox's outbound messages go to {receiver.salesforce_url}/<token>)")
         click.echo(EDIT_AN_ACCOUNT.format(url=systems.environment[config.SALESFORCE_LOGIN_URL],
                                           ca=systems.environment[config.SALESFORCE_CA_BUNDLE]))
+    tenant_runs = _tenants(url, tenants, customers, stripe_url, systems, receiver, env) if tenants else []
     click.echo(f"{'Dagster home:':<20}{env['DAGSTER_HOME']} (the UI's address follows once it answers)")
     click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
     click.echo("Ctrl-C stops everything.")
@@ -169,6 +189,10 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
                 elif not announced and answers(ui):
                     announced = True
                     click.echo(f"Dagster UI:         {ui}")
+                    if tenant_runs:
+                        from .dev_tenants import launch_in_background
+
+                        launch_in_background(port, tenant_runs)
     finally:
         output.join(timeout=5)
         receiver.stop()

@@ -20,7 +20,6 @@ from .schedules import build_reconcile_schedule
 from .scope import copy_tags
 from .sensors import build_change_sensor
 from .tenant_automation import build_tenant_inbox_sensor, build_tenant_retry_sensor
-from .tenant_sensors import build_tenant_change_sensor
 from .settings import AutomationSettings
 from .tenant_systems import lane_tags
 from .whole import build_whole_catalog_job
@@ -83,7 +82,6 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
                 sensors.append((build_tenant_inbox_sensor if spec.tenant_column else build_inbox_sensor)(
                     spec, system, inbound, settings))
     if watched:
-        # A catalog with a tenant column: one tick for all tenants, a run per tenant (dagster_defs/tenant_sensors.py).
-        build = build_tenant_change_sensor if spec.tenant_column else build_change_sensor
-        sensors.append(build(spec, watched, settings))
+        # With a tenant column, one tick for all tenants once any is registered (dagster_defs/tenant_sensors.py).
+        sensors.append(build_change_sensor(spec, watched, settings))
     return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules)

@@ -19,7 +19,6 @@ from .retries import build_retry_sensor
 from .schedules import build_reconcile_schedule
 from .scope import copy_tags
 from .sensors import build_change_sensor
-from .tenant_automation import build_tenant_inbox_sensor, build_tenant_retry_sensor
 from .settings import AutomationSettings
 from .tenant_systems import lane_tags
 from .whole import build_whole_catalog_job
@@ -69,8 +68,7 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         if strategy.schedule and automated:
             schedules.append(build_reconcile_schedule(spec, system, name, settings, strategy.cron))
         if (strategy.sensor or strategy.schedule) and automated:  # a manual copy retries when it is run
-            sensors.append((build_tenant_retry_sensor if spec.tenant_column else build_retry_sensor)(
-                spec, system, name, settings))
+            sensors.append(build_retry_sensor(spec, system, name, settings))
         if inbound_enabled(spec, system):
             inbound = inbound_job_name(spec, system)
             assets.append(build_inbound_asset(spec, system))
@@ -79,8 +77,7 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
                                          executor_def=in_process_executor,
                                          description=f"Apply {system} changes to {spec.name}."))
             if automated:
-                sensors.append((build_tenant_inbox_sensor if spec.tenant_column else build_inbox_sensor)(
-                    spec, system, inbound, settings))
+                sensors.append(build_inbox_sensor(spec, system, inbound, settings))
     if watched:
         # With a tenant column, one tick for all tenants once any is registered (dagster_defs/tenant_sensors.py).
         sensors.append(build_change_sensor(spec, watched, settings))

@@ -4,25 +4,32 @@ The sensor's idle tick is one indexed query (the newest due event id). A run app
 sensor asks again only for newer events, or, when a run left events due (an outage failed it), after a minute.
 Polling is the fallback for lost webhooks: it reads the system's change feed from a stored cursor into the same
 inbox, deduplicated by event id, and the sensor takes it from there.
+
+A catalog with a tenant column has the same one sensor for all tenants: one grouped query finds each active
+tenant's newest due event, and a tenant whose previous run is in progress waits while the others go on.
 """
 
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import time
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from dagster import (In, JobDefinition, MetadataValue, Nothing, OpExecutionContext, Output, RunRequest,
-                     ScheduleDefinition, SensorDefinition, SensorEvaluationContext, SkipReason, in_process_executor,
-                     job, op, sensor)
+                     ScheduleDefinition, SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason,
+                     in_process_executor, job, op, sensor)
 
 from ..engine.spec import CatalogSpec, inbound_routes, inbound_systems
 from ..store.inbox import InboxStore
 from ..store.state import StateStore
+from ..store.tables import DEFAULT_TENANT
+from ..store.tenant_ticks import newest_due_by_tenant
 from .inbound_systems import INBOUND_SYSTEMS
 from .resources import tick_database
-from .sensors import sensor_run_in_flight
+from .scope import tenant_tags
+from .sensors import busy_tenants
 from .settings import AutomationSettings
 
 RETRY_SECONDS = 60  # a run that left events due (the run failed) is retried this often, never every tick
@@ -33,25 +40,69 @@ def inbox_sensor_name(spec: CatalogSpec, system: str) -> str:
     return f"{spec.name}_{system}_inbox"
 
 
+def newest_due(context: SensorEvaluationContext, spec: CatalogSpec, system: str) -> dict[str, int]:
+    """Per tenant with events due, the newest due event's id: one indexed query, grouped by tenant for a catalog
+    with a tenant column (active tenants and the default one only)."""
+    engine = tick_database(context).engine()
+    if spec.tenant_column:
+        return newest_due_by_tenant(engine, spec.name, system, dt.datetime.now(dt.timezone.utc))
+    newest = InboxStore(engine).newest_due_id(spec.name, system)
+    return {} if newest is None else {DEFAULT_TENANT: newest}
+
+
+def load_handed(text: Optional[str]) -> dict[str, dict[str, Any]]:
+    """The cursor: per tenant, the newest event handed to a run and when. The default tenant's at the top level,
+    as before tenants ({"id", "at"}); the others' under "tenants"."""
+    data = json.loads(text) if text else {}
+    handed = dict(data.get("tenants", {}))
+    if "id" in data:
+        handed[DEFAULT_TENANT] = {"id": data["id"], "at": data["at"]}
+    return handed
+
+
+def dump_handed(handed: dict[str, dict[str, Any]]) -> str:
+    others = {t: v for t, v in handed.items() if t != DEFAULT_TENANT}
+    return json.dumps(handed.get(DEFAULT_TENANT, {}) | ({"tenants": others} if others else {}))
+
+
 def build_inbox_sensor(spec: CatalogSpec, system: str, job_name: str,
                        settings: AutomationSettings) -> SensorDefinition:
+    """One sensor for every tenant's events: a run per tenant with newer events due; the default tenant's run,
+    key and cursor are those from before tenants, another tenant's run carries its tag."""
     name = inbox_sensor_name(spec, system)
 
     @sensor(name=name, job_name=job_name, minimum_interval_seconds=settings.sensor_interval_seconds,
             default_status=settings.sensor_status,
             description=f"Applies {system} events for {spec.name} as soon as they are in the inbox.")
-    def _inbox(context: SensorEvaluationContext) -> RunRequest | SkipReason:
-        newest = InboxStore(tick_database(context).engine()).newest_due_id(spec.name, system)
-        if newest is None:
+    def _inbox(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        newest = newest_due(context, spec, system)
+        if not newest:
             return SkipReason(f"no {system} event due for {spec.name}")
-        previous = json.loads(context.cursor) if context.cursor else {}
+        previous = load_handed(context.cursor)
         now = time.time()
-        if previous.get("id") == newest and now - previous.get("at", 0) < RETRY_SECONDS:
-            return SkipReason(f"event {newest} was handed to a run {now - previous['at']:.0f} s ago")
-        if sensor_run_in_flight(context.instance, name):
-            return SkipReason("the previous run of this sensor is still queued or running")
-        context.update_cursor(json.dumps({"id": newest, "at": now}))
-        return RunRequest(run_key=f"inbox-{newest}-{int(now)}")
+        # A tenant whose newest due event was handed to a run less than a minute ago waits (its run may still be
+        # applying it, or failed and left it due: asked again after RETRY_SECONDS, never every tick).
+        wanted = {t for t, i in newest.items()
+                  if not (previous.get(t, {}).get("id") == i and now - previous[t].get("at", 0) < RETRY_SECONDS)}
+        if not wanted:
+            if set(newest) == {DEFAULT_TENANT}:
+                return SkipReason(f"event {newest[DEFAULT_TENANT]} was handed to a run "
+                                  f"{now - previous[DEFAULT_TENANT]['at']:.0f} s ago")
+            return SkipReason(f"the tenants' newest {system} events were handed to runs less than "
+                              f"{RETRY_SECONDS} s ago")
+        busy = busy_tenants(context.instance, name)
+        # Kept for tenants with events due only; the default tenant's as before, whatever is due.
+        handed = {t: v for t, v in previous.items() if t in newest or t == DEFAULT_TENANT}
+        requests = []
+        for tenant in sorted(wanted - busy):
+            handed[tenant] = {"id": newest[tenant], "at": now}
+            key = f"inbox-{newest[tenant]}-{int(now)}" if tenant == DEFAULT_TENANT else \
+                f"inbox-{tenant}-{newest[tenant]}-{int(now)}"
+            requests.append(RunRequest(run_key=key, tags=tenant_tags(tenant)))
+        if not requests:
+            return SkipReason("the previous run of this sensor is still queued or running" if wanted == {DEFAULT_TENANT}
+                              else "the tenants' previous runs of this sensor are still queued or running")
+        return SensorResult(run_requests=requests, cursor=dump_handed(handed))
 
     return _inbox
 

@@ -21,7 +21,7 @@ from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_aft
 from ..store.tables import DEFAULT_TENANT
 from .external import catalog_key, catalog_metadata
 from .resources import tick_database
-from .scope import CHANGES, whole_catalog_tags
+from .scope import CHANGES, TENANT_TAG, whole_catalog_tags
 from .settings import AutomationSettings
 
 IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
@@ -90,6 +90,12 @@ def sensor_run_in_flight(instance: DagsterInstance, name: str, job_name: Optiona
     records = instance.get_run_records(RunsFilter(tags={"dagster/sensor_name": name}, statuses=IN_FLIGHT,
                                                   job_name=job_name), limit=1)
     return bool(records)
+
+
+def busy_tenants(instance: DagsterInstance, name: str) -> set[str]:
+    """The tenants with a run of sensor `name` queued or in progress: one query for all of them."""
+    records = instance.get_run_records(RunsFilter(tags={"dagster/sensor_name": name}, statuses=IN_FLIGHT))
+    return {r.dagster_run.tags.get(TENANT_TAG, DEFAULT_TENANT) for r in records}
 
 
 def load_cursors(text: Optional[str]) -> dict[str, ChangeCursor]:

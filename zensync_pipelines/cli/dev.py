@@ -103,10 +103,11 @@ def _default_signals() -> None:
 
 
 def _tenants(url: str, count: int, customers: int, stripe_url: str, systems: Any, receiver: Any,
-             env: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
-    """Register t1..t`count` on their own account and org, seed their rows; the runs of their first sync."""
+             env: dict[str, str]) -> None:
+    """Register t1..t`count` on their own account and org and seed their rows. The change sensors sync them: their
+    first tick asks for a run over every row of each active tenant, as for any tenant registered later."""
     from .dev_receiver import _salesforce_sandbox
-    from .dev_tenants import register_tenants, sync_requests
+    from .dev_tenants import register_tenants
 
     engine = make_engine(url)
     made, environment = register_tenants(engine, count, SANDBOX_STRIPE_KEY, stripe_url,
@@ -115,7 +116,6 @@ def _tenants(url: str, count: int, customers: int, stripe_url: str, systems: Any
     env |= environment  # each org's refresh token, for the tenants' runs in the dagster process
     for tenant in made:
         click.echo(tenant.line())
-    return sync_requests(made)
 
 
 def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int = 8787,
@@ -157,7 +157,8 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
         click.echo(f"{'':<20}(the Salesforce sandbox's outbound messages go to {receiver.salesforce_url}/<token>)")
         click.echo(EDIT_AN_ACCOUNT.format(url=systems.environment[config.SALESFORCE_LOGIN_URL],
                                           ca=systems.environment[config.SALESFORCE_CA_BUNDLE]))
-    tenant_runs = _tenants(url, tenants, customers, stripe_url, systems, receiver, env) if tenants else []
+    if tenants:
+        _tenants(url, tenants, customers, stripe_url, systems, receiver, env)
     click.echo(f"{'Dagster home:':<20}{env['DAGSTER_HOME']} (the UI's address follows once it answers)")
     click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
     click.echo("Ctrl-C stops everything.")
@@ -189,10 +190,6 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
                 elif not announced and answers(ui):
                     announced = True
                     click.echo(f"Dagster UI:         {ui}")
-                    if tenant_runs:
-                        from .dev_tenants import launch_in_background
-
-                        launch_in_background(port, tenant_runs)
     finally:
         output.join(timeout=5)
         receiver.stop()

@@ -1,6 +1,7 @@
 """`zensync dev --tenants N`: tenants t1..tN, each on its own connected account of the Stripe sandbox and its own org
 of the Salesforce sandbox (logging in with its refresh token, as a multi-org connected app does), each with its own
-demo rows, synced at start by one run per tenant and copy.
+demo rows. The change sensors sync them, as they would any tenant's: the first tick (or the first after the
+tenants were registered) asks for a run over every row of each active tenant, per system, in its own lane.
 
 Started again on the same data folder, a tenant keeps its account and org while the sandboxes still have them, so
 its mappings stay true; one they lost is given a new one.
@@ -9,12 +10,9 @@ its mappings stay true; one they lost is given a new one.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import click
 import stripe
 from sqlalchemy import Engine
 
@@ -93,55 +91,3 @@ def register_tenants(engine: Engine, count: int, api_key: str, stripe_url: str, 
         seeded += seed_plans(engine, PLANS, seed=42 + number, stamp=now, tenant=tenant_id, first_id=first)
         made.append(DevTenant(tenant.id, settings["stripe_account"], tenant.salesforce_org, seeded))
     return made, environment
-
-
-def sync_requests(tenants: list[DevTenant]) -> list[tuple[str, dict[str, str]]]:
-    """(job, tags) of one run per tenant and copy, tagged as `zensync sync --tenant` tags its run: the tenant, its
-    copy and its lane, so the run queue runs one per copy and two per lane."""
-    from ..catalogs import load_specs
-    from ..dagster_defs.factory import job_name
-    from ..dagster_defs.scope import copy_tags, partition_tags, tenant_tags
-    from ..dagster_defs.tenant_systems import lane_tags
-
-    requests = []
-    for tenant in tenants:
-        for spec in (s for s in load_specs() if s.name in SYNCED):
-            for system in spec.systems:
-                if system == "salesforce" and tenant.salesforce_org is None:
-                    continue
-                tags = partition_tags(spec) | tenant_tags(tenant.id) | copy_tags(spec, system, tenant.id) \
-                    | lane_tags(tenant.id, system)
-                requests.append((job_name(spec, system), tags))
-    return requests
-
-
-def launch(ui_port: int, requests: list[tuple[str, dict[str, str]]], timeout: float = 120) -> list[str]:
-    """Submit the runs to the Dagster webserver (they go through the run queue, as a sensor's would); their ids.
-    The webserver answers before its code location has loaded: a submission is tried again until `timeout`."""
-    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
-
-    client = DagsterGraphQLClient("127.0.0.1", port_number=ui_port, timeout=60)
-    deadline, ids = time.monotonic() + timeout, []
-    for job, tags in requests:
-        while True:
-            try:
-                ids.append(client.submit_job_execution(job, tags=tags))
-                break
-            except DagsterGraphQLClientError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
-    return ids
-
-
-def launch_in_background(ui_port: int, requests: list[tuple[str, dict[str, str]]]) -> threading.Thread:
-    def submit() -> None:
-        try:
-            click.echo(f"tenants' first sync: {len(launch(ui_port, requests))} runs queued (one per tenant and copy)")
-        except Exception as error:  # noqa: BLE001 - a dev convenience: say so, the stack keeps running
-            click.echo(f"tenants' first sync could not be queued ({type(error).__name__}: {error}); "
-                       f"run zensync sync CATALOG SYSTEM --tenant T")
-
-    thread = threading.Thread(target=submit, name="zensync-tenant-runs", daemon=True)
-    thread.start()
-    return thread

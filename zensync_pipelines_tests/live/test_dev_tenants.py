@@ -1,6 +1,8 @@
-"""`zensync dev --tenants 2` as a user starts it: each tenant's rows reach its own connected account and its own org,
-and no other; `zensync status --json` then tells each tenant's copies apart."""
+"""`zensync dev --tenants 2` as a user starts it: the change sensors sync each tenant's rows to its own connected
+account and its own org, and no other; a tenant's later edit reaches only its own account, through the sensor;
+`zensync status --json` then tells each tenant's copies apart."""
 
+import datetime as dt
 import json
 import os
 import signal
@@ -12,10 +14,13 @@ import requests
 import stripe
 from click.testing import CliRunner
 from simple_salesforce import Salesforce
+from sqlalchemy import update
 
 from zensync_pipelines.cli import main
 from zensync_pipelines.cli.dev import SANDBOX_STRIPE_KEY
 from zensync_pipelines.demo.seed import TENANT_IDS
+from zensync_pipelines.demo.tables import customers
+from zensync_pipelines.store.db import make_engine
 
 from ..conftest import free_port, wait_for_port
 from .conftest import ARTIFACTS, ROOT, DevServer, wait_until
@@ -102,6 +107,28 @@ def test_each_tenants_rows_reach_its_own_account_and_org_only(dev_tenants, monke
 
     # Three orgs, the deployment's own and one per tenant, each holding its own tenant's Accounts only.
     assert wait_until(in_salesforce, 150, "each tenant's Accounts in its own org", server=server)
+
+    # A later edit of t1's customer: the change sensor's next tick asks for a run of t1's copy, which reaches t1's
+    # account only (t2's customer with the same offset, and the default tenant's, keep their names).
+    first = min(IDS["t1"], key=int)
+    engine = make_engine(server.database_url)
+    with engine.begin() as connection:
+        connection.execute(update(customers).where(customers.c.id == int(first)).values(
+            name="Renamed by t1", updated_at=dt.datetime.now(dt.timezone.utc)))
+    engine.dispose()
+
+    def renamed():
+        names = {t: {c.metadata["zenskar_id"]: c.name for c in stripe.StripeClient(
+            SANDBOX_STRIPE_KEY, stripe_account=accounts.get(t), base_addresses={"api": server.stripe_url})
+            .v1.customers.list(params={"limit": 100}).auto_paging_iter()} for t in IDS}
+        return names if names["t1"][first] == "Renamed by t1" else None
+
+    names = wait_until(renamed, 120, "t1's edit in t1's Stripe account", server=server)
+    assert "Renamed by t1" not in set(names["t2"].values()) | set(names["default"].values())
+    # The runs that did it were the sensor's, each tagged with its tenant (none launched by zensync dev itself).
+    runs = server.graphql('{ runsOrError(filter: {tags: [{key: "zensync/tenant", value: "t1"}]}) '
+                          '{ ... on Runs { results { tags { key value } } } } }')["runsOrError"]["results"]
+    assert runs and all(any(t["key"] == "dagster/sensor_name" for t in r["tags"]) for r in runs)
 
     monkeypatch.setenv("ZENSYNC_DATABASE_URL", server.database_url)
     monkeypatch.setenv("ZENSYNC_DATA_DIR", str(server.data))

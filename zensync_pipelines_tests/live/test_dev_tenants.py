@@ -47,7 +47,7 @@ def dev_tenants(tmp_path_factory):
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
-        wait_for_port(server.port, process, timeout=120)
+        wait_for_port(server.port, process, timeout=300)  # a bound on a hang: the UI takes minutes on a busy machine
         yield server
     finally:
         if process.poll() is None:

@@ -29,6 +29,7 @@ SPEC = CatalogSpec(
     cursor_column="updated_at",
     created_at_column="created_at",
     soft_delete_column="deleted_at",
+    tenant_column="tenant_id",  # whose row it is: a tenant's runs read and write its own rows only
     partition_start="2025-01-01",  # the demo data starts here; older rows still sync, they have no month
     systems={
         "stripe": [

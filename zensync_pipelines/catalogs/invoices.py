@@ -79,6 +79,7 @@ SPEC = CatalogSpec(
     cursor_column="updated_at",
     created_at_column="created_at",
     soft_delete_column="deleted_at",
+    tenant_column="tenant_id",  # whose row it is: a tenant's runs read and write its own rows only
     partition_start="2025-01-01",  # as the customers': the demo data starts here
     children=[Children("lines", table="invoice_lines", foreign_key="invoice_id", cursor_column="updated_at",
                        columns=["description", "quantity", "unit_amount"])],

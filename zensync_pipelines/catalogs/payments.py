@@ -36,6 +36,7 @@ SPEC = CatalogSpec(
     name="payments",
     description="Payments made in Stripe (table `payments`): one row per charge, with its invoice and customer.",
     table="payments",
+    tenant_column="tenant_id",  # whose row it is: a tenant's runs read and write its own rows only
     primary_key="id",
     cursor_column="updated_at",
     created_at_column="created_at",

@@ -12,6 +12,7 @@ from .webhooks import webhooks
 from .ops import COMMANDS as OPERATOR_COMMANDS
 from .ops_inbound import COMMANDS as INBOUND_COMMANDS
 from .sandbox import sandbox
+from .status import status
 from .tenants import tenants
 from .worker import worker
 from ..engine.spec import SpecError
@@ -70,8 +71,11 @@ def seed(customers: int, invoices: int, plans: int, subscriptions: int, rng_seed
     if not (customers or invoices or plans or subscriptions):
         raise click.UsageError("nothing to seed: give --customers N, --invoices M, --plans P and/or --subscriptions "
                                "S (e.g. zensync seed --customers 500); see zensync seed --help")
+    from ..demo.tables import add_tenant_column
+
     url, engine = preflight.database()
     migrate.upgrade(engine)
+    add_tenant_column(engine)  # a demo database made before tenants
     customers = customers or (50 if invoices or subscriptions else 0)  # invoices need customers to belong to
     now = dt.datetime.now(dt.timezone.utc)  # new rows land after any change sensor's cursor
     if customers:
@@ -99,17 +103,21 @@ def seed(customers: int, invoices: int, plans: int, subscriptions: int, rng_seed
               help="Demo customers to seed when the catalog is empty.")
 @click.option("--webhook-port", type=int, default=8787, show_default=True,
               help="Port of the webhook receiver the Stripe sandbox delivers to.")
-def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int) -> None:
+@click.option("--tenants", type=click.IntRange(min=0, max=999), default=0, show_default=True,
+              help="Also register tenants t1..tN, each on its own Stripe connected account and Salesforce org, "
+                   "with --customers customers each, and sync them.")
+def dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int, tenants: int) -> None:
     """Run everything locally: catalog, Stripe and Salesforce sandboxes, the webhook receiver, and the Dagster UI
     with sensors on."""
     from .dev import run_dev
 
-    raise SystemExit(run_dev(port, stripe_port, salesforce_port, customers, webhook_port))
+    raise SystemExit(run_dev(port, stripe_port, salesforce_port, customers, webhook_port, tenants))
 
 
 main.add_command(sandbox)
 main.add_command(webhooks)
 main.add_command(tenants)
 main.add_command(worker)
-for operator_command in OPERATOR_COMMANDS + INBOUND_COMMANDS:  # sync, plan, status, retry, explain, inbound, poll
+for operator_command in [*OPERATOR_COMMANDS, *INBOUND_COMMANDS, status]:  # sync, plan, retry, explain, inbound, poll,
+    # status
     main.add_command(operator_command)

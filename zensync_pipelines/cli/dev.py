@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import requests
@@ -36,10 +37,11 @@ INSTANCE_YAML = Path(__file__).parents[1] / "dagster_instance.yaml"  # package d
 
 def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:
     """Seed customers into an empty catalog; returns (what happened, whether demo invoices are still to come)."""
-    from ..demo.tables import invoice_lines, invoices, metadata, payments
+    from ..demo.tables import add_tenant_column, invoice_lines, invoices, metadata, payments
 
     engine = make_engine(url)
     migrate.upgrade(engine)
+    add_tenant_column(engine)  # a demo database made before tenants: the shipped specs read `tenant_id`
     tables = inspect(engine).get_table_names()
     added = seed_customers(engine, customers) if "customers" not in tables else 0
     # The invoices' and payments' sensors need their tables at once; payments are born in Stripe (empty here).
@@ -143,7 +145,24 @@ def _default_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int = 8787) -> int:
+def _tenants(url: str, count: int, customers: int, stripe_url: str, systems: Any, receiver: Any,
+             env: dict[str, str]) -> None:
+    """Register t1..t`count` on their own account and org and seed their rows. The change sensors sync them: their
+    first tick asks for a run over every row of each active tenant, as for any tenant registered later."""
+    from .dev_receiver import _salesforce_sandbox
+    from .dev_tenants import register_tenants
+
+    engine = make_engine(url)
+    made, environment = register_tenants(engine, count, SANDBOX_STRIPE_KEY, stripe_url,
+                                         _salesforce_sandbox(systems.sandboxes), receiver.outbound_url, customers)
+    engine.dispose()
+    env |= environment  # each org's refresh token, for the tenants' runs in the dagster process
+    for tenant in made:
+        click.echo(tenant.line())
+
+
+def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, webhook_port: int = 8787,
+            tenants: int = 0) -> int:
     # Every setting is checked before anything starts: a bad one is one line, not a half-started stack.
     for port_, service, flag in ((port, "Dagster UI", "--port"), (stripe_port, "Stripe sandbox", "--stripe-port"),
                                  (salesforce_port, "Salesforce sandbox", "--salesforce-port"),
@@ -186,6 +205,8 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
         click.echo(f"{'':<20}(the Salesforce sandbox's outbound messages go to {receiver.salesforce_url}/<token>)")
         click.echo(EDIT_AN_ACCOUNT.format(url=systems.environment[config.SALESFORCE_LOGIN_URL],
                                           ca=systems.environment[config.SALESFORCE_CA_BUNDLE]))
+    if tenants:
+        _tenants(url, tenants, customers, stripe_url, systems, receiver, env)
     click.echo(f"{'Dagster home:':<20}{env['DAGSTER_HOME']} (the UI's address follows once it answers)")
     click.echo(PAY_AN_INVOICE.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))
     click.echo(CANCEL_A_SUBSCRIPTION.format(key=SANDBOX_STRIPE_KEY, stripe=stripe_url))

@@ -48,6 +48,7 @@ class DevReceiver:
         self.thread: Optional[threading.Thread] = None
         self.url = f"http://127.0.0.1:{port}"
         self.salesforce_url: Optional[str] = None  # set when the Salesforce sandbox sends outbound messages here
+        self.outbound_url: Optional[str] = None  # ... with the token: what every org of the sandbox posts to
 
     def start(self) -> "DevReceiver":
         self.thread = threading.Thread(target=self.server.run, name="zensync-webhooks", daemon=True)
@@ -80,5 +81,6 @@ def start_dev_receiver(engine: Engine, api_key: str, stripe_url: str, port: int,
     receiver = DevReceiver(engine, signing, port, settings).start()
     if org is not None and settings is not None:
         receiver.salesforce_url = f"{receiver.url}{SALESFORCE_PATH}"
-        org.outbound.configure({"*": f"{receiver.salesforce_url}/{settings.token}"})
+        receiver.outbound_url = f"{receiver.salesforce_url}/{settings.token}"
+        org.outbound.configure({"*": receiver.outbound_url})
     return receiver

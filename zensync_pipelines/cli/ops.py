@@ -1,4 +1,4 @@
-"""Operator commands: `zensync sync`, `plan`, `status`, `retry` and `explain`.
+"""Operator commands: `zensync sync`, `plan`, `retry` and `explain` (`status` is cli/status.py).
 
 `sync` and `retry` record the catalog's sync job as a Dagster run in the instance of DAGSTER_HOME, else in
 `zensync dev`'s (in the data folder), so the run shows in the UI with its materializations and checks. An instance
@@ -19,7 +19,7 @@ from .. import config
 from ..catalogs import load_specs
 from ..engine.spec import CatalogSpec
 from . import preflight
-from .ops_view import console, print_plan, print_run, print_status, print_story
+from .ops_view import console, print_plan, print_run, print_story
 
 BUDGET_SCOPE, BUDGET_KEY = "salesforce", "api_usage"  # written by the Salesforce adapter's budget keeping
 DEFAULT_TENANT = "default"  # store/tables.py's; not imported, so `zensync --help` loads no SQLAlchemy
@@ -247,39 +247,6 @@ def _system_reader(system: str, tenant: str, engine: Any) -> Iterator[tuple[Any,
 
 
 @click.command()
-@tenant_option
-def status(tenant: str) -> None:
-    """Per catalog and system: rows synced / failed / waiting / pending, the last run, the Salesforce budget."""
-    from ..dagster_defs.factory import job_name
-    from ..store.operations import OperationsView
-    from ..store.state import StateStore
-
-    engine = _engine()
-    view = OperationsView(engine, tenant)
-    last_runs = _last_runs({(s.name, system): job_name(s, system) for s in load_specs() for system in s.systems},
-                           tenant)
-    rows = [(spec.name, system, view.summary(spec.name, system), last_runs.get((spec.name, system)))
-            for spec in load_specs() for system in spec.systems]
-    print_status(rows, StateStore(engine, tenant).get(BUDGET_SCOPE, BUDGET_KEY))
-
-
-def _last_runs(jobs: dict[tuple[str, str], str], tenant: str) -> dict[tuple[str, str], Any]:
-    """The newest Dagster run of each sync job (of a tenant's, by its tag, for any other than the default tenant),
-    from an instance that exists (status creates none)."""
-    home = os.environ.get("DAGSTER_HOME") or str(config.data_dir() / "dagster_home")
-    if not os.path.exists(os.path.join(home, "dagster.yaml")):
-        return {}
-    from dagster import DagsterInstance, RunsFilter
-
-    from ..dagster_defs.scope import tenant_tags
-
-    with DagsterInstance.from_config(home) as instance:
-        found = {key: instance.get_run_records(RunsFilter(job_name=job, tags=tenant_tags(tenant)), limit=1)
-                 for key, job in jobs.items()}
-    return {key: records[0] for key, records in found.items() if records}
-
-
-@click.command()
 @click.argument("catalog")
 @click.argument("row_id")
 @tenant_option
@@ -299,4 +266,4 @@ def explain(catalog: str, row_id: str, tenant: str) -> None:
                 ConflictStore(_engine(), tenant).for_row(spec.name, row_id))
 
 
-COMMANDS = [sync, plan, status, retry, explain]
+COMMANDS = [sync, plan, retry, explain]  # and status (cli/status.py)

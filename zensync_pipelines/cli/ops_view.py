@@ -108,6 +108,20 @@ def print_status(rows: Sequence[tuple[str, str, Mapping[str, Any], Any]], budget
         out.print("Salesforce API budget: not reported yet (no Salesforce sync has run)")
 
 
+def print_tenants(tenants: Sequence[Mapping[str, Any]]) -> None:
+    """Each registered tenant's copies (cli/status.py's document): rows per status, the last run."""
+    table = Table("tenant", "status", "catalog", "system", "synced", "failed", "invalid", "waiting", "pending",
+                  "last run", "outcome", "last attempt", title="Tenants (zensync status --tenant T for one)")
+    for tenant in tenants:
+        for copy in tenant["copies"]:
+            run = copy["last_run"]
+            table.add_row(tenant["id"], tenant["status"], copy["catalog"], copy["system"],
+                          *(str(copy["counts"][k]) for k in ("synced", "failed", "invalid", "waiting", "pending")),
+                          _when(run["started_at"]) if run else "-", run["status"] if run else "-",
+                          _when(copy["last_attempt_at"]))
+    console().print(table)
+
+
 def print_story(catalog: str, row_id: str, found: Sequence[Mapping[str, Any]],
                 events: Sequence[Mapping[str, Any]], inbound: Sequence[Mapping[str, Any]] = (),
                 conflicts: Sequence[Mapping[str, Any]] = ()) -> None:

@@ -21,8 +21,6 @@ from .retries import build_retry_sensor
 from .schedules import build_reconcile_schedule
 from .scope import copy_tags
 from .sensors import build_change_sensor
-from .tenant_automation import build_tenant_inbox_sensor, build_tenant_retry_sensor
-from .tenant_sensors import build_tenant_change_sensor
 from .settings import AutomationSettings
 from .step_values import IO_MANAGER_KEY, step_values_io_manager
 from .tenant_systems import lane_tags
@@ -65,8 +63,7 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
                                          executor_def=job_executor(),
                                          description=f"Apply {system} changes to {spec.name}."))
             if system not in settings.skipped_systems:
-                sensors.append((build_tenant_inbox_sensor if spec.tenant_column else build_inbox_sensor)(
-                    spec, system, inbound, settings))
+                sensors.append(build_inbox_sensor(spec, system, inbound, settings))
         if not spec.strategy(system).outbound:  # a copy zensync never writes: its inbound side is all there is
             continue
         name = job_name(spec, system)
@@ -89,12 +86,10 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         if strategy.schedule and automated:
             schedules.append(build_reconcile_schedule(spec, system, name, settings, strategy.cron))
         if (strategy.sensor or strategy.schedule) and automated:  # a manual copy retries when it is run
-            sensors.append((build_tenant_retry_sensor if spec.tenant_column else build_retry_sensor)(
-                spec, system, name, settings))
+            sensors.append(build_retry_sensor(spec, system, name, settings))
     if watched:
-        # A catalog with a tenant column: one tick for all tenants, a run per tenant (dagster_defs/tenant_sensors.py).
-        build = build_tenant_change_sensor if spec.tenant_column else build_change_sensor
-        sensors.append(build(spec, watched, settings))
+        # With a tenant column, one tick for all tenants once any is registered (dagster_defs/tenant_sensors.py).
+        sensors.append(build_change_sensor(spec, watched, settings))
     # The fan-out job's step values (step_values.py): one shared definition, so every catalog's merges as one.
     return Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules,
                        resources={IO_MANAGER_KEY: step_values_io_manager})

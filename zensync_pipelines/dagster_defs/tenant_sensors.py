@@ -9,6 +9,9 @@ if it is registered and active (one registry query for the changed tenants only)
 with one log line per tick. A (tenant, system) whose copy has a run in progress is held, with the floor its run must
 read from, and asked again at the next tick: one tenant's busy copy never holds back another's. A tenant added or
 enabled since the last tick gets a run over all its rows (one aggregate on the registry per tick tells).
+
+The sensor itself is the catalog's one change sensor (sensors.build_change_sensor): it ticks here while tenants
+are active, and for the default tenant alone, exactly as before tenants, while none is.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from dagster import (AssetMaterialization, RunRequest, RunsFilter, SensorDefinition, SensorEvaluationContext,
-                     SensorResult, SkipReason, sensor)
+from dagster import (AssetMaterialization, RunRequest, RunsFilter, SensorEvaluationContext, SensorResult,
+                     SkipReason)
 
 from ..engine.spec import CatalogSpec
 from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_after_now, order
@@ -28,10 +31,8 @@ from ..store.tables import DEFAULT_TENANT
 from ..store.tenant_fields import ACTIVE
 from ..store.tenants import TenantStore
 from .external import catalog_key, catalog_metadata
-from .resources import tick_database
 from .scope import CHANGES, COPY_TAG, copy_tags, tenant_tags, whole_catalog_tags
 from .sensors import IN_FLIGHT, ChangeCursor, sensor_name
-from .settings import AutomationSettings
 from .tenant_systems import lane_tags
 
 EVERY_ROW = None  # a held run's floor when it is a first run: every row of its tenant
@@ -108,15 +109,51 @@ def busy_copies(instance: Any, copies: list[str]) -> set[str]:
     return {record.dagster_run.tags.get(COPY_TAG) for record in records}
 
 
+def any_active(engine: Any) -> bool:
+    """Whether a tenant is registered and active: the registry's one-row aggregate."""
+    return TenantStore(engine).active_signature()[0] > 0
+
+
+def from_single(cursors: dict[str, ChangeCursor], jobs: dict[str, Any]) -> Optional[TenantCursor]:
+    """The shared cursor that takes over from the default tenant's per-system cursors when tenants become active:
+    the window from their lowest floor (no digest yet, so the default tenant's rows in it count as changed, and a
+    system without a cursor reads all its rows); no tenant known yet, so every active one gets a run over all
+    its rows. None (a first tick) without any cursor."""
+    if not cursors:
+        return None
+    newest = max(((c.value, c.key) for c in cursors.values()), key=order)
+    floor = min(c.floor for c in cursors.values())
+    missing = {s: EVERY_ROW for s in jobs if s not in cursors}
+    return TenantCursor(ChangeCursor(newest[0], newest[1], floor, ""), {},
+                        {DEFAULT_TENANT: missing} if missing else {})
+
+
+def to_single(cursor: TenantCursor, jobs: dict[str, Any]) -> dict[str, ChangeCursor]:
+    """The default tenant's per-system cursors when no tenant is active any more: the shared window with an empty
+    digest, so the next tick reads the default tenant's window once more; a held system from its held floor, or,
+    held for every row, without a cursor (a first tick for it)."""
+    held = cursor.held.get(DEFAULT_TENANT, {})
+    window = cursor.window
+    return {s: ChangeCursor(window.value, window.key, held.get(s, window.floor), "")
+            for s in jobs if not (s in held and held[s] is EVERY_ROW)}
+
+
 def tenant_tick(context: SensorEvaluationContext, spec: CatalogSpec, jobs: dict[str, Any], feed: ChangeFeed,
-                overlap_seconds: float) -> SensorResult | SkipReason:
-    """One tick for every tenant: a run per (active tenant with changes, system) whose copy is not busy."""
-    previous = TenantCursor.loads(context.cursor)
+                overlap_seconds: float, previous: Optional[TenantCursor] = None) -> Optional[SensorResult | SkipReason]:
+    """One tick for every tenant: a run per (active tenant with changes, system) whose copy is not busy. `previous`
+    when the cursor is not yet a tenant cursor (dagster_defs/sensors.py); None when no tenant is active any more
+    and the cursor says the sensor ticked for tenants before (the caller goes back to the default tenant's tick)."""
+    carried = previous is None
+    if carried:
+        previous = TenantCursor.loads(context.cursor)
+        carried = previous is not None
     cursor, changed = detect(feed, spec, previous, overlap_seconds)
     if cursor is None:
         return SkipReason(f"no {spec.name} row yet")
     registry = TenantStore(feed.tables.engine)
     signature = registry.active_signature()
+    if signature[0] == 0 and carried:
+        return None
     if signature != cursor.registry:  # a tenant was added, enabled or disabled since the last tick
         active = registry.active_ids()
         if previous is not None:  # a tenant now active may have rows the sensor skipped, or never saw: all of them
@@ -154,32 +191,12 @@ def tenant_tick(context: SensorEvaluationContext, spec: CatalogSpec, jobs: dict[
             | lane_tags(tenant, system)
         requests.append(RunRequest(run_key=f"{tenant}:{system}-changes-{key}", job_name=jobs[system].name, tags=tags))
     cursor.held = held
-    skip = None if requests else ("the runs of these tenants' copies are still queued or running" if held
-                                  else f"no {spec.name} change of an active tenant")
-    return SensorResult(run_requests=requests, skip_reason=skip, cursor=cursor.dumps())
-
-
-def build_tenant_change_sensor(spec: CatalogSpec, jobs: dict[str, Any],
-                               settings: AutomationSettings) -> SensorDefinition:
-    """The change sensor (same name, interval and status as the single-tenant one) of a tenant-column catalog."""
-    feeds: dict[str, ChangeFeed] = {}  # kept across ticks: the tables are reflected once per code server
-
-    @sensor(name=sensor_name(spec), jobs=list(jobs.values()), minimum_interval_seconds=settings.sensor_interval_seconds,
-            default_status=settings.sensor_status,
-            description=f"Syncs each tenant's {spec.name} rows to {', '.join(jobs)} when their "
-                        f"{spec.cursor_column} changes, in a run per tenant and system.")
-    def _tenant_changes(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-        database = tick_database(context)
-        feed = feeds.get(database.url) or feeds.setdefault(database.url, ChangeFeed(database.catalog()))
-        result = tenant_tick(context, spec, jobs, feed, settings.sensor_overlap_seconds)
-        if isinstance(result, SensorResult) and result.run_requests:
-            # As the single-tenant sensor does: Dagster learns here that the table changed. The counts are the
-            # whole table's, every tenant's rows (a spec without the tenant column reads them all).
-            whole = dataclasses.replace(spec, tenant_column=None)
-            seen = AssetMaterialization(catalog_key(spec), description=f"{spec.table} changed (seen by "
-                                        f"{sensor_name(spec)}, all tenants)",
-                                        metadata=catalog_metadata(feed.tables, whole))  # reflected once
-            result = SensorResult(run_requests=result.run_requests, cursor=result.cursor, asset_events=[seen])
-        return result
-
-    return _tenant_changes
+    if not requests:
+        return SensorResult(skip_reason="the runs of these tenants' copies are still queued or running" if held
+                            else f"no {spec.name} change of an active tenant", cursor=cursor.dumps())
+    # As the default tenant's tick does: Dagster learns here that the table changed. The counts are the whole
+    # table's, every tenant's rows (a spec without the tenant column reads them all).
+    whole = dataclasses.replace(spec, tenant_column=None)
+    seen = AssetMaterialization(catalog_key(spec), description=f"{spec.table} changed (seen by "
+                                f"{sensor_name(spec)}, all tenants)", metadata=catalog_metadata(feed.tables, whole))
+    return SensorResult(run_requests=requests, cursor=cursor.dumps(), asset_events=[seen])

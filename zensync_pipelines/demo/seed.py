@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from sqlalchemy import Engine, select
 
-from .tables import customers, metadata
+from .tables import TENANT, customers, metadata
 
 FIRST = ["Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Tim", "Barbara", "Dennis", "Frances",
          "Ken", "Radia", "Guido", "Hedy", "John", "Sophie", "Claude", "Edsger", "Lynn", "Donald"]
@@ -23,6 +23,14 @@ PLACES = [("San Francisco", "CA", "US", "94107", "usd"), ("New York", "NY", "US"
 STREETS = ["Market St", "Main St", "High Street", "Hauptstrasse", "Rue de Rivoli", "MG Road", "King St W"]
 EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 SPAN_DAYS = 640  # created_at spreads over ~21 months, so monthly backfill partitions have data
+# The demo keeps ids unique across tenants (tables.tenant_id says why): tenant number k's rows are ids
+# k * TENANT_IDS + 1 .. and the default tenant's 1 .., so a tenant has room for 99,999 of each.
+TENANT_IDS = 100_000
+
+
+def tenant_rows(rows: list[dict[str, Any]], tenant: str) -> list[dict[str, Any]]:
+    """Rows marked as `tenant`'s; the default tenant's name none, so that the column's server default holds it."""
+    return rows if tenant == TENANT else [row | {"tenant_id": tenant} for row in rows]
 
 
 def customer_row(rng: random.Random, customer_id: int) -> dict[str, Any]:
@@ -50,16 +58,19 @@ def customer_row(rng: random.Random, customer_id: int) -> dict[str, Any]:
     return row
 
 
-def seed_customers(engine: Engine, count: int, seed: int = 42, stamp: Optional[dt.datetime] = None) -> int:
-    """Write customers 1..count that are missing; returns how many were added.
+def seed_customers(engine: Engine, count: int, seed: int = 42, stamp: Optional[dt.datetime] = None,
+                   tenant: str = TENANT, first_id: int = 1) -> int:
+    """Write customers first_id..first_id+count-1 that are missing, as `tenant`'s; returns how many were added.
 
     `stamp` sets the new rows' `updated_at` (the CLI passes now): rows added to a catalog a change sensor already
     watches must land after its cursor, or it never sees them. Without it the rows keep their seeded history."""
     metadata.create_all(engine, tables=[customers])
     rng = random.Random(seed)
-    rows = [customer_row(rng, i) for i in range(1, count + 1)]
+    last = first_id + count - 1
+    rows = tenant_rows([customer_row(rng, i) for i in range(first_id, last + 1)], tenant)
     with engine.begin() as connection:
-        existing = set(connection.execute(select(customers.c.id).where(customers.c.id <= count)).scalars())
+        existing = set(connection.execute(select(customers.c.id).where(customers.c.id.between(first_id, last)))
+                       .scalars())
         new = [row if stamp is None else row | {"updated_at": stamp} for row in rows if row["id"] not in existing]
         for start in range(0, len(new), 5000):
             connection.execute(customers.insert(), new[start:start + 5000])

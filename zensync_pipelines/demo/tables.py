@@ -1,13 +1,25 @@
 """The demo catalog's tables. In production these belong to the billing platform, not to zensync."""
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, Integer, MetaData, String, Table
+from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Engine, Index, Integer, MetaData, String, Table,
+                        inspect, text)
 
 metadata = MetaData()
+
+TENANT = "default"  # the tenant of every row that names none: a single-tenant catalog's rows
+
+
+def tenant_id() -> Column:
+    """The row's tenant (the shipped specs' `tenant_column`). A server default, so that a user's insert that names
+    no tenant, and every row of a demo database made before tenants, are the default tenant's. Ids stay unique
+    across tenants (the key is `id` alone): a demo database made before keeps its key, and the demo gives each
+    tenant its own range of ids (demo/seed.py)."""
+    return Column("tenant_id", String(100), nullable=False, server_default=TENANT)
 
 customers = Table(
     "customers",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
+    tenant_id(),
     Column("name", String(400)),
     Column("email", String(320)),
     Column("phone", String(40)),
@@ -30,6 +42,7 @@ invoices = Table(
     "invoices",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
+    tenant_id(),
     # No foreign key on purpose: the demo keeps a few invoices whose customer is missing, as real imports do.
     Column("customer_id", Integer),
     Column("number", String(40)),
@@ -53,6 +66,7 @@ invoice_lines = Table(
     "invoice_lines",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
+    tenant_id(),
     Column("invoice_id", Integer, nullable=False),
     Column("description", String(500)),
     Column("quantity", Integer, nullable=False),
@@ -68,6 +82,7 @@ plans = Table(
     "plans",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
+    tenant_id(),
     Column("name", String(250)),
     Column("description", String(500)),
     Column("currency", String(3)),
@@ -85,6 +100,7 @@ subscriptions = Table(
     "subscriptions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
+    tenant_id(),
     # No foreign keys, as for invoices: a subscription whose customer or plan is not synced yet waits for it.
     Column("customer_id", Integer),
     Column("plan_id", Integer),
@@ -109,6 +125,7 @@ payments = Table(
     metadata,
     # Rows are born in Stripe and written by zensync's inbound side (catalogs/payments.py): it numbers them.
     Column("id", Integer, primary_key=True, autoincrement=False),
+    tenant_id(),  # the tenant whose Stripe account the charge was made in
     Column("invoice_id", Integer),  # the invoices row the payment settles; none for a charge of no invoice
     Column("customer_id", Integer, nullable=False),
     Column("amount", BigInteger, nullable=False),  # minor units of `currency`
@@ -122,3 +139,15 @@ payments = Table(
     Index("ix_payments_created_at", "created_at"),
     Index("ix_payments_invoice_id", "invoice_id"),
 )
+
+def add_tenant_column(engine: Engine) -> list[str]:
+    """Give the demo tables of a database made before tenants their `tenant_id` (every row the default tenant's);
+    returns the tables changed. ADD COLUMN with a constant default is one statement on SQLite and PostgreSQL."""
+    found = inspect(engine)
+    changed = [t.name for t in metadata.sorted_tables if found.has_table(t.name)
+               and "tenant_id" not in {c["name"] for c in found.get_columns(t.name)}]
+    with engine.begin() as connection:
+        for name in changed:
+            connection.execute(text(f"ALTER TABLE {name} ADD COLUMN tenant_id VARCHAR(100) NOT NULL "
+                                    f"DEFAULT '{TENANT}'"))
+    return changed

@@ -43,7 +43,7 @@ class World:
         self.engine = engine
         self.table = Table("tenant_customers", MetaData(), Column("tenant_id", String(50), primary_key=True),
                            *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-                             for c in customers.c))
+                             for c in customers.c if c.name != "tenant_id"))
         self.table.metadata.create_all(engine)
         with engine.begin() as connection:
             connection.execute(self.table.insert(), [self.row(t, i) for t, ids in ROWS.items() for i in ids])

@@ -41,7 +41,8 @@ ROWS = {"a": [1, 2, 3], "b": [1, 2]}  # per-tenant id sequences: both have a cus
 def _table() -> Table:
     """The demo customers with a tenant column, keyed (tenant, id)."""
     return Table("tenant_customers", MetaData(), Column("tenant_id", String(50), primary_key=True),
-                 *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in customers.c))
+                 *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in customers.c
+                    if c.name != "tenant_id"))
 
 
 def _row(tenant: str, i: int) -> dict:

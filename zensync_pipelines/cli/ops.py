@@ -108,10 +108,20 @@ def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Opti
     from ..dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
                                      whole_catalog_tags)
 
-    spec = _spec(catalog, system, tenant)
+    from ..dagster_defs.scope import FROM_TAG, TO_TAG
+    from ..dagster_defs.tenant_partitions import by_tenant, partition_by
+
+    spec = by_tenant(_spec(catalog, system, tenant), partition_by())
     if first or last:
         if full:
             raise click.UsageError("--full reconciles the whole catalog; it takes no --from/--to")
+        if spec.tenant_partitions:  # the copy's partitions are the tenants: the months go as run tags
+            start, end = _month(first), _month(last)
+            if start and end and start > end:
+                raise click.BadParameter("--from must not come after --to")
+            _run_job(spec, system, {FROM_TAG: m[:7] for m in [start] if m} | {TO_TAG: m[:7] for m in [end] if m},
+                     tenant)
+            return
         partitions = partitions_def(spec)
         start, end = _month(first) or partitions.get_first_partition_key(), \
             _month(last) or partitions.get_last_partition_key()

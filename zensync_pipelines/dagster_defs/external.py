@@ -33,7 +33,12 @@ warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=BetaWa
 
 
 def upstream_keys(spec: CatalogSpec, system: str) -> list[AssetKey]:
-    """The catalog table, and the copies in the same system of every catalog this one references."""
+    """The catalog table, and the copies in the same system of every catalog this one references. Partitioned by
+    tenant, the catalog table only: Dagster cannot run a partitioned asset without a partition once a partitioned
+    upstream asset has a materialization, and the sensors' runs name their tenant by a tag, not a partition (the
+    months' way round it, a run over every month, has no tenant counterpart). Rows still wait for their parents."""
+    if spec.tenant_partitions:
+        return [catalog_key(spec)]
     return [catalog_key(spec)] + [AssetKey([system, ref.catalog]) for ref in spec.references(system)]
 
 

@@ -89,7 +89,7 @@ def needs_partitions(spec: CatalogSpec) -> bool:
 
 def partition_tags(spec: CatalogSpec) -> dict[str, str]:
     """The tags of a whole-catalog run of the asset job: none, or every month for a catalog that needs them."""
-    if not needs_partitions(spec) or spec.tenant_partitions:  # by tenant: the run's tenant is its tag
+    if not needs_partitions(spec) or spec.tenant_partitions:  # by tenant: no partitioned upstream (external.py)
         return {}
     partitions = month_partitions(spec)
     return {RANGE_START: partitions.get_first_partition_key(), RANGE_END: partitions.get_last_partition_key()}

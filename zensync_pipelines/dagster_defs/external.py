@@ -200,7 +200,7 @@ def tenant_events(context: Any, key: AssetKey, tenant: str, metadata: dict[str, 
     the partitions view shows per tenant when its copy last synced and how. A run launched for the partition
     records it through its own result; a run without one (sensor, retry, `zensync sync --tenant`) names it, then
     records its totals without a partition as every whole-catalog run does."""
-    if context.has_partition_key:
+    if context.has_partition_key or context.has_partition_key_range:  # a backfill's run is a range of one
         yield summary(metadata=metadata)
         return
     if context.instance.has_dynamic_partition(TENANT_PARTITIONS, tenant):

@@ -21,7 +21,7 @@ from ..store.tables import DEFAULT_TENANT
 from ..store.tenant_fields import ACTIVE
 from ..store.tenants import TenantStore
 from .check_bodies import Found
-from .scope import TENANT_TAG
+from .scope import RANGE_END, RANGE_START, TENANT_TAG
 
 TENANTS_SHOWN = 50
 PARTITION_TAG = "dagster/partition"
@@ -29,13 +29,17 @@ PARTITION_TAG = "dagster/partition"
 
 def check_tenant(context: AssetCheckExecutionContext, spec: CatalogSpec) -> str:
     """The tenant of the run the check runs in: its tag, or its tenant partition (a partition launched from the
-    asset's page carries no zensync tag), else the default tenant. Never the partition key API: it fails in a run
-    without a partition."""
+    asset's page or by a backfill carries no zensync tag), else the default tenant. Never the partition key API:
+    it fails in a run without a partition."""
     tags = context.run.tags
     if TENANT_TAG in tags:
         return tags[TENANT_TAG]
-    if spec.tenant_partitions and tags.get(PARTITION_TAG):
-        return tags[PARTITION_TAG]
+    if spec.tenant_partitions:
+        # One partition's run: its key, or (a backfill's run) a range of that one key.
+        partition = tags.get(PARTITION_TAG) or (tags.get(RANGE_START) if tags.get(RANGE_START) == tags.get(RANGE_END)
+                                                else None)
+        if partition:
+            return partition
     return DEFAULT_TENANT
 
 

@@ -234,3 +234,53 @@ def test_each_check_tells_every_tenants_last_outcome_and_names_the_failing_ones(
     checks = {e.check_name: e for e in world.run(partition_key="t1").get_asset_check_evaluations()}
     assert not checks["failed_rows"].passed and checks["failed_rows"].metadata["failing_tenants"].value == "t1"
     assert checks["failed_rows"].metadata["tenants_checked"].value == 1
+
+
+def test_a_backfill_of_one_tenants_history_from_the_ui_touches_only_its_rows(world, database_url, monkeypatch,
+                                                                               tmp_path):
+    """As the UI submits it (an asset backfill of the copy's partition t2), run by Dagster's backfill daemon
+    against a code location it loads itself; the runs execute in process (the sync in-memory launcher)."""
+    import logging
+    import time
+
+    from dagster import DagsterEventType
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.test_utils import create_test_daemon_workspace_context
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._daemon.backfill import execute_backfill_iteration
+
+    monkeypatch.setenv("ZENSYNC_TEST_LOCATION_DB", database_url)
+    monkeypatch.setenv("ZENSYNC_TEST_LOCATION_STRIPE", world.url)
+    home = tmp_path / "daemon"
+    home.mkdir()
+    launcher = {"module": "dagster._core.launcher.sync_in_memory_run_launcher", "class": "SyncInMemoryRunLauncher"}
+    target = ModuleTarget(module_name="zensync_pipelines_tests.tenants.partitions_location", attribute="defs",
+                          working_directory=None, location_name="zensync")
+    coordinator = {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}  # no queue daemon
+    with DagsterInstance.local_temp(tempdir=str(home), overrides={"run_launcher": launcher,
+                                                                  "run_coordinator": coordinator}) as instance, \
+            create_test_daemon_workspace_context(target, instance) as workspace:
+        instance.add_dynamic_partitions(TENANT_PARTITIONS, ["default", "t1", "t2"])
+        key = world.defs.resolve_assets_def(["stripe", "customers"]).key
+        graph = workspace.create_request_context().asset_graph
+        instance.add_backfill(PartitionBackfill.from_asset_partitions(
+            backfill_id="t2history", asset_graph=graph, partition_names=["t2"], asset_selection=[key],
+            backfill_timestamp=time.time(), tags={}, dynamic_partitions_store=instance, all_partitions=False,
+            title=None, description=None, run_config=None))
+        for _ in range(10):
+            errors = [e for e in execute_backfill_iteration(workspace, logging.getLogger("backfill")) if e]
+            assert not errors, errors[0].to_string()
+            if instance.get_backfill("t2history").status != BulkActionStatus.REQUESTED:
+                break
+        assert instance.get_backfill("t2history").status == BulkActionStatus.COMPLETED_SUCCESS
+        [run] = instance.get_runs()
+        assert (run.tags[RANGE_START], run.tags[RANGE_END], run.tags["dagster/backfill"]) == ("t2", "t2", "t2history")
+        assert world.names("t2") == {str(i): f"T2 customer {i}" for i in ROWS["t2"]}
+        assert world.names("t1") == {} and world.names("default") == {}
+        assert instance.get_materialized_partitions(key) == {"t2"}
+        # Its checks checked t2, the backfill's tenant.
+        records = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+        tenants = {r.event_log_entry.dagster_event.event_specific_data.metadata["tenant"].value for r in records}
+        assert len(records) == 4 and tenants == {"t2"}
+        materializations = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+        assert len(materializations.records) == 1  # the partition's one materialization, with the run's counts

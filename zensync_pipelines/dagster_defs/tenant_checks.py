@@ -18,8 +18,6 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue
 from ..engine.spec import CatalogSpec
 from ..store import check_results
 from ..store.tables import DEFAULT_TENANT
-from ..store.tenant_fields import ACTIVE
-from ..store.tenants import TenantStore
 from .check_bodies import Found
 from .scope import RANGE_END, RANGE_START, TENANT_TAG
 
@@ -52,10 +50,7 @@ def per_tenant(context: AssetCheckExecutionContext, spec: CatalogSpec, system: s
     result, summary = body(context, spec, system, tenant)
     engine = context.resources.catalog_db.engine()
     check_results.keep(engine, tenant, spec.name, system, name, result.passed, summary)
-    outcomes = check_results.every_tenant(engine, spec.name, system, name)
-    statuses = TenantStore(engine).statuses(outcomes)
-    # Disabled tenants are not synced, and removed ones are gone: neither fails the check.
-    counted = {t: o for t, o in outcomes.items() if t == DEFAULT_TENANT or statuses.get(t) == ACTIVE}
+    counted = check_results.every_tenant(engine, spec.name, system, name)  # the synced tenants' only
     failing = sorted(t for t, o in counted.items() if not o["passed"])
     metadata: dict[str, Any] = dict(result.metadata or {})
     metadata |= {"tenant": MetadataValue.text(tenant),

@@ -12,10 +12,11 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 
 from .state import StateStore
-from .tables import state
+from .tables import DEFAULT_TENANT, state, tenants
+from .tenant_fields import ACTIVE
 
 SCOPE = "checks"
 
@@ -30,8 +31,10 @@ def keep(engine: Engine, tenant: str, catalog: str, system: str, check: str, pas
 
 
 def every_tenant(engine: Engine, catalog: str, system: str, check: str) -> dict[str, dict[str, Any]]:
-    """tenant -> its last outcome ({passed, summary, at}), one query."""
-    c = state.c
-    query = select(c.tenant, c.value).where(c.scope == SCOPE, c.key == key(catalog, system, check))
+    """Each synced tenant's last outcome ({passed, summary, at}): the default tenant's and the active tenants';
+    a disabled tenant is not synced and a removed one is gone, so neither counts. One query."""
+    c, t = state.c, tenants.c
+    query = select(c.tenant, c.value).select_from(state.outerjoin(tenants, t.id == c.tenant)).where(
+        c.scope == SCOPE, c.key == key(catalog, system, check), or_(c.tenant == DEFAULT_TENANT, t.status == ACTIVE))
     with engine.connect() as connection:
         return {tenant: json.loads(value) for tenant, value in connection.execute(query)}

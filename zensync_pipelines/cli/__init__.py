@@ -12,6 +12,7 @@ from .ops import COMMANDS as OPERATOR_COMMANDS
 from .sandbox import sandbox
 from .status import status
 from .tenants import tenants
+from ..dagster_defs.partition_choice import PartitioningError
 from ..engine.spec import SpecError
 from ..store import migrate
 from ..store.db import redact
@@ -22,6 +23,8 @@ class _Main(click.Group):
         try:
             return super().invoke(ctx)
         except SpecError as error:  # a spec that does not fit the database (a missing table): one line, exit 2
+            raise preflight.SettingsError(str(error)) from None
+        except PartitioningError as error:  # the registry cannot say how the copies are partitioned: one line
             raise preflight.SettingsError(str(error)) from None
 
 

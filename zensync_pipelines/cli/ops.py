@@ -151,8 +151,9 @@ def _totals(months: list[dict[str, Any]]) -> dict[str, Any]:
 def retry(catalog: str, system: str, ids: Optional[str], tenant: str) -> None:
     """Retry rows that did not sync, now, as a recorded run."""
     from ..dagster_defs.scope import IDS_TAG, RETRY, whole_catalog_tags
+    from ..dagster_defs.tenant_partitions import by_tenant, partition_by
 
-    spec = _spec(catalog, system, tenant)
+    spec = by_tenant(_spec(catalog, system, tenant), partition_by())  # its tags follow the copy's partitions
     wanted = _ids(ids)
     _run_job(spec, system, whole_catalog_tags(spec, RETRY) | ({IDS_TAG: ",".join(wanted)} if wanted else {}),
              tenant)

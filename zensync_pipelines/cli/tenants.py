@@ -84,7 +84,8 @@ def _partitions(store: Any, *, flipped_to: Optional[str] = None) -> None:
     """Bring the Dagster instance's tenant partitions in line with the registry now, where the instance is known
     (DAGSTER_HOME, or `zensync dev`'s). The registry is the truth: if the instance cannot be reached, one line says
     so and the zensync_tenant_partitions sensor heals it; the command still succeeds."""
-    from ..dagster_defs.tenant_partitions import PARTITION_BY, PARTITIONS_SENSOR, sync_partitions
+    from ..dagster_defs.partition_choice import PARTITION_BY
+    from ..dagster_defs.tenant_partitions import PARTITIONS_SENSOR, sync_partitions
     from .ops import _instance_home
 
     home = _instance_home()

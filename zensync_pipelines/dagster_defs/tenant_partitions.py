@@ -15,61 +15,22 @@ by SQL, a command run without DAGSTER_HOME) within a tick.
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from dagster import (AddDynamicPartitionsRequest, DefaultSensorStatus, DeleteDynamicPartitionsRequest,
                      DynamicPartitionsDefinition, PartitionedConfig, SensorDefinition, SensorEvaluationContext,
                      SensorResult, SkipReason, sensor)
-from sqlalchemy import Engine, create_engine, inspect, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select
 
-from .. import config
 from ..engine.spec import CatalogSpec
 from ..store.tables import DEFAULT_TENANT, tenants
+from .partition_choice import CHOICES, PARTITION_BY, PartitioningError, partition_by
 from .scope import TENANT_PARTITIONS, copy_tags, tenant_tags
 from .tenant_systems import lane_tags
 
-PARTITION_BY = "ZENSYNC_PARTITION_BY"  # auto (default) | month | tenant
-CHOICES = ("auto", "month", "tenant")
+__all__ = ["CHOICES", "PARTITION_BY", "PartitioningError", "partition_by", "by_tenant", "build_partitions_sensor"]
 PARTITIONS_SENSOR = "zensync_tenant_partitions"
 SENSOR_INTERVAL_SECONDS = 30
-
-
-class PartitioningError(RuntimeError):
-    """The code location cannot tell which partitions the copies have: one line, no traceback of the cause."""
-
-
-def partition_by(database_url: Optional[str] = None, environ: Optional[dict[str, str]] = None) -> str:
-    """`month` or `tenant`: ZENSYNC_PARTITION_BY when it says so, else `tenant` once any tenant is registered."""
-    environ = os.environ if environ is None else environ
-    chosen = (environ.get(PARTITION_BY) or "auto").strip().lower()
-    if chosen not in CHOICES:
-        raise PartitioningError(f"{PARTITION_BY}={chosen!r} is not one of {', '.join(CHOICES)}")
-    if chosen != "auto":
-        return chosen
-    return "tenant" if registered_count(database_url or config.database_url()) else "month"
-
-
-def registered_count(url: str) -> int:
-    """How many tenants the registry holds (0 without a registry), read once at load with a throwaway engine."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
-            and not Path(parsed.database).exists():
-        return 0  # no database yet: nothing registered, and reading must not create the file
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            if not inspect(connection).has_table(tenants.name):
-                return 0
-            return len(connection.execute(select(tenants.c.id).limit(1)).all())
-    except Exception as error:  # the cause may hold the URL with its password: its class only
-        raise PartitioningError(
-            f"cannot read the tenant registry to choose the copies' partitions ({type(error).__name__}); "
-            f"start the database, or set {PARTITION_BY}=month or tenant") from None
-    finally:
-        engine.dispose()
 
 
 def by_tenant(spec: CatalogSpec, mode: str) -> CatalogSpec:

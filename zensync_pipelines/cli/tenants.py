@@ -86,10 +86,12 @@ def _partitions(store: Any, *, flipped_to: Optional[str] = None) -> None:
     so and the zensync_tenant_partitions sensor heals it; the command still succeeds."""
     from ..dagster_defs.partition_choice import PARTITION_BY
     from ..dagster_defs.tenant_partitions import PARTITIONS_SENSOR, sync_partitions
-    from .ops import _instance_home
+    from .. import config
 
-    home = _instance_home()
-    if os.environ.get("DAGSTER_HOME") or os.path.isdir(home):
+    # DAGSTER_HOME, else the instance `zensync dev` made, only if it exists: a registry command creates no instance.
+    explicit = os.environ.get("DAGSTER_HOME")
+    home = explicit or str(config.data_dir() / "dagster_home")
+    if explicit or os.path.isdir(home):
         try:
             from dagster import DagsterInstance
 

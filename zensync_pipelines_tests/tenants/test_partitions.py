@@ -284,3 +284,43 @@ def test_a_backfill_of_one_tenants_history_from_the_ui_touches_only_its_rows(wor
         assert len(records) == 4 and tenants == {"t2"}
         materializations = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
         assert len(materializations.records) == 1  # the partition's one materialization, with the run's counts
+
+
+def test_tenants_add_enable_and_remove_update_the_instances_partitions_at_once(database_url, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from zensync_pipelines.cli import main
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    for name, value in {"ZENSYNC_DATABASE_URL": database_url, "ZENSYNC_DATA_DIR": str(tmp_path),
+                        "DAGSTER_HOME": str(home)}.items():
+        monkeypatch.setenv(name, value)
+
+    def cli(*args):
+        result = CliRunner().invoke(main, ["tenants", *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def partitions():
+        with DagsterInstance.from_config(str(home)) as instance:
+            return set(instance.get_dynamic_partitions(TENANT_PARTITIONS))
+
+    first = cli("add", "t1", "--stripe-account", "acct_1PartOne")
+    assert "tenant partitions: added default, t1, deleted none" in first and "reload" in first
+    assert partitions() == {"default", "t1"}
+    second = cli("add", "t2", "--stripe-account", "acct_1PartTwo", "--disabled")
+    assert partitions() == {"default", "t1", "t2"} and "reload" not in second  # a disabled tenant has one too
+    with DagsterInstance.from_config(str(home)) as instance:  # drift, e.g. deleted by hand: enable heals it
+        instance.delete_dynamic_partition(TENANT_PARTITIONS, "t2")
+    assert "added t2" in cli("enable", "t2") and partitions() == {"default", "t1", "t2"}
+    assert "deleted t1" in cli("remove", "t1") and partitions() == {"default", "t2"}
+    last = cli("remove", "t2")
+    assert partitions() == {"default"} and "partitioned by month once the code location reloads" in last
+
+    # No instance reachable: the registry changes all the same, with one line saying who heals the partitions.
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "not-a-folder" / "x"))
+    (tmp_path / "not-a-folder").write_text("a file where the instance's folder should be")
+    result = CliRunner().invoke(main, ["tenants", "add", "t3", "--stripe-account", "acct_1PartThree"])
+    assert result.exit_code == 0 and "the zensync_tenant_partitions sensor brings its tenant partitions in line" \
+        in result.output and "Traceback" not in result.output

@@ -324,3 +324,28 @@ def test_tenants_add_enable_and_remove_update_the_instances_partitions_at_once(d
     result = CliRunner().invoke(main, ["tenants", "add", "t3", "--stripe-account", "acct_1PartThree"])
     assert result.exit_code == 0 and "the zensync_tenant_partitions sensor brings its tenant partitions in line" \
         in result.output and "Traceback" not in result.output
+
+
+def test_the_code_location_with_a_registered_tenant_is_partitioned_by_tenant_and_whole(tmp_path, monkeypatch):
+    """The shipped code location, built as it loads: every job, sensor and check resolves by tenant; set back to
+    months, it lists exactly what the checked-in snapshot lists."""
+    from zensync_pipelines.definitions import build_definitions
+    from zensync_pipelines.store.db import make_engine
+    from zensync_pipelines_tests.dagster.test_snapshot import SNAPSHOT, listing
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    TenantStore(engine).add(Tenant("t1", stripe_account="acct_1Location"))
+    engine.dispose()
+    monkeypatch.setenv("ZENSYNC_DATABASE_URL", url)
+    monkeypatch.delenv(PARTITION_BY, raising=False)
+    defs = build_definitions()
+    assert PARTITIONS_SENSOR in {sensor.name for sensor in defs.sensors}
+    graph = defs.resolve_asset_graph()
+    copies = [key for key in graph.get_all_asset_keys() if key.path[0] != "catalog" and "inbound" not in key.path]
+    assert copies and all(graph.get(key).partitions_def == DynamicPartitionsDefinition(name=TENANT_PARTITIONS)
+                          for key in copies)
+    assert all(job.name for job in defs.resolve_all_job_defs())  # every job resolves with its partitioned config
+    monkeypatch.setenv(PARTITION_BY, "month")
+    assert listing(build_definitions()) == SNAPSHOT.read_text()

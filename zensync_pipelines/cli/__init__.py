@@ -14,6 +14,7 @@ from .ops_inbound import COMMANDS as INBOUND_COMMANDS
 from .sandbox import sandbox
 from .status import status
 from .tenants import tenants
+from ..dagster_defs.partition_choice import PartitioningError
 from .worker import worker
 from ..engine.spec import SpecError
 from ..store import migrate
@@ -25,6 +26,8 @@ class _Main(click.Group):
         try:
             return super().invoke(ctx)
         except SpecError as error:  # a spec that does not fit the database (a missing table): one line, exit 2
+            raise preflight.SettingsError(str(error)) from None
+        except PartitioningError as error:  # the registry cannot say how the copies are partitioned: one line
             raise preflight.SettingsError(str(error)) from None
 
 

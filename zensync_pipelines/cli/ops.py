@@ -148,6 +148,9 @@ def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Opti
     from ..dagster_defs.scope import (RANGE_END, RANGE_START, RECONCILE, partition_tags, partitions_def,
                                      whole_catalog_tags)
 
+    from ..dagster_defs.scope import FROM_TAG, TO_TAG
+    from ..dagster_defs.tenant_partitions import by_tenant, partition_by
+
     if inbound:
         if full or first or last:
             raise click.UsageError("--inbound applies the inbox's events; it takes no --full, --from or --to")
@@ -155,10 +158,17 @@ def sync(catalog: str, system: str, full: bool, first: Optional[str], last: Opti
         context.invoke(context.parent.command.get_command(context.parent, "inbound"), catalog=catalog,
                        system=system, tenant=tenant)
         return
-    spec = _spec(catalog, system, tenant)
+    spec = by_tenant(_spec(catalog, system, tenant), partition_by())
     if first or last:
         if full:
             raise click.UsageError("--full reconciles the whole catalog; it takes no --from/--to")
+        if spec.tenant_partitions:  # the copy's partitions are the tenants: the months go as run tags
+            start, end = _month(first), _month(last)
+            if start and end and start > end:
+                raise click.BadParameter("--from must not come after --to")
+            _run_job(spec, system, {FROM_TAG: m[:7] for m in [start] if m} | {TO_TAG: m[:7] for m in [end] if m},
+                     tenant, in_process)
+            return
         partitions = partitions_def(spec)
         start, end = _month(first) or partitions.get_first_partition_key(), \
             _month(last) or partitions.get_last_partition_key()
@@ -189,8 +199,9 @@ def _totals(months: list[dict[str, Any]]) -> dict[str, Any]:
 def retry(catalog: str, system: str, ids: Optional[str], tenant: str, in_process: bool) -> None:
     """Retry rows that did not sync, now, as a recorded run."""
     from ..dagster_defs.scope import IDS_TAG, RETRY, whole_catalog_tags
+    from ..dagster_defs.tenant_partitions import by_tenant, partition_by
 
-    spec = _spec(catalog, system, tenant)
+    spec = by_tenant(_spec(catalog, system, tenant), partition_by())  # its tags follow the copy's partitions
     wanted = _ids(ids)
     _run_job(spec, system, whole_catalog_tags(spec, RETRY) | ({IDS_TAG: ",".join(wanted)} if wanted else {}),
              tenant, in_process)

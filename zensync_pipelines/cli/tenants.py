@@ -80,6 +80,34 @@ def _stored(values: dict[str, Any], encrypt: bool) -> dict[str, Any]:
     return given
 
 
+def _partitions(store: Any, *, flipped_to: Optional[str] = None) -> None:
+    """Bring the Dagster instance's tenant partitions in line with the registry now, where the instance is known
+    (DAGSTER_HOME, or `zensync dev`'s). The registry is the truth: if the instance cannot be reached, one line says
+    so and the zensync_tenant_partitions sensor heals it; the command still succeeds."""
+    from ..dagster_defs.partition_choice import PARTITION_BY
+    from ..dagster_defs.tenant_partitions import PARTITIONS_SENSOR, sync_partitions
+    from .. import config
+
+    # DAGSTER_HOME, else the instance `zensync dev` made, only if it exists: a registry command creates no instance.
+    explicit = os.environ.get("DAGSTER_HOME")
+    home = explicit or str(config.data_dir() / "dagster_home")
+    if explicit or os.path.isdir(home):
+        try:
+            from dagster import DagsterInstance
+
+            with DagsterInstance.from_config(home) as instance:
+                added, deleted = sync_partitions(instance, store.engine)
+            if added or deleted:
+                click.echo(f"tenant partitions: added {', '.join(added) or 'none'}, deleted "
+                           f"{', '.join(deleted) or 'none'}")
+        except Exception as error:  # noqa: BLE001 - the sensor heals it; the cause may name paths or URLs
+            click.echo(f"the Dagster instance at {home} could not be updated ({type(error).__name__}): the "
+                       f"{PARTITIONS_SENSOR} sensor brings its tenant partitions in line", err=True)
+    if flipped_to and (os.environ.get(PARTITION_BY) or "auto").strip().lower() == "auto":
+        click.echo(f"the copies of catalogs with a tenant column are partitioned by {flipped_to} once the code "
+                   f"location reloads (UI: Deployment > Reload; or restart it)")
+
+
 @click.group()
 def tenants() -> None:
     """The tenants of this deployment: each business's Stripe account and Salesforce org."""
@@ -92,9 +120,12 @@ def tenants() -> None:
 @_one_line
 def add(tenant_id: str, encrypt: bool, disabled: bool, **values: Any) -> None:
     """Register a tenant and how to reach its Stripe account and Salesforce org."""
-    tenant = _store().add(Tenant(id=tenant_id, status="disabled" if disabled else "active",
-                                 **_stored(values, encrypt)))
+    store = _store()
+    first = not store.list()
+    tenant = store.add(Tenant(id=tenant_id, status="disabled" if disabled else "active",
+                              **_stored(values, encrypt)))
     click.echo(f"tenant {tenant.id} added ({tenant.status})")
+    _partitions(store, flipped_to="tenant" if first else None)
 
 
 @tenants.command()
@@ -171,8 +202,10 @@ def disable(tenant_id: str) -> None:
 @_one_line
 def enable(tenant_id: str) -> None:
     """Sync a disabled tenant again."""
-    _store().enable(tenant_id)
+    store = _store()
+    store.enable(tenant_id)
     click.echo(f"tenant {tenant_id} enabled")
+    _partitions(store)
 
 
 @tenants.command()
@@ -182,9 +215,11 @@ def enable(tenant_id: str) -> None:
 @_one_line
 def remove(tenant_id: str, forget: bool) -> None:
     """Remove a tenant and its rows in zensync's tables; refused while it has mappings, unless --forget."""
-    deleted = _store().remove(tenant_id, forget=forget)
+    store = _store()
+    deleted = store.remove(tenant_id, forget=forget)
     rows = ", ".join(f"{count} from {name}" for name, count in sorted(deleted.items()))
     click.echo(f"tenant {tenant_id} removed" + (f" (deleted {rows})" if rows else ""))
+    _partitions(store, flipped_to=None if store.list() else "month")
 
 
 @tenants.command()

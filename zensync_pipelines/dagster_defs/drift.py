@@ -12,6 +12,7 @@ from ..store.catalog import CatalogTables
 from ..store.inbound_apply import InboundTables
 from ..store.mappings import MappingStore
 from ..store.state import StateStore
+from ..store.tables import DEFAULT_TENANT
 from .inbound_systems import INBOUND_SYSTEMS
 
 SCOPE = "drift"
@@ -53,5 +54,6 @@ def run_read_back(spec: CatalogSpec, system: str, adapter: Any, engine: Engine, 
     return total
 
 
-def last_read_back(spec: CatalogSpec, system: str, engine: Engine) -> Optional[dict[str, Any]]:
-    return StateStore(engine).get(SCOPE, state_key(spec, system))
+def last_read_back(spec: CatalogSpec, system: str, engine: Engine,
+                   tenant: str = DEFAULT_TENANT) -> Optional[dict[str, Any]]:
+    return StateStore(engine, tenant).get(SCOPE, state_key(spec, system))

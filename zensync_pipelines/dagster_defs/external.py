@@ -25,7 +25,7 @@ from ..store.state import ApiUsageMemory, StateStore
 from ..store.tables import DEFAULT_TENANT
 from .drift import run_read_back
 from .plan_view import plan_metadata
-from .scope import RunScope, month_grouper, partitions_def, run_scope, run_tenant
+from .scope import TENANT_PARTITIONS, RunScope, month_grouper, partitions_def, run_scope, run_tenant
 from .tenant_systems import run_system
 
 # Single-run backfills are a deliberate choice (docs/operations.md); the beta notice would repeat in every
@@ -34,7 +34,12 @@ warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=BetaWa
 
 
 def upstream_keys(spec: CatalogSpec, system: str) -> list[AssetKey]:
-    """The catalog table, and the copies in the same system of every catalog this one references."""
+    """The catalog table, and the copies in the same system of every catalog this one references. Partitioned by
+    tenant, the catalog table only: Dagster cannot run a partitioned asset without a partition once a partitioned
+    upstream asset has a materialization, and the sensors' runs name their tenant by a tag, not a partition (the
+    months' way round it, a run over every month, has no tenant counterpart). Rows still wait for their parents."""
+    if spec.tenant_partitions:
+        return [catalog_key(spec)]
     return [catalog_key(spec)] + [AssetKey([system, ref.catalog]) for ref in spec.references(system)]
 
 
@@ -111,15 +116,19 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
     database = context.resources.catalog_db
     # Every store is bound to the run's tenant (its tag; the default tenant without one): the engine below
     # never learns which tenant it syncs.
-    tenant = tenant or run_tenant(context)
-    # The tenant's own account or org (a tenant's run never reaches the deployment's); checked before any call.
+    try:
+        tenant = tenant or run_tenant(context)
+        scope = scope or run_scope(context, spec)
+    except ValueError as error:  # a bad tag or partition: one line in the run's failure, not a traceback
+        raise Failure(description=f"{spec.name} -> {system}: {error}") from None
+    # The tenant's own account or org (a tenant's run never reaches the deployment's); checked before any call:
+    # an unregistered or disabled tenant's run (its partition launched from the UI, say) fails here.
     adapter = run_system(context, system, tenant).adapter()
     if hasattr(adapter, "remember_usage"):  # e.g. Salesforce: a spent daily allocation is remembered
         adapter.remember_usage(ApiUsageMemory(StateStore(database.engine(), tenant), system))
     if hasattr(adapter, "share_limit"):  # e.g. Stripe: every run of a tenant's system draws from one rate
         adapter.share_limit(SharedTokenBucket(database.engine(), system, adapter.rate_limit_per_second,
                                               tenant=tenant))
-    scope = scope or run_scope(context, spec)
     catalog, mappings = database.catalog(tenant), database.mappings(tenant)
     if dry_run:
         context.log.info(f"{spec.name} -> {system}: planning {scope.description} (dry run, nothing written)")
@@ -179,6 +188,9 @@ def _sync(context: Any, spec: CatalogSpec, system: str, summary: Callable[..., E
         # and the run fails (red) with the one reason first in the log and in the failure's metadata.
         context.log.error(f"{spec.name} -> {system} stopped: {report.outage}")
         raise Failure(description=report.outage, metadata=metadata)
+    if spec.tenant_partitions:
+        yield from tenant_events(context, key, tenant, metadata, summary)
+        return
     if context.has_partition_key or context.has_partition_key_range:
         # Each month of the range is materialized with its own rows' outcomes (zeros where it has none).
         for month in context.partition_keys:
@@ -199,6 +211,27 @@ def _sync(context: Any, spec: CatalogSpec, system: str, summary: Callable[..., E
     yield summary(metadata=metadata)
 
 
+def tenant_events(context: Any, key: AssetKey, tenant: str, metadata: dict[str, Any],
+                  summary: Callable[..., Event]) -> Iterator[Event]:
+    """A copy partitioned by tenant: the run's tenant's partition is materialized with the run's outcomes, so
+    the partitions view shows per tenant when its copy last synced and how. A run launched for the partition
+    records it through its own result; a run without one (sensor, retry, `zensync sync --tenant`) names it, then
+    records its totals without a partition as every whole-catalog run does."""
+    if context.has_partition_key or context.has_partition_key_range:  # a backfill's run is a range of one
+        yield summary(metadata=metadata)
+        return
+    if context.instance.has_dynamic_partition(TENANT_PARTITIONS, tenant):
+        yield AssetMaterialization(asset_key=key, partition=tenant, metadata=metadata)
+    else:  # the registry and the instance disagree until the partitions sensor's next tick: say so, sync anyway
+        context.log.warning(f"tenant {tenant} has no partition of {key.to_user_string()} yet "
+                            f"(the zensync_tenant_partitions sensor adds it): its outcomes are on the run only")
+    yield summary(metadata=metadata)
+
+
+def backfill_policy(spec: CatalogSpec) -> BackfillPolicy:
+    """Months: any range is one run. Tenants: a run per tenant, as each run is bound to one tenant's stores,
+    account and lane (the run queue then runs different tenants side by side)."""
+    return BackfillPolicy.multi_run(1) if spec.tenant_partitions else BackfillPolicy.single_run()
 
 
 def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
@@ -211,7 +244,7 @@ def build_external_asset(spec: CatalogSpec, system: str) -> AssetsDefinition:
     # The output is optional only so that a dry run records no materialization (and its checks do not run).
     @asset(key=key, group_name=spec.name, deps=upstream_keys(spec, system), kinds={system},
            pool=f"{system}_api", required_resource_keys={"catalog_db", system}, output_required=False,
-           partitions_def=partitions, backfill_policy=BackfillPolicy.single_run(),
+           partitions_def=partitions, backfill_policy=backfill_policy(spec),
            description=f"The {spec.name} catalog as {system} objects ({objects}), kept in sync by zensync. "
                        f"Strategy: {strategy.describe()}. "
                        f"The job sync_{spec.name}_{system}_all syncs the whole catalog in one click.",

@@ -21,6 +21,7 @@ from .retries import build_retry_sensor
 from .schedules import build_reconcile_schedule
 from .scope import copy_tags
 from .sensors import build_change_sensor
+from .tenant_partitions import tenant_job_config
 from .settings import AutomationSettings
 from .step_values import IO_MANAGER_KEY, step_values_io_manager
 from .tenant_systems import lane_tags
@@ -73,8 +74,10 @@ def build_catalog_definitions(spec: CatalogSpec, settings: Optional[AutomationSe
         # run where the deployment says (executors.py): in the run's process by default, since one sync step and
         # its light checks gain nothing from a process each; pools still limit the step across runs.
         # The default tenant's copy and lane; a tenant's launch overrides both tags (cli/ops.py).
+        # Partitioned by tenant: a partition's run carries its tenant's tags instead (tenant_partitions.py).
         sync_job = define_asset_job(name, selection=[external_key(spec, system)], executor_def=job_executor(),
                                     tags=copy_tags(spec, system) | lane_tags(DEFAULT_TENANT, system),
+                                    config=tenant_job_config(spec, system) if spec.tenant_partitions else None,
                                     description=f"Sync {spec.name} to {system}.")
         jobs.append(sync_job)
         jobs.append(build_whole_catalog_job(spec, system))

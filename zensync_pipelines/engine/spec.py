@@ -224,6 +224,9 @@ class CatalogSpec:
     # store bound to a tenant reads, watches and writes only its rows, and a row is (tenant, primary key). None:
     # one tenant owns every row, as before tenants existed.
     tenant_column: Optional[str] = None
+    # Set by the code location, not by a spec: True when the copies are partitioned by tenant instead of by month
+    # (tenants are registered and the spec has a tenant column; dagster_defs/tenant_partitions.py).
+    tenant_partitions: bool = False
     source: str = field(default="<inline>", compare=False)  # file the spec was loaded from, for error messages
 
     def __post_init__(self) -> None:
@@ -315,6 +318,8 @@ def validate_spec(spec: CatalogSpec) -> None:
         dt.date.fromisoformat(spec.partition_start)
     except (TypeError, ValueError):
         fail(f"field 'partition_start' must be an ISO date like '2024-01-01', got {spec.partition_start!r}")
+    if spec.tenant_partitions and not spec.tenant_column:
+        fail("field 'tenant_partitions' needs a 'tenant_column': the partitions are the tenants of its rows")
     if not spec.systems:
         fail("field 'systems' must name at least one external system")
     for problem in strategy_problems(spec.strategies, spec.systems):

@@ -119,3 +119,16 @@ def test_a_charge_of_an_invoice_not_linked_yet_fails_alone_then_goes_through(eng
     retried = inbound_payments(engine, stripe_sandbox_url)
     assert (retried.applied, retried.failed) == (1, 0)
     assert sorted(r["invoice_id"] for r in payment_rows(engine)) == [1, 2]
+
+
+def test_stripe_down_while_reading_a_charges_invoice_fails_the_run_and_keeps_the_events(engine, stripe_sandbox_url):
+    import stripe
+
+    world(engine, stripe_sandbox_url)
+    pay(engine, stripe_sandbox_url, 1)
+    pull(engine, stripe_sandbox_url)
+    with pytest.raises(stripe.APIConnectionError):
+        inbound_payments(engine, "http://127.0.0.1:9")  # nothing listens: the InvoicePayment lookup cannot answer
+    assert payment_rows(engine) == [] and set(outcomes(engine, "payments")) == {None}  # still due, not dropped
+    assert inbound_payments(engine, stripe_sandbox_url).applied == 1
+    assert [r["invoice_id"] for r in payment_rows(engine)] == [1]

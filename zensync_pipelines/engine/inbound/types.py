@@ -81,7 +81,9 @@ class RowRefused(Exception):
 
 
 class EventDecoder(Protocol):
-    """Turns a system's stored event (an inbox row) into a Change."""
+    """Turns a system's stored event (an inbox row) into a Change. Optional, read with getattr by the run:
+    `complete(changes) -> changes`, what the events leave out read through the API (a Stripe charge's invoice),
+    called after decoding so that an outage fails the run; `verify_state`, see InboundRun._verify."""
 
     delete_types: frozenset[str]  # event types that report a deletion
 

@@ -6,6 +6,7 @@ the inbox's unique key (system, event id) deduplicates across the two paths.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any, Mapping, Optional, Sequence
@@ -83,14 +84,19 @@ class StripeEvents:
             event=row["id"], event_id=row["event_id"], object_type=row["object_type"],
             external_id=row["external_id"], kind=REMOVE if row["event_type"] in DELETE_TYPES else UPSERT,
             occurred_at=occurred if occurred.tzinfo else occurred.replace(tzinfo=dt.timezone.utc),
-            state=self._complete(row["object_type"], (event.get("data") or {}).get("object") or {}),
+            state=(event.get("data") or {}).get("object") or {},
             # Every key zensync sends is derived and carries its prefix: the event of its own write is an echo.
             echo=key.startswith(IDEMPOTENCY_PREFIX), tag=internal_id(event), attempts=row["attempts"],
             hints=touched(event.get("data") or {}))
 
 
-    def _complete(self, object_type: str, state: Mapping[str, Any]) -> Mapping[str, Any]:
-        return self.links.complete(object_type, state) if self.links is not None and state else state
+    def complete(self, changes: Sequence[Change]) -> list[Change]:
+        """The decoded changes with what their objects link to, read through the API (the inbound run calls
+        this outside the decode's guard: an outage raises and fails the run, the events stay due)."""
+        if self.links is None:
+            return list(changes)
+        return [dataclasses.replace(c, state=self.links.complete(c.object_type, c.state)) if c.state else c
+                for c in changes]
 
 
 def touched(data: Mapping[str, Any]) -> Optional[frozenset[str]]:

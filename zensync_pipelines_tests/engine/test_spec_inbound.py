@@ -50,7 +50,8 @@ def test_inbound_only_fields_never_reach_the_payload():
 
 def test_routes_name_the_catalog_of_each_inbound_object_type_and_refuse_two_readers():
     specs = load_specs()
-    assert inbound_routes(specs, "stripe") == {"customer": "customers", "invoice": "invoices"}
+    assert inbound_routes(specs, "stripe") == {"customer": "customers", "invoice": "invoices",
+                                               "subscription": "subscriptions"}
     assert inbound_routes(specs, "salesforce") == {"Account": "customers", "Contact": "customers"}
     twin = make(Field("e", "e", direction="in"), name="others",
                 systems={"stripe": [ExternalObject("customer", [Field("n", "name"),

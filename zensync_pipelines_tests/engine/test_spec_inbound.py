@@ -82,7 +82,7 @@ def test_inbound_only_fields_never_reach_the_payload():
 def test_routes_name_the_catalog_of_each_inbound_object_type_first_the_one_that_imports():
     specs = load_specs()
     assert inbound_routes(specs, "stripe") == {"customer": "customers", "invoice": "invoices",
-                                               "charge": "payments"}
+                                               "charge": "payments", "subscription": "subscriptions"}
     assert inbound_routes(specs, "salesforce") == {"Account": "customers", "Contact": "customers"}
 
     def reader(name, create_rows=False):

@@ -85,12 +85,19 @@ def _run_job(spec: CatalogSpec, system: str, tags: dict[str, str], tenant: str, 
     tags = tags | tenant_tags(tenant) | copy_tags(spec, system, tenant) | lane_tags(tenant, system)
     name, home = job_name(spec, system), _instance_home()
     with _instance() as instance:
-        if in_process or not submit.has_run_queue(instance):
+        queued = not in_process and submit.has_run_queue(instance)
+        # Checked first: a run nothing dequeues is not submitted. A deployment's instance (DAGSTER_HOME) keeps its
+        # queue as the rule; zensync dev's own instance in the data folder, with dev stopped, has no other run to
+        # queue behind: the run goes on here, as on a single machine before the queue.
+        if queued and not submit.queue_daemon_alive(instance):
+            if os.environ.get("DAGSTER_HOME"):
+                raise click.ClickException(submit.no_daemon_line(home))
+            click.echo(f"zensync dev is not running ({home}): running {name} in this process", err=True)
+            queued = False
+        if not queued:
             success, run_id, months = _execute_here(instance, name, tags)
             reason = None
         else:
-            if not submit.queue_daemon_alive(instance):  # checked first: a run nothing dequeues is not submitted
-                raise click.ClickException(submit.no_daemon_line(home))
             run = submit.create_run(instance, name, tags)
             instance.submit_run(run.run_id, workspace=None)  # the queue needs no workspace; the daemon has its own
             try:

@@ -204,6 +204,23 @@ def test_without_a_daemon_the_run_is_not_submitted_and_the_line_says_what_to_do(
     assert "run " + record.dagster_run.run_id + ": queued" not in result.output
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_without_a_deployment_instance_or_zensync_dev_the_run_goes_on_here_in_one_line(deployment, monkeypatch,
+                                                                                      tmp_path):
+    """No DAGSTER_HOME: the instance is zensync dev's in the data folder, and dev is not running, so nothing else
+    runs there and no daemon will come: the command runs the job itself, as before the queue, and says so."""
+    monkeypatch.delenv("DAGSTER_HOME")
+    result = CliRunner().invoke(main, ["sync", "customers", "stripe"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    home = tmp_path / "dagster_home"
+    assert f"zensync dev is not running ({home}): running sync_customers_stripe in this process" in result.output
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_coordinator.__class__.__name__ == "QueuedRunCoordinator"  # dev's queue, not used here
+        [record] = instance.get_run_records(RunsFilter(job_name=JOB))
+        assert record.dagster_run.status == DagsterRunStatus.SUCCESS
+    assert set(deployment.remote()) == {str(i) for i in range(1, ROWS + 1)} - {"7"}  # row 7 is invalid
+
+
 def _beat(home, seconds_ago):
     from dagster._daemon.types import DaemonHeartbeat
 

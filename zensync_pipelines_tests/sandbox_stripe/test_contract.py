@@ -117,6 +117,14 @@ def _payments(c: stripe.StripeClient, ids: dict[str, Any]) -> None:
     refunded = c.v1.charges.retrieve(charge.id, {"expand": ["refunds"]})  # checked with its refunds embedded
     assert [r.amount for r in refunded.refunds.data] == [charge.amount - 100, 100]
     c.v1.charges.list({"customer": ids["customer"], "expand": ["data.refunds"]})
+    declined = c.v1.invoices.create({"customer": ids["customer"]})
+    c.v1.invoice_items.create({"customer": ids["customer"], "invoice": declined.id, "amount": 700, "currency": "usd"})
+    c.v1.invoices.finalize_invoice(declined.id)
+    with pytest.raises(stripe.CardError):
+        c.v1.invoices.pay(declined.id, {"payment_method": "pm_card_chargeDeclined"})
+    failed = c.v1.payment_intents.list({"customer": ids["customer"]}).data[0]  # its last_payment_error checked
+    assert failed.last_payment_error.payment_method.card.last4 == "0002"
+    c.v1.payment_intents.retrieve(failed.id)
 
 
 def _notifications(c: stripe.StripeClient, ids: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from ..host import StripeHost
 from ..querying import LIST_PARAMS, range_filter
 from ..store import Obj
 from .payment_objects import (CARDS, DECLINE_MESSAGE, DECLINED, new_charge, new_invoice_payment,
-                              new_payment_intent, new_refund)
+                              new_payment_intent, new_refund, payment_method_object)
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
@@ -48,7 +48,7 @@ def pay_by_card(sb: StripeHost, call: Optional[Call], invoice: Obj, method: str,
         intent["last_payment_error"] = {
             "charge": charge["id"], "code": "card_declined", "decline_code": "generic_decline",
             "doc_url": "https://stripe.com/docs/error-codes/card-declined", "message": DECLINE_MESSAGE,
-            "param": None, "payment_method": {"id": method, "object": "payment_method", "type": "card"},
+            "param": None, "payment_method": payment_method_object(store, method, intent["customer"]),
             "type": "card_error"}
         store.touched(intent)
         events.emit(call, "charge.failed", charge)

@@ -33,6 +33,10 @@ FIXTURES = SHARED_REFERENCE / "stripe" / "fixtures3.json"
 NONE = type(None)
 # Fields the SDK's models (API 2026-10-28) declare as always returned that Stripe's fixtures predate: required.
 NEWER: dict[str, set[str]] = {"invoice": {"amount_paid_off_stripe"}}
+# Fields Stripe's examples show but the API returns only when `expand[]` names them: optional unless expanded.
+INCLUDABLE: dict[str, set[str]] = {
+    "charge": {"refunds"},  # API 2022-11-15: "Charge no longer auto-expands refunds by default"
+}
 # Deliberate differences, each with its reason. Nothing else may differ.
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("webhook_endpoint", "secret"): "Stripe returns the signing secret in the create reply only (not declared in "
@@ -80,7 +84,8 @@ def nullable(annotation: Any) -> bool:
 def required_fields(object_name: str, cls: type, deleted: bool) -> set[str]:
     example = fixtures().get(f"deleted_{object_name}" if deleted else object_name)
     if example is not None:
-        return (set(example) & set(fields_of(cls))) | (set() if deleted else NEWER.get(object_name, set()))
+        required = (set(example) & set(fields_of(cls))) - INCLUDABLE.get(object_name, set())
+        return required | (set() if deleted else NEWER.get(object_name, set()))
     return {name for name, annotation in fields_of(cls).items() if not nullable(annotation)}
 
 

@@ -85,6 +85,48 @@ def _invoices(c: stripe.StripeClient, ids: dict[str, Any]) -> None:
     c.v1.invoices.delete(c.v1.invoices.create({"customer": customer}).id)
 
 
+def _subscriptions(c: stripe.StripeClient, ids: dict[str, Any]) -> None:
+    customer, price = ids["customer"], ids["price"]
+    sub = c.v1.subscriptions.create({"customer": customer, "items": [{"price": price, "quantity": 2}],
+                                     "collection_method": "send_invoice", "days_until_due": 30,
+                                     "metadata": {"zenskar_id": "s1"}})
+    ids["subscription_invoice"] = sub.latest_invoice
+    c.v1.subscriptions.update(sub.id, {"items": [{"id": sub.items.data[0].id, "quantity": 3}]})
+    c.v1.subscriptions.update(sub.id, {"cancel_at_period_end": True})
+    c.v1.subscriptions.retrieve(sub.id, {"expand": ["latest_invoice"]})
+    c.v1.subscriptions.list({"customer": customer, "status": "all"})
+    c.v1.subscriptions.search({"query": "metadata['zenskar_id']:'s1'"})
+    c.v1.subscriptions.cancel(sub.id)
+
+
+def _payments(c: stripe.StripeClient, ids: dict[str, Any]) -> None:
+    """An invoice paid by card: its PaymentIntent, Charge and InvoicePayment, then refunds of the charge."""
+    invoice = c.v1.invoices.pay(ids["subscription_invoice"], {"payment_method": "pm_card_visa"})
+    intents = c.v1.payment_intents.list({"customer": ids["customer"]})
+    intent = intents.data[0]
+    c.v1.payment_intents.retrieve(intent.id)
+    charges = c.v1.charges.list({"payment_intent": intent.id})
+    charge = c.v1.charges.retrieve(charges.data[0].id)
+    assert "refunds" not in charge  # Stripe leaves a charge's refunds out unless expanded
+    paid = c.v1.invoice_payments.list({"invoice": invoice.id})
+    c.v1.invoice_payments.retrieve(paid.data[0].id)
+    part = c.v1.refunds.create({"charge": charge.id, "amount": 100, "reason": "requested_by_customer"})
+    c.v1.refunds.create({"payment_intent": intent.id, "metadata": {"why": "rest"}})
+    c.v1.refunds.retrieve(part.id)
+    c.v1.refunds.list({"charge": charge.id})
+    refunded = c.v1.charges.retrieve(charge.id, {"expand": ["refunds"]})  # checked with its refunds embedded
+    assert [r.amount for r in refunded.refunds.data] == [charge.amount - 100, 100]
+    c.v1.charges.list({"customer": ids["customer"], "expand": ["data.refunds"]})
+    declined = c.v1.invoices.create({"customer": ids["customer"]})
+    c.v1.invoice_items.create({"customer": ids["customer"], "invoice": declined.id, "amount": 700, "currency": "usd"})
+    c.v1.invoices.finalize_invoice(declined.id)
+    with pytest.raises(stripe.CardError):
+        c.v1.invoices.pay(declined.id, {"payment_method": "pm_card_chargeDeclined"})
+    failed = c.v1.payment_intents.list({"customer": ids["customer"]}).data[0]  # its last_payment_error checked
+    assert failed.last_payment_error.payment_method.card.last4 == "0002"
+    c.v1.payment_intents.retrieve(failed.id)
+
+
 def _notifications(c: stripe.StripeClient, ids: dict[str, Any]) -> None:
     endpoint = c.v1.webhook_endpoints.create({"url": "http://127.0.0.1:9/x", "enabled_events": ["*"]})
     c.v1.webhook_endpoints.update(endpoint.id, {"enabled_events": ["customer.created", "invoice.paid"]})
@@ -102,7 +144,8 @@ def _deletions(c: stripe.StripeClient, ids: dict[str, Any]) -> None:
 
 
 # In order: later steps use what earlier ones made. A new route gets a step (or a call in one) here.
-SCENARIO: list[Step] = [_platform_and_connected, _customers, _catalog, _invoices, _notifications, _deletions]
+SCENARIO: list[Step] = [_platform_and_connected, _customers, _catalog, _invoices, _subscriptions, _payments,
+                        _notifications, _deletions]
 
 
 def _routes() -> list[str]:
@@ -135,7 +178,8 @@ def test_every_kind_of_object_is_served_and_checked(served: Served) -> None:
     """The object kinds the scenario met: each one Stripe has, each one checked (not only the top-level ones)."""
     kinds = {obj["object"] for _, status, body in served if status < 300 for _, obj in objects_in(body)}
     assert {"account", "customer", "product", "price", "invoice", "invoiceitem", "line_item", "event",
-            "webhook_endpoint"} <= kinds, sorted(kinds)
+            "webhook_endpoint", "subscription", "payment_intent", "charge", "refund",
+            "invoice_payment"} <= kinds, sorted(kinds)
 
 
 def test_an_events_object_is_checked_as_its_resource() -> None:

@@ -13,7 +13,14 @@ import stripe
 from stripe.params._webhook_endpoint_create_params import WebhookEndpointCreateParams
 
 import zensync_pipelines.sandbox.stripe as sandbox_package
+from zensync_pipelines.catalogs import load_specs
+from zensync_pipelines.cli.dev_receiver import register_endpoint
+from zensync_pipelines.engine.spec import inbound_routes
+from zensync_pipelines.sandbox.stripe import StripeSandbox
 from zensync_pipelines.sandbox.stripe.resources.notifications import EVENT_TYPES
+from zensync_pipelines.systems.stripe.inbound import event_types
+
+from .conftest import KEY
 
 
 def _draft_with_item(client: stripe.StripeClient) -> tuple[stripe.Invoice, stripe.InvoiceItem]:
@@ -84,3 +91,40 @@ def test_every_event_the_sandbox_emits_is_a_stripe_event_type() -> None:
     assert emitted and "customer.created" in emitted
     assert emitted <= EVENT_TYPES, sorted(emitted - EVENT_TYPES)
     assert json.loads((root / "event_types.json").read_text())["types"]
+
+
+def test_every_event_type_zensync_reads_is_accepted_and_zensync_dev_registers_its_endpoints(
+        sandbox: StripeSandbox, client: stripe.StripeClient) -> None:
+    """The endpoint `zensync dev` registers subscribes to every event type a spec reads (subscriptions' and
+    payments' too); the sandbox must accept each, or dev would fail at start. Run twice: the second run replaces
+    the first's endpoints."""
+    wanted = event_types(sorted(inbound_routes(load_specs(), "stripe")))
+    assert {"customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
+            "charge.succeeded", "charge.refunded"} <= set(wanted)
+    url = "http://127.0.0.1:9/webhooks/stripe"
+    for _ in range(2):
+        secrets = register_endpoint(KEY, sandbox.url, url)
+        assert len(secrets) == 2 and all(s.startswith("whsec_") for s in secrets)
+    endpoints = client.v1.webhook_endpoints.list().data
+    assert [(e.url, e.enabled_events) for e in endpoints] == [(url, wanted)] * 2
+
+
+def test_an_endpoint_may_subscribe_to_every_event_the_sandbox_emits(client: stripe.StripeClient) -> None:
+    """Every event the payments and subscriptions objects produce (charge.*, payment_intent.*,
+    invoice_payment.paid, refund.created, customer.subscription.*) is a type an endpoint may name."""
+    customer = client.v1.customers.create({"email": "events@example.com"})
+    product = client.v1.products.create({"name": "Events"})
+    price = client.v1.prices.create({"product": product.id, "currency": "usd", "unit_amount": 900,
+                                     "recurring": {"interval": "month"}})
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}],
+                                          "collection_method": "send_invoice", "days_until_due": 30})
+    client.v1.subscriptions.update(sub.id, {"items": [{"id": sub.items.data[0].id, "quantity": 2}]})
+    invoice = client.v1.invoices.pay(sub.latest_invoice, {"payment_method": "pm_card_visa"})
+    charge = client.v1.charges.list({"customer": customer.id}).data[0]
+    client.v1.refunds.create({"charge": charge.id, "amount": 1})
+    client.v1.subscriptions.cancel(sub.id)
+    emitted = sorted({e.type for e in client.v1.events.list({"limit": 100}).auto_paging_iter()})
+    assert {"payment_intent.succeeded", "charge.succeeded", "charge.refunded", "invoice_payment.paid",
+            "refund.created", "customer.subscription.deleted"} <= set(emitted), (invoice.status, emitted)
+    endpoint = client.v1.webhook_endpoints.create({"url": "https://example.com/hook", "enabled_events": emitted})
+    assert endpoint.enabled_events == emitted

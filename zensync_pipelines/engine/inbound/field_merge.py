@@ -18,7 +18,7 @@ import json
 from typing import Any, Callable, Mapping, Optional, Protocol
 
 from .types import APPLIED, CONFLICT_LOST, ECHO, UNCHANGED, Change, RowRefused, Verdict
-from .values import as_utc, comparable, external_value, inbound_value
+from .values import advanced_cursor, as_utc, comparable, external_value, inbound_value
 from ..merge import SYSTEM, FieldConflict, base_of, dump, load, merge, payload_of
 from ..same_row import object_fingerprint
 from ..spec import BOTH, CatalogSpec, ExternalObject, InvalidValue
@@ -94,7 +94,7 @@ def apply_merge(spec: CatalogSpec, system: str, writer: MergeWriter, run_id: str
     if values and isinstance(cursor, dt.datetime):
         # The cursor records when the row changed, on either side: newest-wins compares the next event with it,
         # and the outbound sensors of other systems notice the row.
-        values[spec.cursor_column] = max(as_utc(cursor), change.occurred_at)
+        values[spec.cursor_column] = advanced_cursor(cursor, change.occurred_at)
     mapping: dict[str, Any] = {"field_base": dump(result.base)}
     if state is not None and state.status == SYNCED:
         mapping["fingerprint"] = object_fingerprint(obj, payload_of(result.base))

@@ -75,3 +75,13 @@ def as_utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def advanced_cursor(cursor: dt.datetime, occurred_at: dt.datetime) -> dt.datetime:
+    """The cursor of a row a change just altered: when the change occurred, and always later than before. An
+    event's time has whole seconds (Stripe's `created`), so a change within the second the row last moved would
+    otherwise leave the cursor where it was, and the outbound sensors of other systems would never see it."""
+    before = as_utc(cursor)
+    assert before is not None
+    return max(before, occurred_at) if occurred_at > before else before + dt.timedelta(microseconds=1)
+

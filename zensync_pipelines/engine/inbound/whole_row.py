@@ -17,7 +17,7 @@ import datetime as dt
 from typing import Any, Optional, Sequence
 
 from .types import APPLIED, CONFLICT_LOST, ECHO, UNCHANGED, Change, RowRefused, Verdict
-from .values import as_utc, comparable, external_value, inbound_value
+from .values import advanced_cursor, as_utc, comparable, external_value, inbound_value
 from ..mapper import mapper_for
 from ..payload import fingerprint
 from ..spec import BOTH, CATALOG_WINS, NEWEST_WINS, CatalogSpec, ExternalObject, Field, InvalidValue
@@ -131,7 +131,9 @@ class WholeRow:
         if isinstance(cursor, dt.datetime):
             # The cursor records when the value changed, on either side: newest-wins compares the next event
             # with it, and the outbound sensors of other systems notice the row.
-            values[self.spec.cursor_column] = max(as_utc(cursor), change.occurred_at)
+            changed = any(row.get(column) != value for column, value in winners.items())
+            values[self.spec.cursor_column] = advanced_cursor(cursor, change.occurred_at) if changed \
+                else max(as_utc(cursor), change.occurred_at)
         after = row | values
         try:
             with self.writer.savepoint():

@@ -91,6 +91,7 @@ class Accounts:
         platform = self.platform.store
         store = Store(self._clock, f"{self._seed}:{account_id}", self._search_lag)
         store.renderers = platform.renderers
+        store.includable = platform.includable
         store.on_change = platform.on_change
         idempotency = IdempotencyLayer(self._clock, *([self._mark_dirty] if self._mark_dirty else []))
         state = AccountState(account_id, store, idempotency)

@@ -170,6 +170,11 @@ def _expand_path(store: Store, node: Any, parts: list[str], path: str) -> None:
             if rest:
                 _expand_path(store, item, rest, path)
         return
+    include = store.includable.get((str(node.get("object")), head)) if isinstance(node, dict) else None
+    if include is not None and head not in node:
+        node[head] = include(node)  # a field only returned when expanded: adding it is its expansion
+        if not rest:
+            return
     value = node.get(head) if isinstance(node, dict) else None
     if rest:
         if isinstance(value, dict):

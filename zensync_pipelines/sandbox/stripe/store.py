@@ -33,6 +33,8 @@ class Store:
         self._deleted: dict[str, str] = {}  # id -> object type, for Stripe's "deleted" stubs on retrieve
         self._index: dict[str, list[tuple[float, Optional[Obj]]]] = {}  # id -> (visible_at, snapshot) versions
         self.renderers: dict[str, Callable[[Obj], Obj]] = {}
+        # Fields Stripe leaves out unless `expand[]` names them (a charge's `refunds`): (object, field) -> value.
+        self.includable: dict[tuple[str, str], Callable[[Obj], Any]] = {}
         self.on_change: list[Callable[[], None]] = []
 
     # -- ids and time ------------------------------------------------------------------------------------------

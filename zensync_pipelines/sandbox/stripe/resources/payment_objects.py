@@ -52,6 +52,24 @@ def new_payment_intent(store: Store, amount: int, currency: str, customer: Optio
         "transfer_group": None}
 
 
+def payment_method_object(store: Store, method: str, customer: Optional[str]) -> dict[str, Any]:
+    """The PaymentMethod of a test card as Stripe embeds it (in a PaymentIntent's last_payment_error)."""
+    brand, last4 = CARDS[method]
+    return {
+        "id": method, "object": "payment_method", "allow_redisplay": "unspecified",
+        "billing_details": {"address": {"city": None, "country": None, "line1": None, "line2": None,
+                                        "postal_code": None, "state": None},
+                            "email": None, "name": None, "phone": None, "tax_id": None},
+        "card": {"brand": brand, "checks": {"address_line1_check": None, "address_postal_code_check": None,
+                                            "cvc_check": "pass"},
+                 "country": "US", "display_brand": brand, "exp_month": 12, "exp_year": 2034,
+                 "fingerprint": f"fp{brand}{last4}", "funding": "credit", "generated_from": None, "last4": last4,
+                 "networks": {"available": [brand], "preferred": None}, "regulated_status": "unregulated",
+                 "three_d_secure_usage": {"supported": True}, "wallet": None},
+        "created": store.now(), "customer": customer, "customer_account": None, "livemode": False,
+        "metadata": {}, "type": "card"}
+
+
 def new_charge(store: Store, intent: Obj, method: str, declined: bool) -> Obj:
     outcome = {"advice_code": None, "network_advice_code": None, "network_decline_code": None,
                "network_status": "declined_by_network" if declined else "approved_by_network",

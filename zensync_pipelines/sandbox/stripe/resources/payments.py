@@ -7,6 +7,7 @@ Stripe emits:
 `payment_intent.created`, `charge.succeeded` / `charge.failed`, `payment_intent.succeeded` /
 `payment_intent.payment_failed` and `invoice_payment.paid`. A refund (of a charge or of a payment intent, whole
 or partial) moves the charge's `amount_refunded` and `refunded`, with `refund.created` and `charge.refunded`.
+A charge's `refunds` list comes only with `expand[]=refunds`, as in Stripe since API version 2022-11-15.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..host import StripeHost
 from ..querying import LIST_PARAMS, range_filter
 from ..store import Obj
 from .payment_objects import (CARDS, DECLINE_MESSAGE, DECLINED, new_charge, new_invoice_payment,
-                              new_payment_intent, new_refund)
+                              new_payment_intent, new_refund, payment_method_object)
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
@@ -47,7 +48,7 @@ def pay_by_card(sb: StripeHost, call: Optional[Call], invoice: Obj, method: str,
         intent["last_payment_error"] = {
             "charge": charge["id"], "code": "card_declined", "decline_code": "generic_decline",
             "doc_url": "https://stripe.com/docs/error-codes/card-declined", "message": DECLINE_MESSAGE,
-            "param": None, "payment_method": {"id": method, "object": "payment_method", "type": "card"},
+            "param": None, "payment_method": payment_method_object(store, method, intent["customer"]),
             "type": "card_error"}
         store.touched(intent)
         events.emit(call, "charge.failed", charge)
@@ -132,6 +133,14 @@ def register(sb: StripeHost) -> None:
         sb.api("GET", url, list_)
         sb.api("GET", url + "/{id}", retrieve)
 
+    def refunds_of(charge: Obj) -> Obj:
+        """A charge's `refunds`, which Stripe returns only when expanded (since API 2022-11-15): the first ten,
+        newest first, as Stripe embeds them."""
+        mine = [store.render(r) for r in store.newest_first("refund") if r["charge"] == charge["id"]]
+        return {"object": "list", "data": mine[:10], "has_more": len(mine) > 10,
+                "url": f"/v1/charges/{charge['id']}/refunds"}
+
+    store.includable[("charge", "refunds")] = refunds_of
     sb.api("POST", "/v1/refunds", create_refund)
     reader("refund", "/v1/refunds", ("charge", "payment_intent"))
     reader("charge", "/v1/charges", ("customer", "payment_intent"))

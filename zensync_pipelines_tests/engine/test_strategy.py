@@ -105,5 +105,7 @@ def test_trigger_schedule_builds_only_its_cron_schedule():
 def test_trigger_manual_builds_no_sensor_and_no_schedule():
     defs = definitions(Strategy(mode="insert_only", trigger="manual"))
     assert automation(defs) == ({}, {})
-    assert sorted(job.name for job in defs.jobs) == ["sync_people_memory", "sync_people_memory_all"]
+    # The copy's jobs stay, for a manual launch: its sync, the whole catalog, the fan-out over workers.
+    assert sorted(job.name for job in defs.jobs) == ["sync_people_memory", "sync_people_memory_all",
+                                                     "sync_people_memory_fanout"]
     assert asset_info(defs).metadata["strategy_mode"].value == "insert_only"

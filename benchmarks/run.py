@@ -27,7 +27,8 @@ from benchmarks.report import markdown  # noqa: E402
 SCENARIOS = ["salesforce", "stripe", "detection", "reconcile", "latency", "inbound", "salesforce_inbound"]
 # Run only when named with --only: the peer needs drt-core (`pip install -e .[bench]`) and minutes even when small.
 # `scale_out` starts Celery workers on RabbitMQ (127.0.0.1:5672) and needs the celery extra.
-OPTIONAL = ["peer", "scale_out"]
+# `tenants` syncs 200 tenants x 100 customers through the change sensor: long (ZENSYNC_BENCH_TENANTS to shrink).
+OPTIONAL = ["peer", "scale_out", "tenants"]
 
 
 def main(argv: list[str] | None = None) -> int:

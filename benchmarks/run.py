@@ -5,6 +5,8 @@
 --smoke runs each scenario at a small size (minutes in all, for CI); the figures then show that the harness
 works, not how fast zensync is. With --only, the other scenarios of an earlier run in DIR stay in its report.
 `--only peer` runs the drt-core comparison, which is not in the default set.
+`--only tenants` runs the tenants scenario (the tenant column's cost without tenants; 200 tenants x 100 customers
+through the change sensor), also outside the default set: about 14 minutes at full size.
 docs/performance.md holds the latest full run.
 """
 

@@ -6,7 +6,7 @@
 works, not how fast zensync is. With --only, the other scenarios of an earlier run in DIR stay in its report.
 `--only peer` runs the drt-core comparison, which is not in the default set.
 `--only tenants` runs the tenants scenario (the tenant column's cost without tenants; 200 tenants x 100 customers
-through the change sensor), also outside the default set: about 14 minutes at full size.
+through the change sensor), also outside the default set: 14-16 minutes at full size.
 docs/performance.md holds the latest full run.
 """
 

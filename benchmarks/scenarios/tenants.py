@@ -52,7 +52,7 @@ from zensync_pipelines.store.tenants import Tenant, TenantStore
 from zensync_pipelines.systems.stripe import StripeAdapter, StripeResource
 
 NAME = "tenants"
-TITLE = "Tenants: the tenant dimension's cost without tenants, and 200 tenants synced by the change sensor"
+TITLE = "Tenants: the tenant dimension's cost without tenants, and many tenants synced by the change sensor"
 KEY = "sk_test_bench_tenants"
 WITH = dataclasses.replace(CUSTOMERS, systems={"stripe": CUSTOMERS.systems["stripe"]})  # shipped: tenant_column
 WITHOUT = dataclasses.replace(WITH, tenant_column=None)  # before tenants

@@ -5,6 +5,8 @@
 --smoke runs each scenario at a small size (minutes in all, for CI); the figures then show that the harness
 works, not how fast zensync is. With --only, the other scenarios of an earlier run in DIR stay in its report.
 `--only peer` runs the drt-core comparison, which is not in the default set.
+`--only tenants` runs the tenants scenario (the tenant column's cost without tenants; 200 tenants x 100 customers
+through the change sensor), also outside the default set: 14-16 minutes at full size.
 docs/performance.md holds the latest full run.
 """
 
@@ -27,7 +29,8 @@ from benchmarks.report import markdown  # noqa: E402
 SCENARIOS = ["salesforce", "stripe", "detection", "reconcile", "latency", "inbound", "salesforce_inbound"]
 # Run only when named with --only: the peer needs drt-core (`pip install -e .[bench]`) and minutes even when small.
 # `scale_out` starts Celery workers on RabbitMQ (127.0.0.1:5672) and needs the celery extra.
-OPTIONAL = ["peer", "scale_out"]
+# `tenants` syncs 200 tenants x 100 customers through the change sensor: long (ZENSYNC_BENCH_TENANTS to shrink).
+OPTIONAL = ["peer", "scale_out", "tenants"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 import stripe
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
 from zensync_pipelines.store import migrate
@@ -26,6 +27,27 @@ LOCAL_PORT = int(os.environ.get("ZENSYNC_TEST_POSTGRES_PORT") or 5432)
 LOCAL_URL = f"postgresql+psycopg2://postgres@127.0.0.1:{LOCAL_PORT}/test"
 
 stripe.enable_telemetry = False
+
+
+# Every PostgreSQL engine a test module made (its own, or the product code's run in this process: CLI commands,
+# jobs executed in process), so their pooled idle connections are closed when the module ends. Each engine keeps
+# up to its pool size open until garbage-collected; over the ~1,200 tests of one pytest process they added up to
+# the server's max_connections (100), and later tests failed with "too many clients". Disposing only closes idle
+# connections: an engine still in use (a session fixture's) opens new ones as it needs them.
+_ENGINES: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+@event.listens_for(Engine, "engine_connect")
+def _remember(connection) -> None:
+    if connection.engine.dialect.name == "postgresql":  # an in-memory SQLite pool would lose its database
+        _ENGINES.add(connection.engine)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_idle_postgres_connections() -> Iterator[None]:
+    yield
+    for engine in list(_ENGINES):
+        engine.dispose(close=True)
 
 
 def _postgres_schema_url(server: str, schema: str) -> str:

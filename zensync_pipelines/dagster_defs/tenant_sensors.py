@@ -196,7 +196,7 @@ def tenant_tick(context: SensorEvaluationContext, spec: CatalogSpec, jobs: dict[
                             else f"no {spec.name} change of an active tenant", cursor=cursor.dumps())
     # As the default tenant's tick does: Dagster learns here that the table changed. The counts are the whole
     # table's, every tenant's rows (a spec without the tenant column reads them all).
-    whole = dataclasses.replace(spec, tenant_column=None)
+    whole = dataclasses.replace(spec, tenant_column=None, tenant_partitions=False)
     seen = AssetMaterialization(catalog_key(spec), description=f"{spec.table} changed (seen by "
                                 f"{sensor_name(spec)}, all tenants)", metadata=catalog_metadata(feed.tables, whole))
     return SensorResult(run_requests=requests, cursor=cursor.dumps(), asset_events=[seen])

@@ -16,7 +16,8 @@ NOW = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
 
 def test_every_shipped_spec_declares_the_demo_tenant_column():
     assert {spec.name: spec.tenant_column for spec in load_specs()} == {
-        "customers": "tenant_id", "invoices": "tenant_id", "plans": "tenant_id"}
+        "customers": "tenant_id", "invoices": "tenant_id", "plans": "tenant_id", "subscriptions": "tenant_id",
+        "payments": "tenant_id"}
 
 
 def test_a_demo_database_made_before_tenants_gets_the_column_and_keeps_its_rows_the_default_tenants(engine):

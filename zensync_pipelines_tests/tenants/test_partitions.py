@@ -331,7 +331,7 @@ def test_the_code_location_with_a_registered_tenant_is_partitioned_by_tenant_and
     months, it lists exactly what the checked-in snapshot lists."""
     from zensync_pipelines.definitions import build_definitions
     from zensync_pipelines.store.db import make_engine
-    from zensync_pipelines_tests.dagster.test_snapshot import SNAPSHOT, listing
+    from zensync_pipelines_tests.regenerate import ROOT, SNAPSHOT, definitions_listing as listing
 
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     engine = make_engine(url)
@@ -348,4 +348,4 @@ def test_the_code_location_with_a_registered_tenant_is_partitioned_by_tenant_and
                           for key in copies)
     assert all(job.name for job in defs.resolve_all_job_defs())  # every job resolves with its partitioned config
     monkeypatch.setenv(PARTITION_BY, "month")
-    assert listing(build_definitions()) == SNAPSHOT.read_text()
+    assert listing(build_definitions()) == (ROOT / SNAPSHOT).read_text()

@@ -14,7 +14,6 @@ import socket
 
 import click
 
-from ..dagster_defs.executors import ExecutorSettingError, celery_queue, celery_settings, celery_urls
 from .preflight import SettingsError
 
 LOCATION = "zensync_pipelines.definitions"
@@ -23,6 +22,8 @@ LOCATION = "zensync_pipelines.definitions"
 def celery_app():  # noqa: ANN201 - a celery.Celery
     """The app a worker serves: the executor's broker, backend and settings, and dagster-celery's step task."""
     from dagster_celery.config import DEFAULT_CONFIG, dict_wrapper
+
+    from ..dagster_defs.executors import celery_settings, celery_urls
     from dagster_celery.make_app import make_app
     from dagster_celery.tasks import create_task
 
@@ -48,6 +49,9 @@ def worker(queues: tuple[str, ...], concurrency: int | None, name: str | None, m
     """Execute the steps of runs that use the Celery executor (ZENSYNC_EXECUTOR=celery), from
     ZENSYNC_CELERY_BROKER_URL. Stop it with SIGTERM: the steps it runs finish first. Killed outright, the steps it
     held go back to the broker and another worker runs them again, idempotently."""
+    # Imported here: executors.py loads Dagster, which every other command's start must not pay for.
+    from ..dagster_defs.executors import ExecutorSettingError, celery_queue
+
     try:
         app = celery_app()
     except ExecutorSettingError as error:

@@ -11,48 +11,19 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
-from dagster import (AssetMaterialization, DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter,
+from dagster import (AssetMaterialization, DagsterInstance, RunRequest, RunsFilter,
                      SensorDefinition, SensorEvaluationContext, SensorResult, SkipReason, sensor)
 
 from ..engine.spec import CatalogSpec
-from ..store.changes import ChangeFeed, Position, decode, encode, minus, not_after_now, order
+from ..store.changes import ChangeFeed, Position, minus, not_after_now, order
 from ..store.tables import DEFAULT_TENANT
+from .change_cursor import IN_FLIGHT, ChangeCursor, sensor_name, window_digest
 from .external import catalog_key, catalog_metadata
 from .resources import tick_database
 from .scope import CHANGES, TENANT_TAG, whole_catalog_tags
 from .settings import AutomationSettings
-
-IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-             DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
-
-
-def sensor_name(spec: CatalogSpec) -> str:
-    return f"{spec.name}_changes"
-
-
-def window_digest(positions: Sequence[Position]) -> str:
-    material = "\n".join(f"{encode(value)} {encode(key)}" for value, key in positions)
-    return hashlib.sha256(material.encode()).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class ChangeCursor:
-    value: Any
-    key: Any
-    floor: Any  # fixed until the next change, so an idle window never slides and its digest stays put
-    window: str
-
-    def dumps(self) -> str:
-        return json.dumps({"value": encode(self.value), "key": encode(self.key), "floor": encode(self.floor),
-                           "window": self.window})
-
-    @classmethod
-    def loads(cls, text: str) -> "ChangeCursor":
-        data = json.loads(text)
-        return cls(decode(data["value"]), decode(data["key"]), decode(data["floor"]), data["window"])
-
 
 @dataclass(frozen=True)
 class Changes:

@@ -32,7 +32,7 @@ from ..store.tenant_fields import ACTIVE
 from ..store.tenants import TenantStore
 from .external import catalog_key, catalog_metadata
 from .scope import CHANGES, COPY_TAG, copy_tags, tenant_tags, whole_catalog_tags
-from .sensors import IN_FLIGHT, ChangeCursor, sensor_name
+from .change_cursor import IN_FLIGHT, ChangeCursor, sensor_name
 from .tenant_systems import lane_tags
 
 EVERY_ROW = None  # a held run's floor when it is a first run: every row of its tenant

@@ -39,7 +39,7 @@ def test_poll_then_inbound_apply_a_sales_edit_found_by_its_external_id_as_record
                 "SALESFORCE_CLIENT_ID": "zensync-app", "SALESFORCE_CLIENT_SECRET": "app-secret",
                 "SALESFORCE_CA_BUNDLE": sb.ca_file, "DAGSTER_HOME": str(tmp_path / "home")}
         (tmp_path / "home").mkdir()
-        assert zensync(env, "sync", "customers", "salesforce")[0] == 0
+        assert zensync(env, "sync", "customers", "salesforce", "--in-process")[0] == 0  # no daemon here
         code, out = zensync(env, "sandbox", "salesforce-edit", "--by", "Zenskar_Id__c", "Account", "2",
                             "Phone=+1 555 0102")
         assert code == 0 and out.startswith("Account 001"), out

@@ -24,7 +24,8 @@ RATE_ENV = "SCALE_OUT_STRIPE_RATE"  # the client's per-second limit for each ten
 def create_table(engine: Engine, rows_per_tenant: dict[str, int], months: int = 6) -> None:
     """`tenant_customers` (made if missing) with ids 1..n for each tenant, created over the last `months` months."""
     table = Table("tenant_customers", MetaData(), Column("tenant_id", String(50), primary_key=True),
-                  *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in customers.c))
+                  *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in customers.c
+                    if c.name != "tenant_id"))  # the demo table's own tenant column is this key's first part
     table.metadata.create_all(engine)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     rows = [{"tenant_id": tenant, "id": i, "name": f"{tenant} customer {i}", "email": f"{i}@{tenant}.example",

@@ -19,7 +19,8 @@ from zensync_pipelines.demo.tables import customers, metadata
 from zensync_pipelines.engine.payload import build_payload, fingerprint
 from zensync_pipelines.engine.spec import CatalogSpec
 
-COLUMNS = [c.name for c in customers.columns]
+# The demo columns the generator fills; tenant_id keeps its server default (every row the default tenant's).
+COLUMNS = [c.name for c in customers.columns if c.name != "tenant_id"]
 CHUNK = 50_000
 # The demo spreads timestamps over 2025-2026 and some land in the future; here every row last changed at least a
 # day before the run, so an idle catalog has no row inside the sensor's overlap window (the steady state).

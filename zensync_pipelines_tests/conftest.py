@@ -28,6 +28,13 @@ LOCAL_URL = f"postgresql+psycopg2://postgres@127.0.0.1:{LOCAL_PORT}/test"
 
 stripe.enable_telemetry = False
 
+# pytest-xdist's workers run with COLUMNS=80 and LINES=24 in their environment, so every table a command printed
+# (and every subprocess it started) was cut to 80 columns there and whole in a serial run. The tests decide the
+# width themselves where it matters.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("COLUMNS", "LINES"):
+        os.environ.pop(_name, None)
+
 
 # Every PostgreSQL engine a test module made (its own, or the product code's run in this process: CLI commands,
 # jobs executed in process), so their pooled idle connections are closed when the module ends. Each engine keeps

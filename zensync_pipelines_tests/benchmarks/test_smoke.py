@@ -16,41 +16,34 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"salesforce", "stripe", "detection", "reconcile", "latency", "inbound", "salesforce_inbound"}
 
 
-# Two halves run side by side, each with its own output folder: the scenarios that start `zensync dev` spend most of
-# their time waiting on its processes, and one after another the seven took 5-9 minutes on the 2-CPU machine, a
-# third of the suite. Each half is about equal; the subprocess's own bound, not the suite's 600 s, holds.
-HALVES = (["latency", "detection", "stripe", "salesforce"], ["inbound", "salesforce_inbound", "reconcile"])
-
-
+# One test per scenario, each in its own subprocess and output folder, so that pytest-xdist spreads them over its
+# workers: the scenarios that start `zensync dev` spend most of their time waiting on its processes, and one after
+# another the seven took 5-10 minutes on the 2-CPU machine, the longest item of the suite. The subprocess's own
+# bound, not the suite's 600 s, holds.
 @pytest.mark.timeout(960)
-def test_every_scenario_runs_at_smoke_size_and_writes_json_markdown_and_plots(tmp_path):
-    assert set(HALVES[0]) | set(HALVES[1]) == SCENARIOS
-    running = [(tmp_path / f"bench{n}", subprocess.Popen(
-        [sys.executable, "benchmarks/run.py", "--smoke", "--only", *half, "--out", str(tmp_path / f"bench{n}")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)) for n, half in enumerate(HALVES)]
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_each_scenario_runs_at_smoke_size_and_writes_json_markdown_and_plots(name, tmp_path):
+    out = tmp_path / "bench"
+    process = subprocess.Popen([sys.executable, "benchmarks/run.py", "--smoke", "--only", name, "--out", str(out)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        for _, process in running:
-            output = process.communicate(timeout=900)[0]
-            assert process.returncode == 0, output[-6000:]
+        output = process.communicate(timeout=900)[0]
     finally:
-        for _, process in running:
-            if process.poll() is None:
-                process.kill()
-    scenarios = {}
-    for out, _ in running:
-        results = json.loads((out / "results.json").read_text())
-        assert results["meta"]["smoke"] is True and results["meta"]["crashed"] == []
-        scenarios.update({s["scenario"]: (out, s) for s in results["scenarios"]})
-    assert set(scenarios) == SCENARIOS
-    for name, (out, scenario) in scenarios.items():
-        report = (out / "report.md").read_text()
-        assert scenario["figures"] and scenario["targets"] and scenario["notes"], name
-        assert any(f["ratio"] is not None and f["reference"] for f in scenario["figures"]), name
-        assert all(isinstance(t["value"], (int, float)) and t["goal"] for t in scenario["targets"]), name
-        for plot in scenario["plots"]:
-            assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
-            assert f"]({plot})" in report
-        assert scenario["title"] in report
-    # The API scenarios' correctness figures hold at any size: nothing changed, nothing written.
-    reconcile = {t["name"]: t for t in scenarios["reconcile"][1]["targets"]}
-    assert any("call" in name.lower() and t["value"] == 0 for name, t in reconcile.items()), reconcile
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output[-6000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["meta"]["smoke"] is True and results["meta"]["crashed"] == []
+    assert [s["scenario"] for s in results["scenarios"]] == [name]
+    scenario = results["scenarios"][0]
+    report = (out / "report.md").read_text()
+    assert scenario["figures"] and scenario["targets"] and scenario["notes"], name
+    assert any(f["ratio"] is not None and f["reference"] for f in scenario["figures"]), name
+    assert all(isinstance(t["value"], (int, float)) and t["goal"] for t in scenario["targets"]), name
+    for plot in scenario["plots"]:
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
+        assert f"]({plot})" in report
+    assert scenario["title"] in report
+    if name == "reconcile":  # the API scenarios' correctness figures hold at any size: nothing changed, nothing written
+        reconcile = {t["name"]: t for t in scenario["targets"]}
+        assert any("call" in n.lower() and t["value"] == 0 for n, t in reconcile.items()), reconcile

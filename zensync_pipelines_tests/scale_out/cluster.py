@@ -47,8 +47,11 @@ class Cluster:
 
     def start_worker(self, name: str, concurrency: int = 1) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the process's life
+        # The node name carries the cluster's own queue: Celery's control queue is named after the node, and two
+        # clusters on one broker (a benchmark beside the tests, pytest-xdist workers) refused each other's w1.
+        node = f"{name}@{self.env['ZENSYNC_CELERY_QUEUE']}"
         process = subprocess.Popen([sys.executable, "-m", "zensync_pipelines.cli", "worker", "-m", LOCATION,
-                                    "--concurrency", str(concurrency), "--name", f"{name}@scale-out",
+                                    "--concurrency", str(concurrency), "--name", node,
                                     "--loglevel", "INFO"],
                                    env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)  # its own process group: kill -9 takes its children

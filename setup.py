@@ -42,6 +42,9 @@ setup(
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            # The suite runs on three workers (README's test command): most of its time is spent waiting on daemons,
+            # sandboxes and subprocesses, not on the CPU.
+            "pytest-xdist>=3.5",
             "hypothesis>=6.100",
             "localstripe==1.15.10",
             # A throwaway PostgreSQL 16 for the tests when no server answers (zensync_pipelines_tests/conftest.py).

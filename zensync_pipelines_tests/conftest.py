@@ -243,3 +243,16 @@ def batches(request, monkeypatch):
 
         monkeypatch.setattr(MemorySystem, "apply_stream", MemorySystem.streaming_apply, raising=False)
     return request.param
+
+
+# Tests that share one expensive session or module fixture run on one pytest-xdist worker (README runs the suite
+# with `-n 3 --dist loadgroup`): spread over three, each worker would start its own `zensync dev` (all writing
+# test-artifacts/zensync-dev.log) or its own Celery cluster, three times the processes on a 2-CPU machine.
+_SHARED_FIXTURES = {"zensync_dev": "zensync_dev", "cluster": "celery_cluster"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    for item in items:
+        group = next((g for name, g in _SHARED_FIXTURES.items() if name in getattr(item, "fixturenames", ())), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))

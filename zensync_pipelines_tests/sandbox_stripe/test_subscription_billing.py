@@ -35,7 +35,10 @@ def test_subscription_items_list_add_change_and_delete(client, customer, prices)
     assert (gone.id, gone.deleted) == (added.id, True)
     with pytest.raises(stripe.InvalidRequestError) as missing:
         client.v1.subscription_items.retrieve(added.id)
-    assert missing.value.code == "resource_missing"
+    assert (missing.value.code, missing.value.http_status) == ("resource_missing", 404)
+    with pytest.raises(stripe.InvalidRequestError, match="same recurring interval"):  # refused whole: nothing moves
+        client.v1.subscriptions.update(sub.id, {"description": "changed", "items": [{"price": prices["year"].id}]})
+    assert client.v1.subscriptions.retrieve(sub.id).description is None
     with pytest.raises(stripe.InvalidRequestError, match="at least one active plan"):
         client.v1.subscription_items.delete(first.id)  # the last item: cancel the subscription instead
     with pytest.raises(stripe.InvalidRequestError, match="same price"):

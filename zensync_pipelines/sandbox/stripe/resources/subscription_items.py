@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..api import Call
-from ..errors import invalid, validation
+from ..errors import invalid, missing, validation
 from ..forms import Params, merge_metadata
 from ..host import StripeHost
 from ..querying import LIST_PARAMS, expand, paginate
@@ -81,7 +81,7 @@ def item_params(raw: Any, index: int) -> Params:
 
 def new_item(sb: StripeHost, entry: Params, param: str = "price") -> Obj:
     price = recurring_price(sb, entry.str("price", required=True) or "", param)
-    quantity = entry.int("quantity", low=0) if "quantity" in entry else 1
+    quantity = entry.int("quantity", low=0, default=1)  # an empty value is no value, as on every int param
     return {"id": sb.store.new_id("si_"), "price": price["id"], "quantity": quantity,
             "metadata": merge_metadata({}, entry.metadata()), "created": sb.store.now()}
 
@@ -89,8 +89,7 @@ def new_item(sb: StripeHost, entry: Params, param: str = "price") -> Obj:
 def edit_item(sb: StripeHost, item: Obj, entry: Params, param: str = "price") -> None:
     if "price" in entry:
         item["price"] = recurring_price(sb, entry.str("price", required=True) or "", param)["id"]
-    if "quantity" in entry:
-        item["quantity"] = entry.int("quantity", low=0)
+    item["quantity"] = entry.int("quantity", low=0, default=item["quantity"])
     item["metadata"] = merge_metadata(item["metadata"], entry.metadata())
 
 
@@ -100,13 +99,17 @@ def refuse_if_ended(sub: Obj) -> None:
                       f"({sub['id']} is {sub['status']}).", saved=False)
 
 
-def change_items(sb: StripeHost, call: Optional[Call], sub: Obj, items: list[Obj], behavior: str) -> None:
-    """Replace the subscription's items with `items` (edited copies): Stripe's rules, then its prorations; a new
-    billing interval ends the period now (its unused time credited) and invoices a new one at once."""
+def check_items(sb: StripeHost, items: list[Obj], sub: Obj) -> None:
     if not items:
         raise invalid("A subscription must have at least one active plan. To cancel a subscription, please use "
                       "the cancel API endpoint on /v1/subscriptions.", param="items", saved=False)
     check_prices(sb, items, sub)
+
+
+def change_items(sb: StripeHost, call: Optional[Call], sub: Obj, items: list[Obj], behavior: str) -> None:
+    """Replace the subscription's items with `items` (edited copies): Stripe's rules, then its prorations; a new
+    billing interval ends the period now (its unused time credited) and invoices a new one at once."""
+    check_items(sb, items, sub)
     before, was = sub["_items"], interval_of(sb, sub)
     sub["_items"] = items
     if interval_of(sb, sub) == was:
@@ -126,7 +129,7 @@ def find_item(sb: StripeHost, item_id: str, param: str = "id") -> tuple[Obj, Obj
         for item in sub["_items"]:
             if item["id"] == item_id:
                 return sub, item
-    raise invalid(f"No such subscription item: '{item_id}'", code="resource_missing", param=param)
+    raise missing(item_id, param, "subscription item")
 
 
 def register(sb: StripeHost, changed: Any) -> None:

@@ -160,6 +160,10 @@ def register(sb: StripeHost) -> None:
             if trial_end is not None and trial_end > store.now() and sub["status"] != "trialing":
                 raise invalid("The sandbox moves the end of a running trial only; it does not start a trial on a "
                               f"subscription that is {sub['status']}.", param="trial_end", saved=False)
+            items = None
+            if "items" in p:  # checked before anything changes: a refused update changes nothing
+                items = edited_items(sub, p.list("items") or [])
+                subscription_items.check_items(sb, items, sub)
             before = store.render(sub)
             sub.update(money)
             if "description" in p:
@@ -172,8 +176,8 @@ def register(sb: StripeHost) -> None:
                 flag = bool(p.bool("cancel_at_period_end"))
                 sub.update(cancel_at_period_end=flag, cancel_at=sub["_period_end"] if flag else None,
                            canceled_at=store.now() if flag else None)
-            if "items" in p:
-                subscription_items.change_items(sb, call, sub, edited_items(sub, p.list("items") or []), behavior)
+            if items is not None:
+                subscription_items.change_items(sb, call, sub, items, behavior)
             if trial_end is not None and sub["status"] == "trialing":
                 if trial_end <= store.now():
                     end_trial(call, sub, store.now(), "subscription_update")

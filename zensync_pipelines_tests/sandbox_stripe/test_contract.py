@@ -99,6 +99,25 @@ def _subscriptions(c: stripe.StripeClient, ids: dict[str, Any]) -> None:
     c.v1.subscriptions.cancel(sub.id)
 
 
+def _subscription_items(c: stripe.StripeClient, ids: dict[str, Any]) -> None:
+    """A trialing subscription's items listed, added, changed and deleted; prorations once the trial is over, billed
+    at once (so their invoice items and lines are checked too)."""
+    customer, price = ids["customer"], ids["price"]
+    seats = c.v1.prices.create({"product": c.v1.prices.retrieve(price).product, "currency": "usd",
+                                "unit_amount": 300, "recurring": {"interval": "month"}})
+    sub = c.v1.subscriptions.create({"customer": customer, "items": [{"price": price}], "trial_period_days": 7,
+                                     "collection_method": "send_invoice", "days_until_due": 30})
+    c.v1.subscription_items.list({"subscription": sub.id})
+    added = c.v1.subscription_items.create({"subscription": sub.id, "price": seats.id, "quantity": 2})
+    c.v1.subscription_items.retrieve(added.id)
+    c.v1.subscriptions.update(sub.id, {"trial_end": "now"})
+    c.v1.subscription_items.update(added.id, {"quantity": 4, "proration_behavior": "always_invoice"})
+    c.v1.subscription_items.update(added.id, {"quantity": 5})  # a pending proration item pair
+    c.v1.invoice_items.list({"customer": customer, "pending": True})
+    c.v1.subscription_items.delete(added.id, {"proration_behavior": "none"})
+    c.v1.subscriptions.cancel(sub.id)
+
+
 def _payments(c: stripe.StripeClient, ids: dict[str, Any]) -> None:
     """An invoice paid by card: its PaymentIntent, Charge and InvoicePayment, then refunds of the charge."""
     invoice = c.v1.invoices.pay(ids["subscription_invoice"], {"payment_method": "pm_card_visa"})
@@ -144,8 +163,8 @@ def _deletions(c: stripe.StripeClient, ids: dict[str, Any]) -> None:
 
 
 # In order: later steps use what earlier ones made. A new route gets a step (or a call in one) here.
-SCENARIO: list[Step] = [_platform_and_connected, _customers, _catalog, _invoices, _subscriptions, _payments,
-                        _notifications, _deletions]
+SCENARIO: list[Step] = [_platform_and_connected, _customers, _catalog, _invoices, _subscriptions,
+                        _subscription_items, _payments, _notifications, _deletions]
 
 
 def _routes() -> list[str]:
@@ -178,7 +197,7 @@ def test_every_kind_of_object_is_served_and_checked(served: Served) -> None:
     """The object kinds the scenario met: each one Stripe has, each one checked (not only the top-level ones)."""
     kinds = {obj["object"] for _, status, body in served if status < 300 for _, obj in objects_in(body)}
     assert {"account", "customer", "product", "price", "invoice", "invoiceitem", "line_item", "event",
-            "webhook_endpoint", "subscription", "payment_intent", "charge", "refund",
+            "webhook_endpoint", "subscription", "subscription_item", "payment_intent", "charge", "refund",
             "invoice_payment"} <= kinds, sorted(kinds)
 
 

@@ -97,7 +97,14 @@ def test_interval_change_starts_and_invoices_a_new_period(client, customer, pric
     assert item.current_period_start == sub.start_date + 5 * DAY and moved.latest_invoice != sub.latest_invoice
     assert item.current_period_end - item.current_period_start >= 365 * DAY
     invoice = client.v1.invoices.retrieve(moved.latest_invoice)
-    assert (invoice.billing_reason, invoice.total, invoice.status) == ("subscription_update", 20000, "open")
+    # The new year in full, less the credit for the month's unused time (create_prorations, the default).
+    credit = round(2000 * (sub.items.data[0].current_period_end - item.current_period_start) /
+                   (sub.items.data[0].current_period_end - sub.items.data[0].current_period_start))
+    assert (invoice.billing_reason, invoice.total, invoice.status) == ("subscription_update", 20000 - credit, "open")
+    assert [line.amount for line in invoice.lines.data] == [20000, -credit]
+    back = client.v1.subscriptions.update(sub.id, {"items": [{"id": item.id, "price": prices["month"].id}],
+                                                   "proration_behavior": "none"})
+    assert client.v1.invoices.retrieve(back.latest_invoice).total == 2000  # no credit: the month in full
 
 
 def test_quantity_only_update_keeps_the_price(client, customer, prices) -> None:

@@ -23,6 +23,8 @@ class StripeHost(Protocol):
 
     # Finalizes a draft as /finalize does; set by resources/invoice_actions.py for the subscriptions' invoices.
     finalize_invoice: Callable[[Optional[Call], Obj], None]
+    # Called after an invoice is marked paid (resources/invoice_actions.py); subscriptions settle on it.
+    invoice_paid: list[Callable[[Optional[Call], Obj], None]]
 
     def api(self, method: str, pattern: str, route: Route, lock: Optional[LockTargets] = None) -> None: ...
 

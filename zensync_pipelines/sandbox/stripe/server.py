@@ -64,6 +64,7 @@ class StripeSandbox(Sandbox):
         self.webhooks = WebhookDispatcher(self.accounts, self.knobs, random.Random(seed).random, self._delivered)
         self.events = EventLog(self.store, self.webhooks.enqueue, self.accounts.current_id)
         self.router.add("GET", "/_sandbox/webhooks", lambda r: Response(body={"attempts": self.webhooks.attempts}))
+        self.invoice_paid: list[Callable[[Optional[Call], Obj], None]] = []
         for module in resources.ALL:
             module.register(self)
 

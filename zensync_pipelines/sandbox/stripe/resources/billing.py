@@ -98,15 +98,25 @@ def detach(store: Store, item: Obj) -> None:
 
 
 def line(item: Obj) -> Obj:
+    """An item's line on its invoice; a subscription's proration item is a line of its subscription item, as in
+    Stripe's invoices (`parent.subscription_item_details` with `proration: true` and the invoice item)."""
+    if item.get("_subscription_item"):
+        parent = {"type": "subscription_item_details", "invoice_item_details": None,
+                  "subscription_item_details": {"invoice_item": item["id"], "proration": True,
+                                                "proration_details": {"credited_items": None},
+                                                "subscription": item["_subscription"],
+                                                "subscription_item": item["_subscription_item"]}}
+    else:
+        parent = {"type": "invoice_item_details", "subscription_item_details": None,
+                  "invoice_item_details": {"invoice_item": item["id"], "proration": False,
+                                           "proration_details": {"credited_items": None}, "subscription": None}}
     return {
         "id": item["_line"], "object": "line_item", "amount": item["amount"], "currency": item["currency"],
         "description": item["description"], "discount_amounts": [], "discountable": item["discountable"],
         "discounts": [], "invoice": item["invoice"], "livemode": False, "metadata": dict(item["metadata"]),
-        "parent": {"type": "invoice_item_details", "subscription_item_details": None,
-                   "invoice_item_details": {"invoice_item": item["id"], "proration": False,
-                                            "proration_details": {"credited_items": None}, "subscription": None}},
-        "period": dict(item["period"]), "pretax_credit_amounts": [], "pricing": item["pricing"],
-        "quantity": item["quantity"], "quantity_decimal": item["quantity_decimal"], "subscription": None,
+        "parent": parent, "period": dict(item["period"]), "pretax_credit_amounts": [], "pricing": item["pricing"],
+        "quantity": item["quantity"], "quantity_decimal": item["quantity_decimal"],
+        "subscription": item.get("_subscription"),
         "subtotal": item["amount"], "taxes": [],
     }
 

@@ -51,6 +51,8 @@ def register(sb: StripeHost) -> None:
         events.emit(call, "invoice.paid", invoice)
         if charged:
             events.emit(call, "invoice.payment_succeeded", invoice)
+        for hook in sb.invoice_paid:  # a past_due subscription whose invoice this was is active again
+            hook(call, invoice)
 
     def run(call: Optional[Call], p: Any, invoice: Obj, act: Any) -> None:
         """One action; like Stripe, it ends with `invoice.updated` (previous_attributes: what the action changed)

@@ -1,18 +1,19 @@
-"""/v1/subscriptions: create, retrieve, update (items, quantity, cancel at period end), cancel now, list and
-search, with each subscription's invoices as Stripe makes them.
+"""/v1/subscriptions: create (with a trial or not), retrieve, update (items, quantity, trial end, cancel at period
+end), cancel now, list and search, with each subscription's invoices as Stripe makes them.
 
-A subscription keeps its items (`_items`: id, price id, quantity, metadata, created) and renders each item with its
-price embedded, as Stripe does. Its first invoice is made at once: `send_invoice` finalizes it to `open` (due
+A subscription keeps its items (`_items`, rendered by subscription_items.py, which also serves
+/v1/subscription_items). Its first invoice is made at once: `send_invoice` finalizes it to `open` (due
 `days_until_due` days later) and the subscription is `active`; `charge_automatically` without a payment method
-leaves the invoice open and the subscription `incomplete`. Prorations are not computed (a plan change bills
-nothing until the next period); a change of interval starts a new period and invoices it, as Stripe does.
+leaves the invoice open and the subscription `incomplete`. With `trial_period_days` or `trial_end` it is
+`trialing` and its first invoice is for 0 (https://stripe.com/docs/billing/subscriptions/trials); the trial's end
+(`trial_end=now` on update, or the period's end on Stripe's clock) starts a billed period with its invoice. Item
+changes prorate (subscription_billing.py). Paying the open invoice of an `incomplete`, `past_due` or `unpaid`
+subscription makes it `active` again (the SDK's Subscription.status: it "moves into an active status" once paid).
 What Stripe does on its own clock (a period ends, an invoice goes past due) is `POST /_sandbox/subscriptions`.
 """
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
 from typing import Any, Optional
 
 from ...core import Request, Response
@@ -20,99 +21,27 @@ from ..api import Call
 from ..errors import StripeError, invalid, validation
 from ..forms import Params, merge_metadata
 from ..host import StripeHost
-from ..querying import LIST_PARAMS, range_filter, search
 from ..store import Obj
-from .invoices import DAY, new_invoice
+from . import subscription_items, subscription_reads
+from .invoices import DAY
+from .subscription_billing import PRORATIONS, interval_of, invoice_period, period_end
+from .subscription_items import ENDED, check_prices, edit_item, item_params, new_item
+from .subscription_reads import new_subscription, trial_end_param
 
-STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused")
 CREATE_FIELDS = ("customer", "items", "collection_method", "days_until_due", "metadata", "cancel_at_period_end",
-                 "description", "proration_behavior", "payment_behavior", "default_payment_method")
+                 "description", "proration_behavior", "payment_behavior", "default_payment_method",
+                 "trial_period_days", "trial_end")
 UPDATE_FIELDS = ("items", "collection_method", "days_until_due", "metadata", "cancel_at_period_end",
-                 "description", "proration_behavior", "payment_behavior", "cancellation_details")
-ITEM_FIELDS = ("id", "price", "quantity", "metadata", "deleted")
-PRORATIONS = ("create_prorations", "none", "always_invoice")
-SEARCH_FIELDS = {"created", "status"}
+                 "description", "proration_behavior", "payment_behavior", "cancellation_details", "trial_end")
 # Once canceled, Stripe lets only these change.
 AFTER_CANCEL = {"metadata", "cancellation_details", "expand"}
-
-
-def period_end(start: int, interval: str, count: int = 1) -> int:
-    """The end of the period that starts at `start`: calendar months and years, clamped to the month's end."""
-    when = dt.datetime.fromtimestamp(start, dt.timezone.utc)
-    months = count * (12 if interval == "year" else 1) if interval in ("month", "year") else 0
-    if months:
-        year, month = divmod(when.month - 1 + months, 12)
-        year, month = when.year + year, month + 1
-        day = min(when.day, calendar.monthrange(year, month)[1])
-        return int(when.replace(year=year, month=month, day=day).timestamp())
-    return start + count * (7 if interval == "week" else 1) * DAY
-
-
-def render_subscription(sb: StripeHost, sub: Obj) -> Obj:
-    items = [render_item(sb, sub, item) for item in sub["_items"]]
-    return {**sub, "items": {"object": "list", "data": items, "has_more": False, "total_count": len(items),
-                             "url": f"/v1/subscription_items?subscription={sub['id']}"}}
-
-
-def render_item(sb: StripeHost, sub: Obj, item: Obj) -> Obj:
-    price = sb.store.render(sb.store.get(item["price"], "price"))
-    recurring = price["recurring"] or {}
-    return {
-        "id": item["id"], "object": "subscription_item", "billing_thresholds": None, "created": item["created"],
-        "current_period_end": sub["_period_end"], "current_period_start": sub["_period_start"], "discounts": [],
-        "metadata": dict(item["metadata"]), "price": price, "quantity": item["quantity"],
-        "subscription": sub["id"], "tax_rates": [],
-        # The legacy Plan view of the price that Stripe still embeds.
-        "plan": {"id": price["id"], "object": "plan", "active": price["active"], "amount": price["unit_amount"],
-                 "amount_decimal": price["unit_amount_decimal"], "billing_scheme": "per_unit",
-                 "created": price["created"], "currency": price["currency"],
-                 "interval": recurring.get("interval"), "interval_count": recurring.get("interval_count", 1),
-                 "livemode": False, "metadata": dict(price["metadata"]), "meter": None,
-                 "nickname": price["nickname"], "product": price["product"], "tiers_mode": None,
-                 "transform_usage": None, "trial_period_days": None,
-                 "usage_type": recurring.get("usage_type", "licensed")},
-    }
+# Not paid yet: paying the subscription's open invoice makes it active again.
+UNSETTLED = ("incomplete", "past_due", "unpaid")
 
 
 def register(sb: StripeHost) -> None:
     store, events = sb.store, sb.events
-    store.renderers["subscription"] = lambda sub: render_subscription(sb, sub)
-
-    def recurring_price(price_id: str, param: str) -> Obj:
-        price = store.get(price_id, "price", param=param)
-        if price["type"] != "recurring":
-            raise invalid("The price specified is set to `type=one_time` but this field only accepts prices with "
-                          "`type=recurring`.", param=param, saved=False)
-        if not price["active"]:
-            raise invalid(f"The price `{price_id}` is not active.", param=param, saved=False)
-        return price
-
-    def check_prices(items: list[Obj]) -> None:
-        """As Stripe: one currency and one billing interval per subscription, and a price only once."""
-        prices = [store.get(item["price"], "price") for item in items]
-        if len({p["currency"] for p in prices}) > 1:
-            raise invalid("Currency of all prices must match.", param="items", saved=False)
-        if len({(p["recurring"]["interval"], p["recurring"]["interval_count"]) for p in prices}) > 1:
-            raise invalid("The price specified has a billing interval that does not match the other prices on the "
-                          "subscription. All prices on a subscription must have the same recurring interval.",
-                          param="items", saved=False)
-        ids = [p["id"] for p in prices]
-        if len(set(ids)) != len(ids):
-            raise invalid("Cannot add multiple subscription items with the same price.", param="items",
-                          saved=False)
-
-    def quantity(entry: Params, index: int, default: Optional[int]) -> Optional[int]:
-        return entry.int("quantity", default=default, low=0) if "quantity" in entry else default
-
-    def new_item(entry: Params, index: int) -> Obj:
-        price = recurring_price(entry.str("price", required=True) or "", f"items[{index}][price]")
-        return {"id": store.new_id("si_"), "price": price["id"], "quantity": quantity(entry, index, 1),
-                "metadata": merge_metadata({}, entry.metadata()), "created": store.now()}
-
-    def item_params(raw: Any, index: int) -> Params:
-        if not isinstance(raw, dict):
-            raise validation(f"Invalid object: items[{index}]", "parameter_invalid_object", f"items[{index}]")
-        return Params(raw, ITEM_FIELDS)
+    subscription_reads.register(sb)
 
     def collection(p: Params, sub: Optional[Obj]) -> dict[str, Any]:
         method = p.enum("collection_method", ("charge_automatically", "send_invoice")) or \
@@ -126,50 +55,24 @@ def register(sb: StripeHost) -> None:
                              "parameter_invalid_integer", "days_until_due")
         return {"collection_method": method, "days_until_due": days}
 
-    def invoice_period(call: Optional[Call], sub: Obj, reason: str) -> Obj:
-        """The invoice for the subscription's current period, one line per item, finalized at once (Stripe
-        finalizes a subscription's first invoice immediately)."""
-        customer = store.get(sub["customer"], "customer")
-        invoice = new_invoice(sb, customer, sub["currency"])
-        lines = []
-        for item in sub["_items"]:
-            price = store.get(item["price"], "price")
-            amount = int(price["unit_amount"]) * item["quantity"]
-            lines.append({
-                "id": store.new_id("il_", 24), "object": "line_item", "amount": amount, "currency": sub["currency"],
-                "description": f"{item['quantity']} × {price['nickname'] or price['product']}",
-                "discount_amounts": [], "discountable": True, "discounts": [], "invoice": invoice["id"],
-                "livemode": False, "metadata": dict(sub["metadata"]),
-                "parent": {"type": "subscription_item_details", "invoice_item_details": None,
-                           "subscription_item_details": {"invoice_item": None, "proration": False,
-                                                         "proration_details": {"credited_items": None},
-                                                         "subscription": sub["id"],
-                                                         "subscription_item": item["id"]}},
-                "period": {"start": sub["_period_start"], "end": sub["_period_end"]},
-                "pretax_credit_amounts": [],
-                "pricing": {"type": "price_details",
-                            "price_details": {"price": price["id"], "product": price["product"]},
-                            "unit_amount_decimal": price["unit_amount_decimal"]},
-                "quantity": item["quantity"], "quantity_decimal": str(item["quantity"]), "subscription": sub["id"],
-                "subtotal": amount, "taxes": []})
-        invoice.update(
-            billing_reason=reason, collection_method=sub["collection_method"], auto_advance=True,
-            period_start=sub["_period_start"], period_end=sub["_period_end"],
-            due_date=invoice["created"] + sub["days_until_due"] * DAY if sub["days_until_due"] is not None else None,
-            parent={"type": "subscription_details", "quote_details": None,
-                    "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]}},
-            _lines=lines)
-        store.insert(invoice)
-        events.emit(call, "invoice.created", invoice)
-        sb.finalize_invoice(call, invoice)
-        sub["latest_invoice"] = invoice["id"]
-        return invoice
-
-    def settle_status(sub: Obj, invoice: Obj) -> None:
+    def settle_status(sub: Obj, invoice: Obj, unpaid: str) -> None:
+        """After a billed period's invoice: `send_invoice` waits for its due date, a paid invoice is settled, and
+        an unpaid automatic charge is `unpaid` (`incomplete` for the first invoice, `past_due` after a trial)."""
         if sub["collection_method"] == "send_invoice" or invoice["status"] == "paid":
             sub["status"] = "active"
         else:
-            sub["status"] = "incomplete"  # a card is needed to pay the first invoice: allow_incomplete's outcome
+            sub["status"] = unpaid
+
+    def trial_of(p: Params, now: int) -> Optional[int]:
+        """When the trial asked for ends (None: no trial), from `trial_period_days` or `trial_end`."""
+        if "trial_period_days" in p and "trial_end" in p:
+            raise invalid("You may only specify one of these parameters: trial_end, trial_period_days.",
+                          param="trial_end", saved=False)
+        days = p.int("trial_period_days", low=0, high=730)
+        if days:
+            return now + days * DAY
+        end = trial_end_param(p, now)
+        return end if end is not None and end > now else None
 
     def create(call: Call) -> dict[str, Any]:
         p = call.params(CREATE_FIELDS)
@@ -183,15 +86,19 @@ def register(sb: StripeHost) -> None:
         money = collection(p, None)
         with store.lock:
             customer = store.get(customer_id, "customer", param="customer")
-            items = [new_item(item_params(raw, index), index) for index, raw in enumerate(entries)]
-            check_prices(items)
+            items = [new_item(sb, item_params(raw, index), f"items[{index}][price]")
+                     for index, raw in enumerate(entries)]
+            check_prices(sb, items)
             first = store.get(items[0]["price"], "price")
             now = store.now()
+            trial_end = trial_of(p, now)
             recurring = first["recurring"]
-            sub = new_subscription(customer, first["currency"], now,
-                                   period_end(now, recurring["interval"], recurring["interval_count"]))
+            end = trial_end or period_end(now, recurring["interval"], recurring["interval_count"])
+            sub = new_subscription(store, customer, first["currency"], now, end)
             sub.update(money, _items=items, description=p.str("description"),
                        metadata=merge_metadata({}, p.metadata()))
+            if trial_end is not None:
+                sub.update(status="trialing", trial_start=now, trial_end=trial_end)
             if p.bool("cancel_at_period_end"):
                 sub.update(cancel_at_period_end=True, cancel_at=sub["_period_end"])
             if customer["currency"] is None:  # a customer's first subscription or invoice sets its currency
@@ -199,46 +106,16 @@ def register(sb: StripeHost) -> None:
                 customer["currency"] = first["currency"]
                 store.touched(customer)
                 events.emit(call, "customer.updated", customer, before)
+            # Stored after its first invoice: a 0 invoice is paid as it is finalized, which must not read as the
+            # payment that settles an unpaid subscription (paid() below).
+            invoice = invoice_period(sb, call, sub, "subscription_create", trial=trial_end is not None)
+            if trial_end is None:
+                settle_status(sub, invoice, "incomplete")
             store.insert(sub)
-            invoice = invoice_period(call, sub, "subscription_create")
-            settle_status(sub, invoice)
-            store.touched(sub)
             events.emit(call, "customer.subscription.created", sub)
             return sb.reply(sub, p)
 
-    def new_subscription(customer: Obj, currency: str, now: int, end: int) -> Obj:
-        return {
-            "id": store.new_id("sub_", 24), "object": "subscription", "application": None,
-            "application_fee_percent": None,
-            "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None},
-            "billing_cycle_anchor": now, "billing_cycle_anchor_config": None,
-            "billing_mode": {"type": "classic", "flexible": None}, "billing_schedules": [],
-            "billing_thresholds": None, "cancel_at": None,
-            "cancel_at_period_end": False, "canceled_at": None,
-            "cancellation_details": {"comment": None, "feedback": None, "reason": None},
-            "collection_method": "charge_automatically", "created": now, "currency": currency,
-            "customer": customer["id"], "customer_account": None, "days_until_due": None,
-            "default_payment_method": None, "default_source": None, "default_tax_rates": [], "description": None,
-            "discounts": [], "ended_at": None,
-            "invoice_settings": {"account_tax_ids": None, "custom_fields": None, "description": None, "footer": None,
-                                 "issuer": {"type": "self"}},
-            "latest_invoice": None, "livemode": False, "managed_payments": {"enabled": False}, "metadata": {},
-            "next_pending_invoice_item_invoice": None,
-            "on_behalf_of": None, "pause_collection": None,
-            "payment_settings": {"payment_method_options": None, "payment_method_types": None,
-                                 "save_default_payment_method": "off"},
-            "pending_invoice_item_interval": None, "pending_setup_intent": None, "pending_update": None,
-            "schedule": None, "start_date": now, "status": "incomplete", "test_clock": None, "transfer_data": None,
-            "trial_end": None, "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
-            "trial_start": None, "_period_start": now, "_period_end": end, "_items": [],
-        }
-
-    def retrieve(call: Call) -> dict[str, Any]:
-        p = call.params()
-        with store.lock:
-            return sb.reply(store.get(call.id, "subscription"), p)
-
-    def apply_items(sub: Obj, entries: list[Any]) -> None:
+    def edited_items(sub: Obj, entries: list[Any]) -> list[Obj]:
         """Stripe's item updates: `{id, price?, quantity?, deleted?}` changes an item in place (a new price moves
         it, no second item); `{price, quantity}` without an id adds one."""
         items = [dict(item) for item in sub["_items"]]
@@ -247,7 +124,7 @@ def register(sb: StripeHost) -> None:
             entry = item_params(raw, index)
             item_id = entry.str("id")
             if item_id is None:
-                items.append(new_item(entry, index))
+                items.append(new_item(sb, entry, f"items[{index}][price]"))
                 continue
             item = by_id.get(item_id)
             if item is None:
@@ -256,56 +133,75 @@ def register(sb: StripeHost) -> None:
             if entry.bool("deleted", False):
                 items.remove(item)
                 continue
-            if "price" in entry:
-                item["price"] = recurring_price(entry.str("price", required=True) or "", f"items[{index}][price]")["id"]
-            item["quantity"] = quantity(entry, index, item["quantity"])
-            item["metadata"] = merge_metadata(item["metadata"], entry.metadata())
-        if not items:
-            raise invalid("A subscription must have at least one active plan. To cancel a subscription, please "
-                          "use the cancel API endpoint on /v1/subscriptions.", param="items", saved=False)
-        check_prices(items)
-        if store.get(items[0]["price"], "price")["currency"] != sub["currency"]:
-            raise invalid("Currency of all prices must match the subscription's currency "
-                          f"({sub['currency']}).", param="items", saved=False)
-        sub["_items"] = items
+            edit_item(sb, item, entry, f"items[{index}][price]")
+        return items
 
-    def interval_of(sub: Obj) -> tuple[str, int]:
-        recurring = store.get(sub["_items"][0]["price"], "price")["recurring"]
-        return recurring["interval"], recurring["interval_count"]
+    def end_trial(call: Optional[Call], sub: Obj, at: int, reason: str) -> None:
+        """The trial is over: a billed period starts `at`, invoiced at once (Stripe: "When the trial ends ... we
+        generate an invoice ... A new billing cycle also begins")."""
+        interval, count = interval_of(sb, sub)
+        sub.update(trial_end=at, _period_start=at, _period_end=period_end(at, interval, count),
+                   billing_cycle_anchor=at)
+        if sub["cancel_at_period_end"]:
+            sub["cancel_at"] = sub["_period_end"]
+        sub["status"] = "active"  # billed from here; settle_status corrects it if the invoice stays unpaid
+        settle_status(sub, invoice_period(sb, call, sub, reason), "past_due")
 
     def update(call: Call) -> dict[str, Any]:
         p = call.params(UPDATE_FIELDS)
-        p.enum("proration_behavior", PRORATIONS)
+        behavior = p.enum("proration_behavior", PRORATIONS) or "create_prorations"
         with store.lock:
             sub = store.get(call.id, "subscription")
-            if sub["status"] in ("canceled", "incomplete_expired") and set(p.raw) - AFTER_CANCEL:
+            if sub["status"] in ENDED and set(p.raw) - AFTER_CANCEL:
                 raise invalid(f"A canceled subscription can only update its cancellation_details and metadata "
                               f"({sub['id']} is {sub['status']}).", saved=False)
             money = collection(p, sub)
+            trial_end = trial_end_param(p, store.now())
+            if trial_end is not None and trial_end > store.now() and sub["status"] != "trialing":
+                raise invalid("The sandbox moves the end of a running trial only; it does not start a trial on a "
+                              f"subscription that is {sub['status']}.", param="trial_end", saved=False)
+            items = None
+            if "items" in p:  # checked before anything changes: a refused update changes nothing
+                items = edited_items(sub, p.list("items") or [])
+                subscription_items.check_items(sb, items, sub)
             before = store.render(sub)
-            was = interval_of(sub)
-            if "items" in p:
-                apply_items(sub, p.list("items") or [])
             sub.update(money)
             if "description" in p:
                 sub["description"] = p.str("description")
+            sub["metadata"] = merge_metadata(sub["metadata"], p.metadata())
+            if "cancellation_details" in p:
+                details = p.dict("cancellation_details", ("comment", "feedback")) or {}
+                sub["cancellation_details"] = {**sub["cancellation_details"], **details}
             if "cancel_at_period_end" in p:
                 flag = bool(p.bool("cancel_at_period_end"))
                 sub.update(cancel_at_period_end=flag, cancel_at=sub["_period_end"] if flag else None,
                            canceled_at=store.now() if flag else None)
-            if "cancellation_details" in p:
-                details = p.dict("cancellation_details", ("comment", "feedback")) or {}
-                sub["cancellation_details"] = {**sub["cancellation_details"], **details}
-            sub["metadata"] = merge_metadata(sub["metadata"], p.metadata())
-            if interval_of(sub) != was:  # a new billing interval starts a new period now, invoiced at once
-                now = store.now()
-                interval, count = interval_of(sub)
-                sub.update(_period_start=now, _period_end=period_end(now, interval, count), billing_cycle_anchor=now)
-                if sub["cancel_at_period_end"]:
-                    sub["cancel_at"] = sub["_period_end"]
-                invoice_period(call, sub, "subscription_update")
+            if items is not None:
+                subscription_items.change_items(sb, call, sub, items, behavior)
+            if trial_end is not None and sub["status"] == "trialing":
+                if trial_end <= store.now():
+                    end_trial(call, sub, store.now(), "subscription_update")
+                else:  # the trial (and its period) now ends then
+                    sub.update(trial_end=trial_end, _period_end=trial_end)
+                    if sub["cancel_at_period_end"]:
+                        sub["cancel_at"] = trial_end
             changed(call, sub, before)
             return sb.reply(sub, p)
+
+    def paid(call: Optional[Call], invoice: Obj) -> None:
+        """An invoice of an unsettled subscription is paid: with no other open invoice left, it is active."""
+        parent = invoice.get("parent") or {}
+        sub_id = (parent.get("subscription_details") or {}).get("subscription")
+        sub = store.find(sub_id) if sub_id else None
+        if sub is None or sub["status"] not in UNSETTLED:
+            return
+        if any(other["status"] == "open" and other["id"] != invoice["id"]
+               and ((other.get("parent") or {}).get("subscription_details") or {}).get("subscription") == sub_id
+               for other in store.newest_first("invoice")):
+            return
+        before = store.render(sub)
+        sub["status"] = "active"
+        changed(call, sub, before)
 
     def changed(call: Optional[Call], sub: Obj, before: Obj) -> None:
         if store.render(sub) != before:
@@ -332,31 +228,6 @@ def register(sb: StripeHost) -> None:
             end(call, sub, "cancellation_requested")
             return sb.reply(sub, p)
 
-    def list_(call: Call) -> dict[str, Any]:
-        p = call.params(LIST_PARAMS + ("customer", "price", "status", "collection_method"))
-        customer, price, method, in_range = p.str("customer"), p.str("price"), p.str("collection_method"), \
-            range_filter(p)
-        status = p.enum("status", STATUSES + ("all", "ended"))
-
-        def wanted(sub: Obj) -> bool:
-            if status is None and sub["status"] == "canceled":
-                return False  # by default Stripe lists the subscriptions that are not canceled
-            if status == "ended" and sub["status"] not in ("canceled", "incomplete_expired"):
-                return False
-            if status not in (None, "all", "ended") and sub["status"] != status:
-                return False
-            return in_range(sub) and (customer is None or sub["customer"] == customer) \
-                and (method is None or sub["collection_method"] == method) \
-                and (price is None or any(item["price"] == price for item in sub["_items"]))
-
-        with store.lock:
-            return sb.list_reply(p, (s for s in store.newest_first("subscription") if wanted(s)),
-                                 "/v1/subscriptions")
-
-    def search_(call: Call) -> dict[str, Any]:
-        p = call.params(("query", "limit", "page"))
-        return search(p, store.searchable("subscription"), SEARCH_FIELDS, "/v1/subscriptions/search")
-
     def clock(request: Request) -> Response:
         """What Stripe does on its own, with `request: null` on the events: `end_period` ends the current period
         (a subscription set to cancel at period end is canceled, any other renews and is invoiced), `past_due`
@@ -374,11 +245,13 @@ def register(sb: StripeHost) -> None:
                 if action == "end_period" and sub["cancel_at_period_end"]:
                     end(None, sub, "cancellation_requested")
                     return Response(200, store.render(sub))
-                if action == "end_period":
-                    interval, count = interval_of(sub)
+                if action == "end_period" and sub["status"] == "trialing":
+                    end_trial(None, sub, sub["_period_end"], "subscription_cycle")
+                elif action == "end_period":
+                    interval, count = interval_of(sb, sub)
                     start = sub["_period_end"]
                     sub.update(_period_start=start, _period_end=period_end(start, interval, count))
-                    invoice_period(None, sub, "subscription_cycle")
+                    invoice_period(sb, None, sub, "subscription_cycle")
                 else:
                     sub["status"] = action
                 changed(None, sub, before)
@@ -387,9 +260,8 @@ def register(sb: StripeHost) -> None:
             return error.response()
 
     sb.api("POST", "/v1/subscriptions", create)
-    sb.api("GET", "/v1/subscriptions", list_)
-    sb.api("GET", "/v1/subscriptions/search", search_)
-    sb.api("GET", "/v1/subscriptions/{id}", retrieve)
     sb.api("POST", "/v1/subscriptions/{id}", update)
     sb.api("DELETE", "/v1/subscriptions/{id}", cancel)
     sb.router.add("POST", "/_sandbox/subscriptions", clock)
+    sb.invoice_paid.append(paid)
+    subscription_items.register(sb, changed)

@@ -10,6 +10,7 @@ from .mapper import mapper_for
 from .merge import base_of, dump, load, merges, partial
 from .same_row import AWAITING, create_only_changed, object_fingerprint, replace_fingerprint, split
 from .spec import CatalogSpec, ExternalObject
+from .write_back import seen
 from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, REPLACE, SYNCED, UNLINKED, UPDATE, WAITING,
                     MappingState, Operation, Outcome, Pointer)
 
@@ -187,5 +188,6 @@ def plan_row(
             resource_type=obj.key and obj.object_type, awaiting=tuple(awaiting),
             pointer=_pointer(spec, system, obj, states, new) if action != UPDATE else None,
             lookup=obj.lookup if action == CREATE else None, seq=seq, base=base, fields=fields,
+            seen=seen(spec, obj, row), replaced=state.fingerprint if action == REPLACE else None,
         ))
     return plan

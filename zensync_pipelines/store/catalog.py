@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
-from sqlalchemy import Engine, MetaData, String, Table, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Engine, MetaData, String, Table, and_, case, cast, func, literal, or_, select, update
 from sqlalchemy.exc import NoSuchTableError
 
 from ..engine.spec import CatalogSpec, Children, SpecError
 from ..engine.settled import DIGEST, HAD_DIGEST, Settled
 from ..engine.sync import Selection
+from ..engine.types import WriteBack
 from .sqlite_types import timestamp_overrides
 from .tables import DEFAULT_TENANT, row_digests
 
@@ -212,6 +213,20 @@ class CatalogTables:
         if rows:
             self._attach_children(connection, spec, rows)
         return rows
+
+    def write_back(self, connection: Any, spec: CatalogSpec, backs: Sequence[tuple[str, WriteBack]]) -> None:
+        """The values a system decided, from its answers to zensync's writes (engine/write_back.py), inside the
+        caller's transaction: one UPDATE per row (its objects' values merged), only while the row's cursor is
+        still the one its writes were planned from; a row changed since keeps its values."""
+        table = self.table(spec)
+        key, cursor = table.c[spec.primary_key], table.c[spec.cursor_column]
+        rows: dict[str, tuple[dict[str, Any], Any]] = {}
+        for internal_id, back in backs:
+            rows.setdefault(internal_id, ({}, back.cursor))[0].update(back.values)
+        for internal_id, (values, planned) in rows.items():
+            connection.execute(update(table).where(key == key.type.python_type(internal_id),
+                                                   cursor.is_not_distinct_from(planned),
+                                                   *self.mine(spec, table)).values(**values))
 
     def stats(self, spec: CatalogSpec) -> dict[str, Any]:
         """Row count, live rows and the latest change, for the catalog asset's metadata."""

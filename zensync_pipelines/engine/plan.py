@@ -162,7 +162,8 @@ def plan_row(
             plan.skipped += 1
             continue
         exists = state is not None and state.external_id is not None and state.status != DELETED
-        action = CREATE if not exists else REPLACE if create_only_changed(obj, state.fingerprint, fp) else UPDATE
+        action = CREATE if not exists else REPLACE if create_only_changed(obj, state.fingerprint, fp, payload) \
+            else UPDATE
         attempt = state.attempts if state is not None else 0
         seq = next_write_seq(state)
         base = dump(base_of(obj, payload)) if merges(obj) else None  # kept once the write is confirmed

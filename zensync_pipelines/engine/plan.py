@@ -10,9 +10,9 @@ from .mapper import mapper_for
 from .merge import base_of, dump, load, merges, partial
 from .same_row import AWAITING, create_only_changed, object_fingerprint, replace_fingerprint, split
 from .spec import CatalogSpec, ExternalObject
-from .write_back import seen
 from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, REPLACE, SYNCED, UNLINKED, UPDATE, WAITING,
                     MappingState, Operation, Outcome, Pointer)
+from .write_back import seen
 
 DELETED_FINGERPRINT = "deleted"
 _NO_REFERENCES: Mapping[str, Optional[str]] = {}  # shared, never written: most rows reference nothing

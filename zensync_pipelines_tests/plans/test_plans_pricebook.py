@@ -205,3 +205,34 @@ def test_a_plan_moved_to_another_currency_gets_new_entries_and_its_old_ones_are_
     assert org.sync().api_calls == 0
     assert {e["Zenskar_Id__c"] for e in org.entries().values() if e["IsActive"]} >= {"2:monthly_entry",
                                                                                     "2:yearly_entry"}
+
+
+def test_entries_written_before_they_could_be_replaced_are_updated_once_never_replaced(sqlite_url, sb) -> None:
+    """The upgrade: mappings written when PricebookEntry was not replace_on_change hold the fingerprint of the
+    updatable fields alone. The first run updates each entry once (recording the two-part fingerprint) instead of
+    deactivating every entry of the price book and creating it again."""
+    from zensync_pipelines.engine.payload import fingerprint
+    from zensync_pipelines.engine.plan import plan_row
+    from zensync_pipelines.engine.same_row import object_named, split
+
+    org = Org(sqlite_url, sb, 2)
+    assert org.sync().failed == 0
+    keys = ("monthly_entry", "yearly_entry")
+    made = {(plan_id, key): org.outcomes(plan_id)[key]["external_id"] for plan_id in (1, 2) for key in keys}
+    rows = next(CatalogTables(org.engine).iter_chunks(SPEC, Selection(), 10))
+    with org.engine.begin() as connection:
+        for row in rows:
+            states = {name: state for (_, name), state in
+                      org.mappings.load_states("plans", "salesforce", [str(row["id"])]).items()}
+            for op in plan_row(SPEC, "salesforce", row, {"Product2": states["Product2"]}).operations:
+                if op.object_type in keys:
+                    legacy = fingerprint(split(object_named(SPEC, "salesforce", op.object_type), op.payload)[0])
+                    connection.execute(update(mappings).where(
+                        mappings.c.catalog == "plans", mappings.c.internal_id == str(row["id"]),
+                        mappings.c.object_type == op.object_type).values(fingerprint=legacy))
+    upgraded = org.sync()
+    assert (upgraded.updated, upgraded.created, upgraded.failed) == (4, 0, 0)
+    assert {(plan_id, key): org.outcomes(plan_id)[key]["external_id"] for plan_id, key in made} == made
+    entries = org.entries()
+    assert len(entries) == 4 and all(e["IsActive"] for e in entries.values())
+    assert org.sync().api_calls == 0

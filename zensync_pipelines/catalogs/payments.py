@@ -2,10 +2,10 @@
 
 A row is a Stripe **Charge**, not its PaymentIntent. The Charge is the money that moved: one per attempt, with its
 own outcome (`succeeded`, `failed`, `pending`: a declined card is a failed charge a RevOps report wants to see),
-and the refunded amount (`amount_refunded`), which a refund moves and announces with `charge.refunded`. A
-PaymentIntent is the intention to collect: it may try several charges, carries no refunded amount, and reports
-no refund at all. Stripe's current API names a charge's invoice nowhere on the charge: the Stripe reader adds it
-from the InvoicePayment that links them (systems/stripe/links.py).
+and the refunded amount (`amount_refunded`, and `refunded` once all of it is), which a refund moves and announces
+with `charge.refunded`. A PaymentIntent is the intention to collect: it may try several charges, carries no
+refunded amount, and reports no refund at all. Stripe's current API names a charge's invoice nowhere on the
+charge: the Stripe reader adds it from the InvoicePayment that links them (systems/stripe/links.py).
 
 - stripe, `inbound_only`: zensync never writes charges. Each new charge (webhook or poll, through the inbox)
   becomes a row (`create_rows`); a later event of it (a refund) updates that row. Its invoice and customer are
@@ -49,6 +49,9 @@ SPEC = CatalogSpec(
                 Field("amount_refunded", "amount_refunded", type="integer", required=True, direction="in"),
                 Field("currency", "currency", required=True, choices=CURRENCIES, direction="in"),
                 Field("status", "status", required=True, choices=STATUSES, direction="in"),
+                # Stripe's own flag: true once the whole amount is refunded; a partial refund leaves it false with
+                # amount_refunded above 0. The status stays the charge's outcome (a refunded charge succeeded).
+                Field("refunded", "refunded", type="boolean", required=True, direction="in"),
                 # When the charge was made (a failed one: when it was declined; its status says which).
                 Field("paid_at", "created", type="datetime", direction="in", inbound_transform=from_unix),
                 Field("customer_id", "customer", type="integer", required=True, direction="in",
@@ -71,6 +74,7 @@ SPEC = CatalogSpec(
                 Field("currency", "Currency__c", required=True, choices=[c.upper() for c in CURRENCIES],
                       transform=str.upper),
                 Field("status", "Status__c", required=True, choices=STATUSES),
+                Field("refunded", "Refunded__c", type="boolean", required=True),
                 Field("paid_at", "Paid_At__c", type="datetime"),
             ]),
         ],

@@ -10,7 +10,8 @@ per product, price book and currency, and a product's standard price must exist 
 the monthly price is the product's standard price, the yearly one an entry of a second price book. zensync names
 each book by its `Zenskar_Id__c` (`standard`, `yearly`), which the org's setup sets (docs/salesforce.md). A
 PricebookEntry is updatable, unlike a Stripe price: a new amount moves its UnitPrice. Its product, price book and
-currency are set on create only (Salesforce refuses them in an update).
+currency are set on create only (Salesforce refuses them in an update): a plan moved to another currency gets
+new entries in it, and its old ones are deactivated (never deleted: quotes may use them).
 """
 
 from typing import Any
@@ -46,7 +47,9 @@ def price_book_entry(key: str, amount_column: str, book: str, after: str) -> Ext
     """A plan's price as an active PricebookEntry of `book` (its own price, not the standard one), upserted on
     `Zenskar_Id__c` = `<plan id>:<key>`."""
     return ExternalObject(
-        "PricebookEntry", key=key, after=after, external_id_field=ZENSKAR_ID, fields=[
+        # A new currency needs new entries (Salesforce sets it on create only): the old ones are deactivated and
+        # keep their quotes' history (systems/salesforce/replace.py).
+        "PricebookEntry", key=key, after=after, external_id_field=ZENSKAR_ID, replace_on_change=True, fields=[
             Field("id", "Product2Id", same_row="Product2", create_only=True),
             Field("id", "Pricebook2", type="object", transform=lambda _id: {ZENSKAR_ID: book}, create_only=True),
             Field("currency", "CurrencyIsoCode", required=True, choices=[c.upper() for c in CURRENCIES],

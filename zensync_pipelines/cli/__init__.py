@@ -74,11 +74,11 @@ def seed(customers: int, invoices: int, plans: int, subscriptions: int, rng_seed
     if not (customers or invoices or plans or subscriptions):
         raise click.UsageError("nothing to seed: give --customers N, --invoices M, --plans P and/or --subscriptions "
                                "S (e.g. zensync seed --customers 500); see zensync seed --help")
-    from ..demo.tables import add_tenant_column
+    from ..demo.tables import add_missing_columns
 
     url, engine = preflight.database()
     migrate.upgrade(engine)
-    add_tenant_column(engine)  # a demo database made before tenants
+    add_missing_columns(engine)  # a demo database made before tenants, or before payments' `refunded`
     customers = customers or (50 if invoices or subscriptions else 0)  # invoices need customers to belong to
     now = dt.datetime.now(dt.timezone.utc)  # new rows land after any change sensor's cursor
     if customers:

@@ -37,11 +37,12 @@ INSTANCE_YAML = Path(__file__).parents[1] / "dagster_instance.yaml"  # package d
 
 def prepare_catalog(url: str, customers: int) -> tuple[str, bool]:
     """Seed customers into an empty catalog; returns (what happened, whether demo invoices are still to come)."""
-    from ..demo.tables import add_tenant_column, invoice_lines, invoices, metadata, payments
+    from ..demo.tables import add_missing_columns, invoice_lines, invoices, metadata, payments
 
     engine = make_engine(url)
     migrate.upgrade(engine)
-    add_tenant_column(engine)  # a demo database made before tenants: the shipped specs read `tenant_id`
+    add_missing_columns(engine)  # a demo database from before tenants (or before payments' `refunded`): the
+    # shipped specs read them
     tables = inspect(engine).get_table_names()
     added = seed_customers(engine, customers) if "customers" not in tables else 0
     # The invoices' and payments' sensors need their tables at once; payments are born in Stripe (empty here).

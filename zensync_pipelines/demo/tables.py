@@ -1,7 +1,7 @@
 """The demo catalog's tables. In production these belong to the billing platform, not to zensync."""
 
 from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Engine, Index, Integer, MetaData, String, Table,
-                        inspect, text)
+                        false, inspect, text)
 
 metadata = MetaData()
 
@@ -132,6 +132,9 @@ payments = Table(
     Column("amount_refunded", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("status", String(20), nullable=False),  # succeeded | pending | failed (Stripe's charge statuses)
+    # Stripe's Charge.refunded: true once the whole amount is refunded (a partial refund shows in amount_refunded
+    # alone). A server default, so a demo database made before it gains it in one statement (add_missing_columns).
+    Column("refunded", Boolean, nullable=False, server_default=false()),
     Column("paid_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -151,3 +154,20 @@ def add_tenant_column(engine: Engine) -> list[str]:
             connection.execute(text(f"ALTER TABLE {name} ADD COLUMN tenant_id VARCHAR(100) NOT NULL "
                                     f"DEFAULT '{TENANT}'"))
     return changed
+
+
+# Columns a demo table gained after its first release, each with a constant default: (table, column, its DDL).
+LATER_COLUMNS = (("payments", "refunded", "BOOLEAN NOT NULL DEFAULT false"),)
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Give the demo tables of a database made before a release their later columns (LATER_COLUMNS, and the
+    tenant's: add_tenant_column); returns "table.column" of each added."""
+    added = [f"{name}.tenant_id" for name in add_tenant_column(engine)]
+    found = inspect(engine)
+    missing = [(table, column, ddl) for table, column, ddl in LATER_COLUMNS if found.has_table(table)
+               and column not in {c["name"] for c in found.get_columns(table)}]
+    with engine.begin() as connection:
+        for table, column, ddl in missing:
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+    return added + [f"{table}.{column}" for table, column, _ in missing]

@@ -113,6 +113,11 @@ def _general(field: Field) -> Step:
     return step
 
 
+def field_value(field: Field, row: Mapping[str, Any], references: References = None) -> Any:
+    """One field's payload value for a row (InvalidValue when the row's value fails the field's checks)."""
+    return _general(field)(row, references)
+
+
 def _plain(field: Field) -> Optional[tuple[Optional[Callable[[str], Any]], int]]:
     """(email matcher, length limit) of a text or email field with no transform, reference or choices: for a
     non-blank str that passes both, the general path returns the value itself, so `Mapper.build` accepts it

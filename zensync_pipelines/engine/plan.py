@@ -12,6 +12,7 @@ from .same_row import AWAITING, create_only_changed, object_fingerprint, replace
 from .spec import CatalogSpec, ExternalObject
 from .types import (CREATE, DELETE, DELETED, FAILED, INVALID, PENDING, REPLACE, SYNCED, UNLINKED, UPDATE, WAITING,
                     MappingState, Operation, Outcome, Pointer)
+from .write_back import seen
 
 DELETED_FINGERPRINT = "deleted"
 _NO_REFERENCES: Mapping[str, Optional[str]] = {}  # shared, never written: most rows reference nothing
@@ -161,7 +162,8 @@ def plan_row(
             plan.skipped += 1
             continue
         exists = state is not None and state.external_id is not None and state.status != DELETED
-        action = CREATE if not exists else REPLACE if create_only_changed(obj, state.fingerprint, fp) else UPDATE
+        action = CREATE if not exists else REPLACE if create_only_changed(obj, state.fingerprint, fp, payload) \
+            else UPDATE
         attempt = state.attempts if state is not None else 0
         seq = next_write_seq(state)
         base = dump(base_of(obj, payload)) if merges(obj) else None  # kept once the write is confirmed
@@ -187,5 +189,6 @@ def plan_row(
             resource_type=obj.key and obj.object_type, awaiting=tuple(awaiting),
             pointer=_pointer(spec, system, obj, states, new) if action != UPDATE else None,
             lookup=obj.lookup if action == CREATE else None, seq=seq, base=base, fields=fields,
+            seen=seen(spec, obj, row), replaced=state.fingerprint if action == REPLACE else None,
         ))
     return plan

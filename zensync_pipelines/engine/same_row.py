@@ -65,8 +65,14 @@ def object_fingerprint(obj: ExternalObject, payload: Mapping[str, Any]) -> str:
     return fingerprint(updatable)[:HALF] + fingerprint(create_only)[:HALF]
 
 
-def create_only_changed(obj: ExternalObject, recorded: Optional[str], new: str) -> bool:
-    return obj.replace_on_change and (recorded or "")[HALF:] != new[HALF:]
+def create_only_changed(obj: ExternalObject, recorded: Optional[str], new: str,
+                        payload: Optional[Mapping[str, Any]] = None) -> bool:
+    """Whether a create-only value moved since the recorded write. A fingerprint recorded before the object was
+    declared replace_on_change (the whole updatable payload's, `payload` tells) says nothing of them: not moved,
+    the update that follows records the two-part one."""
+    if not obj.replace_on_change or (recorded or "")[HALF:] == new[HALF:]:
+        return False
+    return payload is None or recorded != fingerprint(split(obj, payload)[0])
 
 
 def object_named(spec: CatalogSpec, system: str, name: str) -> ExternalObject:

@@ -195,6 +195,14 @@ class ExternalObject:
     def inbound_fields(self) -> list[Field]:
         return [f for f in self.fields if f.inbound]
 
+    @cached_property
+    def owned_fields(self) -> list[Field]:
+        """Inbound fields whose value the system decides: inbound-only, and two-way ones the system wins. The
+        answer to zensync's own write carries them (engine/write_back.py); a reference is left to the inbound
+        side, which resolves it through the other catalog's mapping."""
+        return [f for f in self.inbound_fields if f.references is None
+                and (f.direction == IN or f.conflict == SYSTEM_WINS)]
+
     @property
     def reads_inbound(self) -> bool:
         return self.inbound is not None or bool(self.inbound_fields)

@@ -21,6 +21,7 @@ from .same_row import resolve_one
 from .settled import DIGEST, HAD_DIGEST, SETTLED_STATUSES, Settled
 from .spec import CatalogSpec
 from .types import DELETE, PENDING, WAITING, MappingState, Operation, Outcome, SyncReport
+from .write_back import take_back
 
 
 SETTLE_BATCH = 50_000  # settled rows' digests are stored this many at a time (an id and an MD5 each)
@@ -69,7 +70,9 @@ class MappingRepository(Protocol):
 
     def record_intents(self, run_id: str, operations: Sequence[Operation]) -> None: ...
 
-    def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None: ...
+    def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = (),
+                        spec: Optional[CatalogSpec] = None) -> None:
+        """`spec` is given when outcomes carry write-backs for the catalog's rows (engine/write_back.py)."""
 
 
 class SystemAdapter(Protocol):
@@ -130,6 +133,7 @@ class SyncRun:
         self.group_of = group_of
         self.groups: dict[str, SyncReport] = {}
         objects = spec.objects(system)
+        self._objects = {obj.name: obj for obj in objects}
         self._order = [obj.name for obj in objects]
         self._steps = [(t, False) for t in self._order] + [(t, True) for t in reversed(self._order)]
         self._parents_of = {obj.name: obj.parents for obj in objects}
@@ -356,7 +360,9 @@ class SyncRun:
             if ops:
                 outcomes = self._call_adapter(ops)
                 assert len(outcomes) == len(ops), "an adapter must answer every operation"
-                yield from outcomes
+                # What the system's answers carry of the values it decides goes to the rows (engine/write_back.py).
+                yield from (o if o.returned is None else take_back(self.spec, self._objects[op.object_type], op, o)
+                            for op, o in zip(ops, outcomes))
             return
         try:
             for outcomes in self.adapter.apply_stream(ready, count):
@@ -421,7 +427,11 @@ class SyncRun:
 
     def _record(self, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
         """Record and count outcomes, each also in its row's group."""
-        self.mappings.record_outcomes(self.run_id, outcomes, deferred)
+        if any(outcome.write_back is not None for outcome in outcomes):
+            # The catalog rows take their write-backs in the transaction that records the outcomes.
+            self.mappings.record_outcomes(self.run_id, outcomes, deferred, spec=self.spec)
+        else:
+            self.mappings.record_outcomes(self.run_id, outcomes, deferred)
         for outcome in outcomes:
             if outcome.status not in SETTLED_STATUSES:
                 self._unsettled.add(outcome.internal_id)

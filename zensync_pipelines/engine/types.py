@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 # Mapping statuses. "pending" is an intent recorded before an external write whose outcome is not known yet.
 PENDING, SYNCED, FAILED, DELETED, INVALID, WAITING = "pending", "synced", "failed", "deleted", "invalid", "waiting"
@@ -79,6 +79,11 @@ class Operation:
     # only ones to send (the system's own edits of the others stay). None: send the whole payload. The payload
     # stays whole, for adapters that diff against the object themselves (Stripe invoices) and for the fingerprint.
     fields: Optional[tuple[str, ...]] = None
+    # The row's cursor and its values of the columns the system owns (engine/write_back.py), as planned: what the
+    # system's answer to this write is compared with. None: the object has no field the system owns.
+    seen: Optional[dict[str, Any]] = None
+    # A replacement's: the fingerprint of the object it replaces (its create-only half tells what that object was).
+    replaced: Optional[str] = None
 
     @property
     def system_type(self) -> str:
@@ -96,6 +101,15 @@ class Operation:
         if self.fields is None:
             return self.payload
         return {key: self.payload[key] for key in self.fields if key in self.payload}
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """Values the system decided, for the catalog row, taken from its answer to zensync's write: written with the
+    outcome, and only while the row's cursor is still `cursor`, the one the write was planned from."""
+
+    values: dict[str, Any]  # column -> catalog value (the cursor column's new value included, where it moves)
+    cursor: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +136,10 @@ class Outcome:
     # An update held back without a call because the system changed one of its fields (engine/overwrite.py):
     # bookkept like a write of the base, counted apart, since nothing was updated.
     held: bool = False
+    # The object as the system answered the write, where the answer carries it at no cost (Stripe): for the
+    # engine only, which turns it into `write_back` before the outcome is recorded (engine/write_back.py).
+    returned: Optional[Mapping[str, Any]] = None
+    write_back: Optional["WriteBack"] = None
 
     @property
     def ok(self) -> bool:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
-from sqlalchemy import Engine, MetaData, String, Table, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Engine, MetaData, String, Table, and_, case, cast, func, literal, or_, select, update
 from sqlalchemy.exc import NoSuchTableError
 
 from ..engine.spec import CatalogSpec, Children, SpecError
 from ..engine.settled import DIGEST, HAD_DIGEST, Settled
 from ..engine.sync import Selection
+from ..engine.types import WriteBack
 from .sqlite_types import timestamp_overrides
 from .tables import DEFAULT_TENANT, row_digests
 
@@ -213,6 +214,27 @@ class CatalogTables:
             self._attach_children(connection, spec, rows)
         return rows
 
+    def write_back(self, connection: Any, spec: CatalogSpec, backs: Sequence[tuple[str, WriteBack]]) -> None:
+        """The values a system decided, from its answers to zensync's writes (engine/write_back.py), inside the
+        caller's transaction (which holds the write lock: the mappings are written first): one UPDATE per row,
+        its objects' values merged, only while the row's cursor is still the one its writes were planned from; a
+        row changed since keeps its values. The cursors are read and compared here, not in SQL: a SQLite table's
+        timestamp text may be spelt otherwise than a bound value (store/sqlite_types.py)."""
+        table = self.table(spec)
+        key, cursor = table.c[spec.primary_key], table.c[spec.cursor_column]
+        rows: dict[str, tuple[dict[str, Any], Any]] = {}
+        for internal_id, back in backs:
+            rows.setdefault(internal_id, ({}, back.cursor))[0].update(back.values)
+        keys = {internal_id: key.type.python_type(internal_id) for internal_id in rows}
+        query = select(key, cursor).where(key.in_(list(keys.values())), *self.mine(spec, table))
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(of=table)
+        now = {str(found): moved for found, moved in connection.execute(query)}
+        for internal_id, (values, planned) in rows.items():
+            if internal_id in now and _same(now[internal_id], planned):
+                connection.execute(update(table).where(key == keys[internal_id], *self.mine(spec, table))
+                                   .values(**values))
+
     def stats(self, spec: CatalogSpec) -> dict[str, Any]:
         """Row count, live rows and the latest change, for the catalog asset's metadata."""
         table = self.table(spec)
@@ -232,6 +254,15 @@ class CatalogTables:
         with self.engine.connect() as connection:
             return tuple(connection.execute(select(func.min(column), func.max(column)).where(
                 *self.mine(spec, table))).one())
+
+
+def _same(value: Any, other: Any) -> bool:
+    """Equal cursor values; datetimes compared as instants (SQLite reads naive UTC)."""
+    if isinstance(value, dt.datetime) and isinstance(other, dt.datetime):
+        def utc(moment: dt.datetime) -> dt.datetime:
+            return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+        return utc(value) == utc(other)
+    return value == other
 
 
 def _tenant_column(spec: CatalogSpec) -> list[str]:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from operator import attrgetter
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 from sqlalchemy import Engine, and_, bindparam, func, select
 
 from ..engine.retry import PERMANENT, STALE_PENDING, TRANSIENT, next_retry_at
+from ..engine.spec import CatalogSpec
 from ..engine.types import DELETED, FAILED, PENDING, UNLINKED, MappingState, Operation, Outcome
 from . import bulkwrite, digests
+from .catalog import CatalogTables
 from .tables import DEFAULT_TENANT, mappings, sync_events
 
 KEY = ("tenant", "catalog", "internal_id", "system", "object_type")
@@ -201,8 +203,10 @@ class MappingStore:
                          {"status": PENDING, "last_run_id": run_id, "updated_at": now,
                           "write_seq": lambda x: x.write_seq, "pending_base": lambda x: x.pending_base})
 
-    def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = ()) -> None:
-        """One transaction per batch: mapping rows and their events land together or not at all."""
+    def record_outcomes(self, run_id: str, outcomes: Sequence[Outcome], deferred: Sequence[Operation] = (),
+                        spec: Optional[CatalogSpec] = None) -> None:
+        """One transaction per batch: mapping rows and their events land together or not at all, and with them
+        the values the system's answers carried for the catalog's rows (`spec`'s table, engine/write_back.py)."""
         now = _now()
         applied: list[Outcome] = []
         failed: list[Outcome] = []
@@ -256,6 +260,9 @@ class MappingStore:
                      op.attempt) for op in deferred)
             bulkwrite.append(connection, sync_events, EVENT_COLUMNS, itertools.chain(events, held),
                              {"run_id": run_id, "occurred_at": now, "tenant": self.tenant})
+            backs = [(o.internal_id, o.write_back) for o in applied if o.write_back is not None]
+            if spec is not None and backs:
+                CatalogTables(self.engine, self.tenant).write_back(connection, spec, backs)
 
     def events(self, catalog: str, system: str, run_id: str | None = None) -> list[dict[str, Any]]:
         c = sync_events.c

@@ -102,3 +102,23 @@ def test_row_object_declarations_that_cannot_work_are_refused(objects, message):
     with pytest.raises(SpecError, match=message):
         CatalogSpec(name="plans", table="plans", primary_key="id", cursor_column="updated_at",
                     created_at_column="created_at", systems={"memory": objects})
+
+
+def test_a_fingerprint_recorded_before_replace_on_change_is_no_create_only_change():
+    """An object declared replace_on_change after its writes (PricebookEntry) holds fingerprints of its whole
+    updatable payload: they say nothing of its create-only values, so the first plan updates (recording the
+    two-part fingerprint) instead of replacing every record once."""
+    from zensync_pipelines.engine.payload import fingerprint
+    from zensync_pipelines.engine.same_row import create_only_changed, object_fingerprint, split
+    from zensync_pipelines.engine.spec import ExternalObject, Field
+
+    entry = ExternalObject("PricebookEntry", replace_on_change=True, fields=[
+        Field("currency", "CurrencyIsoCode", create_only=True), Field("amount", "UnitPrice", type="integer")])
+    payload = {"CurrencyIsoCode": "USD", "UnitPrice": 10}
+    now = object_fingerprint(entry, payload)
+    legacy = fingerprint(split(entry, payload)[0])
+    assert not create_only_changed(entry, legacy, now, payload)
+    assert not create_only_changed(entry, now, now, payload)
+    other = object_fingerprint(entry, {"CurrencyIsoCode": "EUR", "UnitPrice": 10})
+    assert create_only_changed(entry, other, now, payload)
+    assert create_only_changed(entry, other, now)  # without the payload: as before

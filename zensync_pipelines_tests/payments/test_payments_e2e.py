@@ -22,7 +22,7 @@ from zensync_pipelines_tests.inbound.helpers import SPECS, by_hand, outcomes, pu
 from .helpers import charge_of, inbound_payments, pay, payment_rows, world
 
 PAYMENT_FIELDS = "Zenskar_Id__c, Name, Invoice__r.Zenskar_Id__c, Account__r.Zenskar_Id__c, Amount__c, " \
-                 "Amount_Refunded__c, Currency__c, Status__c, Paid_At__c"
+                 "Amount_Refunded__c, Refunded__c, Currency__c, Status__c, Paid_At__c"
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_a_card_payment_reaches_the_catalog_then_salesforce_and_a_refund_follows
     assert (report.applied, report.failed) == (1, 0)  # charge.succeeded: a new row
     [row] = payment_rows(engine)
     assert (row["invoice_id"], row["customer_id"], row["amount"], row["amount_refunded"], row["currency"],
-            row["status"]) == (1, 1, 1000, 0, "usd", "succeeded")
+            row["status"], row["refunded"]) == (1, 1, 1000, 0, "usd", "succeeded", False)
     paid_at = row["paid_at"] if row["paid_at"].tzinfo else row["paid_at"].replace(tzinfo=dt.timezone.utc)
     assert paid_at == dt.datetime.fromtimestamp(charge.created, dt.timezone.utc)
     [link] = MappingStore(engine).rows("payments", "stripe", internal_id=str(row["id"]))
@@ -65,17 +65,30 @@ def test_a_card_payment_reaches_the_catalog_then_salesforce_and_a_refund_follows
     assert to_salesforce(engine, resource, "payments", "sf-pay-1").created == 1
     remote = remote_payments(sf)[str(row["id"])]
     assert (remote["Invoice__r"]["Zenskar_Id__c"], remote["Account__r"]["Zenskar_Id__c"], remote["Amount__c"],
-            remote["Amount_Refunded__c"], remote["Currency__c"], remote["Status__c"], remote["Name"]) == \
-        ("1", "1", 10.0, 0.0, "USD", "succeeded", f"PAY-{row['id']}")
+            remote["Amount_Refunded__c"], remote["Currency__c"], remote["Status__c"], remote["Name"],
+            remote["Refunded__c"]) == ("1", "1", 10.0, 0.0, "USD", "succeeded", f"PAY-{row['id']}", False)
 
     by_hand(stripe_sandbox_url).v1.refunds.create({"charge": charge.id, "amount": 250})
     pull(engine, stripe_sandbox_url)
     assert inbound_payments(engine, stripe_sandbox_url).applied == 1  # charge.refunded updates the row
     [refunded] = payment_rows(engine)
-    assert (refunded["id"], refunded["amount_refunded"], refunded["status"]) == (row["id"], 250, "succeeded")
+    # A partial refund: the amount moves, the charge is not refunded (Stripe's Charge.refunded stays false).
+    assert (refunded["id"], refunded["amount_refunded"], refunded["status"], refunded["refunded"]) == \
+        (row["id"], 250, "succeeded", False)
     assert refunded["updated_at"] != row["updated_at"]  # the Salesforce copy's sensor sees it
     assert to_salesforce(engine, resource, "payments", "sf-pay-2").updated == 1
-    assert remote_payments(sf)[str(row["id"])]["Amount_Refunded__c"] == 2.5
+    assert (remote_payments(sf)[str(row["id"])]["Amount_Refunded__c"],
+            remote_payments(sf)[str(row["id"])]["Refunded__c"]) == (2.5, False)
+
+    # The rest refunded: the row and its Payment__c say refunded, where a report filters on it.
+    by_hand(stripe_sandbox_url).v1.refunds.create({"charge": charge.id})
+    pull(engine, stripe_sandbox_url)
+    assert inbound_payments(engine, stripe_sandbox_url).applied == 1
+    [whole] = payment_rows(engine)
+    assert (whole["amount_refunded"], whole["status"], whole["refunded"]) == (1000, "succeeded", True)
+    assert to_salesforce(engine, resource, "payments", "sf-pay-2b").updated == 1
+    remote = remote_payments(sf)[str(row["id"])]
+    assert (remote["Amount_Refunded__c"], remote["Refunded__c"], remote["Status__c"]) == (10.0, True, "succeeded")
 
     rerun = inbound_payments(engine, stripe_sandbox_url)
     assert (rerun.applied, rerun.failed, rerun.fetches) == (0, 0, 0)  # no event due: no call

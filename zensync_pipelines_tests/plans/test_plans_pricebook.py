@@ -161,3 +161,78 @@ def test_a_create_whose_reply_was_lost_updates_the_entry_it_made(database_url, s
     entries = org.entries()
     assert len(entries) == 4 and entries["1:monthly_entry"]["UnitPrice"] == 12.0
     assert org.sync().api_calls == 0
+
+
+@pytest.mark.parametrize("bulk_threshold", [2000, 1], ids=["collections", "bulk"])
+def test_a_plan_moved_to_another_currency_gets_new_entries_and_its_old_ones_are_deactivated(database_url, sb,
+                                                                                           bulk_threshold) -> None:
+    """Salesforce sets an entry's currency on create only and keeps one entry per product, price book and
+    currency: the old entries are deactivated (quotes may use them) and give their Zenskar_Id__c to new ones; a
+    plan moved back takes its old entries back instead of failing with DUPLICATE_VALUE."""
+    org = Org(database_url, sb, 3, bulk_threshold=bulk_threshold)
+    assert org.sync().failed == 0
+    keys = ("monthly_entry", "yearly_entry")
+    first = {key: org.outcomes(2)[key]["external_id"] for key in keys}
+    was = org.entries()["2:monthly_entry"]["CurrencyIsoCode"]
+    now = "EUR" if was != "EUR" else "GBP"
+
+    def plan_entries() -> list[dict[str, Any]]:
+        return [e for e in org.entries().values() if e["Product2"]["Zenskar_Id__c"] == "2"]
+
+    org.set(2, currency=now.lower())
+    moved = org.sync()
+    assert (moved.updated, moved.created, moved.failed) == (2, 0, 0)
+    second = {key: org.outcomes(2)[key]["external_id"] for key in keys}
+    assert not set(second.values()) & set(first.values())
+    entries = org.entries()
+    for key in keys:
+        entry = entries[f"2:{key}"]
+        assert (entry["CurrencyIsoCode"], entry["IsActive"]) == (now, True)
+    assert entries["2:yearly_entry"]["UnitPrice"] == 290.0  # Team 1's yearly price, now in the new currency
+    retired = [e for e in plan_entries() if e["CurrencyIsoCode"] == was]
+    assert len(retired) == 2 and not any(e["IsActive"] for e in retired)
+    assert all(e["Zenskar_Id__c"].startswith(("2:monthly_entry~", "2:yearly_entry~")) for e in retired)
+    assert org.sync().api_calls == 0
+
+    org.set(2, currency=was.lower())  # back: the entries retired in that currency come back, no third pair
+    back = org.sync()
+    assert (back.updated, back.failed) == (2, 0)
+    assert {key: org.outcomes(2)[key]["external_id"] for key in keys} == first
+    entries = plan_entries()
+    assert len(entries) == 4
+    assert sorted((e["CurrencyIsoCode"], e["IsActive"]) for e in entries) == sorted(
+        [(was, True), (was, True), (now, False), (now, False)])
+    assert org.sync().api_calls == 0
+    assert {e["Zenskar_Id__c"] for e in org.entries().values() if e["IsActive"]} >= {"2:monthly_entry",
+                                                                                    "2:yearly_entry"}
+
+
+def test_entries_written_before_they_could_be_replaced_are_updated_once_never_replaced(sqlite_url, sb) -> None:
+    """The upgrade: mappings written when PricebookEntry was not replace_on_change hold the fingerprint of the
+    updatable fields alone. The first run updates each entry once (recording the two-part fingerprint) instead of
+    deactivating every entry of the price book and creating it again."""
+    from zensync_pipelines.engine.payload import fingerprint
+    from zensync_pipelines.engine.plan import plan_row
+    from zensync_pipelines.engine.same_row import object_named, split
+
+    org = Org(sqlite_url, sb, 2)
+    assert org.sync().failed == 0
+    keys = ("monthly_entry", "yearly_entry")
+    made = {(plan_id, key): org.outcomes(plan_id)[key]["external_id"] for plan_id in (1, 2) for key in keys}
+    rows = next(CatalogTables(org.engine).iter_chunks(SPEC, Selection(), 10))
+    with org.engine.begin() as connection:
+        for row in rows:
+            states = {name: state for (_, name), state in
+                      org.mappings.load_states("plans", "salesforce", [str(row["id"])]).items()}
+            for op in plan_row(SPEC, "salesforce", row, {"Product2": states["Product2"]}).operations:
+                if op.object_type in keys:
+                    legacy = fingerprint(split(object_named(SPEC, "salesforce", op.object_type), op.payload)[0])
+                    connection.execute(update(mappings).where(
+                        mappings.c.catalog == "plans", mappings.c.internal_id == str(row["id"]),
+                        mappings.c.object_type == op.object_type).values(fingerprint=legacy))
+    upgraded = org.sync()
+    assert (upgraded.updated, upgraded.created, upgraded.failed) == (4, 0, 0)
+    assert {(plan_id, key): org.outcomes(plan_id)[key]["external_id"] for plan_id, key in made} == made
+    entries = org.entries()
+    assert len(entries) == 4 and all(e["IsActive"] for e in entries.values())
+    assert org.sync().api_calls == 0

@@ -32,7 +32,7 @@ def human(sandbox: StripeSandbox) -> stripe.StripeClient:
 def zensync_customer(adapter: StripeAdapter, internal_id: str, email: str) -> str:
     """Created the way an outbound run does: the adapter's handler, a derived key, the zenskar_id tag."""
     return adapter.handler("customer").create(internal_id, {"email": email, "name": f"C{internal_id}"},
-                                              f"zensync-test-{internal_id}")
+                                              f"zensync-test-{internal_id}").id
 
 
 def test_lists_only_tagged_customers_with_their_current_state(adapter: StripeAdapter, human: stripe.StripeClient,
@@ -74,7 +74,7 @@ def test_invoices_show_what_a_human_did_to_them(adapter: StripeAdapter, human: s
     handler = adapter.handler("invoice")
     invoices = {str(i): handler.create(str(i), {"customer": customer, "currency": "usd", "days_until_due": 30,
                                                 "description": None, "status": "issued", "lines": lines},
-                                       f"zensync-inv-{i}") for i in (10, 11, 12)}
+                                       f"zensync-inv-{i}").id for i in (10, 11, 12)}
     human.v1.invoices.pay(invoices["10"], {"paid_out_of_band": True})
     human.v1.invoices.void_invoice(invoices["11"])
     duplicate = human.v1.invoices.create({"customer": customer, "metadata": {"zenskar_id": "12"}})

@@ -67,7 +67,12 @@ def test_subscriptions_sync_to_both_systems_after_their_customers_and_plans(worl
         assert (report["created"], report["failed"], report["waiting"]) == (len(valid), len(invalid), 0)
         assert "'week' is not one of ['month', 'year']" in report["failures"]
 
+    # Each subscription's start came back with Stripe's answer to its create (engine/write_back.py) and moved the
+    # row's cursor: Salesforce takes it once, then nothing is left to send.
+    assert all(r["started_at"] is not None for i, r in rows(engine).items() if i in valid)
+    assert run_job(definitions, "sync_subscriptions_salesforce", instance)["updated"] == len(valid)
     sf = Salesforce(instance_url=sb.instance_url, session_id=sb.new_session(), session=sb.requests_session())
+    assert sf.Subscription__c.get_by_custom_id("Zenskar_Id__c", sorted(valid)[0])["Started_At__c"]
     remote = {r["Zenskar_Id__c"]: r for r in sf.query_all(f"SELECT {FIELDS} FROM Subscription__c")["records"]}
     assert set(remote) == valid
     for i in valid:

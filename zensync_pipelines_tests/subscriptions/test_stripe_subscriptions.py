@@ -156,12 +156,10 @@ def test_read_back_finds_a_cancel_whose_event_was_lost_and_never_calls_it_delete
         return run_read_back(SPECS["subscriptions"], "stripe", adapter(url), engine, CatalogTables(engine),
                              MappingStore(engine))
 
-    # What only Stripe knows and zensync's own writes (echoes, never applied) did not bring: when each started.
-    first = read_back()
-    assert (first.checked, first.inbound, first.missing) == (2, 2, 0)
-    assert inbound(engine, url, "subscriptions").applied == 2
+    # When each started came with the creates' answers (engine/write_back.py): the read-back finds nothing new.
     assert sub_row(engine, 1)["started_at"] is not None
-    assert read_back().in_sync == 2
+    first = read_back()
+    assert (first.checked, first.in_sync, first.inbound, first.missing) == (2, 2, 0, 0)
     by_hand(url).v1.subscriptions.cancel(subscription(url, engine, 1).id)  # its webhook never comes
     found = read_back()
     assert (found.in_sync, found.inbound, found.missing) == (1, 1, 0)  # listed with status=all: not "deleted"

@@ -17,9 +17,9 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 
 from ...engine.overwrite import ReadFailed
 from ...engine.sync import StopSync, SystemUnavailable
-from ...engine.types import DELETE, DELETED, SYNCED, Operation, Outcome
+from ...engine.types import DELETE, DELETED, REPLACE, SYNCED, Operation, Outcome
 from ..base import Backoff, SystemAdapter
-from . import bulk, collections, writeback
+from . import bulk, collections, replace, writeback
 from .auth import Credentials, SalesforceAuthError
 from .changes import ChangeReader
 from .connection import ApiBudget, BudgetSpent, SalesforceConnection, is_transient
@@ -126,6 +126,8 @@ class SalesforceAdapter(SystemAdapter):
             while chunk := list(itertools.islice(pending, STREAM_CHUNK)):
                 yield self.apply(chunk)
             return
+        replaced: list[Operation] = []  # a replace retires a record first: never part of a Bulk job (replace.py)
+        pending = _aside(pending, replaced)
         try:
             locked: list[Operation] = []
             again: list[Operation] = []
@@ -147,6 +149,8 @@ class SalesforceAdapter(SystemAdapter):
                     yield outcomes
             if again:
                 yield self.apply(again)
+            if replaced:
+                yield self.apply(replaced)
             if locked:  # records Salesforce could not lock: again with backoff, as `apply` does
                 time.sleep(self.backoff.delay(0))
                 yield self.apply(locked)
@@ -186,6 +190,9 @@ class SalesforceAdapter(SystemAdapter):
             self.connection.learn_budget()
             groups: dict[tuple[str, bool, Optional[str]], list[int]] = defaultdict(list)
             for index, op in enumerate(operations):
+                if op.action == REPLACE and op.external_id_field is not None:
+                    done[index] = self._outcome(op, replace.replace(self.connection, op))  # rare: one by one
+                    continue
                 groups[(op.system_type, op.action == DELETE, op.external_id_field)].append(index)
             for (object_type, deleting, external_field), indexes in groups.items():
                 pending = [(i, operations[i]) for i in indexes]
@@ -245,3 +252,12 @@ class SalesforceAdapter(SystemAdapter):
         elif result.ok:
             return Outcome.of(op, SYNCED, external_id=result.record_id or op.external_id)
         return self.failure(op, result.code, result.message, result.field, transient=result.retryable)
+
+
+def _aside(operations: Iterable[Operation], replaced: list[Operation]) -> Iterator[Operation]:
+    """The operations but the replacements, which are put in `replaced` as they pass."""
+    for op in operations:
+        if op.action == REPLACE:
+            replaced.append(op)
+        else:
+            yield op

@@ -66,9 +66,17 @@ class RecordResult:
         return cls(False, None, type(error).__name__, str(error)[:500] or type(error).__name__, transient=transient)
 
 
+# What retires a record of each type zensync may replace (replace.py): a type not named here cannot be replaced.
+RETIRED: dict[str, dict[str, Any]] = {"PricebookEntry": {"IsActive": False}}
+
+
 def capabilities(object_type: str) -> Capabilities:
     """Any object type is created, updated and deleted; a row may have several records of one type (a plan's two
-    PricebookEntries), each upserted on its own external-id value (`external_value`)."""
+    PricebookEntries), each upserted on its own external-id value (`external_value`). A type Salesforce keeps once
+    used (a PricebookEntry) is replaced by retiring the old record (RETIRED's values) and writing a new one."""
+    if object_type in RETIRED:
+        retire = ", ".join(f"{name}={value}" for name, value in RETIRED[object_type].items())
+        return Capabilities(several=True, replace=True, retire=f"delete; when replaced: {retire}")
     return Capabilities(several=True)
 
 
@@ -85,6 +93,14 @@ def without_unwritable(op: Operation, result: RecordResult) -> Optional[Operatio
     reached Salesforce before (`recovering`); a first create refused a field is a real error, reported as such.
     The fingerprint stays the whole payload's: the fields left out were set by the first create."""
     if not (op.recovering and op.action == CREATE and result.code == UNWRITABLE and result.field):
+        return None
+    return without_refused(op, result)
+
+
+def without_refused(op: Operation, result: RecordResult) -> Optional[Operation]:
+    """`op` without the fields Salesforce refused to set in an update (UNWRITABLE, naming them); None when it
+    names none of the payload's."""
+    if not result.field:
         return None
     refused = {name.strip() for name in result.field.split(",")}  # Collections joins with ", ", Bulk with ","
 

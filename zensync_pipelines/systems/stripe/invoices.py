@@ -58,7 +58,7 @@ class InvoiceHandler:
     def _post(self, fn: Callable[..., Any], *args: Any, key: str, params: Optional[dict] = None) -> Any:
         return self.call(fn, *args, params=params or {}, options={"idempotency_key": key})
 
-    def create(self, internal_id: str, payload: dict[str, Any], key: str) -> Optional[str]:
+    def create(self, internal_id: str, payload: dict[str, Any], key: str) -> Any:
         if payload["status"] == "void":
             return None  # cancelled before Stripe ever saw it: nothing was billed there, nothing to mirror
         params = {name: payload.get(name) for name in ("customer", "currency", "days_until_due", "description")}
@@ -66,10 +66,11 @@ class InvoiceHandler:
                    "metadata": with_zenskar_id(payload, internal_id)["metadata"]}
         invoice = self._post(self.invoices.create, key=key, params=drop_none(params))
         self._reconcile_items(invoice, [], payload["lines"], key)
-        self._advance(invoice, internal_id, payload["status"], key)
-        return invoice.id
+        return self._advance(invoice, internal_id, payload["status"], key)
 
-    def update(self, external_id: str, internal_id: str, payload: dict[str, Any], key: str) -> Optional[str]:
+    def update(self, external_id: str, internal_id: str, payload: dict[str, Any], key: str) -> Any:
+        """The invoice as the last request left it (its status and paid_at are Stripe's), or the id of a draft
+        deleted."""
         invoice = self.call(self.invoices.retrieve, external_id)
         items = self._items(invoice.id)
         frozen = self._frozen_changes(invoice, items, payload)
@@ -87,8 +88,7 @@ class InvoiceHandler:
             self.call(self.invoices.delete, invoice.id)  # a draft was never sent: delete rather than void
             return invoice.id
         self._reconcile_items(invoice, items, payload["lines"], key)
-        self._advance(invoice, internal_id, payload["status"], key)
-        return invoice.id
+        return self._advance(invoice, internal_id, payload["status"], key)
 
     def delete(self, external_id: str, key: str) -> None:
         invoice = self.call(self.invoices.retrieve, external_id)
@@ -134,7 +134,7 @@ class InvoiceHandler:
         for item in by_line.values():  # lines gone from the catalog; items others added by hand stay
             self.call(self.items.delete, item.id)
 
-    def _advance(self, invoice: Any, internal_id: str, status: str, key: str) -> None:
+    def _advance(self, invoice: Any, internal_id: str, status: str, key: str) -> Any:
         """Move the invoice forward to the catalog's status; Stripe has no way back, so backwards is a conflict."""
         target = TARGET[status]
         if invoice.status == "draft" and target != "draft":
@@ -149,3 +149,4 @@ class InvoiceHandler:
         if invoice.status != target and not zero_paid:
             raise Conflict(NOT_EDITABLE, f"invoice {internal_id} ({invoice.id}) is {invoice.status} in Stripe and "
                                          f"cannot become {status}", "status")
+        return invoice

@@ -56,13 +56,15 @@ class ResourceHandler:
         self.spec, self.call = spec, call
         self.service = getattr(client.v1, spec.resource)
 
-    def create(self, internal_id: str, payload: dict[str, Any], key: str) -> str:
+    # create and update answer with the object as Stripe returned it (writes.py takes its id, and the values
+    # Stripe decided, from it).
+    def create(self, internal_id: str, payload: dict[str, Any], key: str) -> Any:
         params = drop_none(with_zenskar_id(payload, internal_id))
-        return self.call(self.service.create, params=params, options={"idempotency_key": key}).id
+        return self.call(self.service.create, params=params, options={"idempotency_key": key})
 
-    def update(self, external_id: str, internal_id: str, payload: dict[str, Any], key: str) -> str:
+    def update(self, external_id: str, internal_id: str, payload: dict[str, Any], key: str) -> Any:
         params = clear_none(with_zenskar_id(payload, internal_id))
-        return self.call(self.service.update, external_id, params=params, options={"idempotency_key": key}).id
+        return self.call(self.service.update, external_id, params=params, options={"idempotency_key": key})
 
     def delete(self, external_id: str, key: str) -> None:
         if self.spec.retire == "archive":

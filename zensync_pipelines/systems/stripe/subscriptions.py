@@ -30,7 +30,7 @@ class SubscriptionHandler:
     def __init__(self, client: stripe.StripeClient, call: Callable[..., Any]):
         self.subscriptions, self.call = client.v1.subscriptions, call
 
-    def create(self, internal_id: str, payload: dict[str, Any], key: str) -> Optional[str]:
+    def create(self, internal_id: str, payload: dict[str, Any], key: str) -> Any:
         if payload.get("status") == CANCELED:
             return None  # cancelled before Stripe ever saw it: nothing to mirror
         params = {name: payload.get(name) for name in PLAIN} | {
@@ -38,15 +38,15 @@ class SubscriptionHandler:
             "metadata": with_zenskar_id(payload, internal_id)["metadata"]}
         if not params["cancel_at_period_end"]:
             params.pop("cancel_at_period_end")
-        sub = self.call(self.subscriptions.create, params=drop_none(params), options={"idempotency_key": key})
-        return sub.id
+        return self.call(self.subscriptions.create, params=drop_none(params), options={"idempotency_key": key})
 
-    def update(self, external_id: str, internal_id: str, payload: dict[str, Any], key: str) -> Optional[str]:
+    def update(self, external_id: str, internal_id: str, payload: dict[str, Any], key: str) -> Any:
+        """The subscription as the last request left it (its start, status and time of cancel are Stripe's)."""
         sub = self.call(self.subscriptions.retrieve, external_id)
         if sub.status in ENDED:
             changed = self._changes(sub, internal_id, payload)
             if payload.get("status") == CANCELED or not changed:
-                return sub.id  # both sides agree it is over
+                return sub  # both sides agree it is over
             raise Conflict("subscription_canceled", f"subscription {internal_id} ({sub.id}) is {sub.status} in "
                                                     f"Stripe and cannot change ({', '.join(sorted(changed))})",
                            "status")
@@ -54,10 +54,10 @@ class SubscriptionHandler:
         if params:
             if "items" in params:
                 params["proration_behavior"] = "none"
-            self.call(self.subscriptions.update, sub.id, params=params, options={"idempotency_key": key})
+            sub = self.call(self.subscriptions.update, sub.id, params=params, options={"idempotency_key": key})
         if payload.get("status") == CANCELED:
-            self._cancel(sub.id, key)
-        return sub.id
+            sub = self._cancel(sub.id, key)
+        return sub
 
     def delete(self, external_id: str, key: str) -> None:
         sub = self.call(self.subscriptions.retrieve, external_id)
@@ -73,9 +73,9 @@ class SubscriptionHandler:
                 return sub.id
         return None
 
-    def _cancel(self, external_id: str, key: str) -> None:
+    def _cancel(self, external_id: str, key: str) -> Any:
         # The key marks the cancel's event as zensync's own (an echo), though Stripe does not replay DELETEs.
-        self.call(self.subscriptions.cancel, external_id, options={"idempotency_key": f"{key}-cancel"})
+        return self.call(self.subscriptions.cancel, external_id, options={"idempotency_key": f"{key}-cancel"})
 
     def _changes(self, sub: Any, internal_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The parameters whose catalog value differs from the subscription's, items by the existing item's id."""

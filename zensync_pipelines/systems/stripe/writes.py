@@ -28,6 +28,20 @@ def tagged(op: Operation, partial: bool = False) -> dict[str, Any]:
     return payload | {"metadata": dict(payload.get("metadata") or {}) | {ZENSKAR_OBJECT: op.object_type}}
 
 
+def written(op: Operation, answer: Any, external_id: Optional[str]) -> Outcome:
+    """The outcome of a write a handler answered with the object as Stripe returned it, or with its id alone
+    (nothing left to read: a draft deleted), or None (nothing made). The object goes with the outcome only where
+    the engine takes values from it (`op.seen`, engine/write_back.py): converting it costs time."""
+    if answer is None or isinstance(answer, str):
+        return Outcome.of(op, SYNCED, external_id=answer if answer is not None else external_id)
+    return Outcome.of(op, SYNCED, external_id=answer.id,
+                      returned=answer.to_dict() if op.seen is not None else None)
+
+
+def _id(answer: Any) -> Optional[str]:
+    return answer if answer is None or isinstance(answer, str) else answer.id
+
+
 def write(adapter: Any, handler: Any, op: Operation) -> Outcome:
     # A handler that reads the object and writes only what differs (invoices) takes the whole payload.
     payload = tagged(op, getattr(handler, "partial_updates", False))
@@ -37,35 +51,35 @@ def write(adapter: Any, handler: Any, op: Operation) -> Outcome:
         _retire(handler, op.external_id, op.idempotency_key)
         return Outcome.of(op, DELETED)
     if op.action == REPLACE:
-        new_id = _create(handler, op, payload)
-        _point(adapter, op, new_id, "-point")
+        made = _create(handler, op, payload)
+        _point(adapter, op, _id(made), "-point")
         _retire(handler, op.external_id, op.idempotency_key + "-retire")
-        return Outcome.of(op, SYNCED, external_id=new_id)
+        return written(op, made, None)
     if op.action == CREATE:
         found = handler.find(op.internal_id, payload) if op.recovering else None
         how = "-recovered"
         if found is None and op.lookup is not None and payload.get(op.lookup) is not None:
             found, how = handler.lookup(op.lookup, payload[op.lookup]), "-adopted"
         if found is None:
-            external_id = _create(handler, op, payload)
+            answer = _create(handler, op, payload)
         else:
-            external_id = handler.update(found, op.internal_id, payload, op.idempotency_key + how)
-        _point(adapter, op, external_id, "-point")
-        return Outcome.of(op, SYNCED, external_id=external_id)
+            answer = handler.update(found, op.internal_id, payload, op.idempotency_key + how)
+        _point(adapter, op, _id(answer), "-point")
+        return written(op, answer, None)
     try:
-        external_id = handler.update(op.external_id, op.internal_id, payload, op.idempotency_key)
+        answer = handler.update(op.external_id, op.internal_id, payload, op.idempotency_key)
     except stripe.APIError as error:
         if not server_error(error):
             raise
-        external_id = handler.update(op.external_id, op.internal_id, payload, op.idempotency_key + "-retry")
-    return Outcome.of(op, SYNCED, external_id=external_id)
+        answer = handler.update(op.external_id, op.internal_id, payload, op.idempotency_key + "-retry")
+    return written(op, answer, op.external_id)
 
 
 def server_error(error: stripe.StripeError) -> bool:
     return isinstance(error, stripe.APIError) and (error.http_status or 500) >= 500
 
 
-def _create(handler: Any, op: Operation, payload: dict[str, Any]) -> str:
+def _create(handler: Any, op: Operation, payload: dict[str, Any]) -> Any:
     """Create under the derived key; after a 500, do what recovery does: look for the object the failed attempt
     may have made, then create under a new key. Both steps are deterministic, so a crash in between still finds,
     never duplicates."""
@@ -76,8 +90,7 @@ def _create(handler: Any, op: Operation, payload: dict[str, Any]) -> str:
             raise
     found = handler.find(op.internal_id, payload)
     if found is not None:
-        handler.update(found, op.internal_id, payload, op.idempotency_key + "-recovered")
-        return found
+        return handler.update(found, op.internal_id, payload, op.idempotency_key + "-recovered")
     return handler.create(op.internal_id, payload, op.idempotency_key + "-retry")
 
 

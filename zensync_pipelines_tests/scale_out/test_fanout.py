@@ -195,3 +195,28 @@ def test_a_bad_keep_setting_fails_the_run_in_one_line(world, monkeypatch):
     assert failure.step_failure_data.error.message.strip().endswith(
         "ZENSYNC_STEP_VALUES_KEEP_DAYS='a week' is not a number of days")
     assert _names(world, "t1") == []
+
+
+def test_with_the_lease_lock_a_step_waits_for_another_sync_of_its_copy(world, monkeypatch):
+    """ZENSYNC_COPY_LOCK=lease (behind PgBouncer in transaction mode; any database): the same wait as the
+    advisory lock's, on the copy's lease row, held here as another run's sync would."""
+    import threading
+    import time
+
+    from zensync_pipelines.store.copy_lease import copy_lease
+
+    monkeypatch.setenv("ZENSYNC_COPY_LOCK", "lease")
+    with copy_lease(world.engine, "t1", "customers", "stripe"):
+        outcome = {}
+        runner = threading.Thread(target=lambda: outcome.update(result=_run(world, tenants=["t1"])))
+        runner.start()
+        deadline, logs = time.monotonic() + 60, ""
+        while "waiting for another sync of this copy to end" not in logs:
+            assert time.monotonic() < deadline and runner.is_alive()
+            time.sleep(0.1)
+            logs = "\n".join(str(r.user_message) for run in world.instance.get_runs()
+                             for r in world.instance.all_logs(run.run_id))
+        assert _names(world, "t1") == []  # nothing written while the other sync holds the copy
+    runner.join(timeout=120)
+    assert outcome["result"].success
+    assert _names(world, "t1") == sorted(str(i) for i in range(1, 8))

@@ -220,3 +220,39 @@ def test_with_the_lease_lock_a_step_waits_for_another_sync_of_its_copy(world, mo
     runner.join(timeout=120)
     assert outcome["result"].success
     assert _names(world, "t1") == sorted(str(i) for i in range(1, 8))
+
+
+def test_a_reexecution_from_failure_reads_the_failed_runs_values_and_forgets_them_at_its_end(world, database_url,
+                                                                                            monkeypatch, tmp_path):
+    """Dagster's re-execution from failure runs the failed step again and reads the steps that had succeeded
+    from the failed run's values; its last step forgets both runs' values."""
+    import importlib
+
+    from dagster import ReexecutionOptions, execute_job
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    from zensync_pipelines_tests.scale_out import location
+
+    monkeypatch.setenv("ZENSYNC_DATABASE_URL", database_url)  # the reconstructed location's own catalog_db
+    monkeypatch.setenv("STRIPE_API_BASE", world.url)
+    monkeypatch.setenv("ZENSYNC_EXECUTOR", "in_process")
+    importlib.reload(location)
+    job = ReconstructableRepository.for_module(location.__name__, "defs").get_reconstructable_job(
+        fanout_job_name(SPEC, "stripe"))
+    # Dagster keeps the last job it reconstructed in this process, equal to this one in all but the environment
+    # it was built from (the other database's test).
+    for cached in (type(job).get_repository_definition, type(job).get_definition):
+        cached.cache_clear()
+    TenantStore(world.engine).disable("t2")
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        config = {"ops": {"stripe__customers__units": {"config": {"tenants": ["t1", "t2"]}}}}
+        with execute_job(job, instance, run_config=config, raise_on_error=False) as failed:
+            assert not failed.success
+        assert _value_runs(world) == {failed.run_id}
+        TenantStore(world.engine).enable("t2")
+        with execute_job(job, instance, reexecution_options=ReexecutionOptions.from_failure(
+                failed.run_id, instance)) as again:
+            assert again.success
+            assert _unit_steps(again) == [f"stripe__customers__unit[{mapping_key('t2', None)}]"]  # t2's only
+    assert _value_runs(world) == set()
+    assert _names(world, "t2") == sorted(str(i) for i in range(1, 6))

@@ -49,3 +49,7 @@ EXECUTOR = "ZENSYNC_EXECUTOR"
 CELERY_BROKER_URL = "ZENSYNC_CELERY_BROKER_URL"
 CELERY_BACKEND_URL = "ZENSYNC_CELERY_BACKEND_URL"
 CELERY_QUEUE = "ZENSYNC_CELERY_QUEUE"
+# How long a failed or canceled fan-out run's step values stay for a re-execution (dagster_defs/step_values.py).
+STEP_VALUES_KEEP_DAYS = "ZENSYNC_STEP_VALUES_KEEP_DAYS"
+# The copy lock's kind (store/copy_lock.py): PostgreSQL advisory locks, or lease rows (behind PgBouncer).
+COPY_LOCK = "ZENSYNC_COPY_LOCK"

@@ -86,12 +86,15 @@ def run(ctx: Context) -> Result:
             for n in range(workers):
                 cluster.start_worker(f"w{n + 1}")
             cluster.wait_ready()
+            load_before = os.getloadavg()[0]
             run_result, seconds = _fanout(list(rows))
+            load_after = os.getloadavg()[0]
             cluster.stop_workers()
             assert run_result.success, f"fan-out on {workers} workers failed"
             throughput[workers] = tenants * per_tenant / seconds
             figures[workers] = {"seconds": round(seconds, 1), "rows_per_second": round(throughput[workers], 1),
-                                "median_share_of_limit": round(median(_shares(run_result)), 3)}
+                                "median_share_of_limit": round(median(_shares(run_result)), 3),
+                                "load_average_1min": [round(load_before, 1), round(load_after, 1)]}
             ctx.log(f"{workers} workers: {figures[workers]}")
         cluster.add_tenants({"single": 1})
         cluster.start_worker("w1")

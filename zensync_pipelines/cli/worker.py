@@ -2,11 +2,13 @@
 
 It is dagster-celery's worker with zensync's settings (dagster_defs/executors.py: late acknowledgement, prefetch
 1) and the code location imported before the first step, so a broken location fails here at start, and each
-prefork child inherits the import instead of paying seconds for it on its first step.
+prefork child inherits the import instead of paying seconds for it on its first step. Its step task keeps each
+pool process's Dagster instance between steps (dagster_defs/celery_task.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -23,14 +25,15 @@ def celery_app():  # noqa: ANN201 - a celery.Celery
     """The app a worker serves: the executor's broker, backend and settings, and dagster-celery's step task."""
     from dagster_celery.config import DEFAULT_CONFIG, dict_wrapper
 
-    from ..dagster_defs.executors import celery_settings, celery_urls
     from dagster_celery.make_app import make_app
-    from dagster_celery.tasks import create_task
+
+    from ..dagster_defs.celery_task import create_step_task
+    from ..dagster_defs.executors import celery_settings, celery_urls
 
     urls = celery_urls()
     app = make_app({"broker": urls["broker"], "backend": urls["backend"], "include": [],
                     "config_source": dict_wrapper(dict(DEFAULT_CONFIG, **celery_settings()))})
-    create_task(app)
+    create_step_task(app)  # dagster-celery's step task, keeping the process's Dagster instance between steps
     return app
 
 
@@ -60,6 +63,10 @@ def worker(queues: tuple[str, ...], concurrency: int | None, name: str | None, m
         raise SettingsError("zensync worker needs the celery extra: pip install 'zensync_pipelines[celery]'") \
             from None
     importlib.import_module(module)
+    # Dagster's PostgreSQL storage, which each pool process would otherwise import on its first step (~1 s of CPU
+    # each, py-spy): imported once here, before the pool forks. Connections are opened only in the pool processes.
+    with contextlib.suppress(ImportError):
+        importlib.import_module("dagster_postgres")
     logging.getLogger("stripe").setLevel(logging.WARNING)  # the SDK logs every request at INFO
     # Mingle and gossip exchange state between workers at start and all along; steps need neither (the Dagster
     # instance is the record), and mingle alone costs a second of every start.

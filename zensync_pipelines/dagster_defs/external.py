@@ -17,7 +17,7 @@ from ..engine.sync import Selection, SyncRun
 from ..engine.types import SyncReport
 from ..store.catalog import CatalogTables
 from ..store.conflicts import ConflictStore, day_metadata
-from ..store.copy_lock import copy_lock
+from ..store.copy_lock import CopyLockError, copy_lock
 from ..store.lanes import SharedTokenBucket
 from ..store.mappings import MappingStore
 from ..store.operations import OperationsView
@@ -139,9 +139,12 @@ def sync_events(context: Any, spec: CatalogSpec, system: str, dry_run: bool,
         return
     # One sync of this copy at a time across processes and machines (store/copy_lock.py): a fan-out step and the
     # tenant's own sensor run are two runs to the run queue but the same rows here.
-    with copy_lock(database.engine(), tenant, spec.name, system, waiting=lambda: context.log.info(
-            f"{spec.name} -> {system}: waiting for another sync of this copy to end"), shared=disjoint):
-        yield from _sync(context, spec, system, summary, tenant, adapter, scope)
+    try:
+        with copy_lock(database.engine(), tenant, spec.name, system, waiting=lambda: context.log.info(
+                f"{spec.name} -> {system}: waiting for another sync of this copy to end"), shared=disjoint):
+            yield from _sync(context, spec, system, summary, tenant, adapter, scope)
+    except CopyLockError as error:  # a setting the lock cannot hold with: one line, before anything is written
+        raise Failure(description=f"{spec.name} -> {system}: {error}") from None
 
 
 def _sync(context: Any, spec: CatalogSpec, system: str, summary: Callable[..., Event], tenant: str, adapter: Any,

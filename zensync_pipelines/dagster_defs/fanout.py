@@ -29,7 +29,7 @@ from ..store.tenants import TenantStore
 from .executors import job_executor
 from .external import Event, sync_events
 from .scope import COPY_TAG, SCOPE_TAG, RunScope, month_of, partitions_def
-from .step_values import IO_MANAGER_KEY, forget_run
+from .step_values import IO_MANAGER_KEY, forget_run, keep_failed, sweep
 
 COUNTS = ("created", "updated", "deleted", "skipped", "failed", "waiting", "deferred", "api_calls")
 
@@ -101,6 +101,23 @@ def chosen_tenants(spec: CatalogSpec, system: str, config: FanoutConfig, store: 
     return [t.id for t in store.list(status="active") if uses is None or getattr(t, uses)]
 
 
+def _sweep(context: OpExecutionContext, engine: Any) -> None:
+    """Other runs' step values that no run will read again (step_values.py): a failed run's stay for a while."""
+    try:
+        keep = keep_failed()
+    except ValueError as error:
+        raise Failure(description=str(error)) from None
+
+    def status(run_id: str) -> Any:
+        run = context.instance.get_run_by_id(run_id)
+        return None if run is None else run.status
+
+    swept = sweep(engine, status, keep)
+    if swept:
+        context.log.info(f"forgot the step values of {len(swept)} ended run(s): {', '.join(swept[:5])}"
+                         + (" ..." if len(swept) > 5 else ""))
+
+
 def build_fanout_job(spec: CatalogSpec, system: str) -> JobDefinition:
     name = fanout_job_name(spec, system)
 
@@ -112,6 +129,7 @@ def build_fanout_job(spec: CatalogSpec, system: str) -> JobDefinition:
             raise Failure(description=f"months_per_step cuts a sync of every row; a run tagged {SCOPE_TAG}="
                                       f"{context.run.tags[SCOPE_TAG]} fans out per tenant only (months_per_step 0)")
         database = context.resources.catalog_db
+        _sweep(context, database.engine())
         tenants = chosen_tenants(spec, system, config, TenantStore(database.engine()))
         units = 0
         for tenant in tenants:
@@ -145,7 +163,10 @@ def build_fanout_job(spec: CatalogSpec, system: str) -> JobDefinition:
         ins={"results": In(list)}, description="Add the units' counts up; forget the run's step values.")
     def _totals(context: OpExecutionContext, results: list) -> Output:
         totals = {k: sum(r.get(k, 0) for r in results) for k in COUNTS}
-        forget_run(context.resources.catalog_db.engine(), context.run.run_id)
+        # This run's values, and a re-execution's parent's and root's, which it has read.
+        for run_id in dict.fromkeys(filter(None, (context.run.run_id, context.run.parent_run_id,
+                                                  context.run.root_run_id))):
+            forget_run(context.resources.catalog_db.engine(), run_id)
         context.log.info(f"{spec.name} -> {system}: {len(results)} steps, {totals}")
         return Output(None, metadata={"steps": MetadataValue.int(len(results)),
                                       "tenants": MetadataValue.int(len({r["tenant"] for r in results}))}

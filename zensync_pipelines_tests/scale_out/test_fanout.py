@@ -143,3 +143,116 @@ def test_a_step_waits_for_another_sync_of_its_copy(world, database_url):
     assert _names(world, "t1") == sorted(str(i) for i in range(1, 8))
     logs = "\n".join(str(r) for r in world.instance.all_logs(outcome["result"].run_id))
     assert "waiting for another sync of this copy to end" in logs
+
+
+def _value_runs(world) -> set[str]:
+    with world.engine.connect() as connection:
+        return {k.split("/")[0] for k in connection.execute(select(state.c.key).where(state.c.scope == SCOPE))
+                .scalars()}
+
+
+def test_step_values_of_runs_that_need_them_no_more_are_swept(world, monkeypatch):
+    import datetime as dt
+
+    from dagster import DagsterRunStatus
+
+    from zensync_pipelines.dagster_defs.step_values import sweep
+    from zensync_pipelines.store.state import StateStore
+
+    TenantStore(world.engine).disable("t2")
+    failed = _run(world, tenants=["t1", "t2"])
+    assert not failed.success and _value_runs(world) == {failed.run_id}
+    # Values of a run the instance no longer has (deleted), and of one still in progress, both weeks old.
+    states, weeks_ago = StateStore(world.engine), dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30)
+    running = world.instance.create_run_for_job(world.defs.resolve_job_def(fanout_job_name(SPEC, "stripe")),
+                                                status=DagsterRunStatus.STARTED)
+    for run_id in ("gone-run", running.run_id):
+        states.put(SCOPE, f"{run_id}/stripe__customers__units/result/t1", {"tenant": "t1"})
+    with world.engine.begin() as connection:
+        connection.execute(state.update().where(state.c.scope == SCOPE, ~state.c.key.startswith(failed.run_id))
+                           .values(updated_at=weeks_ago))
+    # The next fan-out run's first step sweeps the deleted run's; the failed run's are fresh: kept for a
+    # re-execution; the running one's whatever their age. Its own are forgotten at its end.
+    assert _run(world, tenants=["t1"]).success
+    assert _value_runs(world) == {failed.run_id, running.run_id}
+    # Past ZENSYNC_STEP_VALUES_KEEP_DAYS the failed run's go too.
+    monkeypatch.setenv("ZENSYNC_STEP_VALUES_KEEP_DAYS", "0")
+    swept = _run(world, tenants=["t1"])
+    assert swept.success and _value_runs(world) == {running.run_id}
+    assert "forgot the step values of 1 ended run(s): " + failed.run_id in "\n".join(
+        str(r.user_message) for r in world.instance.all_logs(swept.run_id))
+    # Once the running run has ended, it is a failed run like the others.
+    world.instance.report_run_failed(running)
+    assert sweep(world.engine, lambda r: world.instance.get_run_by_id(r).status, dt.timedelta(0)) == [running.run_id]
+    assert _value_runs(world) == set()
+
+
+def test_a_bad_keep_setting_fails_the_run_in_one_line(world, monkeypatch):
+    monkeypatch.setenv("ZENSYNC_STEP_VALUES_KEEP_DAYS", "a week")
+    result = _run(world, tenants=["t1"])
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_failure_data.error.message.strip().endswith(
+        "ZENSYNC_STEP_VALUES_KEEP_DAYS='a week' is not a number of days")
+    assert _names(world, "t1") == []
+
+
+def test_with_the_lease_lock_a_step_waits_for_another_sync_of_its_copy(world, monkeypatch):
+    """ZENSYNC_COPY_LOCK=lease (behind PgBouncer in transaction mode; any database): the same wait as the
+    advisory lock's, on the copy's lease row, held here as another run's sync would."""
+    import threading
+    import time
+
+    from zensync_pipelines.store.copy_lease import copy_lease
+
+    monkeypatch.setenv("ZENSYNC_COPY_LOCK", "lease")
+    with copy_lease(world.engine, "t1", "customers", "stripe"):
+        outcome = {}
+        runner = threading.Thread(target=lambda: outcome.update(result=_run(world, tenants=["t1"])))
+        runner.start()
+        deadline, logs = time.monotonic() + 60, ""
+        while "waiting for another sync of this copy to end" not in logs:
+            assert time.monotonic() < deadline and runner.is_alive()
+            time.sleep(0.1)
+            logs = "\n".join(str(r.user_message) for run in world.instance.get_runs()
+                             for r in world.instance.all_logs(run.run_id))
+        assert _names(world, "t1") == []  # nothing written while the other sync holds the copy
+    runner.join(timeout=120)
+    assert outcome["result"].success
+    assert _names(world, "t1") == sorted(str(i) for i in range(1, 8))
+
+
+def test_a_reexecution_from_failure_reads_the_failed_runs_values_and_forgets_them_at_its_end(world, database_url,
+                                                                                            monkeypatch, tmp_path):
+    """Dagster's re-execution from failure runs the failed step again and reads the steps that had succeeded
+    from the failed run's values; its last step forgets both runs' values."""
+    import importlib
+
+    from dagster import ReexecutionOptions, execute_job
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    from zensync_pipelines_tests.scale_out import location
+
+    monkeypatch.setenv("ZENSYNC_DATABASE_URL", database_url)  # the reconstructed location's own catalog_db
+    monkeypatch.setenv("STRIPE_API_BASE", world.url)
+    monkeypatch.setenv("ZENSYNC_EXECUTOR", "in_process")
+    importlib.reload(location)
+    job = ReconstructableRepository.for_module(location.__name__, "defs").get_reconstructable_job(
+        fanout_job_name(SPEC, "stripe"))
+    # Dagster keeps the last job it reconstructed in this process, equal to this one in all but the environment
+    # it was built from (the other database's test).
+    for cached in (type(job).get_repository_definition, type(job).get_definition):
+        cached.cache_clear()
+    TenantStore(world.engine).disable("t2")
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        config = {"ops": {"stripe__customers__units": {"config": {"tenants": ["t1", "t2"]}}}}
+        with execute_job(job, instance, run_config=config, raise_on_error=False) as failed:
+            assert not failed.success
+        assert _value_runs(world) == {failed.run_id}
+        TenantStore(world.engine).enable("t2")
+        with execute_job(job, instance, reexecution_options=ReexecutionOptions.from_failure(
+                failed.run_id, instance)) as again:
+            assert again.success
+            assert _unit_steps(again) == [f"stripe__customers__unit[{mapping_key('t2', None)}]"]  # t2's only
+    assert _value_runs(world) == set()
+    assert _names(world, "t2") == sorted(str(i) for i in range(1, 6))

@@ -1,8 +1,12 @@
-"""docs/adding-a-system.md, step by step: its adapter module and its registry line, taken from the page as they
-are, then a catalog synced to a stand-in of the page's Acme API through Dagster, on SQLite and on PostgreSQL."""
+"""docs/adding-a-system.md followed literally, on SQLite and on PostgreSQL: in a copy of the checkout its adapter
+module and its spec file are written from the page's blocks, its registry block is appended to `registry.py`, and
+its command blocks run as a user types them from the copy's root (`zensync seed`, `zensync sync` without the token
+and with it, the regenerate command), against a stand-in of the page's Acme API."""
 
 import itertools
 import json
+import re
+import shlex
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +25,7 @@ from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.systems import registry
 
 from .docs import blocks
+from .walk import commands, copy_checkout, environment, typed
 
 TOKEN = "acme-secret-token"
 
@@ -118,35 +123,70 @@ SPEC = CatalogSpec(name="customers", table="customers", primary_key="id", cursor
                    created_at_column="created_at", soft_delete_column="deleted_at", systems={"acme": [
                        ExternalObject("contact", [Field("name", "name", required=True, max_length=200),
                                                   Field("email", "email")])]})
+PAGE = "adding-a-system.md"
+MODULE, CATALOG = "zensync_pipelines/systems/acme.py", "zensync_pipelines/catalogs/acme_contacts.py"
 
 
-def test_the_page_s_system_syncs_a_catalog_through_dagster(acme_system, acme_api, database_url, monkeypatch):
-    monkeypatch.setenv("ACME_TOKEN", TOKEN)
-    monkeypatch.setenv("ACME_BASE_URL", acme_api)
-    engine = make_engine(database_url)
-    seed_customers(engine, 12)
-    defs = Definitions.merge(build_catalog_definitions(SPEC, AutomationSettings()),
-                             Definitions(resources=default_resources(catalog_db=CatalogDatabase(url=database_url))))
-    instance = DagsterInstance.ephemeral()
+def totals(output: str) -> dict[str, int]:
+    """The totals table `zensync sync` prints: its header row, then the first row of numbers under it."""
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if "created" in line and "api calls" in line)
+    cells = [[c.strip() for c in re.split(r"[│┃|]", line) if c.strip()] for line in lines[header:]]
+    values = next(row for row in cells[1:] if row and row[0].isdigit())
+    return dict(zip(cells[0], (int(float(v)) for v in values)))
 
-    def run():
-        result = defs.resolve_job_def("sync_customers_acme").execute_in_process(instance=instance)
-        assert result.success
-        [event] = [e for e in result.get_asset_materialization_events() if e.partition is None]  # the run's totals
-        return {k: v.value for k, v in event.materialization.metadata.items()}
+
+def test_the_page_followed_literally(acme_api, database_url, tmp_path):
+    steps = blocks(PAGE)
+    checkout = copy_checkout(tmp_path / "checkout")
+    (checkout / MODULE).write_text(steps[MODULE])  # step 1
+    registry_file = checkout / "zensync_pipelines/systems/registry.py"  # step 2: at its end
+    registry_file.write_text(registry_file.read_text() + "\n" + steps["registry"])
+    (checkout / CATALOG).write_text(steps[CATALOG])  # step 4
+    env = environment(checkout, {"ZENSYNC_DATABASE_URL": database_url} if database_url.startswith("postgres") else {})
+
+    seed, unconfigured, export, first, again = commands(steps["sync"])
+    done = typed(seed, checkout, env)
+    assert done.returncode == 0 and "customers: 12 added" in done.stdout, done.stdout + done.stderr
+    done = typed(unconfigured, checkout, env)
+    assert (done.returncode, done.stderr.strip()) == (2, "Error: acme is not configured here: set ACME_TOKEN (an "
+                                                         "empty value counts as unset)")
+    assert export.startswith("export ")  # a shell keeps it for the next commands: so does this one
+    env |= dict(word.split("=", 1) for word in shlex.split(export.split("#")[0])[1:])
+    assert (env["ACME_TOKEN"], env["ACME_BASE_URL"]) == ("YOUR_TOKEN", "https://api.acme.example")
+    env |= {"ACME_TOKEN": TOKEN, "ACME_BASE_URL": acme_api}  # the stand-in's, where a user has Acme's own
 
     AcmeApi.busy = 3  # answered 429 three times: retried with the same key, nothing doubled
-    first = run()
-    assert (first["created"], first["failed"], first["api_calls"]) == (11, 1, 11 + 3)  # demo row 7 has no name
+    done = typed(first, checkout, env)
+    assert done.returncode == 0 and re.search(r"sync_acme_contacts_acme: run \S+ succeeded", done.stdout), \
+        done.stdout + done.stderr[-3000:]
+    assert [totals(done.stdout)[k] for k in ("created", "failed", "api calls")] == [11, 1, 11 + 3]
     assert sorted(int(c["zenskar_id"]) for c in AcmeApi.contacts.values()) == [i for i in range(1, 13) if i != 7]
-    assert run()["api_calls"] == 0
+    assert all(c["name"] and "@" in c["email"] for c in AcmeApi.contacts.values() if c["email"])
+    done = typed(again, checkout, env)
+    assert done.returncode == 0 and totals(done.stdout)["api calls"] == 0, done.stdout + done.stderr[-3000:]
+    # Past the page: the billing platform renames one customer and deletes another; the same command follows.
+    engine = make_engine(database_url if database_url.startswith("postgres") else
+                         f"sqlite:///{checkout / '.zensync' / 'catalog.db'}")
     with engine.begin() as connection:
         connection.execute(customers.update().where(customers.c.id == 2).values(name="Renamed"))
         connection.execute(customers.update().where(customers.c.id == 3).values(deleted_at=customers.c.updated_at))
-    second = run()
-    assert (second["updated"], second["deleted"]) == (1, 1)
+    engine.dispose()
+    done = typed(again, checkout, env)
+    assert [totals(done.stdout)[k] for k in ("updated", "deleted")] == [1, 1], done.stdout + done.stderr[-3000:]
     assert [c["name"] for c in AcmeApi.contacts.values() if c["zenskar_id"] == "2"] == ["Renamed"]
     assert "3" not in {c["zenskar_id"] for c in AcmeApi.contacts.values()}
+
+    if database_url.startswith("postgres"):
+        return  # step 5 reads no catalog row: on SQLite only (walk.py)
+    regenerate, check = commands(steps["regenerate"])  # step 5
+    assert typed(regenerate, checkout, env).returncode == 0
+    assert typed(check, checkout, env).returncode == 0
+    table = (checkout / "docs" / PAGE).read_text()
+    assert "| `acme` | Acme CRM contacts | `zensync_pipelines.systems.acme:AcmeAdapter` | `ACME_TOKEN`, " \
+           "`ACME_BASE_URL` | no |" in table
+    listing = (checkout / "zensync_pipelines_tests/dagster/definitions_snapshot.txt").read_text()
+    assert "asset acme/acme_contacts group=acme_contacts" in listing and "job sync_acme_contacts_acme" in listing
 
 
 def test_a_refused_token_fails_the_run_and_names_no_secret(acme_system, acme_api, sqlite_url, monkeypatch):

@@ -9,17 +9,15 @@ under a tag of its own: the copy loads every shipped spec beside it, so a collis
 """
 
 import re
-import sys
 
 import pytest
 import stripe
 from simple_salesforce import Salesforce
 
-from zensync_pipelines.catalogs import load_specs
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
 from zensync_pipelines.sandbox.salesforce.spec_fields import write_schema
 
-from .docs import blocks
+from .docs import blocks, spec_from_the_docs
 from .walk import commands, copy_checkout, environment, typed
 
 PAGE = "adding-a-catalog.md"
@@ -28,25 +26,9 @@ KEY = "sk_test_walkthrough"
 SNAPSHOT = "zensync_pipelines_tests/dagster/definitions_snapshot.txt"
 
 
-def doc_spec(tmp_path):
-    """The page's spec, loaded by the real loader from a package of its own (for the sandbox org's schema: its
-    External ID fields, as `zensync dev` gives them to its org)."""
-    package = tmp_path / "spec" / "walkthrough_catalogs"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "products.py").write_text(blocks(PAGE)[SPEC_FILE])
-    sys.path.insert(0, str(package.parent))
-    try:
-        return load_specs("walkthrough_catalogs")
-    finally:
-        sys.path.remove(str(package.parent))
-        for name in [m for m in sys.modules if m.startswith("walkthrough_catalogs")]:
-            del sys.modules[name]
-
-
 @pytest.fixture
 def org(tmp_path):
-    schema_file, added = write_schema(tmp_path, doc_spec(tmp_path))
+    schema_file, added = write_schema(tmp_path, [spec_from_the_docs(tmp_path)])
     assert added == ["Product2.Zenskar_Product_Id__c"]
     with SalesforceSandbox(schema_file=schema_file) as sandbox:
         yield sandbox

@@ -13,6 +13,7 @@ from ..store.inbound_apply import InboundTables
 from ..store.mappings import MappingStore
 from ..store.state import StateStore
 from ..store.tables import DEFAULT_TENANT
+from ..systems.identity import identity_of
 from .inbound_systems import INBOUND_SYSTEMS
 
 SCOPE = "drift"
@@ -44,7 +45,7 @@ def run_read_back(spec: CatalogSpec, system: str, adapter: Any, engine: Engine, 
                                      for internal_id, external_id, state in items])
 
         run = ReadBackRun(spec, system, obj, catalog, mappings, tables.forget_fingerprint, store, tables.learn_bases)
-        report = run.run(hooks.readback(adapter, obj.object_type),
+        report = run.run(hooks.readback(adapter, obj.object_type, identity_of(system, obj)),
                          tables.synced_external_ids(spec.name, system, obj.object_type))
         for name, value in report.counts().items():
             setattr(total, name, getattr(total, name) + value)

@@ -17,9 +17,10 @@ class InboundSystem:
     fetcher: Callable[[Any], StateFetcher]  # from the system's Dagster resource
     # poll(resource, inbox, state, routes) -> a result whose fields become run metadata
     poll: Callable[[Any, InboxStore, StateStore, Mapping[str, str]], Any]
-    # The read-back: readback(adapter, object type) lists the objects zensync owns (engine.drift.Listing);
+    # The read-back: readback(adapter, object type, tag field) lists the objects the catalog owns, those carrying
+    # its tag in that field (engine.drift.Listing);
     # readback_event(catalog, object type, internal id, external id, state or None) -> the inbox row of a drift.
-    readback: Optional[Callable[[Any, str], Any]] = None
+    readback: Optional[Callable[[Any, str, Optional[str]], Any]] = None
     readback_event: Optional[Callable[..., Any]] = None
     # A system whose decoder needs the API (Salesforce: who zensync is, for echoes) builds the run's decoder,
     # fetcher and adopter together from its resource, on one adapter: parts(resource, tag fields) -> (decoder,
@@ -62,10 +63,11 @@ def _stripe_poll(resource: Any, inbox: InboxStore, state: StateStore, routes: Ma
     return poll_events(resource.adapter(), inbox, state, routes)
 
 
-def _stripe_readback(adapter: Any, object_type: str) -> Any:
+def _stripe_readback(adapter: Any, object_type: str, tag_field: Optional[str] = None) -> Any:
     from ..systems.stripe.readback import ReadBack
+    from ..systems.stripe.shared import tag_key
 
-    return ReadBack(adapter, object_type)
+    return ReadBack(adapter, object_type, tag=tag_key(tag_field))
 
 
 def _stripe_readback_event(*args: Any) -> Any:

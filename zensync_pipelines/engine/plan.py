@@ -46,7 +46,7 @@ def _pointer(spec: CatalogSpec, system: str, obj: ExternalObject, states: Mappin
     known = None if name in new else _live_id(states.get(name))
     if known is None and name not in new:
         return None
-    return Pointer(name, owner.object_type, field_, known)
+    return Pointer(name, owner.object_type, field_, known, owner.external_id_field)
 
 
 def plan_delete(spec: CatalogSpec, system: str, internal_id: str, states: Mapping[str, MappingState],

@@ -23,6 +23,7 @@ class Pointer:
     object_type: str  # ... and its type in the system
     field: str
     external_id: Optional[str]  # None until that object's id is known (created earlier in the same batch)
+    external_id_field: Optional[str] = None  # the pointing object's own tag field, kept when it is updated
 
 
 @dataclass(frozen=True)

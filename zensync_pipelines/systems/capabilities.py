@@ -22,6 +22,9 @@ class Capabilities:
     # tag), and whether a spec may name a field of its own: two catalogs writing one object type need one each.
     identity: Optional[str] = None
     custom_identity: bool = True
+    # Whether the system's inbound path reads a declared field (Salesforce) or only `identity` (Stripe's webhooks
+    # and polls route by metadata.zenskar_id): a declared field on an object read back is refused where it is not.
+    custom_identity_inbound: bool = True
 
 
 def everything(object_type: str) -> Capabilities:

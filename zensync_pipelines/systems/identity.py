@@ -61,12 +61,30 @@ def check_identities(specs: Sequence[Any]) -> None:
                     raise SpecError(f"catalog spec {spec.name!r} ({spec.source}): systems[{system!r}][{obj.name!r}]"
                                     f".external_id_field={obj.external_id_field!r}: {system} ties every "
                                     f"{obj.object_type} to its row by {can.identity} only; remove it")
+                _check_declared(spec, system, obj, can)
                 field = identity_of(system, obj)
                 if field is None:
                     continue
                 other = owners.setdefault((system, obj.object_type, field), spec)
                 if other.name != spec.name:
                     raise SpecError(_collision(other, spec, system, obj.object_type, field, can))
+
+
+def _check_declared(spec: Any, system: str, obj: Any, can: Any) -> None:
+    """A declared field the system can carry: under the default's parent (Stripe: a `metadata.` key), and only on
+    an object not read back when the system's inbound path reads the default alone."""
+    declared = obj.external_id_field
+    if can is None or declared in (None, can.identity) or not can.custom_identity or not can.identity:
+        return
+    where = f"catalog spec {spec.name!r} ({spec.source}): systems[{system!r}][{obj.name!r}].external_id_field"
+    parent = can.identity.rpartition(".")[0]
+    if parent and not (declared.startswith(parent + ".") and len(declared) > len(parent) + 1):
+        raise SpecError(f"{where}={declared!r}: {system} carries a catalog's tag in {parent}: name a key of it, "
+                        f"e.g. '{parent}.zenskar_{spec.name}_id'")
+    if obj.reads_inbound and not can.custom_identity_inbound:
+        raise SpecError(f"{where}={declared!r}: {system}'s inbound path finds rows by {can.identity} only, and "
+                        f"this {obj.object_type} reads fields back (direction 'in' or 'both'): keep {can.identity} "
+                        f"or make its fields outbound only")
 
 
 def _collision(first: Any, second: Any, system: str, object_type: str, field: str, can: Any) -> str:
@@ -76,6 +94,12 @@ def _collision(first: Any, second: Any, system: str, object_type: str, field: st
     if can is not None and not can.custom_identity:
         return f"{clash}; {system} identifies every {object_type} by {field} only: sync one of them to another " \
                f"object type"
-    example = f"{field[:-len('_Id__c')]}_{object_type}_Id__c" if field.endswith("_Id__c") else f"{second.name}_{field}"
-    return (f"{clash}; give one of them its own external-id field, e.g. external_id_field={example!r} (an "
-            f"External ID field on {object_type} in {system})")
+    parent, _, leaf = field.rpartition(".")
+    if field.endswith("_Id__c"):
+        example = f"{field[:-len('_Id__c')]}_{object_type}_Id__c"
+    elif parent:  # a key beside the default one (Stripe's metadata)
+        example = f"{parent}.zenskar_{second.name}_id"
+    else:
+        example = f"{second.name}_{leaf}"
+    what = f"a metadata key of {object_type}" if parent else f"an External ID field on {object_type} in {system}"
+    return f"{clash}; give one of them its own external-id field, e.g. external_id_field={example!r} ({what})"

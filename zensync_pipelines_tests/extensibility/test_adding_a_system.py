@@ -1,12 +1,12 @@
-"""docs/adding-a-system.md, step by step: its adapter module and its registry line, taken from the page as they
-are, then a catalog synced to a stand-in of the page's Acme API through Dagster, on SQLite and on PostgreSQL."""
+"""docs/adding-a-system.md followed literally, on SQLite and on PostgreSQL: in a copy of the checkout its adapter
+module and its spec file are written from the page's blocks, its registry block is appended to `registry.py`, and
+its command blocks run as a user types them from the copy's root (`zensync seed`, `zensync sync` without the token
+and with it, the regenerate command), against a stand-in of the page's Acme API."""
 
-import itertools
-import json
+import re
+import shlex
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+import types
 
 import pytest
 from dagster import DagsterInstance, Definitions
@@ -21,79 +21,20 @@ from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.systems import registry
 
 from .docs import blocks
+from .walk import commands, copy_checkout, environment, typed
 
 TOKEN = "acme-secret-token"
 
 
-class AcmeApi(BaseHTTPRequestHandler):
-    """The API the page describes: contacts, Idempotency-Key on create, lookup by zenskar_id, 429 when busy."""
-
-    contacts: dict = {}
-    answers: dict = {}
-    busy = 0
-    ids = itertools.count(1)
-
-    def log_message(self, *args):  # quiet
-        pass
-
-    def reply(self, status, body=None):
-        data = json.dumps(body or {}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def route(self, method):
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return self.reply(401, {"error": {"code": "unauthorized", "message": "bad token"}})
-        if AcmeApi.busy:
-            AcmeApi.busy -= 1
-            return self.reply(429, {"error": {"code": "busy"}})
-        url = urlparse(self.path)
-        parts = url.path.strip("/").split("/")  # v1, contacts[, id]
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        if method == "GET":
-            wanted = parse_qs(url.query).get("zenskar_id", [None])[0]
-            return self.reply(200, {"data": [c for c in self.contacts.values() if c["zenskar_id"] == wanted]})
-        if method == "POST":
-            key = self.headers.get("Idempotency-Key")
-            if key in self.answers:
-                return self.reply(200, self.contacts[self.answers[key]])
-            contact = dict(body, id=f"acme_{next(self.ids)}")
-            self.contacts[contact["id"]] = self.answers[key] = contact
-            return self.reply(200, contact)
-        contact = self.contacts.get(parts[2])
-        if contact is None:
-            return self.reply(404, {"error": {"code": "not_found"}})
-        if method == "DELETE":
-            del self.contacts[parts[2]]
-            return self.reply(204)
-        contact.update(body)
-        return self.reply(200, contact)
-
-    def do_GET(self):
-        self.route("GET")
-
-    def do_POST(self):
-        self.route("POST")
-
-    def do_PATCH(self):
-        self.route("PATCH")
-
-    def do_DELETE(self):
-        self.route("DELETE")
-
-
 @pytest.fixture
 def acme_api():
-    AcmeApi.contacts, AcmeApi.answers, AcmeApi.busy = {}, {}, 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), AcmeApi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """The page's stand-in of the Acme API (step 3's `sandbox/acme.py`), taken from the page and started here."""
+    module = types.ModuleType("acme_stand_in")
+    exec(compile(blocks("adding-a-system.md")["zensync_pipelines/sandbox/acme.py"], "acme_stand_in", "exec"),  # noqa: S102
+         module.__dict__)
+    api = module.AcmeStandIn(TOKEN)
+    yield api
+    api.stop()
 
 
 @pytest.fixture
@@ -118,40 +59,85 @@ SPEC = CatalogSpec(name="customers", table="customers", primary_key="id", cursor
                    created_at_column="created_at", soft_delete_column="deleted_at", systems={"acme": [
                        ExternalObject("contact", [Field("name", "name", required=True, max_length=200),
                                                   Field("email", "email")])]})
+PAGE = "adding-a-system.md"
+MODULE, CATALOG = "zensync_pipelines/systems/acme.py", "zensync_pipelines/catalogs/acme_contacts.py"
+STAND_IN = "zensync_pipelines/sandbox/acme.py"
 
 
-def test_the_page_s_system_syncs_a_catalog_through_dagster(acme_system, acme_api, database_url, monkeypatch):
-    monkeypatch.setenv("ACME_TOKEN", TOKEN)
-    monkeypatch.setenv("ACME_BASE_URL", acme_api)
-    engine = make_engine(database_url)
-    seed_customers(engine, 12)
-    defs = Definitions.merge(build_catalog_definitions(SPEC, AutomationSettings()),
-                             Definitions(resources=default_resources(catalog_db=CatalogDatabase(url=database_url))))
-    instance = DagsterInstance.ephemeral()
+def totals(output: str) -> dict[str, int]:
+    """The totals table `zensync sync` prints: its header row, then the first row of numbers under it."""
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if "created" in line and "api calls" in line)
+    cells = [[c.strip() for c in re.split(r"[│┃|]", line) if c.strip()] for line in lines[header:]]
+    values = next(row for row in cells[1:] if row and row[0].isdigit())
+    return dict(zip(cells[0], (int(float(v)) for v in values)))
 
-    def run():
-        result = defs.resolve_job_def("sync_customers_acme").execute_in_process(instance=instance)
-        assert result.success
-        [event] = [e for e in result.get_asset_materialization_events() if e.partition is None]  # the run's totals
-        return {k: v.value for k, v in event.materialization.metadata.items()}
 
-    AcmeApi.busy = 3  # answered 429 three times: retried with the same key, nothing doubled
-    first = run()
-    assert (first["created"], first["failed"], first["api_calls"]) == (11, 1, 11 + 3)  # demo row 7 has no name
-    assert sorted(int(c["zenskar_id"]) for c in AcmeApi.contacts.values()) == [i for i in range(1, 13) if i != 7]
-    assert run()["api_calls"] == 0
+def test_the_page_followed_literally(acme_api, database_url, tmp_path):
+    steps = blocks(PAGE)
+    checkout = copy_checkout(tmp_path / "checkout")
+    (checkout / MODULE).write_text(steps[MODULE])  # step 1
+    registry_file = checkout / "zensync_pipelines/systems/registry.py"  # step 2: at its end
+    registry_file.write_text(registry_file.read_text() + "\n" + steps["registry"])
+    (checkout / STAND_IN).write_text(steps[STAND_IN])  # step 3: the stand-in, and the harness at the module's end
+    (checkout / MODULE).write_text(steps[MODULE] + "\n\n" + steps["conformance_harness"])
+    (checkout / CATALOG).write_text(steps[CATALOG])  # step 4
+    env = environment(checkout, {"ZENSYNC_DATABASE_URL": database_url} if database_url.startswith("postgres") else {})
+
+    if database_url.startswith("sqlite"):  # the suite keeps its rows in SQLite whatever the catalog database
+        [suite] = commands(steps["conformance"])
+        done = typed(suite, checkout, env)
+        assert done.returncode == 0 and "6 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+
+    seed, unconfigured, export, first, again = commands(steps["sync"])
+    done = typed(seed, checkout, env)
+    assert done.returncode == 0 and "customers: 12 added" in done.stdout, done.stdout + done.stderr
+    done = typed(unconfigured, checkout, env)
+    assert (done.returncode, done.stderr.strip()) == (2, "Error: acme is not configured here: set ACME_TOKEN (an "
+                                                         "empty value counts as unset)")
+    assert export.startswith("export ")  # a shell keeps it for the next commands: so does this one
+    env |= dict(word.split("=", 1) for word in shlex.split(export.split("#")[0])[1:])
+    assert (env["ACME_TOKEN"], env["ACME_BASE_URL"]) == ("YOUR_TOKEN", "https://api.acme.example")
+    env |= {"ACME_TOKEN": TOKEN, "ACME_BASE_URL": acme_api.url}  # the stand-in's, where a user has Acme's own
+
+    acme_api.busy = 3  # answered 429 three times: retried with the same key, nothing doubled
+    done = typed(first, checkout, env)
+    assert done.returncode == 0 and re.search(r"sync_acme_contacts_acme: run \S+ succeeded", done.stdout), \
+        done.stdout + done.stderr[-3000:]
+    assert [totals(done.stdout)[k] for k in ("created", "failed", "api calls")] == [11, 1, 11 + 3]
+    assert sorted(int(c["zenskar_id"]) for c in acme_api.contacts.values()) == [i for i in range(1, 13) if i != 7]
+    assert all(c["name"] and "@" in c["email"] for c in acme_api.contacts.values() if c["email"])
+    done = typed(again, checkout, env)
+    assert done.returncode == 0 and totals(done.stdout)["api calls"] == 0, done.stdout + done.stderr[-3000:]
+    # Past the page: the billing platform renames one customer and deletes another; the same command follows.
+    engine = make_engine(database_url if database_url.startswith("postgres") else
+                         f"sqlite:///{checkout / '.zensync' / 'catalog.db'}")
     with engine.begin() as connection:
         connection.execute(customers.update().where(customers.c.id == 2).values(name="Renamed"))
         connection.execute(customers.update().where(customers.c.id == 3).values(deleted_at=customers.c.updated_at))
-    second = run()
-    assert (second["updated"], second["deleted"]) == (1, 1)
-    assert [c["name"] for c in AcmeApi.contacts.values() if c["zenskar_id"] == "2"] == ["Renamed"]
-    assert "3" not in {c["zenskar_id"] for c in AcmeApi.contacts.values()}
+    engine.dispose()
+    done = typed(again, checkout, env)
+    assert [totals(done.stdout)[k] for k in ("updated", "deleted")] == [1, 1], done.stdout + done.stderr[-3000:]
+    assert [c["name"] for c in acme_api.contacts.values() if c["zenskar_id"] == "2"] == ["Renamed"]
+    assert "3" not in {c["zenskar_id"] for c in acme_api.contacts.values()}
+
+    if database_url.startswith("postgres"):
+        return  # step 5 reads no catalog row: on SQLite only (walk.py)
+    regenerate, check, registry_test = commands(steps["regenerate"])  # step 5
+    assert typed(regenerate, checkout, env).returncode == 0
+    assert typed(check, checkout, env).returncode == 0
+    done = typed(registry_test, checkout, env)
+    assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+    table = (checkout / "docs" / PAGE).read_text()
+    assert "| `acme` | Acme CRM contacts | `zensync_pipelines.systems.acme:AcmeAdapter` | `ACME_TOKEN`, " \
+           "`ACME_BASE_URL` | no |" in table
+    listing = (checkout / "zensync_pipelines_tests/dagster/definitions_snapshot.txt").read_text()
+    assert "asset acme/acme_contacts group=acme_contacts" in listing and "job sync_acme_contacts_acme" in listing
 
 
 def test_a_refused_token_fails_the_run_and_names_no_secret(acme_system, acme_api, sqlite_url, monkeypatch):
     monkeypatch.setenv("ACME_TOKEN", "wrong-token")
-    monkeypatch.setenv("ACME_BASE_URL", acme_api)
+    monkeypatch.setenv("ACME_BASE_URL", acme_api.url)
     seed_customers(make_engine(sqlite_url), 3)
     defs = Definitions.merge(build_catalog_definitions(SPEC, AutomationSettings()),
                              Definitions(resources=default_resources(catalog_db=CatalogDatabase(url=sqlite_url))))

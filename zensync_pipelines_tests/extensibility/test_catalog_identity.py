@@ -32,22 +32,34 @@ def test_contacts_with_its_own_field_loads_beside_customers():
     assert identity_of("stripe", specs["customers"].objects("stripe")[0]) == "metadata.zenskar_id"
 
 
-def stripe_customers(name: str, **declared) -> CatalogSpec:
-    obj = ExternalObject("customer", fields=[Field("name", "name", required=True)], **declared)
+def stripe_object(name: str, object_type: str = "customer", reads: bool = False, **declared) -> CatalogSpec:
+    fields = [Field("name", "name", required=True)] + [Field("email", "email", direction="in")] * reads
+    obj = ExternalObject(object_type, fields=fields, **declared)
     return CatalogSpec(name=name, table=name, primary_key="id", cursor_column="updated_at",
                        created_at_column="created_at", systems={"stripe": [obj]}, source=f"{name}.py")
 
 
-def test_two_catalogs_on_stripe_customers_are_refused_as_stripe_has_one_tag():
+def test_two_catalogs_on_stripe_customers_need_a_metadata_key_each():
     with pytest.raises(SpecError) as refused:
-        check_identities([stripe_customers("customers"), stripe_customers("members")])
+        check_identities([stripe_object("customers"), stripe_object("members")])
     assert "'customers' (customers.py) and 'members' (members.py) both write stripe customer objects identified " \
            "by metadata.zenskar_id" in str(refused.value)
-    assert str(refused.value).endswith("stripe identifies every customer by metadata.zenskar_id only: sync one "
-                                       "of them to another object type")
-    with pytest.raises(SpecError, match="stripe ties every customer to its row by metadata.zenskar_id only"):
-        check_identities([stripe_customers("members", external_id_field="metadata.member_id")])
-    check_identities([stripe_customers("members", external_id_field="metadata.zenskar_id")])  # today's, spelt out
+    assert str(refused.value).endswith("give one of them its own external-id field, e.g. "
+                                       "external_id_field='metadata.zenskar_members_id' (a metadata key of customer)")
+    check_identities([stripe_object("customers"), stripe_object("members", external_id_field="metadata.member_id")])
+    check_identities([stripe_object("members", external_id_field="metadata.zenskar_id")])  # today's, spelt out
+
+
+def test_a_stripe_tag_is_a_metadata_key_of_an_object_written_only():
+    with pytest.raises(SpecError, match=r"external_id_field='member_id': stripe carries a catalog's tag in "
+                                        r"metadata: name a key of it, e.g. 'metadata.zenskar_members_id'"):
+        check_identities([stripe_object("members", external_id_field="member_id")])
+    # Stripe's webhooks and polls find a row by metadata.zenskar_id: an object read back keeps it.
+    with pytest.raises(SpecError, match="stripe's inbound path finds rows by metadata.zenskar_id only"):
+        check_identities([stripe_object("members", reads=True, external_id_field="metadata.member_id")])
+    # Invoices and subscriptions have handlers of their own, which tag zenskar_id only.
+    with pytest.raises(SpecError, match="stripe ties every invoice to its row by metadata.zenskar_id only"):
+        check_identities([stripe_object("bills", "invoice", external_id_field="metadata.bill_id")])
 
 
 def test_one_catalog_may_keep_several_objects_of_a_type_under_one_field():

@@ -1,133 +1,118 @@
-"""A catalog added the way docs/adding-a-catalog.md says: its table (the page's SQL, run as it is) and its spec file
-(taken from the page), on SQLite and on PostgreSQL.
+"""docs/adding-a-catalog.md followed literally, on SQLite and on PostgreSQL: in a copy of the checkout, its SQL files
+and its spec file are written from the page's blocks, and every command block of the walk-through runs as a user
+types it (`sqlite3`/`psql`, `dagster definitions validate`, `zensync plan`, `zensync sync`, `dagster asset
+materialize`, the regenerate command) from the copy's root; the products are then read back from the Stripe and
+Salesforce sandboxes through the stripe SDK and simple-salesforce.
 
-Nothing in the engine, the factory or the adapters knows `products`; the factory gives it an asset group and a
-job per system, and those jobs write to the Stripe sandbox (through the stripe SDK), the Salesforce sandbox
-(Product2, through simple-salesforce's session) and the JSON-lines test system.
+The page's `products` writes the object types the shipped `plans` catalog writes (Stripe products, Product2), each
+under a tag of its own: the copy loads every shipped spec beside it, so a collision would fail the first command.
 """
 
-import dataclasses
-import sys
+import re
 
 import pytest
 import stripe
-from dagster import AssetKey, DagsterInstance, Definitions
 from simple_salesforce import Salesforce
-from sqlalchemy import text
 
-from zensync_pipelines.dagster_defs.factory import build_catalog_definitions
-from zensync_pipelines.dagster_defs.resources import CatalogDatabase
-from zensync_pipelines.catalogs import load_specs
-from zensync_pipelines.engine.spec import ExternalObject, Field
 from zensync_pipelines.sandbox.salesforce import SalesforceSandbox
-from zensync_pipelines.store.db import make_engine
-from zensync_pipelines.systems.salesforce import SalesforceResource
-from zensync_pipelines.systems.stripe import StripeResource
+from zensync_pipelines.sandbox.salesforce.spec_fields import write_schema
 
-from ..jsonl_system import JsonlResource, JsonlSystem
-from .docs import blocks
+from .docs import blocks, spec_from_the_docs
+from .walk import commands, copy_checkout, environment, typed
 
-
-
-def spec_from_the_docs(tmp_path):
-    """Step 2 of docs/adding-a-catalog.md: its spec file, as written there, loaded by the real loader; plus the
-    JSON-lines test system, which the page does not know."""
-    package = tmp_path / "walkthrough" / "walkthrough_catalogs"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "products.py").write_text(blocks("adding-a-catalog.md")["zensync_pipelines/catalogs/products.py"])
-    sys.path.insert(0, str(package.parent))
-    try:
-        [spec] = load_specs("walkthrough_catalogs")
-    finally:
-        sys.path.remove(str(package.parent))
-        for name in [m for m in sys.modules if m.startswith("walkthrough_catalogs")]:
-            del sys.modules[name]
-    assert spec.source.endswith("walkthrough_catalogs/products.py")
-    return dataclasses.replace(spec, systems=dict(spec.systems) | {"jsonl": [ExternalObject("product", fields=[
-        Field("name", "name", required=True),
-        Field("sku", "sku", required=True),
-        Field("active", "active", type="boolean"),
-    ])]})
-
-
-T0 = "2025-06-01 10:00:00+00"  # as the billing platform writes it: text on SQLite, a timestamptz on PostgreSQL
-KEY = "sk_test_products"
-
-
-def run_job(definitions, name, instance):
-    result = definitions.resolve_job_def(name).execute_in_process(instance=instance)
-    assert result.success
-    # The months the run touched, then the run's totals: the one materialization without a partition.
-    [event] = [e for e in result.get_asset_materialization_events() if e.partition is None]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+PAGE = "adding-a-catalog.md"
+SPEC_FILE = "zensync_pipelines/catalogs/products.py"
+KEY = "sk_test_walkthrough"
+SNAPSHOT = "zensync_pipelines_tests/dagster/definitions_snapshot.txt"
 
 
 @pytest.fixture
-def sb():
-    with SalesforceSandbox() as sandbox:
+def org(tmp_path):
+    schema_file, added = write_schema(tmp_path, [spec_from_the_docs(tmp_path)])
+    assert added == ["Product2.Zenskar_Product_Id__c"]
+    with SalesforceSandbox(schema_file=schema_file) as sandbox:
         yield sandbox
 
 
-def salesforce_products(sb):
-    sf = Salesforce(instance_url=sb.instance_url, session_id=sb.new_session(), session=sb.requests_session())
-    query = "SELECT Zenskar_Id__c, Name, ProductCode, IsActive FROM Product2"
-    return {r["ProductCode"]: r for r in sf.query_all(query)["records"]}
+def counts(output: str, label: str) -> list[int]:
+    """The numbers of the table row that starts with `label` (the commands print rich tables)."""
+    for line in output.splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃|]", line) if c.strip()]
+        if cells and cells[0] == label:
+            return [int(c) for c in cells[1:] if c.isdigit()]
+    raise AssertionError(f"no {label!r} row in:\n{output}")
 
 
-def step_1_the_table(engine):
-    """Step 1 of docs/adding-a-catalog.md: its SQL, statement by statement, as it is on the page."""
-    with engine.begin() as connection:
-        for statement in blocks("adding-a-catalog.md")["products.sql"].split(";"):
-            if statement.strip():
-                connection.exec_driver_sql(statement)
+def totals(output: str) -> dict[str, int]:
+    """The run's totals table of `zensync sync`: its header row, then the first row of numbers under it."""
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if "created" in line and "api calls" in line)
+    names = [c.strip() for c in re.split(r"[│┃|]", lines[header]) if c.strip()]
+    values = next(cells for line in lines[header + 1:]
+                  if (cells := [c.strip() for c in re.split(r"[│┃|]", line) if c.strip()]) and cells[0].isdigit())
+    return dict(zip(names, (int(float(v)) for v in values)))
 
 
-def test_a_catalog_declared_in_a_test_module_syncs_to_every_system(database_url, stripe_sandbox_url, sb, tmp_path):
-    engine = make_engine(database_url)
-    step_1_the_table(engine)
-    with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO products (id, sku, name, description, active, created_at, updated_at) "
-            "VALUES (:id, :sku, :name, NULL, :active, :stamp, :stamp)"),
-            [{"id": i, "sku": f"SKU-{i:03d}", "name": f"Plan {i}", "active": i % 2 == 1, "stamp": T0}
-             for i in range(1, 7)])
-    journal = tmp_path / "products.jsonl"
-    definitions = Definitions.merge(build_catalog_definitions(spec_from_the_docs(tmp_path)), Definitions(resources={
-        "catalog_db": CatalogDatabase(url=database_url),
-        "stripe": StripeResource(api_key=KEY, api_base=stripe_sandbox_url, rate_limit_per_second=200),
-        "salesforce": SalesforceResource(login_url=sb.login_url, client_id="zensync-app",
-                                         client_secret="app-secret", ca_bundle=sb.ca_file),
-        "jsonl": JsonlResource(path=str(journal)),
-    }))
-    graph = definitions.resolve_asset_graph()
-    assert {AssetKey(["catalog", "products"]), AssetKey(["stripe", "products"]), AssetKey(["jsonl", "products"])} \
-        <= set(graph.get_all_asset_keys())
-    assert AssetKey(["salesforce", "products"]) in graph.get_all_asset_keys()
-    assert graph.get(AssetKey(["stripe", "products"])).group_name == "products"
+def run(command, checkout, env):
+    done = typed(command, checkout, env)
+    assert done.returncode == 0, f"{command}\nexit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
 
-    instance = DagsterInstance.ephemeral()
-    assert run_job(definitions, "sync_products_stripe", instance)["created"] == 6
-    assert run_job(definitions, "sync_products_salesforce", instance)["created"] == 6
-    assert run_job(definitions, "sync_products_jsonl", instance)["created"] == 6
 
+def test_the_page_followed_literally(database_url, stripe_sandbox_url, org, tmp_path):
+    steps = blocks(PAGE)
+    checkout = copy_checkout(tmp_path / "checkout")
+    settings = {"STRIPE_API_KEY": KEY, "STRIPE_API_BASE": stripe_sandbox_url,
+                "SALESFORCE_LOGIN_URL": org.login_url, "SALESFORCE_CLIENT_ID": "zensync-app",
+                "SALESFORCE_CLIENT_SECRET": "app-secret", "SALESFORCE_CA_BUNDLE": org.ca_file}
+    if database_url.startswith("postgresql"):
+        settings["ZENSYNC_DATABASE_URL"] = database_url
+    env = environment(checkout, settings)
+
+    # Step 1: the SQL files, run in the catalog database with the page's own command for it.
+    (checkout / "products.sql").write_text(steps["products.sql"])
+    (checkout / "products-rows.sql").write_text(steps["products-rows.sql"])
+    if database_url.startswith("sqlite"):
+        (checkout / ".zensync").mkdir()  # the README's quick start made the data folder
+        [create] = commands(steps["sqlite"])
+    else:
+        [create] = commands(steps["postgresql"])
+        create = create.replace("postgresql://USER@HOST:5432/DBNAME", database_url.replace("+psycopg2", "", 1))
+    run(create, checkout, env)
+    run(create.replace("products.sql", "products-rows.sql"), checkout, env)
+
+    # Step 2: the spec file, where the page says; then the page's commands, in its order.
+    (checkout / SPEC_FILE).write_text(steps[SPEC_FILE])
+    validate, plan, to_stripe, to_salesforce = commands(steps["sync"])
+    sqlite = database_url.startswith("sqlite")
+    if sqlite:  # reads no catalog row: once is enough (walk.py)
+        assert "Validation successful for code location zensync" in run(validate, checkout, env)
+    assert counts(run(plan, checkout, env), "product")[:2] == [3, 0]  # create, update
+    out = run(to_stripe, checkout, env)
+    assert re.search(r"sync_products_stripe: run \S+ succeeded", out) and totals(out)["created"] == 3
     client = stripe.StripeClient(KEY, base_addresses={"api": stripe_sandbox_url})
-    remote = {p.metadata["sku"]: p for p in client.v1.products.list(params={"limit": 100}).auto_paging_iter()}
-    assert sorted(remote) == [f"SKU-{i:03d}" for i in range(1, 7)] and remote["SKU-004"].name == "Plan 4"
-    mirrored = JsonlSystem(journal).objects("product")
-    assert sorted(o["sku"] for o in mirrored.values()) == sorted(remote)
-    assert {o["sku"]: o["active"] for o in mirrored.values()}["SKU-002"] is False
-    in_salesforce = salesforce_products(sb)
-    assert sorted(in_salesforce) == sorted(remote) and in_salesforce["SKU-004"]["Name"] == "Plan 4"
-    assert (in_salesforce["SKU-001"]["IsActive"], in_salesforce["SKU-002"]["IsActive"]) == (True, False)
+    products = list(client.v1.products.list(params={"limit": 100}).auto_paging_iter())
+    assert sorted((p.name, p.metadata.to_dict()) for p in products) == [  # products' own tag, never plans'
+        (name, {"sku": f"SKU-00{i}", "zenskar_product_id": str(i)})
+        for i, name in [(2, "Growth"), (3, "Legacy"), (1, "Starter")]]
+    out = run(to_salesforce, checkout, env)
+    assert re.search(r"sync_products_salesforce: run \S+ succeeded", out) and totals(out)["created"] == 3
+    sf = Salesforce(instance_url=org.instance_url, session_id=org.new_session(), session=org.requests_session())
+    records = sf.query_all("SELECT Zenskar_Product_Id__c, Zenskar_Id__c, Name, ProductCode, IsActive "
+                           "FROM Product2")["records"]
+    assert sorted((r["Zenskar_Product_Id__c"], r["Zenskar_Id__c"], r["Name"], r["ProductCode"], r["IsActive"])
+                  for r in records) == [("1", None, "Starter", "SKU-001", True), ("2", None, "Growth", "SKU-002", True),
+                                        ("3", None, "Legacy", "SKU-003", False)]
 
-    with engine.begin() as connection:  # a retired product is archived in Stripe: others may still point at it
-        connection.execute(text("UPDATE products SET deleted_at = :stamp, updated_at = :later WHERE id = 2"),
-                           {"stamp": T0, "later": "2025-06-02 09:30:00+02:00"})
-    assert run_job(definitions, "sync_products_stripe", instance)["deleted"] == 1
-    assert client.v1.products.retrieve(remote["SKU-002"].id).active is False
-    assert run_job(definitions, "sync_products_salesforce", instance)["deleted"] == 1
-    assert "SKU-002" not in salesforce_products(sb)
-    assert run_job(definitions, "sync_products_jsonl", instance)["deleted"] == 1
-    assert len(JsonlSystem(journal).objects("product")) == 5
-    engine.dispose()
+    for command in commands(steps["materialize"]):  # a month, then the quarter: everything already in place
+        assert "RUN_SUCCESS" in run(command, checkout, env)
+    assert len(list(client.v1.products.list(params={"limit": 100}).auto_paging_iter())) == 3
+
+    if not sqlite:
+        return
+    check, regenerate = commands(steps["regenerate"])
+    stale = typed(check, checkout, env)
+    assert stale.returncode == 1 and SNAPSHOT in stale.stdout + stale.stderr
+    run(regenerate, checkout, env)
+    listing = (checkout / SNAPSHOT).read_text()
+    assert "asset stripe/products group=products" in listing and "job sync_products_salesforce" in listing

@@ -10,8 +10,7 @@ from zensync_pipelines.engine.dryrun import Planner
 from zensync_pipelines.engine.sync import Selection
 from zensync_pipelines.store.catalog import CatalogTables
 from zensync_pipelines.store.mappings import MappingStore
-from zensync_pipelines_tests.extensibility.docs import blocks
-from zensync_pipelines_tests.extensibility.test_new_catalog import spec_from_the_docs
+from zensync_pipelines_tests.extensibility.docs import blocks, spec_from_the_docs
 
 ROWS = """INSERT INTO products (id, sku, name, active, created_at, updated_at, deleted_at) VALUES
   (1, 'SKU-1', 'Alpha', true, '2025-03-01 10:00:00+00', '2025-03-02 10:00:00+00', NULL),

@@ -90,3 +90,29 @@ def test_an_outage_fails_the_read_back(adapter: StripeAdapter, sandbox: StripeSa
     with pytest.raises(stripe.APIConnectionError):
         list(readback)
     assert not readback.complete
+
+
+def test_two_catalogs_writing_products_each_find_and_read_back_their_own(adapter: StripeAdapter,
+                                                                          human: stripe.StripeClient) -> None:
+    """plans' product 1 (metadata.zenskar_id) and products' product 1 (its own key, metadata.zenskar_product_id):
+    a recovering create finds the catalog's own object, never the other's, and each read-back lists its own."""
+    from zensync_pipelines.engine.types import CREATE, SYNCED, Operation
+
+    def create(field, recovering=False, key="k"):
+        op = Operation("products" if field else "plans", "stripe", "product", "1", CREATE, {"name": "Starter"},
+                       "fp", None, f"{key}-{field}", external_id_field=field, recovering=recovering)
+        [outcome] = adapter.apply([op])
+        assert outcome.status == SYNCED, outcome
+        return outcome.external_id
+
+    plan = create(None)
+    mine = create("metadata.zenskar_product_id")
+    assert plan != mine
+    assert human.v1.products.retrieve(mine).metadata.to_dict() == {"zenskar_product_id": "1"}
+    assert human.v1.products.retrieve(plan).metadata.to_dict() == {"zenskar_id": "1"}
+    # A lost reply: the retry (a new key) looks before it creates, by the catalog's own key.
+    assert create("metadata.zenskar_product_id", recovering=True, key="again") == mine
+    assert create(None, recovering=True, key="again") == plan
+    assert [(i, e) for i, e, _ in adapter.read_back("product", tag="zenskar_product_id")] == [("1", mine)]
+    assert [(i, e) for i, e, _ in adapter.read_back("product")] == [("1", plan)]
+    assert len(list(human.v1.products.list().auto_paging_iter())) == 2

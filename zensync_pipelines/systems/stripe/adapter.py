@@ -124,9 +124,9 @@ class StripeAdapter(SystemAdapter, ReadsChanges):
                 {k: v for k, v in obj.items() if k != "metadata"}))
         return changes[::-1]  # Stripe lists newest first
 
-    def read_back(self, object_type: str, page_size: int = 100) -> ReadBack:
+    def read_back(self, object_type: str, page_size: int = 100, tag: str = ZENSKAR_ID) -> ReadBack:
         """A pass over the `object_type` objects zensync owns in Stripe, for drift checks (see readback.py)."""
-        return ReadBack(self, object_type, page_size)
+        return ReadBack(self, object_type, page_size, tag)
 
     def current(self, object_type: str, external_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The objects as Stripe holds them now (a dry run's "old" values); reads only, one call per object."""

@@ -48,7 +48,8 @@ def describe(object_type: str) -> StripeObject:
 
 
 class ResourceHandler:
-    """Create, update, retire and recover one kind of plain Stripe object, keyed by `metadata.zenskar_id`."""
+    """Create, update, retire and recover one kind of plain Stripe object, keyed by `metadata.zenskar_id` or the
+    metadata key its catalog declares (`tag`: two catalogs writing products each tag their own)."""
 
     partial_updates = True  # an update sends only the parameters given: Stripe leaves the others as they are
 
@@ -58,12 +59,13 @@ class ResourceHandler:
 
     # create and update answer with the object as Stripe returned it (writes.py takes its id, and the values
     # Stripe decided, from it).
-    def create(self, internal_id: str, payload: dict[str, Any], key: str) -> Any:
-        params = drop_none(with_zenskar_id(payload, internal_id))
+    def create(self, internal_id: str, payload: dict[str, Any], key: str, tag: str = ZENSKAR_ID) -> Any:
+        params = drop_none(with_zenskar_id(payload, internal_id, tag))
         return self.call(self.service.create, params=params, options={"idempotency_key": key})
 
-    def update(self, external_id: str, internal_id: str, payload: dict[str, Any], key: str) -> Any:
-        params = clear_none(with_zenskar_id(payload, internal_id))
+    def update(self, external_id: str, internal_id: str, payload: dict[str, Any], key: str,
+               tag: str = ZENSKAR_ID) -> Any:
+        params = clear_none(with_zenskar_id(payload, internal_id, tag))
         return self.call(self.service.update, external_id, params=params, options={"idempotency_key": key})
 
     def delete(self, external_id: str, key: str) -> None:
@@ -72,17 +74,17 @@ class ResourceHandler:
         else:
             self.call(self.service.delete, external_id)
 
-    def find(self, internal_id: str, payload: dict[str, Any]) -> Optional[str]:
+    def find(self, internal_id: str, payload: dict[str, Any], tag: str = ZENSKAR_ID) -> Optional[str]:
         """Look for an object an unrecorded earlier attempt may have created: list first, then search."""
         value = payload.get(self.spec.list_filter) if self.spec.list_filter else None
         name = (payload.get("metadata") or {}).get(ZENSKAR_OBJECT)
         if value or not self.spec.list_filter:
             params = {"limit": 100} | ({self.spec.list_filter: value} if value else {})
             for obj in self.call(self.service.list, params=params).auto_paging_iter():
-                if tagged(obj, ZENSKAR_ID, internal_id) and (name is None or tagged(obj, ZENSKAR_OBJECT, name)):
+                if tagged(obj, tag, internal_id) and (name is None or tagged(obj, ZENSKAR_OBJECT, name)):
                     return obj.id
         if self.spec.searchable:
-            found = self.call(self.service.search, params={"query": f"metadata['{ZENSKAR_ID}']:'{internal_id}'"})
+            found = self.call(self.service.search, params={"query": f"metadata['{tag}']:'{internal_id}'"})
             return found.data[0].id if found.data else None
         return None
 
@@ -106,8 +108,12 @@ def _offline_client() -> stripe.StripeClient:
     return stripe.StripeClient("sk_test_offline")
 
 
-# Every object zensync writes carries its row id in this one metadata key (writes, recovery, inbound, read-back).
+# Every object zensync writes carries its row id in this metadata key (writes, recovery, inbound, read-back).
 IDENTITY = Capabilities(identity=f"metadata.{ZENSKAR_ID}", custom_identity=False)
+# A plain object (the generic handler) may carry it under a key its catalog declares, `metadata.<key>`, so two
+# catalogs can both write products; the handlers of invoices and subscriptions, and the inbound path, read
+# zenskar_id only (systems/identity.py refuses a declared key there).
+PLAIN_IDENTITY = dataclasses.replace(IDENTITY, custom_identity=True, custom_identity_inbound=False)
 
 
 def capabilities(object_type: str) -> Capabilities:
@@ -121,10 +127,10 @@ def capabilities(object_type: str) -> Capabilities:
         return dataclasses.replace(IDENTITY, exists=False, delete=False, replace=False)
     lists = hasattr(service, "list")
     if spec.retire == "archive":
-        return dataclasses.replace(IDENTITY, delete=True, replace=True, retire="archive (active=false)",
+        return dataclasses.replace(PLAIN_IDENTITY, delete=True, replace=True, retire="archive (active=false)",
                                    lookup=lists, several=True)
     deletes = hasattr(service, "delete")
-    return dataclasses.replace(IDENTITY, delete=deletes, replace=deletes, retire="delete" if deletes else None,
+    return dataclasses.replace(PLAIN_IDENTITY, delete=deletes, replace=deletes, retire="delete" if deletes else None,
                                lookup=lists, several=True)
 
 

@@ -1,4 +1,5 @@
-"""Read-back for drift: the Stripe objects zensync owns (tagged `metadata.zenskar_id`), as Stripe holds them now.
+"""Read-back for drift: the Stripe objects zensync owns (tagged `metadata.zenskar_id`, or the metadata key the catalog
+declares for the type), as Stripe holds them now.
 
 Stripe cannot filter a list by metadata (search can, but lags writes by up to a minute, an hour in incidents), so
 one pass pages through every object of the type and keeps the tagged ones. The same pass collects the id of every
@@ -38,8 +39,9 @@ class ReadBack:
     (a duplicate from a lost reply) are both yielded: the engine decides what that means.
     """
 
-    def __init__(self, adapter: Caller, object_type: str, page_size: int = PAGE_SIZE):
-        self.adapter, self.object_type, self.page_size = adapter, object_type, page_size
+    def __init__(self, adapter: Caller, object_type: str, page_size: int = PAGE_SIZE, tag: str = ZENSKAR_ID):
+        # Another catalog's objects of the type carry another key: they count as untagged here, never as ours.
+        self.adapter, self.object_type, self.page_size, self.tag = adapter, object_type, page_size, tag
         self.service = getattr(adapter.client.v1, describe(object_type).resource)
         self.list_all = dict(describe(object_type).list_all)
         self.existing_ids: set[str] = set()
@@ -56,7 +58,7 @@ class ReadBack:
             for item in page.data:
                 obj = item.to_dict(for_json=True)
                 self.existing_ids.add(obj["id"])
-                tag = (obj.get("metadata") or {}).get(ZENSKAR_ID)
+                tag = (obj.get("metadata") or {}).get(self.tag)
                 if tag in (None, ""):
                     self.untagged += 1
                     continue

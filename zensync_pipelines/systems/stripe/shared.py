@@ -32,8 +32,14 @@ def clear_none(value: Any) -> Any:
     return "" if value is None else value
 
 
-def with_zenskar_id(payload: dict[str, Any], internal_id: str) -> dict[str, Any]:
-    return payload | {"metadata": dict(payload.get("metadata") or {}) | {ZENSKAR_ID: internal_id}}
+def with_zenskar_id(payload: dict[str, Any], internal_id: str, tag: str = ZENSKAR_ID) -> dict[str, Any]:
+    return payload | {"metadata": dict(payload.get("metadata") or {}) | {tag: internal_id}}
+
+
+def tag_key(external_id_field: Optional[str]) -> str:
+    """The metadata key a spec's `external_id_field` names (`metadata.zenskar_product_id`): a catalog's own tag on
+    a plain object type another catalog writes too (systems/identity.py); zenskar_id when it names none."""
+    return external_id_field.split(".", 1)[1] if external_id_field else ZENSKAR_ID
 
 
 def tagged(obj: Any, key: str, value: str) -> bool:

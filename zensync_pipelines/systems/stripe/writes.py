@@ -14,7 +14,7 @@ from typing import Any, Optional
 import stripe
 
 from ...engine.types import CREATE, DELETE, DELETED, REPLACE, SYNCED, UPDATE, Operation, Outcome
-from .shared import ZENSKAR_OBJECT
+from .shared import ZENSKAR_ID, ZENSKAR_OBJECT, tag_key
 
 # Stripe refuses to archive a product's default price, so a pointer is cleared before its target is retired.
 
@@ -42,36 +42,44 @@ def _id(answer: Any) -> Optional[str]:
     return answer if answer is None or isinstance(answer, str) else answer.id
 
 
+def own_tag(external_id_field: Optional[str]) -> dict[str, str]:
+    """The `tag=` argument for a plain object whose catalog declares its own metadata key; nothing otherwise, so
+    the handlers of invoices and subscriptions (zenskar_id only, enforced when specs load) are called as before."""
+    tag = tag_key(external_id_field)
+    return {} if tag == ZENSKAR_ID else {"tag": tag}
+
+
 def write(adapter: Any, handler: Any, op: Operation) -> Outcome:
     # A handler that reads the object and writes only what differs (invoices) takes the whole payload.
     payload = tagged(op, getattr(handler, "partial_updates", False))
+    mine = own_tag(op.external_id_field)
     if op.action == DELETE:
         if op.pointer is not None:
             _point(adapter, op, None, "-unpoint")
         _retire(handler, op.external_id, op.idempotency_key)
         return Outcome.of(op, DELETED)
     if op.action == REPLACE:
-        made = _create(handler, op, payload)
+        made = _create(handler, op, payload, mine)
         _point(adapter, op, _id(made), "-point")
         _retire(handler, op.external_id, op.idempotency_key + "-retire")
         return written(op, made, None)
     if op.action == CREATE:
-        found = handler.find(op.internal_id, payload) if op.recovering else None
+        found = handler.find(op.internal_id, payload, **mine) if op.recovering else None
         how = "-recovered"
         if found is None and op.lookup is not None and payload.get(op.lookup) is not None:
             found, how = handler.lookup(op.lookup, payload[op.lookup]), "-adopted"
         if found is None:
-            answer = _create(handler, op, payload)
+            answer = _create(handler, op, payload, mine)
         else:
-            answer = handler.update(found, op.internal_id, payload, op.idempotency_key + how)
+            answer = handler.update(found, op.internal_id, payload, op.idempotency_key + how, **mine)
         _point(adapter, op, _id(answer), "-point")
         return written(op, answer, None)
     try:
-        answer = handler.update(op.external_id, op.internal_id, payload, op.idempotency_key)
+        answer = handler.update(op.external_id, op.internal_id, payload, op.idempotency_key, **mine)
     except stripe.APIError as error:
         if not server_error(error):
             raise
-        answer = handler.update(op.external_id, op.internal_id, payload, op.idempotency_key + "-retry")
+        answer = handler.update(op.external_id, op.internal_id, payload, op.idempotency_key + "-retry", **mine)
     return written(op, answer, op.external_id)
 
 
@@ -79,19 +87,19 @@ def server_error(error: stripe.StripeError) -> bool:
     return isinstance(error, stripe.APIError) and (error.http_status or 500) >= 500
 
 
-def _create(handler: Any, op: Operation, payload: dict[str, Any]) -> Any:
+def _create(handler: Any, op: Operation, payload: dict[str, Any], mine: dict[str, str]) -> Any:
     """Create under the derived key; after a 500, do what recovery does: look for the object the failed attempt
     may have made, then create under a new key. Both steps are deterministic, so a crash in between still finds,
     never duplicates."""
     try:
-        return handler.create(op.internal_id, payload, op.idempotency_key)
+        return handler.create(op.internal_id, payload, op.idempotency_key, **mine)
     except stripe.APIError as error:
         if not server_error(error):
             raise
-    found = handler.find(op.internal_id, payload)
+    found = handler.find(op.internal_id, payload, **mine)
     if found is not None:
-        return handler.update(found, op.internal_id, payload, op.idempotency_key + "-recovered")
-    return handler.create(op.internal_id, payload, op.idempotency_key + "-retry")
+        return handler.update(found, op.internal_id, payload, op.idempotency_key + "-recovered", **mine)
+    return handler.create(op.internal_id, payload, op.idempotency_key + "-retry", **mine)
 
 
 def _retire(handler: Any, external_id: Optional[str], key: str) -> None:
@@ -108,4 +116,5 @@ def _point(adapter: Any, op: Operation, target: Optional[str], suffix: str) -> N
     if pointer is None or pointer.external_id is None:
         return
     owner = adapter.handler(pointer.object_type)
-    owner.update(pointer.external_id, op.internal_id, {pointer.field: target}, op.idempotency_key + suffix)
+    owner.update(pointer.external_id, op.internal_id, {pointer.field: target}, op.idempotency_key + suffix,
+                 **own_tag(pointer.external_id_field))

@@ -76,7 +76,8 @@ class WarmProcess:
         self._dirs = _source_dirs(modules)
 
     def start_in_background(self) -> None:
-        threading.Thread(target=self._ensure, name="zensync-warm-start", daemon=True).start()
+        if self._popen is None:
+            threading.Thread(target=self._ensure, name="zensync-warm-start", daemon=True).start()
 
     def _ensure(self) -> subprocess.Popen:
         with self._lock:

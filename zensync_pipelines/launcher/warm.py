@@ -60,11 +60,6 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                           ) -> "WarmRunLauncher":
         return cls(inst_data=inst_data, **config_value)
 
-    def register_instance(self, instance: Any) -> None:
-        super().register_instance(instance)
-        # Warm up as soon as a process takes this launcher (the daemon does at start), not at the first run.
-        self._warm().start_in_background()
-
     def _warm(self) -> WarmProcess:
         if self._process is None:
             self._process = WarmProcess(self._modules, self._on_exit)
@@ -117,6 +112,10 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
 
     @property
     def supports_check_run_worker_health(self) -> bool:
+        # Asked by the daemon's run monitoring when the daemon starts and every poll after: the warm process starts
+        # then, not at the first run. Other processes that only read the instance (the webserver's instance page,
+        # a Terminate) never start one.
+        self._warm().start_in_background()
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:

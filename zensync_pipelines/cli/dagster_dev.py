@@ -24,7 +24,7 @@ WORKSPACE = Path(__file__).parents[1] / "dagster_workspace.yaml"
 @click.option("--port", type=int, default=3000, show_default=True)
 def main(host: str, port: int) -> None:
     # The code server answers each sensor tick on a thread of its pool, and an idle change or inbox tick holds its
-    # thread for up to 3.5 s (dagster_defs/waking.py); Dagster's default pool (CPUs + 4 threads) would leave the
+    # thread for up to 3 s (dagster_defs/waking.py); Dagster's default pool (CPUs + 4 threads) would leave the
     # webserver's and the other sensors' calls waiting behind them. Idle threads cost nothing.
     for pool in ("DAGSTER_CODE_SERVER_MAX_WORKERS", "DAGSTER_GRPC_MAX_WORKERS"):
         os.environ.setdefault(pool, "32")

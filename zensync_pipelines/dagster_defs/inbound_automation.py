@@ -82,7 +82,7 @@ def build_inbox_sensor(spec: CatalogSpec, system: str, job_name: str,
             description=f"Applies {system} events for {spec.name} as soon as they are in the inbox.")
     def _inbox(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         # An idle tick waits for the next write (the receiver's inbox commit) and looks again (waking.py).
-        return waiting_tick(context, settings.sensor_wait_seconds, lambda: _tick(context))
+        return waiting_tick(context, name, settings.sensor_wait_seconds, lambda: _tick(context))
 
     def _tick(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         newest = newest_due(context, spec, system)

@@ -158,7 +158,7 @@ def build_change_sensor(spec: CatalogSpec, jobs: dict[str, Any], settings: Autom
                         + (", in a run per tenant and system." if spec.tenant_column else "."))
     def _changes(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         # An idle tick waits for the next write to the database and looks again (waking.py).
-        return waiting_tick(context, settings.sensor_wait_seconds, lambda: _tick(context))
+        return waiting_tick(context, name, settings.sensor_wait_seconds, lambda: _tick(context))
 
     def _tick(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         database = tick_database(context)

@@ -17,7 +17,7 @@ SENSOR_WAIT = "ZENSYNC_SENSOR_WAIT_SECONDS"
 # How long an idle change or inbox tick watches the catalog database for a write before it ends (waking.py). The
 # daemon looks every 5 s; the tick must be over by then, with room for the daemon's own work on a busy machine,
 # or the next look skips the sensor and a change waits a whole loop.
-DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS = 3.5, 4.0
+DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS = 3.0, 4.0
 RECONCILE_CRON = "ZENSYNC_RECONCILE_CRON"
 SCHEDULES_DEFAULT = "ZENSYNC_SCHEDULES_DEFAULT"
 FRESHNESS_MAX_LAG = "ZENSYNC_FRESHNESS_MAX_LAG_MINUTES"

@@ -17,7 +17,7 @@ from zensync_pipelines.store.wake import WriteWatch
 from .harness import Harness
 
 SENSOR = "customers_changes"
-WAIT = 3.0
+WAIT = 3.0  # the code location's default
 
 
 @pytest.fixture
@@ -80,3 +80,21 @@ def test_postgresql_gives_no_free_signal_so_a_tick_does_not_wait(postgres_url):
     began = time.monotonic()
     assert not watch.wait(watch.stamp(), time.monotonic() + 3)
     assert time.monotonic() - began < 0.1
+
+
+def test_a_sensor_skipped_by_the_daemon_waits_less_and_grows_back():
+    """The daemon looks every 5 s; a tick still waiting at a look is skipped, so the next one starts ~10 s later."""
+    from zensync_pipelines.dagster_defs.waking import WaitBudget
+
+    budget = WaitBudget(3.0)
+    assert budget.start(100.0) == 3.0
+    assert budget.start(105.0) == 3.0  # on time: stays at most
+    assert budget.start(115.0) == 2.5  # a look skipped it
+    assert budget.start(125.0) == 2.0
+    assert budget.start(130.0) == pytest.approx(2.1)  # on time again: grows back a little per tick
+    for n in range(30):
+        budget.start(135.0 + 5 * n)
+    assert budget.seconds == 3.0
+    for n in range(30):
+        budget.start(300.0 + 10 * n)
+    assert budget.seconds == 1.0  # never below a second

@@ -23,9 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmar
 from benchmarks.scenarios.latency import INTERVAL_SECONDS, Dev, _wait  # noqa: E402
 
 # First match wins: the daemon's command line names the code server's options too.
-ROLES = (("_daemon", "daemon"), ("dagster-daemon", "daemon"), ("webserver", "webserver"),
-         ("code-server start", "code server"), ("api grpc", "code server"), ("execute_run", "run process"),
-         ("api execute", "run process"), ("cli dev", "zensync dev"), ("cli.dagster_dev", "dagster dev"))
+# The warm launcher's process and the runs forked from it share its command line.
+ROLES = (("launcher.zygote", "warm process and its runs"), ("_daemon", "daemon"), ("dagster-daemon", "daemon"),
+         ("webserver", "webserver"), ("code-server start", "code server"), ("api grpc", "code server"),
+         ("execute_run", "run process"), ("api execute", "run process"), ("cli dev", "zensync dev"),
+         ("cli.dagster_dev", "dagster dev"))
 
 
 def role(process: psutil.Process) -> str:

@@ -24,6 +24,9 @@ from zensync_pipelines.store import migrate
 from zensync_pipelines.store.db import make_engine
 
 LOCAL_PORT = int(os.environ.get("ZENSYNC_TEST_POSTGRES_PORT") or 5432)
+# Tests tick sensors by hand, many idle: a tick that waited for a write (dagster_defs/waking.py, 3 s by default
+# in the code location) would only slow them down. automation/test_waking.py sets the wait it tests.
+os.environ.setdefault("ZENSYNC_SENSOR_WAIT_SECONDS", "0")
 LOCAL_URL = f"postgresql+psycopg2://postgres@127.0.0.1:{LOCAL_PORT}/test"
 
 stripe.enable_telemetry = False

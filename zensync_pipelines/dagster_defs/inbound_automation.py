@@ -36,6 +36,7 @@ from .scope import tenant_tags
 from .sensors import busy_tenants
 from .tenant_systems import tenant_system
 from .settings import AutomationSettings
+from .waking import waiting_tick
 
 RETRY_SECONDS = 60  # a run that left events due (the run failed) is retried this often, never every tick
 POLL_CRON = "ZENSYNC_POLL_CRON"
@@ -80,6 +81,10 @@ def build_inbox_sensor(spec: CatalogSpec, system: str, job_name: str,
             default_status=settings.sensor_status,
             description=f"Applies {system} events for {spec.name} as soon as they are in the inbox.")
     def _inbox(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        # An idle tick waits for the next write (the receiver's inbox commit) and looks again (waking.py).
+        return waiting_tick(context, name, settings.sensor_wait_seconds, lambda: _tick(context))
+
+    def _tick(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         newest = newest_due(context, spec, system)
         if not newest:
             return SkipReason(f"no {system} event due for {spec.name}")

@@ -24,6 +24,7 @@ from .external import catalog_key, catalog_metadata
 from .resources import tick_database
 from .scope import CHANGES, TENANT_TAG, whole_catalog_tags
 from .settings import AutomationSettings
+from .waking import waiting_tick
 
 @dataclass(frozen=True)
 class Changes:
@@ -156,6 +157,10 @@ def build_change_sensor(spec: CatalogSpec, jobs: dict[str, Any], settings: Autom
             description=f"Syncs {spec.name} rows to {systems} when their {spec.cursor_column} changes"
                         + (", in a run per tenant and system." if spec.tenant_column else "."))
     def _changes(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+        # An idle tick waits for the next write to the database and looks again (waking.py).
+        return waiting_tick(context, name, settings.sensor_wait_seconds, lambda: _tick(context))
+
+    def _tick(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         database = tick_database(context)
         feed = feeds.get(database.url) or feeds.setdefault(database.url, ChangeFeed(database.catalog()))
         if not spec.tenant_column:

@@ -158,8 +158,8 @@ def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment):
                ["queued", "starting", "started", "success"], output
         assert f"{JOB}: run {run_id} succeeded" in output
         [totals] = [line for line in output.splitlines() if line.startswith("│ ")]
-        # Launched by the daemon through its code server: the run carries the server's address, not this process's.
-        assert ".dagster/grpc_info" in record.dagster_run.tags
+        # Launched by the daemon's warm launcher: the run carries its process, forked by the daemon's warm process.
+        assert "zensync/run_process" in record.dagster_run.tags
         assert record.dagster_run.tags["zensync/copy"] == "customers.stripe"
         assert record.dagster_run.tags["zensync/lane"] == "default:stripe"
     # One copy at a time: the second started only after the first had ended, and, queued before that end, said

@@ -26,4 +26,4 @@ def test_a_sync_started_by_hand_runs_through_zensync_devs_queue(zensync_dev):
     with DagsterInstance.from_config(str(zensync_dev.data / "dagster_home")) as instance:
         run = instance.get_run_by_id(run_id)
     assert run.remote_job_origin.location_name == zensync_dev.location() == "zensync"
-    assert ".dagster/grpc_info" in run.tags  # launched by dev's daemon through its code server
+    assert "zensync/run_process" in run.tags  # launched by dev's daemon, as a fork of its warm run process

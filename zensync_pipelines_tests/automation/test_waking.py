@@ -1,0 +1,100 @@
+"""Idle sensor ticks that wait for a write (dagster_defs/waking.py): a change committed while a tick waits is seen
+within a fraction of a second, by the same tick, instead of at the daemon's next look 0-5 s later; a tick with
+nothing to do ends within its wait; on PostgreSQL, where no write signal is free, a tick ends at once as before."""
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+from sqlalchemy import update
+
+from zensync_pipelines.dagster_defs.settings import AutomationSettings
+from zensync_pipelines.demo.tables import customers
+from zensync_pipelines.store.db import make_engine
+from zensync_pipelines.store.wake import WriteWatch
+
+from .harness import Harness
+
+SENSOR = "customers_changes"
+WAIT = 3.0  # the code location's default
+
+
+@pytest.fixture
+def harness(sqlite_url, stripe_sandbox_url, tmp_path):
+    settings = AutomationSettings(sensor_overlap_seconds=300, sensor_wait_seconds=WAIT)
+    harness = Harness(sqlite_url, stripe_sandbox_url, 10, settings, str(tmp_path / "dagster"))
+    yield harness
+    harness.engine.dispose()
+
+
+def _change_later(url: str, seconds: float) -> threading.Thread:
+    """Another connection pool (as the catalog's application is another process) changes row 3 after a while."""
+    def change():
+        time.sleep(seconds)
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(update(customers).where(customers.c.id == 3).values(
+                phone="+15550003333", updated_at=dt.datetime.now(dt.timezone.utc)))
+        engine.dispose()
+    thread = threading.Thread(target=change)
+    thread.start()
+    return thread
+
+
+def test_a_change_during_an_idle_tick_is_seen_by_that_tick(harness, sqlite_url):
+    first = harness.tick(SENSOR)
+    assert first.run_requests  # the first tick asks for every row; the cursor now sits on the seed
+    began = time.monotonic()
+    idle = harness.tick(SENSOR, first.cursor)
+    assert not idle.run_requests and WAIT - 0.2 <= time.monotonic() - began < WAIT + 2  # waited, then ended
+
+    writer = _change_later(sqlite_url, 0.8)
+    began = time.monotonic()
+    woken = harness.tick(SENSOR, first.cursor)
+    seen_after = time.monotonic() - began
+    writer.join()
+    [request] = woken.run_requests
+    assert request.job_name == "sync_customers_stripe"
+    assert 0.8 <= seen_after < 0.8 + 1.0  # within the watch's 0.1 s step and one query, not at the wait's end
+
+
+def test_the_watch_sees_another_process_commit_and_only_then(sqlite_url):
+    engine = make_engine(sqlite_url)
+    from zensync_pipelines.demo.seed import seed_customers
+
+    seed_customers(engine, 3)
+    watch = WriteWatch(sqlite_url)
+    assert watch.can_wait
+    stamp = watch.stamp()
+    assert not watch.wait(stamp, time.monotonic() + 0.5)  # nothing written: waits it out
+    writer = _change_later(sqlite_url, 0.3)
+    assert watch.wait(stamp, time.monotonic() + 5)
+    writer.join()
+    engine.dispose()
+
+
+def test_postgresql_gives_no_free_signal_so_a_tick_does_not_wait(postgres_url):
+    watch = WriteWatch(postgres_url)
+    assert not watch.can_wait
+    began = time.monotonic()
+    assert not watch.wait(watch.stamp(), time.monotonic() + 3)
+    assert time.monotonic() - began < 0.1
+
+
+def test_a_sensor_skipped_by_the_daemon_waits_less_and_grows_back():
+    """The daemon looks every 5 s; a tick still waiting at a look is skipped, so the next one starts ~10 s later."""
+    from zensync_pipelines.dagster_defs.waking import WaitBudget
+
+    budget = WaitBudget(3.0)
+    assert budget.start(100.0) == 3.0
+    assert budget.start(105.0) == 3.0  # on time: stays at most
+    assert budget.start(115.0) == 2.5  # a look skipped it
+    assert budget.start(125.0) == 2.0
+    assert budget.start(130.0) == pytest.approx(2.1)  # on time again: grows back a little per tick
+    for n in range(30):
+        budget.start(135.0 + 5 * n)
+    assert budget.seconds == 3.0
+    for n in range(30):
+        budget.start(300.0 + 10 * n)
+    assert budget.seconds == 1.0  # never below a second

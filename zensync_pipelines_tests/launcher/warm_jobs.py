@@ -1,0 +1,44 @@
+"""A code location of three small jobs for the warm run launcher's tests: one succeeds, one raises, one waits
+(to be terminated, or killed) and records its process id first."""
+
+import os
+import time
+from pathlib import Path
+
+from dagster import Definitions, OpExecutionContext, in_process_executor, job, op
+
+
+@op
+def note_pid(context: OpExecutionContext) -> int:
+    folder = os.environ.get("WARM_TEST_MARKERS")
+    if folder:
+        (Path(folder) / context.run_id).write_text(f"{os.getpid()} {os.getppid()}")
+    return os.getpid()
+
+
+@op
+def wait_long(pid: int) -> None:
+    time.sleep(120)
+
+
+@op
+def boom(pid: int) -> None:
+    raise RuntimeError("the op raised on purpose")
+
+
+@job
+def succeeds():
+    note_pid()
+
+
+@job
+def raises():
+    boom(note_pid())
+
+
+@job
+def waits():
+    wait_long(note_pid())
+
+
+defs = Definitions(jobs=[succeeds, raises, waits], executor=in_process_executor)  # as zensync's jobs run

@@ -8,8 +8,9 @@ setup(
     version="0.1.0",
     description="Dagster-native two-way sync of business catalogs with Stripe and Salesforce",
     packages=find_packages(exclude=["zensync_pipelines_tests*", "benchmarks*"]),
-    package_data={"zensync_pipelines": ["dagster_instance.yaml", "dagster_workspace.yaml", "store/migrations/*.ini", "store/migrations/*.mako",
-                                        "store/migrations/versions/*.py", "sandbox/**/*.json"]},
+    package_data={"zensync_pipelines": ["dagster_instance.yaml", "dagster_workspace.yaml", "store/migrations/*.ini",
+                                        "store/migrations/*.mako", "store/migrations/versions/*.py",
+                                        "sandbox/**/*.json"]},
     include_package_data=True,
     python_requires=">=3.11",
     install_requires=[

@@ -35,8 +35,8 @@ class InboundTables(Protocol):
 
     def transaction(self) -> Any: ...  # a context manager yielding the writer RowApplier uses
 
-    # Optional (read with getattr): split_envelopes(catalog, system, split) -> new events, for a system whose
-    # decoder has `split_envelope` (one stored delivery of several events, see store/inbox_envelopes.py).
+    # Needed only for a system whose decoder has `split_envelope` (one stored delivery of several events, see
+    # store/inbox_envelopes.py): split_envelopes(catalog, system, split) -> how many events were new.
 
 
 def _result(event: int, status: str, outcome: str, error: Optional[str] = None) -> Verdict:

@@ -18,7 +18,7 @@ import os
 import random
 import subprocess
 import time
-from typing import Optional
+from typing import Any, Optional
 
 import stripe
 from sqlalchemy import select
@@ -27,7 +27,10 @@ from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.cli.dev import SANDBOX_STRIPE_KEY
 from zensync_pipelines.store import migrate
 from zensync_pipelines.store.db import make_engine
-from zensync_pipelines.store.inbox import InboxStore
+from zensync_pipelines.store.inbox import ENVELOPE, InboxStore
+from zensync_pipelines.store.inbox_envelopes import split_envelopes
+from zensync_pipelines.store.tables import inbound_events
+from zensync_pipelines.systems.salesforce import outbound_envelope
 
 from ..common import Context, Result, median, percentile
 from ..receiver_load import NOTIFICATIONS, measure
@@ -55,6 +58,8 @@ def throughput_figures(ctx: Context, result: Result, kind: str, count: int, labe
                     engine = make_engine(url)
                     migrate.upgrade(engine)
                     found = measure(url, kind, count, clients, workers, _free_port(), str(ctx.work))
+                    if kind == "salesforce":  # what the inbox job does first: the envelopes become notifications
+                        found["split_seconds"] = split_all(engine)
                     stored = sum(1 for e in InboxStore(engine).rows() if e["event_id"] < ("evt_bench_1" if
                                  kind == "stripe" else "04l001"))
                     engine.dispose()
@@ -64,6 +69,11 @@ def throughput_figures(ctx: Context, result: Result, kind: str, count: int, labe
             noop = median([r["noop"]["rate"] for r in runs])
             cpu = median([r["receiver"]["cpu_ms_per_event"] for r in runs])
             rows.append((workers, clients, rate, noop, cpu))
+            if kind == "salesforce":
+                split = median([count * per / r["split_seconds"] for r in runs])
+                ctx.log(f"inbox job's split of the envelopes: {split:.0f} {unit}")
+                result.figure(f"{label}, {workers} worker(s), {clients} clients: the inbox job splitting the "
+                              f"envelopes (PostgreSQL)", round(split, 1), unit)
             ctx.log(f"{kind}: {workers} worker(s), {clients} clients: {rate:.0f} {unit} (no-op {noop:.0f}), "
                     f"{cpu:.3f} ms CPU/event")
             name = f"{label}, {workers} worker(s), {clients} clients"
@@ -84,6 +94,18 @@ def throughput_figures(ctx: Context, result: Result, kind: str, count: int, labe
                         f"the receiver's processes' user+system time over the run (/proc), PostgreSQL's not "
                         f"included. Load generator, receiver and PostgreSQL share the machine's 2 cores (and other "
                         f"work on it: load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}).")
+
+
+def split_all(engine: Any) -> float:
+    """Split every stored Salesforce envelope as the inbox job does before applying (store/inbox_envelopes.py);
+    the seconds it took."""
+    started = time.perf_counter()
+    with engine.connect() as connection:
+        catalogs = connection.execute(select(inbound_events.c.catalog).where(
+            inbound_events.c.event_type == ENVELOPE).distinct()).scalars().all()
+    for catalog in catalogs:
+        split_envelopes(InboxStore(engine), catalog, "salesforce", outbound_envelope.split)
+    return time.perf_counter() - started
 
 
 def throughput(ctx: Context, result: Result) -> None:

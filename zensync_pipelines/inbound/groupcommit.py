@@ -14,6 +14,7 @@ database refuses fails only the delivery that brought it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from ..store.inbox import InboxStore, NewInboundEvent
 from .pgasync import AsyncInbox, outage
 
+log = logging.getLogger("zensync.webhooks")
 # Two commits in flight: a delivery that arrives just after a commit started goes out in the next one at once
 # instead of waiting for the first to return (PostgreSQL flushes concurrent commits together too).
 WRITERS = 2
@@ -42,15 +44,20 @@ class GroupCommit:
     def __init__(self, inbox: InboxStore):
         self.inbox = inbox
         self._waiting: deque[tuple[list[NewInboundEvent], asyncio.Future[int]]] = deque()
+        self._logged: set[asyncio.Future[int]] = set()  # deliveries whose events the commit's log line names
         self._writers: set[asyncio.Task[None]] = set()
         # At most WRITERS commits at a time: on PostgreSQL awaited on the loop (pgasync), elsewhere on threads.
         self._async = AsyncInbox(inbox, inbox.engine) if inbox.engine.dialect.name == "postgresql" else None
         self._threads = None if self._async else ThreadPoolExecutor(WRITERS, thread_name_prefix="zensync-inbox")
 
-    async def add(self, events: list[NewInboundEvent]) -> int:
-        """Store `events` durably; how many were new. Raises Unavailable when they could not be committed."""
+    async def add(self, events: list[NewInboundEvent], logged: bool = False) -> int:
+        """Store `events` durably; how many were new. Raises Unavailable when they could not be committed.
+        `logged`: the commit's one log line names each event, stored or duplicate (a line per event cost ~50 µs,
+        a fifth of a Stripe delivery's own CPU)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[int] = loop.create_future()
+        if logged:
+            self._logged.add(done)
         self._waiting.append((events, done))
         if len(self._writers) < WRITERS:
             writer = loop.create_task(self._drain())
@@ -83,12 +90,21 @@ class GroupCommit:
                     done.set_exception(Unavailable(type(error).__name__))
             return
         tenant = self.inbox.tenant  # an event that names no tenant is stored under the store's
+        named = []
         for delivery, done in batch:
             count = 0
             for event in delivery:
                 key = (event.tenant or tenant, event.system, event.event_id)
-                if key in new:  # the first delivery of an event the batch carried twice counts it
+                stored = key in new
+                if stored:  # the first delivery of an event the batch carried twice counts it
                     new.discard(key)
                     count += 1
+                if done in self._logged:
+                    named.append(f"{event.system}: {event.event_id} ({event.event_type}) "
+                                 f"{'stored' if stored else 'duplicate'}"
+                                 f"{f' for tenant {event.tenant}' if event.tenant else ''}")
+            self._logged.discard(done)
             if not done.done():
                 done.set_result(count)
+        if named:
+            log.info("%s", "; ".join(named))

@@ -36,7 +36,8 @@ class AsyncInbox:
         self._idle: list[Any] = []
 
     async def add_new(self, events: Sequence[NewInboundEvent]) -> set[tuple[str, str, str]]:
-        statement, parameters = self.inbox.insert_statement(events)
+        # Every event passed check_storable when its delivery was queued (receiver.commit): not checked twice.
+        statement, parameters = self.inbox.insert_statement(events, checked=True)
         connection = self._idle.pop() if self._idle else await self._connect()
         try:
             cursor = connection.cursor()

@@ -5,7 +5,6 @@ import this module, so neither imports the other.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
@@ -20,7 +19,6 @@ from .groupcommit import GroupCommit, Unavailable
 from .logs import refuse
 from .routing import TTL_SECONDS, TenantDirectory
 
-log = logging.getLogger("zensync.webhooks")
 MAX_BODY_BYTES = 1024 * 1024  # Stripe's events are a few kB; anything near this is not a webhook
 
 
@@ -93,27 +91,25 @@ async def read_body(request: Request, limit: int, content_type: Optional[str]) -
     return b"".join(chunks)
 
 
-async def commit(context: ReceiverContext, events: list[NewInboundEvent]) -> int:
+async def commit(context: ReceiverContext, events: list[NewInboundEvent], logged: bool = False) -> int:
     """Store the events durably; how many were new. Raises Refused (400) for an event the inbox cannot take and
-    Unavailable when the database cannot take it now: the caller answers 5xx, never 2xx."""
+    Unavailable when the database cannot take it now: the caller answers 5xx, never 2xx. `logged`: the commit's
+    log line names each event (GroupCommit.add)."""
     for event in events:
         try:
             check_storable(event)
         except Unstorable as error:
             raise Refused(400, f"event {event.event_id[:64]!r} cannot be stored: {error}") from None
-    return await context.writer.add(events)
+    return await context.writer.add(events, logged)
 
 
 async def store(request: Request, context: ReceiverContext, system: str,
                 events: list[NewInboundEvent]) -> JSONResponse:
     """Commit, then acknowledge; the database down is a 503 (the system retries), never a lost event."""
     try:
-        added = await commit(context, events)
+        added = await commit(context, events, logged=True)  # each event named in its commit's log line
     except Unavailable as error:
         refuse(request, f"inbox unavailable ({error}) for " +
                ", ".join(f"{e.event_id} ({e.event_type})" for e in events))
         return JSONResponse({"error": "inbox unavailable, deliver again"}, status_code=503)
-    for event in events:
-        log.info("%s: %s (%s) %s%s", system, event.event_id, event.event_type, "stored" if added else "duplicate",
-                 f" for tenant {event.tenant}" if event.tenant else "")
     return JSONResponse({"stored": added})

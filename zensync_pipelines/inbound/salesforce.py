@@ -3,7 +3,8 @@
 The checks are `systems.salesforce.outbound_endpoint`'s (network and token before the body is read, then content
 type, defusedxml parse and org); this module runs them in the receiver app: the settings are read once when the
 app is built (a typo fails `zensync webhooks serve` at start, naming the variable), the body is capped while it
-streams, the notifications go through the receiver's inbox commit, and the Ack is sent only after it. Every
+streams, the message goes through the receiver's inbox commit as one envelope row (split into notifications by the
+inbox job), and the Ack is sent only after it. Every
 refusal is a SOAP fault, logged once by the app. The route is mounted only when SALESFORCE_ORGANIZATION_ID is
 set.
 
@@ -26,7 +27,8 @@ from .. import config
 from ..engine.spec import inbound_routes
 from ..systems.salesforce.ids import canonical
 from ..systems.salesforce.outbound import (CONTENT_TYPE, SYSTEM, OutboundMessage, OutboundRefused, ack,
-                                           check_content_type, fault, parse, to_events)
+                                           check_content_type, fault, parse)
+from ..systems.salesforce.outbound_envelope import envelope_event
 from ..systems.salesforce.outbound_auth import OutboundSettings
 from .logs import log, refuse
 from .receiver import Receiver, ReceiverContext, Refused, Unavailable, commit, read_body
@@ -82,8 +84,10 @@ def build_routes(context: ReceiverContext, settings: Optional[OutboundSettings] 
             # Parsing is CPU work of a millisecond or two: done on the loop, a thread would only add a hop.
             message = parse(body, context.max_body_bytes)
             tenant = await route_by_org(context, own_org, message)
-            events = to_events(message, routes, received_at=dt.datetime.now(dt.timezone.utc), tenant=tenant)
-            stored = await commit(context, events)
+            # One envelope row for the whole message, split into notifications by the inbox job: see
+            # systems/salesforce/outbound_envelope.py for why, and what it keeps.
+            envelope = envelope_event(message, routes, dt.datetime.now(dt.timezone.utc), tenant)
+            stored = await commit(context, [envelope]) if envelope else 0
         except OutboundRefused as refused:
             return answer(request, refused.status, f"{refused.code}: {refused.reason}", refused.reason)
         except Refused as refused:
@@ -92,9 +96,10 @@ def build_routes(context: ReceiverContext, settings: Optional[OutboundSettings] 
             # HTTP 500 with a fault: Salesforce keeps the message and delivers it again.
             return answer(request, 500, f"inbox unavailable ({error}) for message {message.action_id}",
                           "temporarily unable to store the notifications; retry later", "soapenv:Server")
-        log.info("salesforce: outbound message %s: %d notifications, %d new, ids %s%s", message.action_id,
-                 len(message.notifications), stored, ",".join(n.id for n in message.notifications[:5]),
-                 f", tenant {tenant}" if tenant else "")
+        log.info("salesforce: outbound message %s: %d notifications, %s, ids %s%s", message.action_id,
+                 len(message.notifications), "nothing a catalog takes in" if envelope is None else
+                 f"stored as envelope {envelope.event_id}" if stored else f"a duplicate of {envelope.event_id}",
+                 ",".join(n.id for n in message.notifications[:5]), f", tenant {tenant}" if tenant else "")
         return Response(ack(), 200, media_type=CONTENT_TYPE)
 
     return [Route(PATH, deliver, methods=["POST"]), Route(PATH + "/{token}", deliver, methods=["POST"])]

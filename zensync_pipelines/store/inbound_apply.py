@@ -16,6 +16,7 @@ from ..engine.types import DELETED, SYNCED, UNLINKED, MappingState
 from . import digests
 from .catalog import CatalogTables
 from .inbox import APPLIED, FAILED, IGNORED, PENDING, EventResult, InboxStore
+from .inbox_envelopes import Split, split_envelopes
 from .mappings import CHUNK, _chunks
 from .state import DEFAULT_TENANT
 from .tables import conflicts, inbound_events, mappings, sync_events
@@ -173,6 +174,9 @@ class InboundTables:
 
     def due(self, catalog: str, system: str, limit: int, after_id: int = 0) -> list[dict[str, Any]]:
         return self.inbox.due(catalog, system, limit=limit, after_id=after_id)
+
+    def split_envelopes(self, catalog: str, system: str, split: Split) -> int:
+        return split_envelopes(self.inbox, catalog, system, split)
 
     def history(self, system: str, object_type: str, external_ids: Sequence[str],
                 delete_types: frozenset[str]) -> dict[str, tuple[Optional[dt.datetime], bool]]:

@@ -25,9 +25,13 @@ class CountingInbox(InboxStore):
 
     statements = 0
 
-    def _rows(self, events):
+    def _rows(self, events):  # SQLite
         self.statements += 1
         return super()._rows(events)
+
+    def insert_statement(self, events, checked=False):  # PostgreSQL
+        self.statements += 1
+        return super().insert_statement(events, checked)
 
 
 def test_deliveries_arriving_together_share_commits_and_each_gets_its_own_answer(engine):

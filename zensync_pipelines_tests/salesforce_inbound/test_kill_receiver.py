@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from zensync_pipelines.sandbox.salesforce.auth import ORG_ID
-from zensync_pipelines.store.inbox import InboxStore
+from zensync_pipelines.store.inbox import ENVELOPE, InboxStore
 from zensync_pipelines_tests.conftest import free_port, wait_for_port
 from zensync_pipelines_tests.salesforce.conftest import resource_for, run_engine, seeded
 from zensync_pipelines_tests.sandbox_salesforce.conftest import wait_until
@@ -72,9 +72,10 @@ def test_a_receiver_killed_mid_stream_loses_and_duplicates_nothing(sb, sales, po
     finally:
         killed.set()  # an editor still waiting ends; the spawn fixture kills both receivers
         editor.join(timeout=60)
-    stored = InboxStore(engine).rows(system="salesforce")
+    report = inbound(sb, engine)  # splits the stored envelopes (one per message) into notifications first
+    stored = [r for r in InboxStore(engine).rows(system="salesforce") if r["event_type"] != ENVELOPE]
     assert len({r["event_id"] for r in stored}) == len(stored) == EDITS  # each notification once
-    report = inbound(sb, engine)
+    assert {r["status"] for r in InboxStore(engine).rows(event_type=ENVELOPE)} == {"applied"}  # every one split
     assert (report.applied, report.failed) == (EDITS, 0)  # each sales edit applied exactly once
     for n, internal_id in enumerate(sorted(accounts, key=int)):
         assert row(engine, internal_id)["phone"] == f"+1 555 02{n:02d}"

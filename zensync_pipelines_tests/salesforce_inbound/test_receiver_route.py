@@ -20,6 +20,7 @@ from zensync_pipelines.sandbox.salesforce.auth import ORG_ID
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.inbox import InboxStore
 from zensync_pipelines.systems.salesforce.outbound_auth import OutboundSettings
+from zensync_pipelines_tests.salesforce_inbound.envelopes import notifications
 from zensync_pipelines_tests.conftest import SHARED_REFERENCE, free_port, wait_for_port
 from zensync_pipelines_tests.sandbox_salesforce.conftest import client, wait_until
 
@@ -57,9 +58,12 @@ def test_notifications_are_stored_once_and_acknowledged(org, engine):
         ids = [sf.Account.create({"Name": f"Acme {i}"})["id"] for i in range(5)]
         contact = sf.Contact.create({"LastName": "Lovelace", "Email": "ada@example.com"})["id"]
         wait_until(lambda: org.outbound.status()["pending"] == 0, timeout=20)
-    rows = InboxStore(engine).rows(system="salesforce")
+    envelopes = InboxStore(engine).rows(system="salesforce")
+    assert {(r["event_type"], r["status"]) for r in envelopes} == {("envelope", "pending")}  # one row a message
+    rows = notifications(engine)  # split, as the inbox job does first
     assert sorted(r["external_id"] for r in rows) == sorted([*ids, contact])  # duplicates and resends: once each
     assert {(r["catalog"], r["event_type"]) for r in rows} == {("customers", "changed")}
+    assert {r["status"] for r in InboxStore(engine).rows(event_type="envelope")} == {"applied"}
 
 
 def test_a_wrong_token_or_an_oversized_body_stores_nothing(org, engine):
@@ -74,7 +78,7 @@ def test_a_wrong_token_or_an_oversized_body_stores_nothing(org, engine):
         assert InboxStore(engine).rows(system="salesforce") == []
         org.outbound.configure({"*": f"{url}/{TOKEN}"})  # the admin fixes the URL: the org's retry delivers
         wait_until(lambda: org.outbound.status()["pending"] == 0, timeout=10)
-    assert len(InboxStore(engine).rows(system="salesforce")) == 1
+    assert len(notifications(engine)) == 1
 
 
 def test_the_database_down_is_a_soap_fault_500_then_the_retry_is_stored(org, engine):
@@ -90,7 +94,7 @@ def test_the_database_down_is_a_soap_fault_500_then_the_retry_is_stored(org, eng
         assert failed.status_code == 500 and b"soapenv:Server" in failed.content
         context.engine = engine  # the database is back
         wait_until(lambda: org.outbound.status()["pending"] == 0, timeout=10)
-    assert len(InboxStore(engine).rows(system="salesforce")) == 1
+    assert len(notifications(engine)) == 1
 
 
 def test_settings_are_read_once_and_a_bad_org_id_fails_at_start():

@@ -18,6 +18,7 @@ import json
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from ...engine.inbound.types import REMOVE, UPSERT, Change
+from . import outbound_envelope
 from .changes import ChangeReader
 from .ids import canonical
 from .outbound import parse_datetime
@@ -32,6 +33,8 @@ class SalesforceEvents:
 
     delete_types = frozenset({DELETED})
     verify_state = True  # the payload is a hint: the engine replaces it with the fetched current state
+    # The receiver stores an outbound message as one envelope row; the run splits it into notifications first.
+    split_envelope = staticmethod(outbound_envelope.split)
 
     def __init__(self, user_id: Optional[str] = None, identify: Optional[Callable[[], str]] = None,
                  tag_fields: Optional[Mapping[str, str]] = None):

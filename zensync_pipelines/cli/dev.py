@@ -8,11 +8,14 @@ dagster to stop and then stops the sandboxes.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -132,6 +135,23 @@ def dagster_home(data: Path) -> Path:
     return home
 
 
+# A unix socket's path holds at most 107 bytes; dagster dev names its gRPC sockets `tmpXXXXXXXX` in TMPDIR.
+SOCKET_DIR_MAX = 90
+
+
+def socket_dir(data: Path) -> Path:
+    """Where dagster dev keeps its gRPC sockets: `<data>/tmp`, unless that path is too long to bind a socket in (a
+    deep data folder: the code server then failed to start, "Failed to bind to address unix:..."); then a short
+    folder of its own under /tmp, removed when dev exits."""
+    tmp = data / "tmp"
+    if len(str(tmp)) <= SOCKET_DIR_MAX:
+        tmp.mkdir(exist_ok=True)
+        return tmp
+    short = Path(tempfile.mkdtemp(prefix="zensync-dev-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    atexit.register(shutil.rmtree, short, True)
+    return short
+
+
 def answers(url: str) -> bool:
     """True once the Dagster webserver serves requests (it listens some seconds after its process starts)."""
     try:
@@ -185,8 +205,7 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
 
     # Every registered system: its sandbox, its own settings, or skipped with one line (systems/registry.py).
     systems = start_systems(data, {"stripe": stripe_port, "salesforce": salesforce_port})
-    tmp = data / "tmp"
-    tmp.mkdir(exist_ok=True)
+    tmp = socket_dir(data)
     env = dict(os.environ, **systems.environment, **{
         config.DATABASE_URL: url,
         "ZENSYNC_SENSORS_DEFAULT": os.environ.get("ZENSYNC_SENSORS_DEFAULT", "running"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
 import ssl
 import threading
 import time
@@ -24,6 +25,15 @@ from urllib.parse import parse_qs, urlsplit
 from ..engine.ratelimit import TokenBucket  # the same bucket the adapters wait on
 
 HOST = "127.0.0.1"
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5. A Stripe run opens one connection per worker thread at once (80 at
+    # 200 req/s); on a busy machine the accept loop falls behind, the kernel's queue overflows and it resets the
+    # connections it cannot queue, which the SDK retries: extra requests a real API never causes, counted in a
+    # run's api_calls. The system's own cap (net.core.somaxconn) bounds this.
+    request_queue_size = socket.SOMAXCONN
+    daemon_threads = True
 
 
 class DropConnection(Exception):
@@ -283,8 +293,7 @@ class Sandbox:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # request logs would drown test output; counters carry the useful part
 
-        server = ThreadingHTTPServer((HOST, self._port), _Handler)
-        server.daemon_threads = True
+        server = _Server((HOST, self._port), _Handler)
         if self._ssl_context is not None:
             server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True)
         self._server = server

@@ -30,6 +30,10 @@ from .. import config
 from .copy_lease import copy_lease
 
 LOCK_CLASS = 0x7A73  # "zs": the first key of every zensync advisory lock, apart from other applications' locks
+# The second key: the copy within its catalog database. PostgreSQL scopes advisory locks by database, not by
+# schema, so the schema is part of it: catalogs kept as schemas of one database (a host per schema, the test suite's
+# parallel workers) have their own copies, which must not wait for each other.
+LOCK_KEY_SQL = "hashtext(coalesce(current_schema(), '') || ':' || :key)"
 ADVISORY, LEASE = "advisory", "lease"
 
 
@@ -58,10 +62,10 @@ def copy_lock(engine: Engine, tenant: str, catalog: str, system: str, waiting: C
     key = {"cls": LOCK_CLASS, "key": f"{tenant}:{catalog}.{system}"}
     mode = "_shared" if shared else ""
     with engine.connect() as connection:
-        taken = connection.execute(text(f"SELECT pg_try_advisory_lock{mode}(:cls, hashtext(:key))"), key).scalar()
+        taken = connection.execute(text(f"SELECT pg_try_advisory_lock{mode}(:cls, {LOCK_KEY_SQL})"), key).scalar()
         if not taken:
             waiting()
-            connection.execute(text(f"SELECT pg_advisory_lock{mode}(:cls, hashtext(:key))"), key)
+            connection.execute(text(f"SELECT pg_advisory_lock{mode}(:cls, {LOCK_KEY_SQL})"), key)
         session = connection.execute(text("SELECT pg_backend_pid()")).scalar()
         connection.commit()  # no transaction left open for hours beside the lock
         if connection.execute(text("SELECT pg_backend_pid()")).scalar() != session:
@@ -73,5 +77,5 @@ def copy_lock(engine: Engine, tenant: str, catalog: str, system: str, waiting: C
         try:
             yield
         finally:
-            connection.execute(text(f"SELECT pg_advisory_unlock{mode}(:cls, hashtext(:key))"), key)
+            connection.execute(text(f"SELECT pg_advisory_unlock{mode}(:cls, {LOCK_KEY_SQL})"), key)
             connection.commit()

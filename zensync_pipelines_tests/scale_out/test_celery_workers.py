@@ -13,11 +13,12 @@ import threading
 import time
 from collections import defaultdict
 
-from dagster import DagsterEventType, DagsterInstance, execute_job
+from dagster import DagsterEventType, DagsterInstance, RunsFilter, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from zensync_pipelines.dagster_defs.celery_task import POOL
 from zensync_pipelines.dagster_defs.fanout import fanout_job_name
+from zensync_pipelines.store.copy_lock import copy_lock
 from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines_tests.scale_out import location
 from zensync_pipelines_tests.scale_out.cluster import Cluster
@@ -83,6 +84,23 @@ def test_twenty_tenants_fan_out_over_both_workers(cluster):
     _exactly_once(cluster, rows)
 
 
+def _hot(key: str) -> bool:
+    return key == f"{UNIT}[hot]" or key.startswith(f"{UNIT}[hot_")  # the tenant's first range, then the others
+
+
+def _waiting_hot_steps(instance, known_runs: set[str], timeout: float) -> set[str]:
+    """Until two of the hot tenant's steps have logged that they wait for the copy's lock (or `timeout`): the
+    hot steps that have, by then. Read from the run's event log, in this process, while the run goes on."""
+    job, deadline, waiting = fanout_job_name(location.SPEC, "stripe"), time.monotonic() + timeout, set()
+    while len(waiting) < 2 and time.monotonic() < deadline:
+        runs = [r.run_id for r in instance.get_runs(filters=RunsFilter(job_name=job)) if r.run_id not in known_runs]
+        for run_id in runs:
+            waiting |= {e.step_key for e in instance.all_logs(run_id)
+                        if e.step_key and _hot(e.step_key) and "waiting for another sync" in (e.user_message or "")}
+        time.sleep(0.2)
+    return waiting
+
+
 def test_one_tenants_limit_holds_while_its_steps_run_on_both_workers(cluster):
     # hot: 80 rows over six months, in ranges of three months: two steps of ~40 creates, each of which alone
     # would go at CLIENT_RATE; together, unless they share one bucket, at twice that, past SANDBOX_RATE (with a
@@ -91,19 +109,37 @@ def test_one_tenants_limit_holds_while_its_steps_run_on_both_workers(cluster):
     cluster.add_tenants(rows)
     accounts = cluster.accounts()
     before = dict(cluster.sandbox.rate_limited_requests)
-    result, logs = _run(cluster, tenants=list(rows), months_per_step=3)
+    # Both ranges must run at once, on both workers, whatever the machine's load: the test holds the hot copy's
+    # lock as a whole sync of it would, so each range step waits at its start, before any request or token. A
+    # worker runs one step at a time and reserves none ahead (prefetch 1, late acks: dagster_defs/executors.py),
+    # so the first hot step pins its worker and the second can only start on the other; once both wait, the
+    # lock is released and they sync side by side (a timing-dependent placement let one worker run both).
+    with DagsterInstance.get() as instance:
+        known = {r.run_id for r in instance.get_runs()}
+        outcome = {}
+        runner = threading.Thread(target=lambda: outcome.update(
+            zip(("result", "logs"), _run(cluster, tenants=list(rows), months_per_step=3))))
+        with copy_lock(cluster.engine, "hot", location.SPEC.name, "stripe"):
+            runner.start()
+            waiting = _waiting_hot_steps(instance, known, timeout=120)
+        runner.join(timeout=240)
+    assert not runner.is_alive()
+    result, logs = outcome["result"], outcome["logs"]
     assert result.success
     placement, windows = _placement(logs), _windows(logs)
-    hot = {key: placement[key][0] for key in placement
-           if key == f"{UNIT}[hot]" or key.startswith(f"{UNIT}[hot_")}  # its first range, then the others
-    assert len(hot) >= 2 and set(hot.values()) == {"w1", "w2"}, hot  # the tenant's ranges on both workers
-    # ... at the same time: two steps of one lane, in two processes, each free to go as fast as its bucket lets.
-    spans = sorted(windows[key] for key in hot)
-    assert any(a[1] > b[0] for a, b in zip(spans, spans[1:])), spans
+    hot = {key: placement[key][0] for key in placement if _hot(key)}
+    assert len(waiting) == 2, (waiting, hot)  # two ranges were under way before either could sync
+    assert {hot[key] for key in waiting} == {"w1", "w2"}, hot  # ... one on each worker
+    # ... then at the same time: two steps of one lane, in two processes, each free to go as fast as its bucket
+    # lets. (Two ranges most days; three when the six months' rows span seven calendar months.)
+    first, second = sorted(windows[key] for key in waiting)
+    assert first[1] > second[0], (first, second)
     answered = cluster.sandbox.rate_limited_requests
     assert answered.get(accounts["hot"], 0) == before.get(accounts["hot"], 0), answered  # not one 429
-    cold = {placement[key][0] for key in placement if "[cold" in key}
-    assert cold == {"w1", "w2"}, placement  # other tenants' steps ran on both workers too
+    # The cold tenants' steps ran once each; on which worker depends on the queue's order (the spread over both
+    # workers is the twenty tenants' test's).
+    cold = {key: workers for key, workers in placement.items() if "[cold" in key}
+    assert {f"{UNIT}[cold1]", f"{UNIT}[cold2]"} <= set(cold) and all(len(w) == 1 for w in cold.values()), placement
     _exactly_once(cluster, rows)
 
 

@@ -167,3 +167,41 @@ def test_behind_pgbouncer_in_transaction_mode_the_advisory_lock_refuses_and_the_
         assert order == ["first", "second"]
     finally:
         engine.dispose()
+
+
+def test_one_copys_advisory_lock_in_two_schemas_of_one_database_is_two_locks(postgres_url, postgres_server,
+                                                                            monkeypatch):
+    """Catalog databases kept as schemas of one PostgreSQL database (the suite's parallel workers do) each have
+    their own copies: PostgreSQL scopes advisory locks by database, so the lock's key names the schema. A sync of
+    the copy in another schema goes ahead; in the same schema it still waits."""
+    from zensync_pipelines_tests.conftest import _postgres_schema_url
+
+    monkeypatch.delenv("ZENSYNC_COPY_LOCK", raising=False)
+    other = f"zs_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(postgres_server)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{other}"'))
+    here, there = make_engine(postgres_url), make_engine(_postgres_schema_url(postgres_server, other))
+    events = {name: threading.Event() for name in ("there waited", "there done", "here waited", "here done")}
+
+    def sync(engine, name):
+        with copy_lock(engine, *COPY, waiting=events[f"{name} waited"].set):
+            events[f"{name} done"].set()
+
+    try:
+        with copy_lock(here, *COPY):
+            threads = [threading.Thread(target=sync, args=(engine, name), daemon=True)
+                       for engine, name in ((there, "there"), (here, "here"))]
+            for thread in threads:
+                thread.start()
+            assert events["there done"].wait(10) and not events["there waited"].is_set()
+            assert events["here waited"].wait(10) and not events["here done"].is_set()
+        assert events["here done"].wait(10)
+        for thread in threads:
+            thread.join(10)
+    finally:
+        here.dispose()
+        there.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{other}" CASCADE'))
+        admin.dispose()

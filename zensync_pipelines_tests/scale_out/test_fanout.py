@@ -14,7 +14,7 @@ from zensync_pipelines.dagster_defs.fanout import fanout_job_name, mapping_key, 
 from zensync_pipelines.dagster_defs.resources import CatalogDatabase
 from zensync_pipelines.dagster_defs.step_values import SCOPE
 from zensync_pipelines.store.catalog import CatalogTables
-from zensync_pipelines.store.copy_lock import LOCK_CLASS, copy_lock
+from zensync_pipelines.store.copy_lock import LOCK_CLASS, LOCK_KEY_SQL, copy_lock
 from zensync_pipelines.store.mappings import MappingStore
 from zensync_pipelines.store.tables import state
 from zensync_pipelines.store.tenants import Tenant, TenantStore
@@ -132,7 +132,7 @@ def test_a_step_waits_for_another_sync_of_its_copy(world, database_url):
             with world.engine.connect() as connection:  # the step's lock request, waiting in pg_locks
                 if connection.execute(text(
                         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = "
-                        ":cls AND objid::bigint = (hashtext(:key)::bigint & 4294967295) AND pid <> pg_backend_pid()"),
+                        f":cls AND objid::bigint = ({LOCK_KEY_SQL}::bigint & 4294967295) AND pid <> pg_backend_pid()"),
                         {"cls": LOCK_CLASS, "key": "t1:customers.stripe"}).scalar():
                     waited.set()
             time.sleep(0.1)

@@ -254,6 +254,7 @@ def batches(request, monkeypatch):
 _SHARED_FIXTURES = {"zensync_dev": "zensync_dev", "cluster": "celery_cluster"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups off the items
 def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
     for item in items:
         group = next((g for name, g in _SHARED_FIXTURES.items() if name in getattr(item, "fixturenames", ())), None)

@@ -42,10 +42,13 @@ class Daemon:
             "module_name": MODULE, "location_name": "warm"}}]}))
         env = {**os.environ, "DAGSTER_HOME": str(self.home), "WARM_TEST_MARKERS": str(self.markers),
                "DAGSTER_GRPC_TIMEOUT_SECONDS": "300"}
+        # The storage exists before the daemon starts, as `dagster dev` makes it: the daemon, its code server and the
+        # warm process creating a fresh SQLite storage at once stamped its Alembic version twice ("more than one
+        # head") on a loaded machine.
+        self.instance = DagsterInstance.from_config(str(self.home))
         self.log = (root / "daemon.log").open("w")
         self.process = subprocess.Popen([sys.executable, "-m", "dagster._daemon", "run", "-w", str(self.workspace)],
                                         env=env, cwd=self.home, stdout=self.log, stderr=subprocess.STDOUT)
-        self.instance = DagsterInstance.from_config(str(self.home))
         deadline = time.monotonic() + 180
         while not queue_daemon_alive(self.instance):
             assert self.process.poll() is None, self.daemon_log()

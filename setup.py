@@ -41,8 +41,8 @@ setup(
     ],
     extras_require={
         "test": [
-            # Not 9 yet: pytest-xdist 3.8 groups tests (`--dist loadgroup`, README's test command) by renaming their node
-            # ids, which pytest 9 no longer lets a plugin do, so every group was spread over all workers.
+            # Not 9 yet: pytest-xdist 3.8 groups tests (`--dist loadgroup`, README's test command) by renaming their
+            # node ids, which pytest 9 no longer lets a plugin do, so every group was spread over all workers.
             "pytest>=8,<9",
             "pytest-timeout>=2.3",
             # The suite runs on three workers (README's test command): most of its time is spent waiting on daemons,

@@ -154,8 +154,9 @@ def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment):
         # Followed from the queue to the end, a line per status, then today's summary.
         lines = [line for line in output.splitlines() if line.startswith(f"run {run_id}: ")]
         statuses = [line.split(": ")[1].split()[0].rstrip(",") for line in lines]
-        assert [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s] == \
-               ["queued", "starting", "started", "success"], output
+        # `starting` may pass between two looks: a run forked from the warm launcher starts within a second.
+        seen = [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s]
+        assert seen in (["queued", "starting", "started", "success"], ["queued", "started", "success"]), output
         assert f"{JOB}: run {run_id} succeeded" in output
         [totals] = [line for line in output.splitlines() if line.startswith("│ ")]
         # Launched by the daemon's warm launcher: the run carries its process, forked by the daemon's warm process.

@@ -25,6 +25,7 @@ from zensync_pipelines_tests.conftest import reap
 from . import warm_jobs
 
 MODULE = "zensync_pipelines_tests.launcher.warm_jobs"
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
 
 
 class Daemon:
@@ -40,8 +41,11 @@ class Daemon:
         self.workspace = root / "workspace.yaml"
         self.workspace.write_text(yaml.safe_dump({"load_from": [{"python_module": {
             "module_name": MODULE, "location_name": "warm"}}]}))
+        # PYTHONPATH: the daemon, its code server and the warm process import this test's jobs from the checkout
+        # (the install holds zensync_pipelines only, not its tests).
         env = {**os.environ, "DAGSTER_HOME": str(self.home), "WARM_TEST_MARKERS": str(self.markers),
-               "DAGSTER_GRPC_TIMEOUT_SECONDS": "300"}
+               "DAGSTER_GRPC_TIMEOUT_SECONDS": "300",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         # The storage exists before the daemon starts, as `dagster dev` makes it: the daemon, its code server and the
         # warm process creating a fresh SQLite storage at once stamped its Alembic version twice ("more than one
         # head") on a loaded machine.

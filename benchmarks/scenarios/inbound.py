@@ -50,7 +50,10 @@ def throughput_figures(ctx: Context, result: Result, kind: str, count: int, labe
     medians, the receiver's own CPU per event, and every acknowledged event counted in the inbox."""
     per = NOTIFICATIONS if kind == "salesforce" else 1
     rows, lost = [], 0
-    for workers in WORKER_COUNTS:
+    # At smoke size (the suite's check that the harness works) one worker only: a receiver with two workers was seen
+    # twice to leave deliveries unanswered under 32 clients (issue 27's note; cause not found yet), which hangs the
+    # load process for its whole 600 s bound. The full run keeps measuring both.
+    for workers in WORKER_COUNTS[:ctx.size(len(WORKER_COUNTS), 1)]:
         for clients in CLIENT_COUNTS:
             runs = []
             for _ in range(ctx.size(REPEATS, 1)):

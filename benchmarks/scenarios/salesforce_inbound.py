@@ -16,22 +16,18 @@ state with zensync's login).
 from __future__ import annotations
 
 import random
-import re
 import subprocess
 import time
 
-import requests
-from simple_salesforce import Salesforce
 from sqlalchemy import select
 
 from zensync_pipelines.demo.tables import customers
-from zensync_pipelines.sandbox.salesforce.auth import SALES_USER_ID
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.mappings import MappingStore
 
 from ..common import Context, Result, median, percentile
 from .inbound import throughput_figures
-from .latency import INTERVAL_SECONDS, Dev, _wait
+from .latency import INTERVAL_SECONDS, Dev, _wait, sales_client
 
 NAME = "salesforce_inbound"
 TITLE = "Salesforce inbound: outbound-message throughput and Salesforce edit -> catalog latency"
@@ -40,16 +36,6 @@ TITLE = "Salesforce inbound: outbound-message throughput and Salesforce edit -> 
 def throughput(ctx: Context, result: Result) -> None:
     throughput_figures(ctx, result, "salesforce", ctx.size(400, 20), "Salesforce notifications/s",
                        "notifications/s", 20000, None)
-
-
-def _sales_client(log: str) -> Salesforce:
-    """The sandbox's sales user, found from the command zensync dev printed (its URL and CA file)."""
-    url = re.search(r"salesforce-edit --url (\S+) --ca-file (\S+)", log)
-    assert url, "zensync dev printed no salesforce-edit command"
-    http = requests.Session()
-    http.verify, http.trust_env = url.group(2), False
-    token = http.post(f"{url.group(1)}/_sandbox/session", json={"user_id": SALES_USER_ID}, timeout=30).json()
-    return Salesforce(instance_url=url.group(1), session_id=token["access_token"], session=http)
 
 
 def latency(ctx: Context, result: Result) -> None:
@@ -68,7 +54,7 @@ def latency(ctx: Context, result: Result) -> None:
 
         ids = _wait(lambda: len(found := linked()) >= 30 and found, 300, "the seed reaching Salesforce", 1.0)
         _wait(dev.idle, 300, "the first runs finishing", 1.0)
-        sales = _sales_client((data / "zensync-dev.log").read_text())
+        sales = sales_client((data / "zensync-dev.log").read_text())
         rng = random.Random(12)
         for n in range(changes):
             row = sorted(ids, key=int)[n % len(ids)]

@@ -62,17 +62,22 @@ class GroupCommit:
         if len(self._writers) < WRITERS:
             writer = loop.create_task(self._drain())
             self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
         return await done
 
     async def _drain(self) -> None:
-        while self._waiting:
-            batch, size = [], 0
-            while self._waiting and (not batch or size + len(self._waiting[0][0]) <= MAX_EVENTS):
-                events, done = self._waiting.popleft()
-                batch.append((events, done))
-                size += len(events)
-            await self._commit(batch)
+        # The writer leaves the count in the same step in which it sees nothing waiting, not in a done-callback:
+        # a callback runs a turn later, and a delivery queued in between found the writers "busy" and waited for
+        # ever (with 32 clients, every client could end up waiting on one).
+        try:
+            while self._waiting:
+                batch, size = [], 0
+                while self._waiting and (not batch or size + len(self._waiting[0][0]) <= MAX_EVENTS):
+                    events, done = self._waiting.popleft()
+                    batch.append((events, done))
+                    size += len(events)
+                await self._commit(batch)
+        finally:
+            self._writers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     async def _commit(self, batch: list[tuple[list[NewInboundEvent], asyncio.Future[int]]]) -> None:
         loop = asyncio.get_running_loop()

@@ -72,3 +72,48 @@ def test_an_outage_fails_every_delivery_of_the_batch():
     assert all(isinstance(a, Unavailable) and str(a) == "OperationalError" for a in answers)
     with pytest.raises(Unavailable):
         asyncio.run(writer.add([new("evt_later")]))
+
+
+def test_a_delivery_queued_as_the_last_writers_finish_is_still_committed(tmp_path):
+    """Both writers end their loops (nothing waiting) in the same turn of the event loop in which a request
+    handler queues a delivery: that delivery must get a writer of its own. It used to wait for ever, because a
+    finished writer counted as running until its done-callback ran, after the handler (seen as deliveries left
+    unanswered by a two-worker receiver under 32 clients)."""
+    writer = GroupCommit(InboxStore(make_engine(f"sqlite:///{tmp_path / 'inbox.db'}")))
+
+    class GatedInbox:  # stands for the asynchronous PostgreSQL inbox: each commit waits for the test's word
+        def __init__(self):
+            self.gates: list[asyncio.Future] = []
+
+        async def add_new(self, events):
+            gate = asyncio.get_running_loop().create_future()
+            self.gates.append(gate)
+            await gate
+            return {(writer.inbox.tenant, e.system, e.event_id) for e in events}
+
+    async def scenario() -> int:
+        writer._async = gated = GatedInbox()
+        first = asyncio.ensure_future(writer.add([new("evt_1")]))
+        await asyncio.sleep(0)  # writer 1 takes evt_1 and waits on its commit
+        second = asyncio.ensure_future(writer.add([new("evt_2")]))
+        await asyncio.sleep(0)  # writer 2 takes evt_2
+        await asyncio.sleep(0)
+        assert len(gated.gates) == 2, "both writers should be committing"
+        trigger = asyncio.get_running_loop().create_future()
+
+        async def handler() -> int:  # a request handler that becomes ready in the same turn as both writers
+            await trigger
+            return await writer.add([new("evt_3")])
+
+        third = asyncio.ensure_future(handler())
+        await asyncio.sleep(0)
+        for gate in gated.gates:
+            gate.set_result(None)
+        trigger.set_result(None)  # woken after both writers, before their done-callbacks
+        assert await asyncio.wait_for(asyncio.gather(first, second), 5) == [1, 1]
+        while len(gated.gates) < 3:  # evt_3's commit must start: a writer must exist for it
+            await asyncio.sleep(0.01)
+        gated.gates[2].set_result(None)
+        return await third
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == 1

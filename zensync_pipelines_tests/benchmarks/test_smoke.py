@@ -47,3 +47,6 @@ def test_each_scenario_runs_at_smoke_size_and_writes_json_markdown_and_plots(nam
     if name == "reconcile":  # the API scenarios' correctness figures hold at any size: nothing changed, nothing written
         reconcile = {t["name"]: t for t in scenario["targets"]}
         assert any("call" in n.lower() and t["value"] == 0 for n, t in reconcile.items()), reconcile
+    if name in ("inbound", "salesforce_inbound"):  # correctness holds at any size, on one receiver worker and two
+        targets = {t["name"]: t["value"] for t in scenario["targets"]}
+        assert targets["acknowledged events lost"] == 0 and targets["deliveries left unanswered"] == 0, targets

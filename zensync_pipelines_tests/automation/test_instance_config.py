@@ -23,7 +23,7 @@ DAGSTER_VARIABLES = ("DAGSTER_POSTGRES_URL", "DAGSTER_HOME")
 def assert_product_settings(instance: DagsterInstance) -> None:
     assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
     assert instance.run_coordinator.dequeue_interval_seconds == 1
-    assert instance.get_settings("sensors") == {"use_threads": True, "num_workers": 16}
+    assert instance.get_settings("sensors") == {"use_threads": True, "num_workers": 16, "num_submit_workers": 4}
     assert type(instance.run_launcher).__name__ == "WarmRunLauncher"
     concurrency = instance.get_concurrency_config()
     # Several syncs per system at once (their requests share one rate: store/lanes.py), one per copy.

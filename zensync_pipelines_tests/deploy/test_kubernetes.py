@@ -150,8 +150,9 @@ def test_the_values_hold_the_production_instances_queue_limits_and_pools(values)
     assert coordinator["config"]["queuedRunCoordinator"]["dequeueIntervalSeconds"] == \
         production["run_coordinator"]["config"]["dequeue_interval_seconds"]
     sensors = values["dagsterDaemon"]["sensors"]
-    assert (sensors["useThreads"], sensors["numWorkers"]) == (production["sensors"]["use_threads"],
-                                                              production["sensors"]["num_workers"])
+    assert (sensors["useThreads"], sensors["numWorkers"], sensors["numSubmitWorkers"]) == \
+        (production["sensors"]["use_threads"], production["sensors"]["num_workers"],
+         production["sensors"]["num_submit_workers"])
     assert values["dagsterDaemon"]["runMonitoring"]["enabled"] is production["run_monitoring"]["enabled"] is True
     assert values["postgresql"]["enabled"] is False and values["generatePostgresqlPasswordSecret"] is False
     assert values["postgresql"]["postgresqlPassword"] == ""  # the password is a Secret's, never a value

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -128,10 +129,24 @@ The outbound message reaches the receiver, the sensor customers_salesforce_inbox
 inbound_customers_salesforce, and customer 1's phone and city change (then reach Stripe)."""
 
 
+# zensync dev's instance also names its sensor/schedule state storage, by folder: Dagster's SQLite storage without
+# the work it repeats on every call (dagster_defs/schedule_storage.py: about half an idle daemon's CPU). The shared
+# dagster_instance.yaml cannot name it: `dagster` commands from the repository root keep their instance in a
+# temporary folder, which a storage's config cannot refer to.
+SCHEDULE_STORAGE = """
+schedule_storage:
+  module: zensync_pipelines.dagster_defs.schedule_storage
+  class: ZensyncSqliteScheduleStorage
+  config:
+    base_dir: {base_dir}
+"""
+
+
 def dagster_home(data: Path) -> Path:
     home = data / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(INSTANCE_YAML.read_text())
+    base_dir = json.dumps(str((home / "schedules").resolve()))  # a YAML double-quoted string for any path
+    (home / "dagster.yaml").write_text(INSTANCE_YAML.read_text() + SCHEDULE_STORAGE.format(base_dir=base_dir))
     return home
 
 

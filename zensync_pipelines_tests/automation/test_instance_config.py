@@ -48,7 +48,14 @@ def test_the_top_level_instance_needs_no_environment_and_is_the_one_zensync_dev_
         assert_product_settings(instance)
     assert (ROOT / "dagster.yaml").resolve() == INSTANCE_YAML.resolve()  # shared, not a copy
     home = dagster_home(tmp_path)
-    assert (home / "dagster.yaml").read_text() == INSTANCE_YAML.read_text()
+    # zensync dev's instance is the shared file plus its sensor/schedule state storage, named by folder.
+    assert (home / "dagster.yaml").read_text().startswith(INSTANCE_YAML.read_text())
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert_product_settings(instance)
+        storage = instance.schedule_storage
+        assert type(storage).__name__ == "ZensyncSqliteScheduleStorage"
+        assert storage._conn_string == f"sqlite:///{(home / 'schedules' / 'schedules.db').resolve()}"
+        assert storage.has_instigators_table() and instance.all_instigator_state() == []
 
 
 def test_production_differs_from_the_local_instance_in_its_storage_only():

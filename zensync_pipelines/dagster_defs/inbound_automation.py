@@ -31,7 +31,7 @@ from ..store.tenant_ticks import newest_due_by_tenant
 from ..store.tenants import TenantStore
 from .executors import job_executor
 from .inbound_systems import INBOUND_SYSTEMS
-from .resources import tick_database
+from .resources import tick_database, tick_instance
 from .scope import tenant_tags
 from .sensors import busy_tenants
 from .tenant_systems import tenant_system
@@ -100,7 +100,7 @@ def build_inbox_sensor(spec: CatalogSpec, system: str, job_name: str,
                                   f"{now - previous[DEFAULT_TENANT]['at']:.0f} s ago")
             return SkipReason(f"the tenants' newest {system} events were handed to runs less than "
                               f"{RETRY_SECONDS} s ago")
-        busy = busy_tenants(context.instance, name)
+        busy = busy_tenants(tick_instance(context), name)
         # Kept for tenants with events due only; the default tenant's as before, whatever is due.
         handed = {t: v for t, v in previous.items() if t in newest or t == DEFAULT_TENANT}
         requests = []

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from typing import Any
 
-from dagster import ConfigurableResource, EnvVar, Failure, SensorEvaluationContext, build_resources
+from dagster import (ConfigurableResource, DagsterInstance, EnvVar, Failure, SensorEvaluationContext,
+                     build_resources)
+from dagster._serdes import serialize_value
 from pydantic import Field
 from sqlalchemy import Engine
 
@@ -74,6 +77,29 @@ def tick_database(context: SensorEvaluationContext) -> CatalogDatabase:
         with build_resources({"catalog_db": definition}) as built:
             found = _TICK_DATABASES[id(definition)] = (definition, built.catalog_db)
     return found[1]
+
+
+_TICK_INSTANCES: dict[str, DagsterInstance] = {}
+_TICK_INSTANCES_LOCK = threading.Lock()  # sensors tick on threads of the code server
+
+
+def tick_instance(context: SensorEvaluationContext) -> DagsterInstance:
+    """The Dagster instance for a sensor's tick, built once per process and instance.
+
+    `context.instance` builds a new DagsterInstance for every tick, reading each storage's Alembic history from
+    disk (~0.1 s of CPU): the retry sensors and the tenants' ticks, which look at runs on every tick, spent about
+    half of an idle code server's Python CPU on it (py-spy, docs/performance.md section 11). An instance is safe
+    to share between threads (the webserver shares one). A context built around an instance (tests) has no ref:
+    its own instance is used."""
+    ref = context.instance_ref
+    if ref is None:
+        return context.instance
+    key = serialize_value(ref)
+    with _TICK_INSTANCES_LOCK:
+        found = _TICK_INSTANCES.get(key)
+        if found is None:
+            found = _TICK_INSTANCES[key] = DagsterInstance.from_ref(ref)
+    return found
 
 
 def _env_or(name: str, default: str) -> str | EnvVar:

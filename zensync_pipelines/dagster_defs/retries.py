@@ -29,7 +29,7 @@ from ..engine.spec import CatalogSpec
 from ..store.state import API_USAGE, StateStore
 from ..store.tables import DEFAULT_TENANT
 from ..store.tenant_ticks import closed_budgets, due_retries_by_tenant
-from .resources import tick_database
+from .resources import tick_database, tick_instance
 from .scope import CHANGES, IDS_TAG, RETRY, SCOPE_TAG, TENANT_TAG, copy_tags, tenant_tags, whole_catalog_tags
 from .sensors import busy_tenants, sensor_run_in_flight
 from .settings import AutomationSettings
@@ -117,9 +117,9 @@ def default_tick(context: SensorEvaluationContext, name: str, spec: CatalogSpec,
     closed = budget_closed_until(StateStore(mappings.engine), system, now)
     if closed is not None:
         return RetryTick({DEFAULT_TENANT: closed}, set(), {}, {})
-    if sensor_run_in_flight(context.instance, name):
+    if sensor_run_in_flight(tick_instance(context), name):
         return RetryTick({}, {DEFAULT_TENANT}, {}, {})
-    rerun = failed_change_run(context.instance, job_name, now)
+    rerun = failed_change_run(tick_instance(context), job_name, now)
     if rerun is not None:
         return RetryTick({}, set(), {DEFAULT_TENANT: rerun}, {})
     ids = mappings.due_retries(spec.name, system, now, limit=MAX_IDS)
@@ -133,10 +133,10 @@ def tenants_tick(context: SensorEvaluationContext, name: str, spec: CatalogSpec,
     engine = tick_database(context).engine()
     closed = closed_budgets(engine, system, now)
     due = due_retries_by_tenant(engine, spec.name, system, now, MAX_IDS)
-    reruns = {t: r for t, record in newest_change_runs(context.instance, job_name, now).items()
+    reruns = {t: r for t, record in newest_change_runs(tick_instance(context), job_name, now).items()
               if (r := rerun_of(record, now)) is not None}
     wanted = (set(due) | set(reruns)) - set(closed)
-    busy = busy_tenants(context.instance, name) if wanted else set()
+    busy = busy_tenants(tick_instance(context), name) if wanted else set()
     return RetryTick(closed, busy, reruns, due)
 
 

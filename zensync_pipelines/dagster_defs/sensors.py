@@ -21,7 +21,7 @@ from ..store.changes import ChangeFeed, Position, minus, not_after_now, order
 from ..store.tables import DEFAULT_TENANT
 from .change_cursor import IN_FLIGHT, ChangeCursor, sensor_name, window_digest
 from .external import catalog_key, catalog_metadata
-from .resources import tick_database
+from .resources import tick_database, tick_instance
 from .scope import CHANGES, TENANT_TAG, whole_catalog_tags
 from .settings import AutomationSettings
 from .waking import waiting_tick
@@ -113,7 +113,7 @@ def single_tick(context: SensorEvaluationContext, spec: CatalogSpec, jobs: dict[
         changes = found[key]
         # The cursor stays put while this system's run is in flight, so the next tick after it finishes asks
         # for all these changes at once: a change storm becomes one run at a time, never a queue of them.
-        if changes is None or sensor_run_in_flight(context.instance, name, job.name):
+        if changes is None or sensor_run_in_flight(tick_instance(context), name, job.name):
             continue
         moved[system] = changes.cursor
         requests.append(RunRequest(run_key=f"{system}-{changes.run_key(previous)}", job_name=job.name,

@@ -80,9 +80,9 @@ def build_partitions_sensor() -> SensorDefinition:
             description="Keeps the tenant partitions of the copies (`zensync_tenants`) equal to the tenant registry: "
                         "`default` and every registered tenant. Two reads a tick; it writes only on drift.")
     def _partitions(context: SensorEvaluationContext) -> Any:
-        from .resources import tick_database
+        from .resources import tick_database, tick_instance
 
-        add, delete = drift(context.instance, wanted_keys(tick_database(context).engine()))
+        add, delete = drift(tick_instance(context), wanted_keys(tick_database(context).engine()))
         if not add and not delete:
             return SkipReason("the tenant partitions match the registry")
         context.log.info(f"tenant partitions: adding {add or 'none'}, deleting {delete or 'none'}")

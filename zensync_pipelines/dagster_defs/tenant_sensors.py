@@ -31,6 +31,7 @@ from ..store.tables import DEFAULT_TENANT
 from ..store.tenant_fields import ACTIVE
 from ..store.tenants import TenantStore
 from .external import catalog_key, catalog_metadata
+from .resources import tick_instance
 from .scope import CHANGES, COPY_TAG, copy_tags, tenant_tags, whole_catalog_tags
 from .change_cursor import IN_FLIGHT, ChangeCursor, sensor_name
 from .tenant_systems import lane_tags
@@ -176,7 +177,7 @@ def tenant_tick(context: SensorEvaluationContext, spec: CatalogSpec, jobs: dict[
                              f"{'not registered' if status is None else status}: no run")
             del pending[tenant]
     copy = {(t, s): copy_tags(spec, s, t)[COPY_TAG] for t, systems in pending.items() for s in systems}
-    busy = busy_copies(context.instance, sorted(copy.values())) if copy else set()
+    busy = busy_copies(tick_instance(context), sorted(copy.values())) if copy else set()
     requests, held = [], {}
     # The registry's state too: a tenant enabled again, with no row changed, is a new transition with a new key.
     transition = (previous.window.dumps() if previous else "") + "->" + cursor.window.dumps() + json.dumps(signature)

@@ -106,12 +106,21 @@ def load(url: str, kind: str, first: int, count: int, clients: int) -> dict[str,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _end_with_parent() -> None:
+    """In the server's process before exec: SIGTERM when the benchmark's process dies, even by SIGKILL (a
+    harness's timeout), so a crashed run leaves no server holding its port and CPU (Linux's PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def start(command: list[str], port: int, env: dict[str, str], log_path: str,
           cwd: Optional[str] = None) -> subprocess.Popen:
     """A server process (its own session, so it is stopped with its workers), once /healthz answers."""
     log = open(log_path, "w")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                               cwd=cwd)
+                               cwd=cwd, preexec_fn=_end_with_parent if sys.platform == "linux" else None)
     deadline = time.monotonic() + 120
     while True:
         try:

@@ -20,6 +20,11 @@ TITLE = "Scale-out: a many-tenant Stripe sync on 1, 2 and 4 Celery workers"
 LATENCY_MS = 50
 SANDBOX_RATE, CLIENT_RATE = 25, 20  # Stripe's test mode allows 25/s; zensync's bucket admits 20/s per tenant
 WORKERS = (1, 2, 4)
+# The systems' pools sized above the workers' slots, as docs/scale-out.md asks of a Celery deployment: with a pool
+# of exactly 4 on 4 workers, each freed slot stayed idle 10-14 s (Dagster re-checks a blocked claim with a backoff
+# growing to 15 s), and 4 workers reached 3.15x instead of ~3.8x at 50 tenants; with more slots than workers the
+# next steps already wait in the broker's queue.
+POOL_LIMIT = 2 * max(WORKERS)
 
 
 def _fanout(tenants: list[str]) -> tuple[Any, float]:
@@ -76,11 +81,13 @@ def run(ctx: Context) -> Result:
     # The full size takes ~45 minutes on one worker; ZENSYNC_BENCH_SCALE_OUT=<tenants>x<customers> runs another.
     size = os.environ.get("ZENSYNC_BENCH_SCALE_OUT")
     tenants, per_tenant = tuple(map(int, size.split("x"))) if size else (4, 10) if ctx.smoke else (50, 1000)
+    # ZENSYNC_BENCH_SCALE_OUT_WORKERS=4 measures some sizes of the cluster only (the ratios need 1 worker).
+    sizes = tuple(int(w) for w in os.environ.get("ZENSYNC_BENCH_SCALE_OUT_WORKERS", "").split(",") if w) or WORKERS
     result = Result(NAME, TITLE)
     throughput, figures = {}, {}
     with celery_cluster(POSTGRES_URL, Path(ctx.work) / f"scale_out_{time.time_ns()}", SANDBOX_RATE, CLIENT_RATE,
-                        latency_ms=LATENCY_MS) as cluster:
-        for workers in WORKERS:
+                        latency_ms=LATENCY_MS, pool_limit=POOL_LIMIT) as cluster:
+        for workers in sizes:
             rows = {f"w{workers}t{i:02d}": per_tenant for i in range(tenants)}
             cluster.add_tenants(rows)
             for n in range(workers):
@@ -102,23 +109,25 @@ def run(ctx: Context) -> Result:
         one_row = {executor: [_one_row_run("single", executor) for _ in range(3)]
                    for executor in ("in_process", "celery")}
         cluster.stop_workers()
-    for workers in WORKERS:
+    for workers in sizes:
         result.figure(f"rows/s on {workers} worker(s)", throughput[workers], "rows/s", "1 worker",
-                      throughput[1])
+                      throughput.get(1))
         result.figure(f"median tenant's share of its limit, {workers} worker(s)",
                       figures[workers]["median_share_of_limit"], "x limit")
     in_process, celery = median(one_row["in_process"][1:]), median(one_row["celery"][1:])
     result.figure("one-row run in process", in_process, "s")
     result.figure("one-row run on Celery", celery, "s", "in process", in_process)
     for workers, goal in ((2, 1.8), (4, 3.2)):
+        if 1 not in throughput or workers not in throughput:
+            continue
         ratio = throughput[workers] / throughput[1]
         result.target(f"{workers} workers", f">= {goal}x 1 worker", ratio, "x", ratio >= goal)
     result.notes.append(f"{tenants} tenants x {per_tenant} customers, one step per tenant, each worker one step at "
                         f"a time; sandbox {LATENCY_MS} ms latency, {SANDBOX_RATE}/s per account, zensync "
-                        f"{CLIENT_RATE}/s per tenant; {os.cpu_count()} CPUs shared by the workers, the run's "
-                        f"orchestrator, the sandbox and PostgreSQL.")
+                        f"{CLIENT_RATE}/s per tenant; pools of {POOL_LIMIT} steps per system; {os.cpu_count()} CPUs "
+                        f"shared by the workers, the run's orchestrator, the sandbox and PostgreSQL.")
     result.data = {"runs": figures, "one_row_seconds": one_row}
     result.plots.append(ctx.bar_plot("scale_out.png", "Rows per second by workers",
-                                     [f"{w} worker(s)" for w in WORKERS], [throughput[w] for w in WORKERS],
+                                     [f"{w} worker(s)" for w in sizes], [throughput[w] for w in sizes],
                                      "rows/s"))
     return result

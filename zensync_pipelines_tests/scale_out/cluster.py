@@ -16,7 +16,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import pytest
 import stripe
@@ -127,7 +127,9 @@ def _schema_url(server: str, schema: str) -> str:
 
 @contextmanager
 def celery_cluster(postgres_server: str, folder: Path, sandbox_rate: float, client_rate: float,
-                   latency_ms: float = 20) -> Iterator[Cluster]:
+                   latency_ms: float = 20, pool_limit: Optional[int] = None) -> Iterator[Cluster]:
+    """`pool_limit`: the systems' pools (default: the product's), sized above the workers' slots for throughput
+    (docs/scale-out.md, "Limits across workers")."""
     from zensync_pipelines.sandbox.stripe import StripeSandbox
 
     # The catalog and Dagster's storage each in a schema of their own (both keep an `alembic_version` table).
@@ -142,6 +144,8 @@ def celery_cluster(postgres_server: str, folder: Path, sandbox_rate: float, clie
     logs.mkdir(parents=True)
     # The product's instance (queue, pools, tag limits) on PostgreSQL, which every worker reaches too.
     instance = yaml.safe_load(INSTANCE_YAML.read_text())
+    if pool_limit is not None:
+        instance["concurrency"]["pools"]["default_limit"] = pool_limit
     instance["storage"] = {"postgres": {"postgres_url": make_url(dagster_url).set(drivername="postgresql")
                                         .render_as_string(hide_password=False)}}
     (home / "dagster.yaml").write_text(yaml.safe_dump(instance))

@@ -51,10 +51,17 @@ def db() -> None:
 
 @db.command()
 def upgrade() -> None:
-    """Upgrade zensync's tables to the newest migration."""
+    """Upgrade zensync's tables to the newest migration; on PostgreSQL, add the wake trigger to each catalog table."""
     url, engine = preflight.database()
     migrate.upgrade(engine)
     click.echo(f"zensync tables at revision {migrate.current(engine)} in {redact(url)}")
+    if engine.dialect.name == "postgresql":
+        from ..catalogs import load_specs
+        from ..store import wake_triggers
+
+        # Sensors wait for a catalog's writes only with its trigger (store/wake_triggers.py); one line per table.
+        for outcome in wake_triggers.install(engine, wake_triggers.catalog_tables(load_specs())):
+            click.echo(f"wake trigger on {outcome.table}: {outcome.state}" if outcome.covered else outcome.line)
 
 
 @main.command()

@@ -209,6 +209,11 @@ def test_a_killed_listener_ends_a_wait_at_once_and_listens_again(postgres_server
 def test_zensync_db_upgrade_adds_each_catalog_tables_trigger_once(postgres_url, catalog, tmp_path, monkeypatch):
     monkeypatch.setenv("ZENSYNC_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("ZENSYNC_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("ZENSYNC_SENSOR_WAIT_SECONDS", "0")  # waiting off: no trigger
+    off = CliRunner().invoke(main, ["db", "upgrade"], catch_exceptions=False)
+    assert "wake triggers not added: ZENSYNC_SENSOR_WAIT_SECONDS is 0" in off.output
+    assert [o.state for o in wake_triggers.install(catalog, ["customers"], add=False)] == [wake_triggers.NOT_ADDED]
+    monkeypatch.setenv("ZENSYNC_SENSOR_WAIT_SECONDS", "3")
     first, again = (CliRunner().invoke(main, ["db", "upgrade"], catch_exceptions=False) for _ in range(2))
     assert first.exit_code == again.exit_code == 0, first.output
     assert "wake trigger on customers: added" in first.output.splitlines()

@@ -11,6 +11,7 @@ import time
 import pytest
 from sqlalchemy import update
 
+from zensync_pipelines.dagster_defs import waking
 from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.inbound.pgasync import AsyncInbox
@@ -24,7 +25,10 @@ SENSOR, INBOX = "customers_changes", "customers_stripe_inbox"
 WAIT = 3.0  # the code location's default
 
 
-def _harness(url, stripe_sandbox_url, tmp_path):
+def _harness(url, stripe_sandbox_url, tmp_path, monkeypatch):
+    # Each test's sensors start with the whole wait: a budget carried over from the previous test, ticked more
+    # than 7.5 s before, would read as a tick the daemon skipped and shrink.
+    monkeypatch.setattr(waking, "_budgets", {})
     settings = AutomationSettings(sensor_overlap_seconds=300, sensor_wait_seconds=WAIT)
     harness = Harness(url, stripe_sandbox_url, 10, settings, str(tmp_path / "dagster"))
     yield harness
@@ -33,13 +37,13 @@ def _harness(url, stripe_sandbox_url, tmp_path):
 
 
 @pytest.fixture
-def harness(database_url, stripe_sandbox_url, tmp_path):
-    yield from _harness(database_url, stripe_sandbox_url, tmp_path)
+def harness(database_url, stripe_sandbox_url, tmp_path, monkeypatch):
+    yield from _harness(database_url, stripe_sandbox_url, tmp_path, monkeypatch)
 
 
 @pytest.fixture
-def postgres_harness(postgres_url, stripe_sandbox_url, tmp_path):
-    yield from _harness(postgres_url, stripe_sandbox_url, tmp_path)
+def postgres_harness(postgres_url, stripe_sandbox_url, tmp_path, monkeypatch):
+    yield from _harness(postgres_url, stripe_sandbox_url, tmp_path, monkeypatch)
 
 
 def _change_later(url: str, seconds: float) -> threading.Thread:

@@ -38,11 +38,14 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
 
 
 class NotifyWatch:
+    """The watch of store/wake.py for PostgreSQL: stamp() is the count of notifications heard so far."""
+
     def __init__(self, url: str):
         dialect = make_url(url).get_dialect()()
         args, params = dialect.create_connect_args(make_url(url))
         self._args = tuple(args)
-        self._params = {**params, **KEEPALIVES, "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        # The URL's own keepalive settings win; the timeout and the name are the listener's (pg_stat_activity).
+        self._params = {**KEEPALIVES, **params, "connect_timeout": CONNECT_TIMEOUT_SECONDS,
                         "application_name": "zensync wake listener"}
         self._where = redact(url)
         self._changed = threading.Condition()

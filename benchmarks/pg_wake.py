@@ -4,22 +4,25 @@ UPDATE, and what the listener costs while nothing happens.
     python -m benchmarks.pg_wake [--url postgresql+psycopg2://postgres@127.0.0.1:5432/test] [--samples 20]
                                  [--idle-seconds 60] [--writers 8] [--write-seconds 10]
 
-In a schema of its own (dropped at the end): zensync's tables, 100 demo customers and the customers change
+In a schema of its own (dropped at the end): zensync's tables, 1,000 demo customers and the customers change
 sensor (Stripe only; a tick asks for runs, none is launched). Each sample ticks the sensor with the cursor of the
 previous one, so the tick finds nothing and waits (3 s at most); another connection pool UPDATEs one row 0.3-1.5 s
 into the wait. Reported, medians over the samples: UPDATE sent -> tick returned (the wake, the tick's second query
 and Dagster's evaluation of the result), UPDATE committed -> tick returned, and UPDATE committed -> a bare
 NotifyWatch.wait returned. Idle: the CPU (user + system, /proc) of a process holding one listener for
---idle-seconds, and of its server backend. Writers: single-row autocommit UPDATEs per second from --writers
-connections for --write-seconds, without and with the trigger (PostgreSQL serialises the commits of notifying
-transactions). Wall-clock on a shared machine.
+--idle-seconds, and of its server backend. Writers: single-row autocommit UPDATEs per second (pgbench) from one
+connection and from --writers, for --write-seconds each, three times without and with the trigger, alternated
+(PostgreSQL serialises the commits of notifying transactions: a global lock held through the commit's flush).
+Wall-clock on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -140,23 +143,22 @@ def idle_cost(url: str, seconds: float) -> dict[str, float]:
     return {"listener process CPU-s": end[0] - start[0], "its backend CPU-s": end[1] - start[1]}
 
 
-def write_rate(engine, writers: int, seconds: float) -> float:
-    done, stop = [0] * writers, time.monotonic() + seconds
+PGBENCH_SCRIPT = "\\set id random(1, 1000)\nUPDATE customers SET phone = :id, updated_at = now() WHERE id = :id;\n"
 
-    def write(i: int) -> None:
-        connection = engine.raw_connection()
-        connection.autocommit = True
-        cursor = connection.cursor()
-        while time.monotonic() < stop:
-            cursor.execute("UPDATE customers SET phone = '+1' WHERE id = %s", (1 + i,))
-            done[i] += 1
-        connection.close()
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(done) / seconds
+
+def write_rate(url: str, schema: str, clients: int, seconds: float) -> float:
+    """Single-row autocommit UPDATEs a second from `clients` pgbench connections (a process of its own: Python
+    threads would measure the GIL)."""
+    parsed = make_url(url)
+    env = dict(os.environ, PGHOST=parsed.host or "", PGPORT=str(parsed.port or 5432), PGUSER=parsed.username or "",
+               PGPASSWORD=parsed.password or "", PGDATABASE=parsed.database or "", PGOPTIONS=f"-csearch_path={schema}")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+        script.write(PGBENCH_SCRIPT)
+        script.flush()
+        out = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T",
+                              str(int(seconds)), "-f", script.name], env=env, capture_output=True, text=True,
+                             check=True).stdout
+    return float(next(line.split()[2] for line in out.splitlines() if line.startswith("tps")))
 
 
 def main() -> None:
@@ -176,19 +178,24 @@ def main() -> None:
     engine = make_engine(url)
     try:
         migrate.upgrade(engine)
-        seed_customers(engine, 100)
+        seed_customers(engine, 1000)
         print({k: round(v, 4) for k, v in tick_latency(url, args.samples).items()})
         close_watches()
         print({"update committed -> watch woken": round(watch_latency(url, args.samples), 4)})
         print({k: round(v, 3) for k, v in idle_cost(url, args.idle_seconds).items()}, f"over {args.idle_seconds} s")
-        rates: dict[str, list[float]] = {"without trigger": [], "with trigger": []}
-        for _ in range(2):  # alternated, so neither side gets all the warm-up or all of a neighbour's load
-            with engine.begin() as connection:
-                connection.execute(text(f'DROP TRIGGER "{wake_triggers.channel_for(schema)}" ON customers'))
-            rates["without trigger"].append(write_rate(engine, args.writers, args.write_seconds))
-            wake_triggers.install(engine, ["customers"])
-            rates["with trigger"].append(write_rate(engine, args.writers, args.write_seconds))
-        print({f"updates/s {k}": [round(r) for r in v] for k, v in rates.items()}, f"({args.writers} writers)")
+        if shutil.which("pgbench") is None:
+            print("pgbench not found: write rates not measured")
+            return
+        base = make_url(args.url).render_as_string(hide_password=False)
+        for clients in (1, args.writers):
+            rates: dict[str, list[float]] = {"without trigger": [], "with trigger": []}
+            for _ in range(3):  # alternated, so neither side gets all the warm-up or all of a neighbour's load
+                with engine.begin() as connection:
+                    connection.execute(text(f'DROP TRIGGER "{wake_triggers.channel_for(schema)}" ON customers'))
+                rates["without trigger"].append(write_rate(base, schema, clients, args.write_seconds))
+                wake_triggers.install(engine, ["customers"])
+                rates["with trigger"].append(write_rate(base, schema, clients, args.write_seconds))
+            print({f"updates/s {k}": [round(r) for r in v] for k, v in rates.items()}, f"({clients} clients)")
     finally:
         close_watches()
         engine.dispose()

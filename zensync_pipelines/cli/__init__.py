@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import click
+from sqlalchemy import Engine
 
 from . import dev_settings, preflight
 from .. import config
@@ -51,10 +52,27 @@ def db() -> None:
 
 @db.command()
 def upgrade() -> None:
-    """Upgrade zensync's tables to the newest migration."""
+    """Upgrade zensync's tables to the newest migration; on PostgreSQL, add the wake trigger to each catalog table."""
     url, engine = preflight.database()
     migrate.upgrade(engine)
     click.echo(f"zensync tables at revision {migrate.current(engine)} in {redact(url)}")
+    if engine.dialect.name == "postgresql":
+        _wake_triggers(engine)
+
+
+def _wake_triggers(engine: Engine) -> None:
+    """A change sensor waits for its catalog's writes only with their trigger (store/wake_triggers.py): one line per
+    table of a catalog with a change sensor. With waiting off, none is added (how to keep them off the tables)."""
+    from ..catalogs import load_specs
+    from ..dagster_defs.settings import SENSOR_WAIT, wait_seconds
+    from ..store import wake_triggers
+
+    if not wait_seconds():
+        click.echo(f"wake triggers not added: {SENSOR_WAIT} is 0, sensor ticks do not wait")
+        return
+    watched = [spec for spec in load_specs() if any(spec.strategy(system).sensor for system in spec.systems)]
+    for outcome in wake_triggers.install(engine, wake_triggers.catalog_tables(watched)):
+        click.echo(f"wake trigger on {outcome.table}: {outcome.state}" if outcome.covered else outcome.line)
 
 
 @main.command()

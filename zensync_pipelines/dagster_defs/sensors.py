@@ -19,6 +19,7 @@ from dagster import (AssetMaterialization, DagsterInstance, RunRequest, RunsFilt
 from ..engine.spec import CatalogSpec
 from ..store.changes import ChangeFeed, Position, minus, not_after_now, order
 from ..store.tables import DEFAULT_TENANT
+from ..store.wake_triggers import catalog_tables
 from .change_cursor import IN_FLIGHT, ChangeCursor, sensor_name, window_digest
 from .external import catalog_key, catalog_metadata
 from .resources import tick_database, tick_instance
@@ -150,6 +151,7 @@ def build_change_sensor(spec: CatalogSpec, jobs: dict[str, Any], settings: Autom
     # Kept across ticks (the code server lives on), so a tick never pays for reflecting the table again.
     feeds: dict[str, ChangeFeed] = {}
     registry_read: dict[str, float] = {}  # database url -> when the registry was last found without active tenants
+    tables = catalog_tables([spec])  # whose writes wake an idle tick
     systems = ", ".join(jobs)
 
     @sensor(name=name, jobs=list(jobs.values()), minimum_interval_seconds=settings.sensor_interval_seconds,
@@ -158,7 +160,7 @@ def build_change_sensor(spec: CatalogSpec, jobs: dict[str, Any], settings: Autom
                         + (", in a run per tenant and system." if spec.tenant_column else "."))
     def _changes(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         # An idle tick waits for the next write to the database and looks again (waking.py).
-        return waiting_tick(context, name, settings.sensor_wait_seconds, lambda: _tick(context))
+        return waiting_tick(context, name, settings.sensor_wait_seconds, lambda: _tick(context), tables)
 
     def _tick(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         database = tick_database(context)

@@ -45,7 +45,7 @@ def _number(name: str, default: float, minimum: float) -> float:
     return value
 
 
-def _wait_seconds() -> float:
+def wait_seconds() -> float:
     value = _number(SENSOR_WAIT, DEFAULT_WAIT_SECONDS, 0)
     if value > MAX_WAIT_SECONDS:
         raise ValueError(f"{SENSOR_WAIT} must be at most {MAX_WAIT_SECONDS} (the daemon looks every 5 s), got {value}")
@@ -85,7 +85,7 @@ class AutomationSettings:
             sensors_running=_status(SENSORS_DEFAULT),
             sensor_interval_seconds=int(_number(SENSOR_INTERVAL, 2, 1)),
             sensor_overlap_seconds=_number(SENSOR_OVERLAP, 300, 0),
-            sensor_wait_seconds=_wait_seconds(),
+            sensor_wait_seconds=wait_seconds(),
             reconcile_cron=os.environ.get(RECONCILE_CRON) or cls.reconcile_cron,
             schedules_running=_status(SCHEDULES_DEFAULT),
             freshness_max_lag_minutes=_number(FRESHNESS_MAX_LAG, 60, 0),

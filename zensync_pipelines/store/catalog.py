@@ -1,4 +1,5 @@
-"""Reads a user's catalog table as its spec describes it. zensync never owns or alters these tables."""
+"""Reads a user's catalog table as its spec describes it. zensync never owns these tables nor changes their columns
+(on PostgreSQL it adds one trigger to each, which only notifies: store/wake_triggers.py)."""
 
 from __future__ import annotations
 

@@ -3,17 +3,22 @@ daemon's looks instead of sleeping through it (dagster_defs/waking.py).
 
 SQLite commits write the database file or, in WAL mode, its -wal file, so a commit by any process changes one of
 their (modification time, size) pairs: a stat() of two files every 0.1 s costs microseconds, and the catalog
-table, the inbox and zensync's own tables all live in that one file. Other databases give no such signal for
-free; there the watch does not wait (LISTEN/NOTIFY on PostgreSQL would need a connection per waiting sensor and a
-trigger on the catalog's table: not done).
+table, the inbox and zensync's own tables all live in that one file.
+
+PostgreSQL has no file to look at, so it is told: statement-level triggers on the inbox and on each catalog table
+NOTIFY the deployment's channel (store/wake_triggers.py), and one connection per process LISTENs on it for every
+waiting tick (store/pg_listen.py). A catalog table whose trigger zensync may not add is not covered: its sensor's
+ticks end at once, as on any other database, where the watch never waits.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
-from typing import Optional
+from typing import Any, Iterable, Optional
 
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 STEP_SECONDS = 0.1
@@ -26,7 +31,9 @@ def _sqlite_file(url: str) -> Optional[str]:
     return os.path.abspath(parsed.database)
 
 
-class WriteWatch:
+class FileWatch:
+    """SQLite's watch; on a database with no write signal it has no files, and never waits."""
+
     def __init__(self, url: str):
         path = _sqlite_file(url)
         self.paths = (path, path + "-wal") if path else ()
@@ -34,6 +41,9 @@ class WriteWatch:
     @property
     def can_wait(self) -> bool:
         return bool(self.paths)
+
+    def covers(self, engine: Engine, tables: Iterable[str], add: bool) -> bool:
+        return True  # every table lives in the watched files
 
     def stamp(self) -> tuple:
         stamps = []
@@ -54,3 +64,37 @@ class WriteWatch:
             if self.stamp() != since:
                 return True
         return False
+
+
+# One watch per process and database URL: a forked process (a run) must not use its parent's listener thread.
+_watches: dict[tuple[int, str], Any] = {}
+_lock = threading.Lock()
+
+
+def write_watch(url: str) -> Any:
+    """The process's watch on `url`: a FileWatch or a NotifyWatch (store/pg_listen.py), both with can_wait,
+    covers(engine, tables, add), stamp() and wait(since, deadline)."""
+    key = (os.getpid(), url)
+    watch = _watches.get(key)
+    if watch is None:
+        with _lock:
+            watch = _watches.get(key)
+            if watch is None:
+                parsed = make_url(url)
+                if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
+                    from .pg_listen import NotifyWatch  # psycopg2 only where PostgreSQL is used
+
+                    watch = NotifyWatch(url)
+                else:
+                    watch = FileWatch(url)
+                _watches[key] = watch
+    return watch
+
+
+def close_watches() -> None:
+    """Stop this process's listeners (tests: their connections count against the server's max_connections)."""
+    with _lock:
+        for key in [k for k in _watches if k[0] == os.getpid()]:
+            watch = _watches.pop(key)
+            if hasattr(watch, "close"):
+                watch.close()

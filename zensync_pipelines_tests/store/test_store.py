@@ -28,7 +28,7 @@ def op(internal_id, object_type="customer", action=CREATE, fingerprint="f1"):
 
 
 def test_migrations_build_exactly_the_declared_tables(engine):
-    assert migrate.current(engine) == migrate.HEAD == "0010"
+    assert migrate.current(engine) == migrate.HEAD == "0011"
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(
             connection, opts={"version_table": migrate.VERSION_TABLE}), metadata)

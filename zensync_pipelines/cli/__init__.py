@@ -51,18 +51,23 @@ def db() -> None:
 
 
 @db.command()
-def upgrade() -> None:
-    """Upgrade zensync's tables to the newest migration; on PostgreSQL, add the wake trigger to each catalog table."""
+@click.option("--wake-triggers", is_flag=True,
+              help="PostgreSQL: also add the wake trigger to each catalog table, so that change sensors see a "
+                   "write at once (docs/operations.md, 'The wake trigger on PostgreSQL', says what it costs).")
+def upgrade(wake_triggers: bool) -> None:
+    """Upgrade zensync's tables to the newest migration; on PostgreSQL, say which catalog tables have the wake
+    trigger (and add it with --wake-triggers)."""
     url, engine = preflight.database()
     migrate.upgrade(engine)
     click.echo(f"zensync tables at revision {migrate.current(engine)} in {redact(url)}")
     if engine.dialect.name == "postgresql":
-        _wake_triggers(engine)
+        _wake_triggers(engine, wake_triggers)
 
 
-def _wake_triggers(engine: Engine) -> None:
+def _wake_triggers(engine: Engine, add: bool) -> None:
     """A change sensor waits for its catalog's writes only with their trigger (store/wake_triggers.py): one line per
-    table of a catalog with a change sensor. With waiting off, none is added (how to keep them off the tables)."""
+    table of a catalog with a change sensor. Added only when asked: the catalog is the user's table, and a
+    notifying commit holds a server-wide lock through its flush. With waiting off, none is added."""
     from ..catalogs import load_specs
     from ..dagster_defs.settings import SENSOR_WAIT, wait_seconds
     from ..store import wake_triggers
@@ -71,8 +76,15 @@ def _wake_triggers(engine: Engine) -> None:
         click.echo(f"wake triggers not added: {SENSOR_WAIT} is 0, sensor ticks do not wait")
         return
     watched = [spec for spec in load_specs() if any(spec.strategy(system).sensor for system in spec.systems)]
-    for outcome in wake_triggers.install(engine, wake_triggers.catalog_tables(watched)):
-        click.echo(f"wake trigger on {outcome.table}: {outcome.state}" if outcome.covered else outcome.line)
+    missing = False
+    for outcome in wake_triggers.install(engine, wake_triggers.catalog_tables(watched), add=add):
+        click.echo(f"wake trigger on {outcome.table}: {outcome.state}" if outcome.covered or not add
+                   else outcome.line)
+        missing = missing or not outcome.covered
+    if missing and not add:
+        click.echo("catalog tables without the wake trigger are seen at the daemon's next look (within 5 s); "
+                   "`zensync db upgrade --wake-triggers` adds it (docs/operations.md, 'The wake trigger on "
+                   "PostgreSQL', says what it costs the table's writers)")
 
 
 @main.command()

@@ -54,12 +54,14 @@ def waiting_tick(context: SensorEvaluationContext, name: str, wait_seconds: floa
                  tables: Sequence[str] = ()) -> Result:
     """`tick()`, again after each write to the catalog database, until it finds something or the wait is over.
     `tables`: the catalog tables whose writes the tick is for (zensync's own inbox needs none); on PostgreSQL a
-    tick waits only when each one's trigger is in place (added on first use when zensync may: `auto_migrate`)."""
+    tick waits only when each one's trigger is in place. The sensors never add one: a notifying commit holds a
+    server-wide lock through its flush, a cost to the catalog's own writers that its owner opts into
+    (`zensync db upgrade --wake-triggers`)."""
     if wait_seconds <= 0:
         return tick()
     database = tick_database(context)
     watch = write_watch(database.url)
-    if not watch.can_wait or not watch.covers(database.engine(), tables, database.auto_migrate):
+    if not watch.can_wait or not watch.covers(database.engine(), tables, add=False):
         return tick()
     budget = _budgets.get(name) or _budgets.setdefault(name, WaitBudget(wait_seconds))
     now = time.monotonic()

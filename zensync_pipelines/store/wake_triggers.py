@@ -112,7 +112,7 @@ def _install_one(engine: Engine, table: str, schema: str, channel: str, add: boo
         return Outcome(table, PRESENT)
     statement = trigger_sql(table, schema, channel, table_schema=table_schema)
     if not add:
-        return _not_added(table, "auto_migrate is off here: `zensync db upgrade` adds it", statement)
+        return _not_added(table, "not asked for: `zensync db upgrade --wake-triggers` adds it", statement)
     if not allowed:
         return _not_added(table, "zensync's database role lacks the TRIGGER privilege on it", statement)
     try:
@@ -173,6 +173,7 @@ class Coverage:
             self._retry_at[outcome.table] = now + self.RETRY_SECONDS
             if outcome.line not in self._said:
                 self._said.add(outcome.line)
-                log.warning(outcome.line)
+                # A trigger nobody asked for is the default (an opt-in), not a fault: said, not warned about.
+                log.log(logging.WARNING if add else logging.INFO, outcome.line)
         return all(t in self.covered for t in wanted)
 

@@ -16,6 +16,7 @@ from zensync_pipelines.dagster_defs.settings import AutomationSettings
 from zensync_pipelines.demo.tables import customers
 from zensync_pipelines.inbound.pgasync import AsyncInbox
 from zensync_pipelines.store.inbox import InboxStore, NewInboundEvent
+from zensync_pipelines.store import migrate, wake_triggers
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.wake import FileWatch, close_watches
 
@@ -61,6 +62,12 @@ def _change_later(url: str, seconds: float) -> threading.Thread:
 
 
 def test_a_change_during_an_idle_tick_is_seen_by_that_tick(harness, database_url):
+    if database_url.startswith("postgresql"):  # the catalog's owner opted in: `zensync db upgrade --wake-triggers`
+        engine = make_engine(database_url)
+        migrate.upgrade(engine)  # as `zensync db upgrade --wake-triggers` does first (the trigger's function)
+        [outcome] = wake_triggers.install(engine, ["customers"])
+        assert outcome.state == wake_triggers.ADDED, outcome.line
+        engine.dispose()
     first = harness.tick(SENSOR)
     assert first.run_requests  # the first tick asks for every row; the cursor now sits on the seed
     began = time.monotonic()
@@ -75,6 +82,20 @@ def test_a_change_during_an_idle_tick_is_seen_by_that_tick(harness, database_url
     [request] = woken.run_requests
     assert request.job_name == "sync_customers_stripe"
     assert 0.8 <= seen_after < 0.8 + 1.0  # within the watch's 0.1 s step or a NOTIFY and one query, not at the end
+
+
+def test_without_its_trigger_a_postgresql_catalog_tick_ends_at_once_and_zensync_adds_none(postgres_harness,
+                                                                                          postgres_url):
+    """The wake trigger is the catalog owner's choice (it makes notifying commits take turns): a sensor never adds
+    one, and without it an idle tick does not wait, as before waking."""
+    first = postgres_harness.tick(SENSOR)
+    assert first.run_requests
+    began = time.monotonic()
+    assert not postgres_harness.tick(SENSOR, first.cursor).run_requests
+    assert time.monotonic() - began < WAIT - 0.5
+    engine = make_engine(postgres_url)
+    assert [o.state for o in wake_triggers.install(engine, ["customers"], add=False)] == [wake_triggers.NOT_ADDED]
+    engine.dispose()
 
 
 def test_a_webhook_stored_during_an_idle_inbox_tick_on_postgresql_is_seen_by_that_tick(postgres_harness):

@@ -207,7 +207,8 @@ def test_a_killed_listener_ends_a_wait_at_once_and_listens_again(postgres_server
     assert _woken_after(watch, 0.2, lambda: _update_customer(postgres_url)) < WOKEN_WITHIN
 
 
-def test_zensync_db_upgrade_adds_each_catalog_tables_trigger_once(postgres_url, catalog, tmp_path, monkeypatch):
+def test_zensync_db_upgrade_adds_each_catalog_tables_trigger_once_when_asked(postgres_url, catalog, tmp_path,
+                                                                            monkeypatch):
     monkeypatch.setenv("ZENSYNC_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("ZENSYNC_DATABASE_URL", postgres_url)
     monkeypatch.setenv("ZENSYNC_SENSOR_WAIT_SECONDS", "0")  # waiting off: no trigger
@@ -215,7 +216,14 @@ def test_zensync_db_upgrade_adds_each_catalog_tables_trigger_once(postgres_url, 
     assert "wake triggers not added: ZENSYNC_SENSOR_WAIT_SECONDS is 0" in off.output
     assert [o.state for o in wake_triggers.install(catalog, ["customers"], add=False)] == [wake_triggers.NOT_ADDED]
     monkeypatch.setenv("ZENSYNC_SENSOR_WAIT_SECONDS", "3")
-    first, again = (CliRunner().invoke(main, ["db", "upgrade"], catch_exceptions=False) for _ in range(2))
+    # Not asked for: said, with how to ask, and nothing added to the user's table.
+    unasked = CliRunner().invoke(main, ["db", "upgrade"], catch_exceptions=False)
+    assert unasked.exit_code == 0, unasked.output
+    assert "wake trigger on customers: not added" in unasked.output.splitlines()
+    assert "`zensync db upgrade --wake-triggers` adds it" in unasked.output
+    assert [o.state for o in wake_triggers.install(catalog, ["customers"], add=False)] == [wake_triggers.NOT_ADDED]
+    first, again = (CliRunner().invoke(main, ["db", "upgrade", "--wake-triggers"], catch_exceptions=False)
+                    for _ in range(2))
     assert first.exit_code == again.exit_code == 0, first.output
     assert "wake trigger on customers: added" in first.output.splitlines()
     assert "wake trigger on customers: present" in again.output.splitlines()

@@ -1,5 +1,6 @@
 """Reads a user's catalog table as its spec describes it. zensync never owns these tables nor changes their columns
-(on PostgreSQL it adds one trigger to each, which only notifies: store/wake_triggers.py)."""
+(on PostgreSQL, when their owner asks with `zensync db upgrade --wake-triggers`, one trigger that only notifies:
+store/wake_triggers.py)."""
 
 from __future__ import annotations
 

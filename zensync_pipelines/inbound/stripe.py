@@ -20,7 +20,7 @@ import os
 from dataclasses import replace
 from typing import Any, Mapping, Optional
 
-import stripe
+from stripe import SignatureVerificationError, WebhookSignature
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -49,9 +49,9 @@ def verify(payload: str, header: Optional[str], secrets: list[str]) -> None:
     stale = False
     for secret in secrets:
         try:
-            stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=TOLERANCE_SECONDS)
+            WebhookSignature.verify_header(payload, header, secret, tolerance=TOLERANCE_SECONDS)
             return
-        except stripe.SignatureVerificationError as error:
+        except SignatureVerificationError as error:
             stale = stale or "tolerance" in str(error)
     raise Refused(400, "signature timestamp outside the 300 s tolerance" if stale else "bad signature")
 

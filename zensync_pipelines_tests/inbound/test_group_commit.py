@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 
+from zensync_pipelines.inbound import groupcommit
 from zensync_pipelines.inbound.groupcommit import GroupCommit, Unavailable
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.inbox import InboxStore, NewInboundEvent
@@ -74,11 +75,12 @@ def test_an_outage_fails_every_delivery_of_the_batch():
         asyncio.run(writer.add([new("evt_later")]))
 
 
-def test_a_delivery_queued_as_the_last_writers_finish_is_still_committed(tmp_path):
+def test_a_delivery_queued_as_the_last_writers_finish_is_still_committed(tmp_path, monkeypatch):
     """Both writers end their loops (nothing waiting) in the same turn of the event loop in which a request
     handler queues a delivery: that delivery must get a writer of its own. It used to wait for ever, because a
     finished writer counted as running until its done-callback ran, after the handler (seen as deliveries left
     unanswered by a two-worker receiver under 32 clients)."""
+    monkeypatch.setattr(groupcommit, "WRITERS", 2)  # the receiver as it was seen hanging (one writer: the same race)
     writer = GroupCommit(InboxStore(make_engine(f"sqlite:///{tmp_path / 'inbox.db'}")))
 
     class GatedInbox:  # stands for the asynchronous PostgreSQL inbox: each commit waits for the test's word

@@ -26,7 +26,7 @@ from .pgasync import AsyncInbox, outage
 log = logging.getLogger("zensync.webhooks")
 # One commit in flight per process: what arrives meanwhile waits (well under a millisecond) and goes out together in
 # the next. PostgreSQL's CPU is mostly per statement (~0.25 ms to parse, plan, fire the wake trigger and commit,
-# ~0.02 ms per row), and it shares the cores with the receiver: two writers halved the batches (8 clients: 2.7
+# ~0.02 ms per row), and it shares the cores with the receiver: two writers made smaller batches (8 clients: 2.7
 # deliveries a commit against 3.5) and cost ~10 % of the rate (docs/performance.md section 7).
 WRITERS = 1
 # Before taking a batch the writer lets the event loop turn up to SETTLE times, while the queue still grows: the

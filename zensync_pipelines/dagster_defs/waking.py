@@ -61,7 +61,7 @@ def waiting_tick(context: SensorEvaluationContext, name: str, wait_seconds: floa
         return tick()
     database = tick_database(context)
     watch = write_watch(database.url)
-    if not watch.can_wait or not watch.covers(database.engine(), tables, add=False):
+    if not watch.can_wait or not watch.covers(database.engine(), tables):
         return tick()
     budget = _budgets.get(name) or _budgets.setdefault(name, WaitBudget(wait_seconds))
     now = time.monotonic()

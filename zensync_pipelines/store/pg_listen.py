@@ -81,13 +81,13 @@ class NotifyWatch:
                 self._changed.wait(remaining)
             return self._count != since
 
-    def covers(self, engine: Engine, tables: Iterable[str], add: bool) -> bool:
-        """Whether every table's writes reach the channel (each one's trigger found or added, once per process)."""
+    def covers(self, engine: Engine, tables: Iterable[str]) -> bool:
+        """Whether every table's writes reach the channel (each one's trigger found, once per process)."""
         tables = list(tables)
         if self._coverage.covered.issuperset(tables):
             return True
         with self._coverage_lock:
-            return self._coverage.check(engine, tables, add, time.monotonic())
+            return self._coverage.check(engine, tables, time.monotonic())
 
     def close(self) -> None:
         self._closed = True

@@ -7,8 +7,9 @@ table, the inbox and zensync's own tables all live in that one file.
 
 PostgreSQL has no file to look at, so it is told: statement-level triggers on the inbox and on each catalog table
 NOTIFY the deployment's channel (store/wake_triggers.py), and one connection per process LISTENs on it for every
-waiting tick (store/pg_listen.py). A catalog table whose trigger zensync may not add is not covered: its sensor's
-ticks end at once, as on any other database, where the watch never waits.
+waiting tick (store/pg_listen.py). A catalog table without its trigger (its owner adds it with `zensync db upgrade
+--wake-triggers`) is not covered: its sensor's ticks end at once, as on any other database, where the watch never
+waits.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class FileWatch:
     def can_wait(self) -> bool:
         return bool(self.paths)
 
-    def covers(self, engine: Engine, tables: Iterable[str], add: bool) -> bool:
+    def covers(self, engine: Engine, tables: Iterable[str]) -> bool:
         return True  # every table lives in the watched files
 
     def stamp(self) -> tuple:
@@ -73,7 +74,7 @@ _lock = threading.Lock()
 
 def write_watch(url: str) -> Any:
     """The process's watch on `url`: a FileWatch or a NotifyWatch (store/pg_listen.py), both with can_wait,
-    covers(engine, tables, add), stamp() and wait(since, deadline)."""
+    covers(engine, tables), stamp() and wait(since, deadline)."""
     key = (os.getpid(), url)
     watch = _watches.get(key)
     if watch is None:

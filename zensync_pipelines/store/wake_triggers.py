@@ -5,8 +5,9 @@ Every trigger runs `zensync_wake(channel)` (migration 0011), which calls pg_noti
 statement, however many rows it touched; PostgreSQL also folds identical notifications of one transaction into one,
 and delivers them at its commit only (a rolled-back write wakes nobody). The inbox gets its trigger from the
 migration (AFTER INSERT: the receiver's raw psycopg2 INSERT notifies with no code of its own). A catalog table is
-the user's: zensync adds AFTER INSERT OR UPDATE OR DELETE on it from `zensync db upgrade` and on a sensor's first
-waiting tick, and only where its role has the TRIGGER privilege; elsewhere it logs the statement to run instead.
+the user's: zensync adds AFTER INSERT OR UPDATE OR DELETE on it only when its owner asks (`zensync db upgrade
+--wake-triggers`) and its role has the TRIGGER privilege; otherwise it says the statement to run instead. Sensors
+only look for it (Coverage).
 
 The channel is per deployment, since NOTIFY reaches every session of the database that listens on the name:
 `zensync_wake_<schema>` of zensync's schema (current_schema(), where its tables are), hashed when that would pass
@@ -107,7 +108,8 @@ def _install_one(engine: Engine, table: str, schema: str, channel: str, add: boo
     with engine.connect() as connection:
         table_schema, present, allowed = connection.execute(_FIND, {"table": table, "channel": channel}).one()
     if table_schema is None:
-        return Outcome(table, NO_TABLE, f"table {table} does not exist: zensync adds its trigger when it does")
+        return Outcome(table, NO_TABLE, f"table {table} does not exist: `zensync db upgrade --wake-triggers` adds "
+                                         f"its trigger once it does")
     if present:
         return Outcome(table, PRESENT)
     statement = trigger_sql(table, schema, channel, table_schema=table_schema)
@@ -124,7 +126,7 @@ def _install_one(engine: Engine, table: str, schema: str, channel: str, add: boo
         if code == _DUPLICATE:  # another process added it meanwhile
             return Outcome(table, PRESENT)
         reason = {_PRIVILEGE: "zensync's database role may not add triggers to it",
-                  _LOCKED: f"its writers held the table for more than {LOCK_TIMEOUT}; zensync tries again later",
+                  _LOCKED: f"its writers held the table for more than {LOCK_TIMEOUT}; run the command again later",
                   _NO_FUNCTION: f"the function {schema}.{FUNCTION} is missing: run `zensync db upgrade` first"}.get(
             code, _first_line(error))
         return _not_added(table, reason, statement)
@@ -147,9 +149,9 @@ def catalog_tables(specs: Iterable[Any]) -> list[str]:
 
 
 class Coverage:
-    """Per watch: which catalog tables it hears about. Each table is looked up (and its trigger added) once per
-    process; one not covered is looked at again after RETRY_SECONDS (a GRANT, or a busy table), and its reason is
-    logged once, not every tick."""
+    """Per watch: which catalog tables it hears about. Each table's trigger is looked for once per process, never
+    added (an opt-in of the table's owner); a table not covered is looked at again after RETRY_SECONDS (its owner
+    may add the trigger meanwhile), and the reason is logged once, not every tick."""
 
     RETRY_SECONDS = 300.0
 
@@ -158,11 +160,11 @@ class Coverage:
         self._retry_at: dict[str, float] = {}
         self._said: set[str] = set()
 
-    def check(self, engine: Engine, tables: Iterable[str], add: bool, now: float) -> bool:
+    def check(self, engine: Engine, tables: Iterable[str], now: float) -> bool:
         wanted = list(tables)
         due = [t for t in wanted if t not in self.covered and self._retry_at.get(t, 0.0) <= now]
         try:
-            outcomes = install(engine, due, add) if due else []
+            outcomes = install(engine, due, add=False) if due else []
         except Exception as error:  # noqa: BLE001 - the tick goes on without waiting; its own query tells the rest
             outcomes = [Outcome(t, NOT_ADDED, f"sensors do not wait for writes to table {t}: looking for its wake "
                                               f"trigger failed ({type(error).__name__})") for t in due]
@@ -174,6 +176,6 @@ class Coverage:
             if outcome.line not in self._said:
                 self._said.add(outcome.line)
                 # A trigger nobody asked for is the default (an opt-in), not a fault: said, not warned about.
-                log.log(logging.WARNING if add else logging.INFO, outcome.line)
+                log.info(outcome.line)
         return all(t in self.covered for t in wanted)
 

@@ -7,10 +7,10 @@ Create Date: 2026-12-07
 An idle inbox sensor tick waits for a write instead of ending at once (dagster_defs/waking.py). On PostgreSQL the
 write signal is a NOTIFY on the deployment's channel (store/wake_triggers.py): a statement-level AFTER INSERT
 trigger on `zensync_inbound_events`, so the receiver's INSERT, raw psycopg2 on the event loop, notifies without a
-line of its own. Catalog tables get their triggers from `zensync db upgrade` and the sensors, not here: they are
-the user's, may not exist yet, and a migration that failed on one the role may not alter would stop zensync's own
-upgrade. SQLite needs none of it (its files are watched). The downgrade drops the function with every trigger
-that calls it, the catalog tables' too.
+line of its own. Catalog tables get theirs only when their owner asks (`zensync db upgrade --wake-triggers`),
+never here: they are the user's, may not exist yet, and a migration that failed on one the role may not alter
+would stop zensync's own upgrade. SQLite needs none of it (its files are watched). The downgrade drops the
+function with every trigger that calls it, the catalog tables' too.
 """
 from alembic import op
 

@@ -136,7 +136,10 @@ def _finish(process, timeout=240):
     return process.returncode, output
 
 
-def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment):
+def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment, stripe_sandbox):
+    # Each Stripe call takes 250 ms, so the first run lasts seconds and the second is surely looked at while queued
+    # behind it (with an instant sandbox the first could end between the second's creation and its first look).
+    stripe_sandbox.configure(latency_ms=250)
     deployment.start_daemon()
     first = deployment.zensync("sync", "customers", "stripe")
     deadline = time.monotonic() + 120
@@ -163,11 +166,11 @@ def test_two_syncs_of_one_copy_queue_and_run_one_after_the_other(deployment):
         assert "zensync/run_process" in record.dagster_run.tags
         assert record.dagster_run.tags["zensync/copy"] == "customers.stripe"
         assert record.dagster_run.tags["zensync/lane"] == "default:stripe"
-    # One copy at a time: the second started only after the first had ended, and, queued before that end, said
+    # One copy at a time: the second started only after the first had ended, and, queued well before that end, said
     # whom it waited for.
     assert two.start_time >= one.end_time
-    if two.create_timestamp.timestamp() < one.end_time:
-        assert f"behind run {one.dagster_run.run_id} (zensync/copy=customers.stripe)" in out_2
+    assert one.end_time - two.create_timestamp.timestamp() > 1, "the first run should still have been running"
+    assert f"behind run {one.dagster_run.run_id} (zensync/copy=customers.stripe)" in out_2
     first_totals = [c.strip() for c in [line for line in out_1.splitlines() if line.startswith("│ ")][0].split("│")]
     assert first_totals[1] == str(ROWS - 1) and first_totals[5] == "1"  # created all but row 7, which is invalid
     assert set(deployment.remote()) == {str(i) for i in range(1, ROWS + 1)} - {"7"}

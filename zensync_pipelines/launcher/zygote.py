@@ -8,8 +8,10 @@ Protocol, one JSON object per line: the launcher writes {"run_id", "args"} (args
 our stdin; we answer {"run_id", "pid"} on stdout once the child is forked, and {"exited": pid, "run_id", "code",
 "signal"} when a child ends. We stay single-threaded (fork copies only the calling thread, so no other thread may
 hold a lock at fork time) and open no database connection or gRPC channel: the child makes its own. When the
-launcher's process ends (our stdin closes) we terminate the runs still going and exit; a "retire" request (the
-launcher replaced us after a code change) ends us and leaves our runs to finish.
+launcher's process ends (our stdin closes) or we are sent SIGTERM, we terminate the runs still going and exit; a
+"retire" request (the launcher replaced us after a code change) ends us and leaves our runs to finish. SIGINT does
+not end us: a Ctrl-C reaches the runs themselves, and a zygote gone before its runs could no longer stop them when
+the daemon stops, nor report their ends.
 """
 
 from __future__ import annotations
@@ -93,18 +95,31 @@ def _child(run_id: str, args: str, control: list[int]) -> None:
             os._exit(code)  # never return into the zygote's loop, nor run its exit handlers
 
 
-def _stop_children(grace: float = 20.0) -> None:
-    """SIGTERM to every run still going (Dagster's run worker turns it into an interrupt and records the run
-    CANCELED), then wait for them a while, so no run process outlives the daemon that launched it."""
+def _signal_children(signo: int) -> None:
     for pid in list(_children):
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signo)
         except ProcessLookupError:
             pass
+
+
+def _stop_children(grace: float = 20.0) -> None:
+    """SIGTERM to every run still going (Dagster's run worker turns it into an interrupt and records the run
+    failed), then wait for them a while; a run still going after that is killed, so no run process outlives the
+    daemon that launched it (run monitoring fails such a run when a daemon starts again)."""
+    _signal_children(signal.SIGTERM)
     deadline = time.monotonic() + grace
     while _children and time.monotonic() < deadline:
         time.sleep(0.1)
         _reap()
+    if _children:
+        print(f"zensync warm process: runs {sorted(_children.values())} did not end within {grace:.0f} s of "
+              "SIGTERM; killing them", file=sys.stderr, flush=True)
+        _signal_children(signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _children and time.monotonic() < deadline:
+            time.sleep(0.05)
+            _reap()
 
 
 def serve(stdin: int) -> None:
@@ -114,6 +129,7 @@ def serve(stdin: int) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a Python handler, so the wakeup pipe gets the signal
+    signal.signal(signal.SIGTERM, lambda *_: None)  # the same, read from the pipe: stop the runs, then go
     control, pending = [stdin, _out.fileno(), wake_r, wake_w], b""
     while True:
         try:
@@ -121,8 +137,11 @@ def serve(stdin: int) -> None:
         except InterruptedError:
             continue
         if wake_r in ready:
-            os.read(wake_r, 512)
+            signals = os.read(wake_r, 512)
             _reap()
+            if signal.SIGTERM in signals:
+                _stop_children()
+                return
         if stdin not in ready:
             continue
         chunk = os.read(stdin, 65536)
@@ -145,8 +164,9 @@ def serve(stdin: int) -> None:
 
 def main(argv: Optional[list[str]] = None) -> None:
     modules = argv if argv is not None else sys.argv[1:]
-    # Ctrl-C in `zensync dev` reaches the whole process group: the zygote just goes (the runs handle theirs).
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Ctrl-C in `zensync dev` reaches the whole process group: the runs handle theirs, and we end when the daemon
+    # does (our stdin closes), after them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     began = time.perf_counter()
     preload(modules)
     _say({"ready": round(time.perf_counter() - began, 3)})

@@ -118,10 +118,25 @@ def daemon(tmp_path_factory):
 def _ended_processes(pid: int, timeout: float = 30) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z":
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z":
+                return True
+        except (FileNotFoundError, ProcessLookupError):  # gone, also between opening the file and reading it
             return True
         time.sleep(0.1)
     return False
+
+
+def _described(pid: int) -> str:
+    """What a process that should have ended is doing: its state, parent and command line (for a failure's
+    message)."""
+    try:
+        status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if ":\t" in line)
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return f"pid {pid}: gone"
+    return f"pid {pid}: {status.get('State')}, parent {status.get('PPid')}, {command[:200]}"
 
 
 def test_a_run_succeeds_in_a_fork_of_the_warm_process(daemon):
@@ -178,6 +193,37 @@ def test_a_killed_run_process_fails_its_run_at_once(daemon):
     assert health.status == WorkerStatus.FAILED
 
 
+def test_the_warm_process_outlives_a_ctrl_c_and_ends_its_runs_on_sigterm(daemon):
+    run_id = daemon.submit("waits")
+    pid = daemon.run_pid(run_id)
+    zygote = int(Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[1])
+    # A Ctrl-C reaches the runs themselves; a warm process it ended could no longer stop them with the daemon.
+    os.kill(zygote, signal.SIGINT)
+    assert not _ended_processes(zygote, timeout=2), _described(zygote)
+    os.kill(zygote, signal.SIGTERM)  # as a service manager stops it: its runs first
+    assert _ended_processes(pid), _described(pid)
+    assert _ended_processes(zygote), _described(zygote)
+    assert daemon.wait(run_id, [DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE]).status == \
+        DagsterRunStatus.FAILURE
+    # The next launch starts a new warm process.
+    assert daemon.wait(daemon.submit("succeeds"), [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE]).status == \
+        DagsterRunStatus.SUCCESS, daemon.daemon_log()
+
+
+def test_a_run_deaf_to_sigterm_is_killed_when_the_warm_process_stops(daemon):
+    run_id = daemon.submit("ignores_signals")
+    pid = daemon.run_pid(run_id)
+    zygote = int(Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[1])
+    os.kill(zygote, signal.SIGTERM)
+    assert _ended_processes(pid, timeout=40), _described(pid)
+    assert _ended_processes(zygote), _described(zygote)
+    run = daemon.wait(run_id, [DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE])
+    assert run.status == DagsterRunStatus.FAILURE
+    messages = [e.message for e in daemon.instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)]
+    assert any(f"(pid {pid}) was killed by signal 9" in m for m in messages), messages
+    assert f"runs ['{run_id}'] did not end within 20 s of SIGTERM; killing them" in daemon.daemon_log()
+
+
 def test_the_daemon_stopping_ends_its_warm_process_and_runs(tmp_path):
     started = Daemon(tmp_path)
     try:
@@ -186,7 +232,8 @@ def test_the_daemon_stopping_ends_its_warm_process_and_runs(tmp_path):
         zygote = int(Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[1])
         started.process.send_signal(signal.SIGINT)  # as dagster dev stops its daemon on zensync dev's Ctrl-C
         reap(started.process, grace=60)
-        assert _ended_processes(pid) and _ended_processes(zygote)
+        assert _ended_processes(pid), f"{_described(pid)}; {_described(zygote)}\n{started.daemon_log()}"
+        assert _ended_processes(zygote), f"{_described(zygote)}\n{started.daemon_log()}"
         # Interrupted without a termination request, Dagster's run worker records the run failed (as a run of the
         # code server's processes interrupted by Ctrl-C is): ended and said, never left STARTED.
         assert started.wait(run_id, [DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE], timeout=30).status == \

@@ -1,7 +1,8 @@
-"""A code location of three small jobs for the warm run launcher's tests: one succeeds, one raises, one waits
-(to be terminated, or killed) and records its process id first."""
+"""A code location of small jobs for the warm run launcher's tests: one succeeds, one raises, one waits (to be
+terminated, or killed), one waits deaf to SIGTERM and SIGINT; each records its process id first."""
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -18,6 +19,13 @@ def note_pid(context: OpExecutionContext) -> int:
 
 @op
 def wait_long(pid: int) -> None:
+    time.sleep(120)
+
+
+@op
+def wait_deaf(pid: int) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     time.sleep(120)
 
 
@@ -41,4 +49,10 @@ def waits():
     wait_long(note_pid())
 
 
-defs = Definitions(jobs=[succeeds, raises, waits], executor=in_process_executor)  # as zensync's jobs run
+@job
+def ignores_signals():
+    wait_deaf(note_pid())
+
+
+# in_process_executor: as zensync's jobs run
+defs = Definitions(jobs=[succeeds, raises, waits, ignores_signals], executor=in_process_executor)

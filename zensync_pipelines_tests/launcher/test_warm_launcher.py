@@ -213,6 +213,10 @@ def test_the_warm_process_outlives_a_ctrl_c_and_ends_its_runs_on_sigterm(daemon)
 def test_a_run_deaf_to_sigterm_is_killed_when_the_warm_process_stops(daemon):
     run_id = daemon.submit("ignores_signals")
     pid = daemon.run_pid(run_id)
+    deadline = time.monotonic() + 60
+    while not (daemon.markers / f"{run_id}.deaf").exists():
+        assert time.monotonic() < deadline, daemon.daemon_log()
+        time.sleep(0.1)
     zygote = int(Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[1])
     os.kill(zygote, signal.SIGTERM)
     assert _ended_processes(pid, timeout=40), _described(pid)

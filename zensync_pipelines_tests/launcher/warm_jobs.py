@@ -23,9 +23,12 @@ def wait_long(pid: int) -> None:
 
 
 @op
-def wait_deaf(pid: int) -> None:
+def wait_deaf(context: OpExecutionContext, pid: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    folder = os.environ.get("WARM_TEST_MARKERS")
+    if folder:  # only now is the run deaf: a signal before this line still interrupts it
+        (Path(folder) / f"{context.run_id}.deaf").write_text("")
     time.sleep(120)
 
 

@@ -30,8 +30,17 @@ _out = sys.stdout
 
 
 def _say(message: dict[str, Any]) -> None:
-    _out.write(json.dumps(message) + "\n")
-    _out.flush()
+    global _out
+    try:
+        _out.write(json.dumps(message) + "\n")
+        _out.flush()
+    except BrokenPipeError:
+        # The launcher is gone (its daemon was killed): nobody to tell, but its runs must still be stopped, so no
+        # exception here; stdout goes to /dev/null, so that nothing fails again at exit either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, _out.fileno())
+        os.close(devnull)
+        _out = open(os.devnull, "w")
 
 
 def _reap() -> None:

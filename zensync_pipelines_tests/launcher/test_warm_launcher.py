@@ -228,6 +228,26 @@ def test_a_run_deaf_to_sigterm_is_killed_when_the_warm_process_stops(daemon):
     assert f"runs ['{run_id}'] did not end within 20 s of SIGTERM; killing them" in daemon.daemon_log()
 
 
+def test_a_daemon_killed_outright_still_ends_its_warm_process_and_runs(tmp_path):
+    started = Daemon(tmp_path)
+    try:
+        run_id = started.submit("waits")
+        pid = started.run_pid(run_id)
+        zygote = int(Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[1])
+        started.process.kill()  # kill -9: nobody is left to read what the warm process reports
+        started.process.wait(timeout=30)
+        assert _ended_processes(pid), f"{_described(pid)}; {_described(zygote)}\n{started.daemon_log()}"
+        assert _ended_processes(zygote), f"{_described(zygote)}\n{started.daemon_log()}"
+        # The run worker recorded its own interruption; the warm process, with nobody left to report to, stopped
+        # its runs without failing on its closed pipe.
+        assert started.wait(run_id, [DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE], timeout=30).status == \
+            DagsterRunStatus.FAILURE
+        log = (tmp_path / "daemon.log").read_text()
+        assert "zygote.py" not in log and "BrokenPipe" not in log, log[-4000:]
+    finally:
+        started.stop()
+
+
 def test_the_daemon_stopping_ends_its_warm_process_and_runs(tmp_path):
     started = Daemon(tmp_path)
     try:

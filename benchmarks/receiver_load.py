@@ -170,9 +170,11 @@ if __name__ == "__main__":
 
 def measure(database_url: str, kind: str, count: int, clients: int, workers: int, port: int, work_dir: str,
             code_path: Optional[str] = None) -> dict[str, Any]:
-    """The receiver (`zensync webhooks serve`) and the no-op endpoint, each started with `workers` processes on
-    `port`, each loaded with `count` deliveries (after a warm-up) from `clients` connections; rates, ratio, the
-    receiver's CPU per delivery and per event. `code_path`: another checkout's code to measure (a "before")."""
+    """The no-op endpoint, the commit floor (the no-op plus the receiver's durable commit: commit_floor.py) and the
+    receiver (`zensync webhooks serve`), one after the other, each started with `workers` processes on `port`,
+    each loaded with `count` deliveries (after a warm-up) from `clients` connections; rates, the receiver's and
+    the floor's ratios to the no-op, CPU per delivery and per event. `code_path`: another checkout's code to
+    measure as the receiver (a "before")."""
     from zensync_pipelines.sandbox.salesforce.auth import ORG_ID
 
     env = dict(os.environ, ZENSYNC_DATABASE_URL=database_url, STRIPE_WEBHOOK_SECRET=SECRET,
@@ -181,9 +183,10 @@ def measure(database_url: str, kind: str, count: int, clients: int, workers: int
     per = NOTIFICATIONS if kind == "salesforce" else 1
     warm = max(20, clients * 4)
     found: dict[str, Any] = {}
-    for name in ("noop", "receiver"):
-        if name == "noop":
-            command = [sys.executable, "-m", "benchmarks.noop_receiver", str(port), str(workers)]
+    for name in ("noop", "floor", "receiver"):
+        if name in ("noop", "floor"):
+            module = "benchmarks.noop_receiver" if name == "noop" else "benchmarks.commit_floor"
+            command = [sys.executable, "-m", module, str(port), str(workers)]
         else:
             command = [sys.executable, "-m", "zensync_pipelines.cli", "webhooks", "serve", "--port", str(port)]
             command += ["--workers", str(workers)] if workers > 1 or not code_path else []
@@ -201,4 +204,5 @@ def measure(database_url: str, kind: str, count: int, clients: int, workers: int
                        "statuses": answer["statuses"], "cpu_ms_per_delivery": 1000 * cpu / count,
                        "cpu_ms_per_event": 1000 * cpu / (count * per)}
     found["ratio"] = found["receiver"]["rate"] / found["noop"]["rate"]
+    found["floor_ratio"] = found["floor"]["rate"] / found["noop"]["rate"]
     return found

@@ -3,9 +3,11 @@
 Throughput: signed Stripe events, each with a new id, POSTed by a load process (8 and 32 kept-alive connections)
 over loopback to `zensync webhooks serve` (signature check with the stripe SDK, group commit to the inbox before
 each 200) and, in the same run and the same server stack (uvicorn with the receiver's protocol, Starlette, the
-same number of workers), to a no-op endpoint that reads the body and answers 200. The ratio is what verification
-and the durable commit cost; the receiver's CPU per event is read from /proc; every acknowledged event is counted
-in the inbox.
+same number of workers), to a no-op endpoint that reads the body and answers 200, and to the commit floor (the
+no-op plus the receiver's durable group commit, nothing else: benchmarks/commit_floor.py). The ratio is what
+verification and the durable commit cost; the floor splits it into the commit's share (no-op -> floor, the part no
+receiver that acknowledges only committed events can avoid) and the receiver's own work (floor -> receiver); the
+receiver's CPU per event is read from /proc; every acknowledged event is counted in the inbox.
 
 Latency: `zensync dev` (sensors on, receiver registered with the Stripe sandbox); a customer's phone is changed
 through the SDK as a dashboard user would, and the clock stops when the catalog row has it (webhook -> inbox ->
@@ -45,7 +47,8 @@ REPEATS = 3
 
 def throughput_figures(ctx: Context, result: Result, kind: str, count: int, label: str, unit: str,
                        goal_rate: float, goal_ratio: Optional[float]) -> None:
-    """The receiver against the no-op endpoint (same server stack, same workers), each process started afresh,
+    """The receiver against the no-op endpoint and the commit floor (same server stack, same workers), each
+    process started afresh,
     at CLIENT_COUNTS connections and WORKER_COUNTS workers, REPEATS times each on a fresh PostgreSQL schema;
     medians, the receiver's own CPU per event, and every acknowledged event counted in the inbox."""
     per = NOTIFICATIONS if kind == "salesforce" else 1
@@ -64,21 +67,26 @@ def throughput_figures(ctx: Context, result: Result, kind: str, count: int, labe
                                  kind == "stripe" else "04l001"))
                     engine.dispose()
                 lost += found["receiver"]["acknowledged"] - stored
-                unanswered += sum(found[who]["statuses"].get("unanswered", 0) for who in ("noop", "receiver"))
+                unanswered += sum(found[who]["statuses"].get("unanswered", 0)
+                                  for who in ("noop", "floor", "receiver"))
                 runs.append(found)
             rate = median([r["receiver"]["rate"] for r in runs])
             noop = median([r["noop"]["rate"] for r in runs])
+            floor = median([r["floor"]["rate"] for r in runs])
             cpu = median([r["receiver"]["cpu_ms_per_event"] for r in runs])
-            rows.append((workers, clients, rate, noop, cpu))
+            rows.append((workers, clients, noop, floor, rate))
             if kind == "salesforce":
                 split = median([count * per / r["split_seconds"] for r in runs])
                 ctx.log(f"inbox job's split of the envelopes: {split:.0f} {unit}")
                 result.figure(f"{label}, {workers} worker(s), {clients} clients: the inbox job splitting the "
                               f"envelopes (PostgreSQL)", round(split, 1), unit)
-            ctx.log(f"{kind}: {workers} worker(s), {clients} clients: {rate:.0f} {unit} (no-op {noop:.0f}), "
-                    f"{cpu:.3f} ms CPU/event")
+            ctx.log(f"{kind}: {workers} worker(s), {clients} clients: {rate:.0f} {unit} (no-op {noop:.0f}, "
+                    f"commit floor {floor:.0f}), {cpu:.3f} ms CPU/event")
             name = f"{label}, {workers} worker(s), {clients} clients"
             result.figure(f"{name} (PostgreSQL)", round(rate, 1), unit, "no-op endpoint, same stack", noop)
+            result.figure(f"{name}: commit floor (no-op + durable commit only)", round(floor, 1), unit,
+                          "no-op endpoint, same stack", noop)
+            result.figure(f"{name}: receiver against the commit floor", round(rate, 1), unit, "commit floor", floor)
             result.figure(f"{name}: receiver CPU per event", round(cpu, 3), "ms")
             met = rate >= goal_rate and (goal_ratio is None or rate / noop >= goal_ratio)
             goal = f">= {goal_rate:,.0f}" + (f" and >= {goal_ratio}x no-op" if goal_ratio else "")
@@ -87,13 +95,16 @@ def throughput_figures(ctx: Context, result: Result, kind: str, count: int, labe
     # Each client stops at a delivery left unanswered for ANSWER_SECONDS (a receiver that hangs is a defect, not slow).
     result.target("deliveries left unanswered", "= 0", unanswered, "deliveries", unanswered == 0)
     result.plots.append(ctx.bar_plot(f"{NAME if kind == 'stripe' else 'salesforce_inbound'}_throughput.png",
-                                     f"{label}: receiver and no-op endpoint (PostgreSQL)",
-                                     [f"{w}w {c}c {who}" for w, c, *_ in rows for who in ("no-op", "receiver")],
-                                     [v for *_, rate, noop, _ in rows for v in (noop, rate)], unit))
+                                     f"{label}: no-op endpoint, commit floor and receiver (PostgreSQL)",
+                                     [f"{w}w {c}c {who}" for w, c, *_ in rows
+                                      for who in ("no-op", "floor", "receiver")],
+                                     [v for _, _, *rates in rows for v in rates], unit))
     result.notes.append(f"{count} deliveries ({per} event(s) each), each a new id, after a warm-up, from a load "
                         f"process of its own (asyncio on raw sockets, kept-alive connections) over loopback, to "
-                        f"`zensync webhooks serve --workers N` and to the no-op endpoint on the same server stack "
-                        f"(benchmarks/noop_receiver.py); medians of {ctx.size(REPEATS, 1)} runs. CPU per event is "
+                        f"`zensync webhooks serve --workers N`, to the no-op endpoint on the same server stack "
+                        f"(benchmarks/noop_receiver.py) and to the commit floor, the no-op plus the receiver's "
+                        f"durable group commit and nothing else (benchmarks/commit_floor.py); medians of "
+                        f"{ctx.size(REPEATS, 1)} runs. CPU per event is "
                         f"the receiver's processes' user+system time over the run (/proc), PostgreSQL's not "
                         f"included. Load generator, receiver and PostgreSQL share the machine's 2 cores (and other "
                         f"work on it: load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}).")

@@ -200,6 +200,10 @@ def measure(database_url: str, kind: str, count: int, clients: int, workers: int
             cpu = cpu_seconds(process.pid) - cpu
         finally:
             stop(process)
+        if name != "receiver" and set(answer["statuses"]) != {"200"}:
+            # A reference that refuses deliveries (the floor's database, a port taken) would make every ratio a lie.
+            raise RuntimeError(f"the {name} endpoint did not answer every delivery 200: {answer['statuses']} "
+                               f"(log: {work_dir}/{name}-{kind}-{workers}w-{clients}c.log)")
         found[name] = {"rate": answer["acknowledged"] / answer["seconds"], "acknowledged": answer["acknowledged"],
                        "statuses": answer["statuses"], "cpu_ms_per_delivery": 1000 * cpu / count,
                        "cpu_ms_per_event": 1000 * cpu / (count * per)}

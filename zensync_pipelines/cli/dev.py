@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 import requests
@@ -175,6 +175,39 @@ def answers(url: str) -> bool:
         return False
 
 
+STOP_SECONDS = 30  # after Ctrl-C, how long dagster dev gets to stop its services before they are killed
+
+
+def supervise(child: subprocess.Popen, tick: Callable[[], None], stop_seconds: float = STOP_SECONDS) -> int:
+    """Wait for `child` (dagster dev, leader of its own process group) and return its exit code; `tick` runs about
+    once a second until a stop is asked. SIGINT or SIGTERM to this process asks the child to stop: SIGINT first
+    (dagster dev winds down its webserver, daemon and code servers), SIGTERM on a second signal (it hurries); its
+    whole group is killed if it is still there `stop_seconds` after the first signal."""
+    stopping: list[float] = []
+
+    def stop(_signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGINT if not stopping else signal.SIGTERM)
+        stopping.append(time.monotonic())
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while True:
+        try:
+            return child.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            # A signal also ends the one-second wait it interrupts in TimeoutExpired: the deadline counts from the
+            # first signal. (Taking that for "too slow" killed dagster dev within a second of every Ctrl-C, in the
+            # middle of its own orderly stop, and dev exited 247.)
+            if not stopping:
+                tick()
+            elif time.monotonic() - stopping[0] >= stop_seconds:
+                try:
+                    os.killpg(child.pid, signal.SIGKILL)
+                except ProcessLookupError:  # it ended meanwhile: the next wait returns its code
+                    pass
+
+
 def _default_signals() -> None:
     """A shell that started us in the background made us ignore SIGINT; dagster must not inherit that."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -255,27 +288,19 @@ def run_dev(port: int, stripe_port: int, salesforce_port: int, customers: int, w
                                text=True, bufsize=1)
     output = devlog.relay(dagster.stdout, sys.stdout)
     ui = f"http://127.0.0.1:{port}"
-    stopping = []
+    announced = []
 
-    def stop(signum: int, _frame: object) -> None:
-        # dagster dev winds down its webserver, daemon and code servers on SIGINT; a second signal hurries it.
-        if dagster.poll() is None:
-            os.kill(dagster.pid, signal.SIGINT if not stopping else signal.SIGTERM)
-        stopping.append(signum)
+    def announce() -> None:
+        if not announced and answers(ui):
+            announced.append(ui)
+            click.echo(f"Dagster UI:         {ui}")
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     try:
-        announced = False
-        while True:
-            try:
-                return dagster.wait(timeout=1 if not stopping else 30)
-            except subprocess.TimeoutExpired:
-                if stopping:
-                    os.killpg(dagster.pid, signal.SIGKILL)
-                elif not announced and answers(ui):
-                    announced = True
-                    click.echo(f"Dagster UI:         {ui}")
+        code = supervise(dagster, announce)
+        if code < 0:  # killed: it did not stop within STOP_SECONDS of Ctrl-C, or something else killed it
+            click.echo(f"dagster dev ended by signal {-code}", err=True)
+            return 1
+        return code
     finally:
         output.join(timeout=5)
         dev_settings.forget(data)

@@ -17,45 +17,32 @@ import os
 import sys
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from zensync_pipelines import config
 from zensync_pipelines.inbound.groupcommit import GroupCommit
-from zensync_pipelines.inbound.receiver import stored_response
 from zensync_pipelines.inbound.server import ServerSettings, serve
 from zensync_pipelines.store.db import make_engine
 from zensync_pipelines.store.inbox import InboxStore, NewInboundEvent
-from zensync_pipelines.systems.salesforce.outbound import CONTENT_TYPE, ack
+
+from . import noop_receiver
 
 EVENT_TYPE = "benchmark.floor"  # neither an event a spec reads nor a Salesforce envelope: the inbox job skips it
 
 
 def create_app() -> Starlette:
+    """The no-op's app whose routes first commit each body as an inbox row, through the receiver's group commit."""
     writer = GroupCommit(InboxStore(make_engine(config.database_url(), pre_ping=False)))
     numbers = itertools.count()
     worker = os.getpid()  # workers share the inbox: ids of their own
 
-    def row(system: str, body: bytes) -> NewInboundEvent:
+    async def keep(system: str, body: bytes) -> int:
         n = next(numbers)
-        return NewInboundEvent(system=system, event_id=f"floor_{worker}_{n}", event_type=EVENT_TYPE,
-                               catalog="benchmark", object_type=EVENT_TYPE, external_id=str(n),
-                               occurred_at=dt.datetime.now(dt.timezone.utc), payload=body.decode("utf-8", "replace"))
+        return await writer.add([NewInboundEvent(
+            system=system, event_id=f"floor_{worker}_{n}", event_type=EVENT_TYPE, catalog="benchmark",
+            object_type=EVENT_TYPE, external_id=str(n), occurred_at=dt.datetime.now(dt.timezone.utc),
+            payload=body.decode("utf-8", "replace"))])
 
-    async def stripe(request: Request) -> Response:
-        return stored_response(await writer.add([row("stripe", await request.body())]))
-
-    async def salesforce(request: Request) -> Response:
-        await writer.add([row("salesforce", await request.body())])
-        return Response(ack(), media_type=CONTENT_TYPE)
-
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    return Starlette(routes=[Route("/webhooks/stripe", stripe, methods=["POST"]),
-                             Route("/webhooks/salesforce/{token}", salesforce, methods=["POST"]),
-                             Route("/healthz", healthz)])
+    return noop_receiver.create_app(keep)
 
 
 if __name__ == "__main__":

@@ -48,9 +48,9 @@ REPEATS = 3
 def throughput_figures(ctx: Context, result: Result, kind: str, count: int, label: str, unit: str,
                        goal_rate: float, goal_ratio: Optional[float]) -> None:
     """The receiver against the no-op endpoint and the commit floor (same server stack, same workers), each
-    process started afresh,
-    at CLIENT_COUNTS connections and WORKER_COUNTS workers, REPEATS times each on a fresh PostgreSQL schema;
-    medians, the receiver's own CPU per event, and every acknowledged event counted in the inbox."""
+    process started afresh, at CLIENT_COUNTS connections and WORKER_COUNTS workers, REPEATS times each on a fresh
+    PostgreSQL schema; medians, the receiver's own CPU per event, and every acknowledged event counted in the
+    inbox."""
     per = NOTIFICATIONS if kind == "salesforce" else 1
     rows, lost, unanswered = [], 0, 0
     for workers in WORKER_COUNTS:

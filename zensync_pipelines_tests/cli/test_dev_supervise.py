@@ -36,24 +36,23 @@ ORDERLY = textwrap.dedent("""
     while True:
         time.sleep(0.1)
 """)
-HURRIED = textwrap.dedent("""
-    import pathlib, signal, sys, time
-    here = pathlib.Path(sys.argv[1])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
-    (here / "ready").write_text("ready")
-    while True:
-        time.sleep(0.1)
-""")
-DEAF = textwrap.dedent("""
-    import pathlib, signal, sys, time
-    here = pathlib.Path(sys.argv[1])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    (here / "ready").write_text("ready")
-    while True:
-        time.sleep(0.1)
-""")
+
+
+def _idle_child(on_sigint: str, on_sigterm: str) -> str:
+    """A child that idles with these SIGINT and SIGTERM handlers."""
+    return textwrap.dedent(f"""
+        import pathlib, signal, sys, time
+        here = pathlib.Path(sys.argv[1])
+        signal.signal(signal.SIGINT, {on_sigint})
+        signal.signal(signal.SIGTERM, {on_sigterm})
+        (here / "ready").write_text("ready")
+        while True:
+            time.sleep(0.1)
+    """)
+
+
+HURRIED = _idle_child("signal.SIG_IGN", "lambda *_: sys.exit(3)")
+DEAF = _idle_child("signal.SIG_IGN", "signal.SIG_IGN")
 
 
 def _start(child: str, where: Path, stop_seconds: float) -> tuple[subprocess.Popen, int]:
